@@ -1,0 +1,32 @@
+# Portcullis: every target a developer runs is the one CI runs (see .ci/run).
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: help bootstrap lint test bench demo package clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+bootstrap: ## install system packages and pinned tools (idempotent)
+	@pipelines/bootstrap.sh
+
+lint: bootstrap ## rustfmt, clippy and manifest linters
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+test: lint ## the full test suite (README quick start)
+	cargo test --workspace --no-fail-fast
+
+bench: bootstrap ## performance figures with their floors, measured in the same run
+	@pipelines/bench.sh
+
+demo: bootstrap ## start a loopback registry, sign images, replay admissions, print the table
+	@pipelines/demo.sh
+
+package: ## release binary
+	cargo build --release --locked -p portcullis-webhook
+
+clean:
+	cargo clean
+	rm -rf .work

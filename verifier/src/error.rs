@@ -1,0 +1,132 @@
+//! Typed verification failures. Each variant names its cause and the image it concerns, so the
+//! webhook can turn it into a deny reason a human can act on without reading logs.
+//!
+//! Errors are `Clone` because verdicts (including failures) are cached and shared between
+//! concurrent admissions of the same image.
+
+use serde::Serialize;
+
+use crate::condition::ConditionFailure;
+
+/// Why a registry request failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum RegistryError {
+    #[error("registry {registry} unreachable: {cause}")]
+    Unreachable { registry: String, cause: String },
+    #[error("registry {registry} answered {status} after {tries} tries (rate limited or unavailable)")]
+    Throttled {
+        registry: String,
+        status: u16,
+        tries: u32,
+    },
+    #[error("registry {registry} refused access to {repository} ({status}): check the pull secret / registry config")]
+    Unauthorized {
+        registry: String,
+        repository: String,
+        status: u16,
+    },
+    #[error("registry {registry}: {what} not found")]
+    NotFound { registry: String, what: String },
+    #[error("registry {registry}: {what}: {cause}")]
+    Protocol {
+        registry: String,
+        what: String,
+        cause: String,
+    },
+    #[error("registry {registry} is plain HTTP and not in the allowed list (use --allow-http-registry)")]
+    InsecureNotAllowed { registry: String },
+    #[error("deadline exceeded while talking to registry {registry} ({what})")]
+    Deadline { registry: String, what: String },
+}
+
+/// Why an image failed verification.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum VerifyError {
+    #[error("{image}: no signature found (looked for tag {tag}); sign it with `portcullis sign` or `cosign sign`")]
+    NoSignature { image: String, tag: String },
+    #[error("{image}: {valid} of {threshold} required trusted keys signed it ({found} signature(s) found, none other from a trusted key)")]
+    ThresholdNotMet {
+        image: String,
+        found: usize,
+        valid: usize,
+        threshold: usize,
+    },
+    #[error("{image}: signature payload is for digest {signed}, not {actual} (image re-pushed after signing?)")]
+    DigestMismatch {
+        image: String,
+        signed: String,
+        actual: String,
+    },
+    #[error("{image}: malformed {what}: {cause}")]
+    Malformed {
+        image: String,
+        what: String,
+        cause: String,
+    },
+    #[error("{image}: no attestation of type {predicate_type} signed by a trusted key")]
+    AttestationMissing {
+        image: String,
+        predicate_type: String,
+    },
+    #[error("{image}: {predicate_type} attestation is about {subjects}, not {actual}")]
+    SubjectMismatch {
+        image: String,
+        predicate_type: String,
+        subjects: String,
+        actual: String,
+    },
+    #[error("{image}: {predicate_type} attestation condition failed: {failure}")]
+    ConditionFailed {
+        image: String,
+        predicate_type: String,
+        failure: ConditionFailure,
+    },
+    #[error("{image}: {source}")]
+    Registry {
+        image: String,
+        #[source]
+        source: RegistryError,
+    },
+    #[error("{image}: verification did not finish within {budget_ms} ms (registry {registry})")]
+    Deadline {
+        image: String,
+        registry: String,
+        budget_ms: u64,
+    },
+}
+
+impl VerifyError {
+    /// A short stable name for metrics and JSON output.
+    pub fn code(&self) -> &'static str {
+        match self {
+            VerifyError::NoSignature { .. } => "no-signature",
+            VerifyError::ThresholdNotMet { .. } => "no-trusted-key",
+            VerifyError::DigestMismatch { .. } => "digest-mismatch",
+            VerifyError::Malformed { .. } => "malformed",
+            VerifyError::AttestationMissing { .. } => "attestation-missing",
+            VerifyError::SubjectMismatch { .. } => "subject-mismatch",
+            VerifyError::ConditionFailed { .. } => "condition-failed",
+            VerifyError::Registry { source, .. } => match source {
+                RegistryError::Unreachable { .. } => "registry-unreachable",
+                RegistryError::Throttled { .. } => "registry-throttled",
+                RegistryError::Unauthorized { .. } => "registry-unauthorized",
+                RegistryError::NotFound { .. } => "not-found",
+                RegistryError::Protocol { .. } => "registry-protocol",
+                RegistryError::InsecureNotAllowed { .. } => "registry-insecure",
+                RegistryError::Deadline { .. } => "deadline",
+            },
+            VerifyError::Deadline { .. } => "deadline",
+        }
+    }
+
+    /// Whether the failure says something about the image (cacheable for the negative TTL) rather
+    /// than about the path to the registry.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            VerifyError::Registry { .. } | VerifyError::Deadline { .. }
+        )
+    }
+}

@@ -1,0 +1,489 @@
+//! A small OCI distribution client: exactly the calls verification and signing need, each one
+//! bounded by the caller's deadline, retried on 429/5xx honouring `Retry-After`, and counted.
+//!
+//! Why not a general OCI client: verification must make as few round trips as possible (a signed
+//! image costs a HEAD for the tag, a GET for the `.sig` manifest and a GET per signature layer),
+//! every failure must name its registry and cause, and plain HTTP is used only for registries the
+//! operator listed.
+
+pub mod auth;
+pub mod manifest;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use tokio::time::{Instant, sleep, timeout_at};
+
+pub use auth::{Credential, Credentials};
+use auth::Challenge;
+use manifest::MANIFEST_ACCEPT;
+
+use crate::error::RegistryError;
+use crate::reference::{Digest, ImageRef};
+
+/// Largest manifest or signature blob we read (cosign artifacts are a few KiB).
+const MAX_DOC: usize = 4 << 20;
+
+/// Called once per HTTP response (status code) or transport failure (`None`), for metrics.
+pub type RequestObserver = Arc<dyn Fn(&str, Option<u16>) + Send + Sync>;
+
+/// Registry client settings.
+#[derive(Clone)]
+pub struct RegistryConfig {
+    /// Registries (`host` or `host:port`) reached over plain HTTP.
+    pub insecure: Vec<String>,
+    pub credentials: Credentials,
+    /// Attempts per request on 429/5xx/connection errors (at least 1).
+    pub max_tries: u32,
+    /// First backoff when the registry gives no `Retry-After`; doubles per attempt.
+    pub backoff: Duration,
+    pub observer: Option<RequestObserver>,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            insecure: Vec::new(),
+            credentials: Credentials::default(),
+            max_tries: 3,
+            backoff: Duration::from_millis(200),
+            observer: None,
+        }
+    }
+}
+
+/// A manifest as served: its digest, media type and exact bytes.
+#[derive(Debug, Clone)]
+pub struct FetchedManifest {
+    pub digest: Digest,
+    pub media_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// The registry client. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct RegistryClient {
+    http: reqwest::Client,
+    cfg: Arc<RegistryConfig>,
+    tokens: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl RegistryClient {
+    pub fn new(cfg: RegistryConfig) -> Result<Self, RegistryError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .user_agent(concat!("portcullis/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| RegistryError::Protocol {
+                registry: "-".into(),
+                what: "HTTP client".into(),
+                cause: e.to_string(),
+            })?;
+        Ok(Self {
+            http,
+            cfg: Arc::new(cfg),
+            tokens: Arc::default(),
+        })
+    }
+
+    fn base(&self, image: &ImageRef) -> String {
+        let reg = image.registry();
+        let host = reg.split(':').next().unwrap_or(reg);
+        let plain = self.cfg.insecure.iter().any(|h| h == reg || h == host);
+        let scheme = if plain { "http" } else { "https" };
+        format!("{scheme}://{}/v2/{}", image.api_host(), image.repository())
+    }
+
+    /// The digest an image reference names: its own digest if pinned (no round trip), otherwise
+    /// the registry's answer for the tag (one HEAD; a GET only if the registry omits the header).
+    pub async fn resolve(&self, image: &ImageRef, deadline: Instant) -> Result<Digest, RegistryError> {
+        if let Some(d) = image.digest() {
+            return Ok(d.clone());
+        }
+        let url = format!("{}/manifests/{}", self.base(image), image.reference());
+        let what = format!("manifest {}", image);
+        let resp = self
+            .send(image, &what, deadline, false, |c| c.head(&url).header(ACCEPT, MANIFEST_ACCEPT))
+            .await?;
+        match resp.status() {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Err(self.not_found(image, &what)),
+            s => return Err(self.unexpected(image, &what, s)),
+        }
+        let header = resp
+            .headers()
+            .get("docker-content-digest")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<Digest>().ok());
+        match header {
+            Some(d) => Ok(d),
+            None => Ok(self
+                .get_manifest(image, image.reference(), deadline)
+                .await?
+                .ok_or_else(|| self.not_found(image, &what))?
+                .digest),
+        }
+    }
+
+    /// Fetches a manifest by tag or digest; `None` when the registry has no such manifest.
+    pub async fn get_manifest(
+        &self,
+        image: &ImageRef,
+        reference: &str,
+        deadline: Instant,
+    ) -> Result<Option<FetchedManifest>, RegistryError> {
+        let url = format!("{}/manifests/{reference}", self.base(image));
+        let what = format!("manifest {}:{reference}", image.name());
+        let resp = self
+            .send(image, &what, deadline, false, |c| c.get(&url).header(ACCEPT, MANIFEST_ACCEPT))
+            .await?;
+        match resp.status() {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Ok(None),
+            s => return Err(self.unexpected(image, &what, s)),
+        }
+        let media_type = header_str(resp.headers(), CONTENT_TYPE.as_str()).unwrap_or_default();
+        let bytes = self.read_body(image, &what, resp, deadline).await?;
+        let digest = Digest::of(&bytes);
+        if let Ok(want) = reference.parse::<Digest>()
+            && want != digest
+        {
+            return Err(self.protocol(image, &what, format!("content has digest {digest}")));
+        }
+        Ok(Some(FetchedManifest {
+            digest,
+            media_type,
+            bytes,
+        }))
+    }
+
+    /// Fetches a blob and checks its digest.
+    pub async fn get_blob(
+        &self,
+        image: &ImageRef,
+        digest: &str,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let url = format!("{}/blobs/{digest}", self.base(image));
+        let what = format!("blob {digest}");
+        let resp = self.send(image, &what, deadline, false, |c| c.get(&url)).await?;
+        match resp.status() {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND => return Err(self.not_found(image, &what)),
+            s => return Err(self.unexpected(image, &what, s)),
+        }
+        let bytes = self.read_body(image, &what, resp, deadline).await?;
+        if Digest::of(&bytes).as_str() != digest {
+            return Err(self.protocol(image, &what, "content does not match its digest".into()));
+        }
+        Ok(bytes)
+    }
+
+    /// Uploads a blob unless the registry already has it (monolithic POST + PUT).
+    pub async fn push_blob(
+        &self,
+        image: &ImageRef,
+        bytes: &[u8],
+        deadline: Instant,
+    ) -> Result<Digest, RegistryError> {
+        let digest = Digest::of(bytes);
+        let base = self.base(image);
+        let what = format!("blob {digest}");
+        let head_url = format!("{base}/blobs/{digest}");
+        let head = self.send(image, &what, deadline, true, |c| c.head(&head_url)).await?;
+        if head.status() == StatusCode::OK {
+            return Ok(digest);
+        }
+        let start = format!("{base}/blobs/uploads/");
+        let resp = self.send(image, &what, deadline, true, |c| c.post(&start)).await?;
+        if resp.status() != StatusCode::ACCEPTED {
+            return Err(self.unexpected(image, &what, resp.status()));
+        }
+        let location = header_str(resp.headers(), LOCATION.as_str())
+            .ok_or_else(|| self.protocol(image, &what, "upload answer without Location".into()))?;
+        let mut url = resp
+            .url()
+            .join(&location)
+            .map_err(|e| self.protocol(image, &what, format!("bad upload Location: {e}")))?;
+        url.query_pairs_mut().append_pair("digest", digest.as_str());
+        let body = bytes.to_vec();
+        let resp = self
+            .send(image, &what, deadline, true, |c| {
+                c.put(url.clone())
+                    .header(CONTENT_TYPE, "application/octet-stream")
+                    .body(body.clone())
+            })
+            .await?;
+        if resp.status() != StatusCode::CREATED {
+            return Err(self.unexpected(image, &what, resp.status()));
+        }
+        Ok(digest)
+    }
+
+    /// Stores a manifest under a tag (or digest) and returns its digest.
+    pub async fn put_manifest(
+        &self,
+        image: &ImageRef,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+        deadline: Instant,
+    ) -> Result<Digest, RegistryError> {
+        let url = format!("{}/manifests/{reference}", self.base(image));
+        let what = format!("manifest {}:{reference}", image.name());
+        let body = bytes.to_vec();
+        let resp = self
+            .send(image, &what, deadline, true, |c| {
+                c.put(&url).header(CONTENT_TYPE, media_type).body(body.clone())
+            })
+            .await?;
+        if resp.status() != StatusCode::CREATED {
+            return Err(self.unexpected(image, &what, resp.status()));
+        }
+        Ok(Digest::of(bytes))
+    }
+
+    // === request plumbing ===
+
+    /// Sends a request built by `build`, adding auth, retrying and bounding it by `deadline`.
+    async fn send(
+        &self,
+        image: &ImageRef,
+        what: &str,
+        deadline: Instant,
+        push: bool,
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<Response, RegistryError> {
+        let registry = image.registry().to_string();
+        let scope = format!(
+            "repository:{}:{}",
+            image.repository(),
+            if push { "pull,push" } else { "pull" }
+        );
+        let token_key = format!("{registry} {scope}");
+        let mut tries = 0u32;
+        let mut authed_fresh = false;
+        loop {
+            tries += 1;
+            let mut req = build(&self.http);
+            if let Some(tok) = self.token(&token_key) {
+                req = req.header(AUTHORIZATION, tok);
+            }
+            let result = match timeout_at(deadline, req.send()).await {
+                Err(_) => return Err(self.deadline(image, what)),
+                Ok(r) => r,
+            };
+            let resp = match result {
+                Ok(resp) => resp,
+                Err(e) => {
+                    self.observe(&registry, None);
+                    let cause = error_chain(&e);
+                    if tries < self.cfg.max_tries.max(1) && !self.wait(None, tries, deadline).await {
+                        continue;
+                    }
+                    return Err(RegistryError::Unreachable { registry, cause });
+                }
+            };
+            let status = resp.status();
+            self.observe(&registry, Some(status.as_u16()));
+            match status {
+                StatusCode::UNAUTHORIZED if !authed_fresh => {
+                    let challenge = header_str(resp.headers(), WWW_AUTHENTICATE.as_str())
+                        .and_then(|h| Challenge::parse(&h));
+                    let Some(challenge) = challenge else {
+                        return Err(self.unauthorized(image, status));
+                    };
+                    let value = self.authenticate(image, challenge, &scope, deadline).await?;
+                    self.set_token(&token_key, value);
+                    authed_fresh = true;
+                    tries -= 1;
+                }
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                    return Err(self.unauthorized(image, status));
+                }
+                StatusCode::TOO_MANY_REQUESTS
+                | StatusCode::BAD_GATEWAY
+                | StatusCode::SERVICE_UNAVAILABLE
+                | StatusCode::GATEWAY_TIMEOUT => {
+                    let retry_after = header_str(resp.headers(), RETRY_AFTER.as_str())
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .map(Duration::from_secs);
+                    if tries >= self.cfg.max_tries.max(1) || self.wait(retry_after, tries, deadline).await {
+                        return Err(RegistryError::Throttled {
+                            registry,
+                            status: status.as_u16(),
+                            tries,
+                        });
+                    }
+                }
+                _ => return Ok(resp),
+            }
+        }
+    }
+
+    /// Sleeps before the next attempt; returns true when the wait would pass the deadline (the
+    /// caller gives up instead of sleeping past it).
+    async fn wait(&self, retry_after: Option<Duration>, tries: u32, deadline: Instant) -> bool {
+        let backoff = self.cfg.backoff * 2u32.saturating_pow(tries.saturating_sub(1));
+        let pause = retry_after.unwrap_or(backoff);
+        if Instant::now() + pause >= deadline {
+            return true;
+        }
+        sleep(pause).await;
+        false
+    }
+
+    async fn authenticate(
+        &self,
+        image: &ImageRef,
+        challenge: Challenge,
+        scope: &str,
+        deadline: Instant,
+    ) -> Result<String, RegistryError> {
+        let cred = self.cfg.credentials.get(image.registry()).cloned();
+        let basic = |c: &Credential| {
+            use base64::Engine as _;
+            let raw = format!("{}:{}", c.username, c.password);
+            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+        };
+        match challenge {
+            Challenge::Basic => cred
+                .as_ref()
+                .map(basic)
+                .ok_or_else(|| self.unauthorized(image, StatusCode::UNAUTHORIZED)),
+            Challenge::Bearer { realm, service, .. } => {
+                let mut url = reqwest::Url::parse(&realm).map_err(|e| {
+                    self.protocol(image, "token realm", format!("{realm:?}: {e}"))
+                })?;
+                if let Some(s) = service {
+                    url.query_pairs_mut().append_pair("service", &s);
+                }
+                url.query_pairs_mut().append_pair("scope", scope);
+                let mut req = self.http.request(Method::GET, url);
+                if let Some(c) = &cred {
+                    req = req.header(AUTHORIZATION, basic(c));
+                }
+                let resp = timeout_at(deadline, req.send())
+                    .await
+                    .map_err(|_| self.deadline(image, "token"))?
+                    .map_err(|e| RegistryError::Unreachable {
+                        registry: image.registry().into(),
+                        cause: format!("token endpoint {realm}: {}", error_chain(&e)),
+                    })?;
+                if !resp.status().is_success() {
+                    return Err(self.unauthorized(image, resp.status()));
+                }
+                let body = self.read_body(image, "token", resp, deadline).await?;
+                #[derive(serde::Deserialize)]
+                struct Token {
+                    token: Option<String>,
+                    access_token: Option<String>,
+                }
+                let t: Token = serde_json::from_slice(&body)
+                    .map_err(|e| self.protocol(image, "token", e.to_string()))?;
+                t.token
+                    .or(t.access_token)
+                    .map(|t| format!("Bearer {t}"))
+                    .ok_or_else(|| self.protocol(image, "token", "no token in answer".into()))
+            }
+        }
+    }
+
+    async fn read_body(
+        &self,
+        image: &ImageRef,
+        what: &str,
+        mut resp: Response,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, RegistryError> {
+        let mut out = Vec::new();
+        loop {
+            let chunk = timeout_at(deadline, resp.chunk())
+                .await
+                .map_err(|_| self.deadline(image, what))?
+                .map_err(|e| RegistryError::Unreachable {
+                    registry: image.registry().into(),
+                    cause: format!("reading {what}: {}", error_chain(&e)),
+                })?;
+            let Some(chunk) = chunk else { return Ok(out) };
+            if out.len() + chunk.len() > MAX_DOC {
+                return Err(self.protocol(image, what, format!("larger than {MAX_DOC} bytes")));
+            }
+            out.extend_from_slice(&chunk);
+        }
+    }
+
+    fn token(&self, key: &str) -> Option<String> {
+        self.tokens.lock().ok()?.get(key).cloned()
+    }
+
+    fn set_token(&self, key: &str, value: String) {
+        if let Ok(mut t) = self.tokens.lock() {
+            t.insert(key.to_string(), value);
+        }
+    }
+
+    fn observe(&self, registry: &str, status: Option<u16>) {
+        if let Some(o) = &self.cfg.observer {
+            o(registry, status);
+        }
+    }
+
+    fn deadline(&self, image: &ImageRef, what: &str) -> RegistryError {
+        RegistryError::Deadline {
+            registry: image.registry().into(),
+            what: what.into(),
+        }
+    }
+
+    fn not_found(&self, image: &ImageRef, what: &str) -> RegistryError {
+        RegistryError::NotFound {
+            registry: image.registry().into(),
+            what: what.into(),
+        }
+    }
+
+    fn unauthorized(&self, image: &ImageRef, status: StatusCode) -> RegistryError {
+        RegistryError::Unauthorized {
+            registry: image.registry().into(),
+            repository: image.repository().into(),
+            status: status.as_u16(),
+        }
+    }
+
+    fn unexpected(&self, image: &ImageRef, what: &str, status: StatusCode) -> RegistryError {
+        self.protocol(image, what, format!("unexpected status {status}"))
+    }
+
+    fn protocol(&self, image: &ImageRef, what: &str, cause: String) -> RegistryError {
+        RegistryError::Protocol {
+            registry: image.registry().into(),
+            what: what.into(),
+            cause,
+        }
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name)?.to_str().ok().map(str::to_string)
+}
+
+/// The error and its sources in one line, with a hint for the common plain-HTTP mistake.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut src = e.source();
+    while let Some(s) = src {
+        parts.push(s.to_string());
+        src = s.source();
+    }
+    let mut text = parts.join(": ");
+    if text.contains("InvalidContentType") || text.contains("corrupt message") {
+        text.push_str(" (a plain-HTTP registry? allow it with --allow-http-registry)");
+    }
+    text
+}

@@ -1,0 +1,185 @@
+//! The verifier the webhook and CLI call: tag resolution and verdicts cached, with single-flight.
+//!
+//! - Verdicts are keyed by (digest, requirement fingerprint). Successes live for the positive
+//!   TTL, image failures (unsigned, wrong key, failed condition) for the short negative TTL, and
+//!   failures of the path to the registry (unreachable, throttled, deadline) are not cached.
+//! - Concurrent calls for one key share one verification: a burst of 100 admissions of a new
+//!   image makes one set of registry calls. They also share its deadline (the first caller's).
+//! - Tag → digest answers are cached for a short TTL. That is safe because the webhook pins the
+//!   verified digest into the pod; set it to zero to resolve on every call.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use moka::Expiry;
+use moka::future::Cache;
+use tokio::time::{Instant, timeout_at};
+
+use crate::error::{RegistryError, VerifyError};
+use crate::reference::{Digest, ImageRef};
+use crate::registry::RegistryClient;
+use crate::requirement::{Requirement, Verdict};
+use crate::verify::verify_digest;
+
+/// Cache settings.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    pub positive_ttl: Duration,
+    pub negative_ttl: Duration,
+    pub tag_ttl: Duration,
+    /// Maximum cached verdicts (and, separately, tag answers).
+    pub capacity: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            positive_ttl: Duration::from_secs(600),
+            negative_ttl: Duration::from_secs(10),
+            tag_ttl: Duration::from_secs(30),
+            capacity: 50_000,
+        }
+    }
+}
+
+/// Cache counters, for metrics.
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+}
+
+struct VerdictExpiry {
+    positive: Duration,
+    negative: Duration,
+}
+
+impl Expiry<(Digest, String), Verdict> for VerdictExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &(Digest, String),
+        value: &Verdict,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(if value.is_ok() {
+            self.positive
+        } else {
+            self.negative
+        })
+    }
+}
+
+/// Cached, single-flight image verification.
+#[derive(Clone)]
+pub struct Verifier {
+    registry: RegistryClient,
+    verdicts: Cache<(Digest, String), Verdict>,
+    tags: Option<Cache<String, Digest>>,
+    stats: Arc<CacheStats>,
+}
+
+impl Verifier {
+    pub fn new(registry: RegistryClient, cfg: CacheConfig) -> Self {
+        let verdicts = Cache::builder()
+            .max_capacity(cfg.capacity)
+            .expire_after(VerdictExpiry {
+                positive: cfg.positive_ttl,
+                negative: cfg.negative_ttl,
+            })
+            .build();
+        let tags = (!cfg.tag_ttl.is_zero()).then(|| {
+            Cache::builder()
+                .max_capacity(cfg.capacity)
+                .time_to_live(cfg.tag_ttl)
+                .build()
+        });
+        Self {
+            registry,
+            verdicts,
+            tags,
+            stats: Arc::default(),
+        }
+    }
+
+    pub fn registry(&self) -> &RegistryClient {
+        &self.registry
+    }
+
+    pub fn stats(&self) -> &CacheStats {
+        &self.stats
+    }
+
+    /// Verifies `image` against `req`, spending no longer than until `deadline`.
+    pub async fn verify(&self, image: &ImageRef, req: &Requirement, deadline: Instant) -> Verdict {
+        let budget_ms = deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis() as u64;
+        let deadline_err = || VerifyError::Deadline {
+            image: image.to_string(),
+            registry: image.registry().into(),
+            budget_ms,
+        };
+        let digest = match self.resolve(image, deadline).await {
+            Ok(d) => d,
+            Err(e) => return Arc::new(Err(classify(image, e, budget_ms))),
+        };
+        let key = (digest.clone(), req.fingerprint());
+        let work = async {
+            let outcome = match timeout_at(deadline, verify_digest(&self.registry, image, &digest, req, deadline)).await {
+                Err(_) => Err(deadline_err()),
+                Ok(Err(VerifyError::Registry { source: RegistryError::Deadline { .. }, .. })) => {
+                    Err(deadline_err())
+                }
+                Ok(other) => other,
+            };
+            let verdict: Verdict = Arc::new(outcome);
+            match verdict.as_ref() {
+                Err(e) if e.is_transient() => Err(verdict),
+                _ => Ok(verdict),
+            }
+        };
+        match self.verdicts.entry(key).or_try_insert_with(work).await {
+            Ok(entry) => {
+                let counter = if entry.is_fresh() {
+                    &self.stats.misses
+                } else {
+                    &self.stats.hits
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                entry.into_value()
+            }
+            Err(shared) => {
+                self.stats.misses.fetch_add(1, Ordering::Relaxed);
+                Verdict::clone(&shared)
+            }
+        }
+    }
+
+    /// The digest `image` names, through the tag cache.
+    pub async fn resolve(&self, image: &ImageRef, deadline: Instant) -> Result<Digest, RegistryError> {
+        if let Some(d) = image.digest() {
+            return Ok(d.clone());
+        }
+        let Some(tags) = &self.tags else {
+            return self.registry.resolve(image, deadline).await;
+        };
+        tags.try_get_with(image.to_string(), self.registry.resolve(image, deadline))
+            .await
+            .map_err(|e| RegistryError::clone(&e))
+    }
+}
+
+fn classify(image: &ImageRef, e: RegistryError, budget_ms: u64) -> VerifyError {
+    match e {
+        RegistryError::Deadline { registry, .. } => VerifyError::Deadline {
+            image: image.to_string(),
+            registry,
+            budget_ms,
+        },
+        source => VerifyError::Registry {
+            image: image.to_string(),
+            source,
+        },
+    }
+}

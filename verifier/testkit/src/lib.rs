@@ -1,0 +1,29 @@
+//! Test harness shared by the verifier's and the webhook's integration tests.
+//!
+//! It gives tests real things to talk to, all on loopback and all owned by the test:
+//! - [`Registry`]: a real `docker-registry` (CNCF distribution) process on a free port with its
+//!   storage in a temporary directory, which can be stopped and restarted mid-test;
+//! - [`Proxy`]: a small HTTP/1.1 reverse proxy in front of it that counts requests and injects
+//!   faults (error statuses with `Retry-After`, dropped connections, slow responses);
+//! - [`push_image`] / [`push_index`]: tiny but valid OCI images and indexes built in memory and
+//!   pushed over the registry HTTP API;
+//! - [`corpus`] / [`tool`]: locate the shared test corpora and the external tools (`cosign`,
+//!   `docker-registry`, `skopeo`), skipping loudly when one is missing, or failing under `CI=true`.
+//!
+//! It deliberately knows nothing about signatures, policies or admission: it sits below the
+//! verifier (`registry + cosign + in-toto`) and the webhook as a dev-dependency only, and never
+//! ships in a binary. Errors are `anyhow` because this is test-support wiring.
+
+mod locate;
+mod net;
+mod oci;
+mod proxy;
+mod push;
+mod registry;
+
+pub use locate::{corpus, tool, workspace_root};
+pub use net::free_port;
+pub use oci::{OCI_INDEX, OCI_MANIFEST, Platform};
+pub use proxy::Proxy;
+pub use push::{push_image, push_image_for, push_index};
+pub use registry::Registry;

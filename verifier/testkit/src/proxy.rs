@@ -1,0 +1,277 @@
+//! A fault-injecting HTTP/1.1 reverse proxy for registry tests, on hyper 1.
+//!
+//! Every request is recorded (method + path) and forwarded to the upstream over a fresh
+//! connection, bodies streamed both ways (chunked uploads included). `Location` headers naming
+//! the upstream (`http://127.0.0.1:REGPORT/v2/...`, as distribution writes them) are rewritten
+//! to the proxy so clients keep going through it. Faults: answer the next n requests with a
+//! status (and `Retry-After`) without forwarding, drop every connection (`set_down`), or delay
+//! each response. An unreachable upstream gets `502 Bad Gateway`. Stops when dropped.
+
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use anyhow::Result;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+
+type Body = BoxBody<Bytes, hyper::Error>;
+
+/// A running proxy. See the module docs.
+#[derive(Debug)]
+pub struct Proxy {
+    shared: Arc<Shared>,
+    down: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    addr: SocketAddr,
+    upstream: SocketAddr,
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    requests: Vec<(String, String)>,
+    fail_remaining: usize,
+    fail_status: u16,
+    fail_retry_after: Option<u64>,
+    delay: Duration,
+}
+
+impl Proxy {
+    /// Listens on a free 127.0.0.1 port and forwards to `upstream`.
+    pub async fn start(upstream: SocketAddr) -> Result<Proxy> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let shared = Arc::new(Shared {
+            addr: listener.local_addr()?,
+            upstream,
+            state: Mutex::new(State::default()),
+        });
+        let (down, down_rx) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), down_rx));
+        Ok(Proxy { shared, down, task })
+    }
+
+    /// `127.0.0.1:PORT` of the proxy: use it as the registry host in references.
+    pub fn addr(&self) -> String {
+        self.shared.addr.to_string()
+    }
+
+    /// The proxy's socket address.
+    pub fn socket_addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
+    /// All requests seen so far, in order, as `(method, path)` (path without the query).
+    pub fn requests(&self) -> Vec<(String, String)> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// How many requests so far satisfy `filter(method, path)`.
+    pub fn count(&self, filter: impl Fn(&str, &str) -> bool) -> usize {
+        self.shared
+            .lock()
+            .requests
+            .iter()
+            .filter(|(m, p)| filter(m, p))
+            .count()
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear_requests(&self) {
+        self.shared.lock().requests.clear();
+    }
+
+    /// Answers the next `n` requests itself with `status` (and `Retry-After: secs` when given)
+    /// and a registry-style JSON error body, without forwarding them.
+    pub fn fail_next(&self, n: usize, status: u16, retry_after: Option<u64>) {
+        let mut state = self.shared.lock();
+        state.fail_remaining = n;
+        state.fail_status = status;
+        state.fail_retry_after = retry_after;
+    }
+
+    /// `true`: close open connections and every new one at once, without an answer.
+    pub fn set_down(&self, down: bool) {
+        self.down.send_replace(down);
+    }
+
+    /// Delays each response by `delay` (zero to stop delaying).
+    pub fn set_delay(&self, delay: Duration) {
+        self.shared.lock().delay = delay;
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        // Aborting the accept loop drops its JoinSet, which aborts every connection task.
+        self.task.abort();
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panicking test thread must not hide the records from the assertions that follow.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+// === connections ===
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, down: watch::Receiver<bool>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                if *down.borrow() {
+                    drop(stream);
+                    continue;
+                }
+                connections.spawn(serve(stream, Arc::clone(&shared), down.clone()));
+            }
+            Some(_) = connections.join_next() => {}
+        }
+    }
+}
+
+async fn serve(stream: TcpStream, shared: Arc<Shared>, mut down: watch::Receiver<bool>) {
+    let service = service_fn(move |req| handle(Arc::clone(&shared), req));
+    let conn =
+        hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    tokio::select! {
+        _ = conn => {}
+        // Dropping the connection future closes the socket, mid-request or idle.
+        _ = down.wait_for(|d| *d) => {}
+    }
+}
+
+// === requests ===
+
+async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let (delay, injected) = {
+        let mut state = shared.lock();
+        state
+            .requests
+            .push((req.method().to_string(), req.uri().path().to_owned()));
+        let injected = (state.fail_remaining > 0).then(|| {
+            state.fail_remaining -= 1;
+            (state.fail_status, state.fail_retry_after)
+        });
+        (state.delay, injected)
+    };
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    Ok(match injected {
+        Some((status, retry_after)) => injected_response(status, retry_after),
+        None => match forward(&shared, req).await {
+            Ok(res) => res,
+            Err(e) => text_response(
+                StatusCode::BAD_GATEWAY,
+                &format!("proxy: upstream {}: {e}", shared.upstream),
+            ),
+        },
+    })
+}
+
+async fn forward(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>> {
+    let (mut parts, body) = req.into_parts();
+    let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    parts.uri = path.parse()?;
+    strip_hop_by_hop(&mut parts.headers);
+    parts.headers.insert(
+        header::HOST,
+        HeaderValue::from_str(&shared.upstream.to_string())?,
+    );
+
+    let stream = TcpStream::connect(shared.upstream).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    // The connection task drives the exchange until the response body is fully streamed.
+    tokio::spawn(conn);
+    let res = sender
+        .send_request(Request::from_parts(parts, body))
+        .await?;
+
+    let (mut parts, body) = res.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    if let Some(location) = parts
+        .headers
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        let from = format!("http://{}", shared.upstream);
+        if let Some(rest) = location.strip_prefix(&from) {
+            let rewritten = format!("http://{}{rest}", shared.addr);
+            parts
+                .headers
+                .insert(header::LOCATION, HeaderValue::from_str(&rewritten)?);
+        }
+    }
+    Ok(Response::from_parts(parts, body.boxed()))
+}
+
+/// Connection-level headers that must not be passed on; hyper re-frames both bodies.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    for name in [
+        header::CONNECTION,
+        header::TRANSFER_ENCODING,
+        header::TE,
+        header::TRAILER,
+        header::UPGRADE,
+        header::PROXY_AUTHORIZATION,
+        header::PROXY_AUTHENTICATE,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+}
+
+fn injected_response(status: u16, retry_after: Option<u64>) -> Response<Body> {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let code = match status {
+        StatusCode::TOO_MANY_REQUESTS => "TOOMANYREQUESTS",
+        StatusCode::UNAUTHORIZED => "UNAUTHORIZED",
+        StatusCode::FORBIDDEN => "DENIED",
+        StatusCode::NOT_FOUND => "NAME_UNKNOWN",
+        _ => "UNKNOWN",
+    };
+    let body = serde_json::json!({
+        "errors": [{ "code": code, "message": "injected by portcullis-testkit proxy", "detail": null }]
+    });
+    let mut res = full_response(status, Bytes::from(body.to_string()), "application/json");
+    if let Some(secs) = retry_after {
+        res.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    res
+}
+
+fn text_response(status: StatusCode, text: &str) -> Response<Body> {
+    full_response(
+        status,
+        Bytes::from(text.to_owned()),
+        "text/plain; charset=utf-8",
+    )
+}
+
+fn full_response(status: StatusCode, body: Bytes, content_type: &'static str) -> Response<Body> {
+    let mut res = Response::new(Full::new(body).map_err(|never| match never {}).boxed());
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res
+}
