@@ -65,7 +65,9 @@ pub struct ConditionSpec {
 /// A parse error for a condition; the message says what to write instead.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConditionError {
-    #[error("condition {text:?}: expected 'JSONPATH OP VALUE' with OP one of ==, !=, in, =~, exists, not-exists")]
+    #[error(
+        "condition {text:?}: expected 'JSONPATH OP VALUE' with OP one of ==, !=, in, =~, exists, not-exists"
+    )]
     Syntax { text: String },
     #[error("condition path {path:?} is not valid JSONPath: {message}")]
     Path { path: String, message: String },
@@ -227,7 +229,11 @@ impl Condition {
             Check::Equals(want) if found.iter().all(|v| *v == want) => Ok(()),
             Check::NotEquals(want) if found.iter().all(|v| *v != want) => Ok(()),
             Check::In(allowed) if found.iter().all(|v| allowed.contains(v)) => Ok(()),
-            Check::Matches(re) if found.iter().all(|v| v.as_str().is_some_and(|s| re.is_match(s))) => {
+            Check::Matches(re)
+                if found
+                    .iter()
+                    .all(|v| v.as_str().is_some_and(|s| re.is_match(s))) =>
+            {
                 Ok(())
             }
             _ => Err(fail(self.expectation())),
@@ -316,11 +322,23 @@ mod tests {
     fn parses_and_evaluates_each_operator() {
         let d = doc();
         let cases = [
-            ("$.buildDefinition.externalParameters.workflow.repository == https://github.com/org/repo", true),
-            ("$.buildDefinition.externalParameters.workflow.repository == https://github.com/evil/repo", false),
+            (
+                "$.buildDefinition.externalParameters.workflow.repository == https://github.com/org/repo",
+                true,
+            ),
+            (
+                "$.buildDefinition.externalParameters.workflow.repository == https://github.com/evil/repo",
+                false,
+            ),
             ("$.runDetails.builder.id != https://example.com", true),
-            ("$.buildDefinition.externalParameters.workflow.ref in refs/heads/main, refs/heads/release", true),
-            ("$.buildDefinition.externalParameters.workflow.ref in [\"refs/tags/v1\"]", false),
+            (
+                "$.buildDefinition.externalParameters.workflow.ref in refs/heads/main, refs/heads/release",
+                true,
+            ),
+            (
+                "$.buildDefinition.externalParameters.workflow.ref in [\"refs/tags/v1\"]",
+                false,
+            ),
             ("$.runDetails.builder.id =~ ^https://github\\.com/", true),
             ("$.materials[*].uri =~ ^git\\+", false),
             ("$.count == 3", true),
@@ -341,7 +359,10 @@ mod tests {
         let c = Condition::parse("$.buildDefinition.externalParameters.workflow.repository == https://github.com/evil/repo")
             .unwrap();
         let f = c.evaluate(&doc()).unwrap_err();
-        assert_eq!(f.path, "$.buildDefinition.externalParameters.workflow.repository");
+        assert_eq!(
+            f.path,
+            "$.buildDefinition.externalParameters.workflow.repository"
+        );
         assert_eq!(f.expected, "== https://github.com/evil/repo");
         assert_eq!(f.actual, "https://github.com/org/repo");
     }
@@ -354,12 +375,30 @@ mod tests {
 
     #[test]
     fn rejects_bad_syntax_paths_and_regexes() {
-        assert!(matches!(Condition::parse("builder.id == x"), Err(ConditionError::Syntax { .. })));
-        assert!(matches!(Condition::parse("$.a ~~ x"), Err(ConditionError::Syntax { .. })));
-        assert!(matches!(Condition::parse("$.a =="), Err(ConditionError::Syntax { .. })));
-        assert!(matches!(Condition::parse("$.a[ == x"), Err(ConditionError::Syntax { .. })));
-        assert!(matches!(Condition::parse("$.a.. == x"), Err(ConditionError::Path { .. })));
-        assert!(matches!(Condition::parse("$.a =~ (unclosed"), Err(ConditionError::Regex { .. })));
+        assert!(matches!(
+            Condition::parse("builder.id == x"),
+            Err(ConditionError::Syntax { .. })
+        ));
+        assert!(matches!(
+            Condition::parse("$.a ~~ x"),
+            Err(ConditionError::Syntax { .. })
+        ));
+        assert!(matches!(
+            Condition::parse("$.a =="),
+            Err(ConditionError::Syntax { .. })
+        ));
+        assert!(matches!(
+            Condition::parse("$.a[ == x"),
+            Err(ConditionError::Syntax { .. })
+        ));
+        assert!(matches!(
+            Condition::parse("$.a.. == x"),
+            Err(ConditionError::Path { .. })
+        ));
+        assert!(matches!(
+            Condition::parse("$.a =~ (unclosed"),
+            Err(ConditionError::Regex { .. })
+        ));
     }
 
     #[test]
@@ -372,6 +411,9 @@ mod tests {
         assert!(Condition::compile(spec).unwrap().evaluate(&doc()).is_ok());
         let missing: ConditionSpec =
             serde_json::from_value(json!({"path": "$.a", "operator": "equals"})).unwrap();
-        assert!(matches!(Condition::compile(missing), Err(ConditionError::MissingValue { .. })));
+        assert!(matches!(
+            Condition::compile(missing),
+            Err(ConditionError::MissingValue { .. })
+        ));
     }
 }

@@ -14,13 +14,17 @@ use crate::condition::ConditionFailure;
 pub enum RegistryError {
     #[error("registry {registry} unreachable: {cause}")]
     Unreachable { registry: String, cause: String },
-    #[error("registry {registry} answered {status} after {tries} tries (rate limited or unavailable)")]
+    #[error(
+        "registry {registry} answered {status} after {tries} tries (rate limited or unavailable)"
+    )]
     Throttled {
         registry: String,
         status: u16,
         tries: u32,
     },
-    #[error("registry {registry} refused access to {repository} ({status}): check the pull secret / registry config")]
+    #[error(
+        "registry {registry} refused access to {repository} ({status}): check the pull secret / registry config"
+    )]
     Unauthorized {
         registry: String,
         repository: String,
@@ -34,7 +38,9 @@ pub enum RegistryError {
         what: String,
         cause: String,
     },
-    #[error("registry {registry} is plain HTTP and not in the allowed list (use --allow-http-registry)")]
+    #[error(
+        "registry {registry} is plain HTTP and not in the allowed list (use --allow-http-registry)"
+    )]
     InsecureNotAllowed { registry: String },
     #[error("deadline exceeded while talking to registry {registry} ({what})")]
     Deadline { registry: String, what: String },
@@ -44,16 +50,22 @@ pub enum RegistryError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum VerifyError {
-    #[error("{image}: no signature found (looked for tag {tag}); sign it with `portcullis sign` or `cosign sign`")]
+    #[error(
+        "{image}: no signature found (looked for tag {tag}); sign it with `portcullis sign` or `cosign sign`"
+    )]
     NoSignature { image: String, tag: String },
-    #[error("{image}: {valid} of {threshold} required trusted keys signed it ({found} signature(s) found, none other from a trusted key)")]
+    #[error(
+        "{image}: {valid} of {threshold} required trusted keys signed it ({found} signature(s) found, none other from a trusted key)"
+    )]
     ThresholdNotMet {
         image: String,
         found: usize,
         valid: usize,
         threshold: usize,
     },
-    #[error("{image}: signature payload is for digest {signed}, not {actual} (image re-pushed after signing?)")]
+    #[error(
+        "{image}: signature payload is for digest {signed}, not {actual} (image re-pushed after signing?)"
+    )]
     DigestMismatch {
         image: String,
         signed: String,

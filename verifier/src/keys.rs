@@ -16,7 +16,9 @@ use crypto_secretbox::aead::{Aead, KeyInit};
 use crypto_secretbox::{Nonce, XSalsa20Poly1305};
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
 use p256::ecdsa::{DerSignature, Signature, SigningKey, VerifyingKey};
-use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use p256::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
+};
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -52,10 +54,11 @@ impl fmt::Debug for PublicKey {
 impl PublicKey {
     /// Parses a PEM public key; `what` names the source (a file path) in errors.
     pub fn from_pem(pem: &str, what: &str) -> Result<Self, KeyError> {
-        let key = VerifyingKey::from_public_key_pem(pem.trim()).map_err(|e| KeyError::PublicKey {
-            what: what.to_string(),
-            cause: e.to_string(),
-        })?;
+        let key =
+            VerifyingKey::from_public_key_pem(pem.trim()).map_err(|e| KeyError::PublicKey {
+                what: what.to_string(),
+                cause: e.to_string(),
+            })?;
         Ok(Self::from_verifying_key(key))
     }
 
@@ -195,16 +198,27 @@ impl PrivateKey {
         }
         let n = enc.kdf.params.N;
         if !n.is_power_of_two() || n < 2 {
-            return Err(KeyError::PrivateKey(format!("scrypt N={n} is not a power of two")));
+            return Err(KeyError::PrivateKey(format!(
+                "scrypt N={n} is not a power of two"
+            )));
         }
         let log_n = u8::try_from(n.trailing_zeros())
             .map_err(|_| KeyError::PrivateKey(format!("scrypt N={n} too large")))?;
-        let secret = derive(password, &enc.kdf.salt, log_n, enc.kdf.params.r, enc.kdf.params.p)?;
+        let secret = derive(
+            password,
+            &enc.kdf.salt,
+            log_n,
+            enc.kdf.params.r,
+            enc.kdf.params.p,
+        )?;
         if enc.cipher.nonce.len() != 24 {
             return Err(KeyError::PrivateKey("nonce must be 24 bytes".into()));
         }
         let plain = XSalsa20Poly1305::new(&secret.into())
-            .decrypt(Nonce::from_slice(&enc.cipher.nonce), enc.ciphertext.as_slice())
+            .decrypt(
+                Nonce::from_slice(&enc.cipher.nonce),
+                enc.ciphertext.as_slice(),
+            )
             .map_err(|_| KeyError::WrongPassword)?;
         let key = SigningKey::from_pkcs8_der(&plain)
             .map_err(|e| KeyError::PrivateKey(format!("decrypted key is not P-256 PKCS#8: {e}")))?;
@@ -271,9 +285,7 @@ fn pem_decode(pem: &str) -> Result<(String, Vec<u8>), KeyError> {
         .take_while(|l| l.trim() != end)
         .map(str::trim)
         .collect();
-    let der = B64
-        .decode(body)
-        .map_err(|e| bad(&format!("base64: {e}")))?;
+    let der = B64.decode(body).map_err(|e| bad(&format!("base64: {e}")))?;
     Ok((label, der))
 }
 
@@ -299,7 +311,10 @@ mod tests {
         assert!(pem.starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\n"));
         let back = PrivateKey::from_pem(&pem, b"hunter2").unwrap();
         assert_eq!(back.public(), key.public());
-        assert!(matches!(PrivateKey::from_pem(&pem, b"nope"), Err(KeyError::WrongPassword)));
+        assert!(matches!(
+            PrivateKey::from_pem(&pem, b"nope"),
+            Err(KeyError::WrongPassword)
+        ));
     }
 
     #[test]
@@ -315,8 +330,14 @@ mod tests {
 
     #[test]
     fn garbage_public_key_is_named() {
-        let err = PublicKey::from_pem("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----", "k.pub")
-            .unwrap_err();
-        assert!(err.to_string().starts_with("k.pub: not a PEM-encoded ECDSA P-256 public key"));
+        let err = PublicKey::from_pem(
+            "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----",
+            "k.pub",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("k.pub: not a PEM-encoded ECDSA P-256 public key")
+        );
     }
 }

@@ -33,7 +33,9 @@ pub struct Digest(String);
 pub enum ReferenceError {
     #[error("image reference is empty")]
     Empty,
-    #[error("image reference {reference:?}: invalid repository {repository:?} (lowercase letters, digits and . _ - separators)")]
+    #[error(
+        "image reference {reference:?}: invalid repository {repository:?} (lowercase letters, digits and . _ - separators)"
+    )]
     Repository {
         reference: String,
         repository: String,
@@ -65,7 +67,9 @@ impl FromStr for Digest {
     type Err = ReferenceError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let ok = s.strip_prefix("sha256:").is_some_and(|h| {
-            h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            h.len() == 64
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         });
         if ok {
             Ok(Self(s.to_string()))
@@ -240,7 +244,8 @@ fn valid_repository(repo: &str) -> bool {
             !b.is_empty()
                 && alnum(&b[0])
                 && alnum(&b[b.len() - 1])
-                && b.iter().all(|c| alnum(c) || matches!(c, b'.' | b'_' | b'-'))
+                && b.iter()
+                    .all(|c| alnum(c) || matches!(c, b'.' | b'_' | b'-'))
         })
 }
 
@@ -249,7 +254,8 @@ fn valid_tag(tag: &str) -> bool {
     !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 #[cfg(test)]
@@ -261,11 +267,17 @@ mod tests {
     #[test]
     fn defaults_like_docker() {
         let r: ImageRef = "nginx".parse().unwrap();
-        assert_eq!((r.registry(), r.repository(), r.tag()), ("docker.io", "library/nginx", None));
+        assert_eq!(
+            (r.registry(), r.repository(), r.tag()),
+            ("docker.io", "library/nginx", None)
+        );
         assert_eq!(r.reference(), "latest");
         assert_eq!(r.api_host(), "registry-1.docker.io");
         let r: ImageRef = "org/app:1.2".parse().unwrap();
-        assert_eq!((r.registry(), r.repository(), r.tag()), ("docker.io", "org/app", Some("1.2")));
+        assert_eq!(
+            (r.registry(), r.repository(), r.tag()),
+            ("docker.io", "org/app", Some("1.2"))
+        );
     }
 
     #[test]
@@ -286,15 +298,30 @@ mod tests {
     #[test]
     fn rejects_invalid_parts() {
         assert_eq!("".parse::<ImageRef>(), Err(ReferenceError::Empty));
-        assert!(matches!("Nginx".parse::<ImageRef>(), Err(ReferenceError::Repository { .. })));
-        assert!(matches!("nginx:-bad".parse::<ImageRef>(), Err(ReferenceError::Tag { .. })));
-        assert!(matches!("nginx@sha256:abc".parse::<ImageRef>(), Err(ReferenceError::Digest { .. })));
-        assert!(matches!("reg.io//x".parse::<ImageRef>(), Err(ReferenceError::Repository { .. })));
+        assert!(matches!(
+            "Nginx".parse::<ImageRef>(),
+            Err(ReferenceError::Repository { .. })
+        ));
+        assert!(matches!(
+            "nginx:-bad".parse::<ImageRef>(),
+            Err(ReferenceError::Tag { .. })
+        ));
+        assert!(matches!(
+            "nginx@sha256:abc".parse::<ImageRef>(),
+            Err(ReferenceError::Digest { .. })
+        ));
+        assert!(matches!(
+            "reg.io//x".parse::<ImageRef>(),
+            Err(ReferenceError::Repository { .. })
+        ));
     }
 
     #[test]
     fn digest_of_bytes() {
         let d = Digest::of(b"");
-        assert_eq!(d.hex(), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(
+            d.hex(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
     }
 }

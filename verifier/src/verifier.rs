@@ -126,11 +126,17 @@ impl Verifier {
         };
         let key = (digest.clone(), req.fingerprint());
         let work = async {
-            let outcome = match timeout_at(deadline, verify_digest(&self.registry, image, &digest, req, deadline)).await {
+            let outcome = match timeout_at(
+                deadline,
+                verify_digest(&self.registry, image, &digest, req, deadline),
+            )
+            .await
+            {
                 Err(_) => Err(deadline_err()),
-                Ok(Err(VerifyError::Registry { source: RegistryError::Deadline { .. }, .. })) => {
-                    Err(deadline_err())
-                }
+                Ok(Err(VerifyError::Registry {
+                    source: RegistryError::Deadline { .. },
+                    ..
+                })) => Err(deadline_err()),
                 Ok(other) => other,
             };
             let verdict: Verdict = Arc::new(outcome);
@@ -157,7 +163,11 @@ impl Verifier {
     }
 
     /// The digest `image` names, through the tag cache.
-    pub async fn resolve(&self, image: &ImageRef, deadline: Instant) -> Result<Digest, RegistryError> {
+    pub async fn resolve(
+        &self,
+        image: &ImageRef,
+        deadline: Instant,
+    ) -> Result<Digest, RegistryError> {
         if let Some(d) = image.digest() {
             return Ok(d.clone());
         }

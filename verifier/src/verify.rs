@@ -35,16 +35,30 @@ pub async fn verify_digest(
         source,
     };
     let (sig_layers, att_layers) = tokio::join!(
-        fetch_layers(registry, image, digest, Artifact::Signature, deadline, |_| true),
+        fetch_layers(
+            registry,
+            image,
+            digest,
+            Artifact::Signature,
+            deadline,
+            |_| true
+        ),
         async {
             if req.attestations.is_empty() {
                 return Ok(None);
             }
-            fetch_layers(registry, image, digest, Artifact::Attestation, deadline, |l| {
-                l.annotations
-                    .get(PREDICATE_TYPE_ANNOTATION)
-                    .is_none_or(|t| req.attestations.iter().any(|a| &a.predicate_type == t))
-            })
+            fetch_layers(
+                registry,
+                image,
+                digest,
+                Artifact::Attestation,
+                deadline,
+                |l| {
+                    l.annotations
+                        .get(PREDICATE_TYPE_ANNOTATION)
+                        .is_none_or(|t| req.attestations.iter().any(|a| &a.predicate_type == t))
+                },
+            )
             .await
         }
     );
@@ -129,7 +143,9 @@ fn check_signatures(
             .get(SIGNATURE_ANNOTATION)
             .and_then(|s| B64.decode(s).ok())
         else {
-            malformed.get_or_insert_with(|| format!("layer {} has no base64 signature annotation", desc.digest));
+            malformed.get_or_insert_with(|| {
+                format!("layer {} has no base64 signature annotation", desc.digest)
+            });
             continue;
         };
         let valid: Vec<usize> = (0..req.keys.len())
@@ -139,7 +155,9 @@ fn check_signatures(
             continue;
         }
         match SimpleSigning::parse(payload) {
-            Ok(p) if p.digest() == digest.as_str() => valid.into_iter().for_each(|i| signed[i] = true),
+            Ok(p) if p.digest() == digest.as_str() => {
+                valid.into_iter().for_each(|i| signed[i] = true)
+            }
             Ok(p) => {
                 mismatch.get_or_insert_with(|| p.digest().to_string());
             }
@@ -225,11 +243,18 @@ fn check_attestation(
             }
             continue;
         }
-        match want.conditions.iter().try_for_each(|c| c.evaluate(&statement.predicate)) {
+        match want
+            .conditions
+            .iter()
+            .try_for_each(|c| c.evaluate(&statement.predicate))
+        {
             Ok(()) => {
                 return Ok(VerifiedAttestation {
                     predicate_type: want.predicate_type.clone(),
-                    key_ids: signers.iter().map(|&i| req.keys[i].id().to_string()).collect(),
+                    key_ids: signers
+                        .iter()
+                        .map(|&i| req.keys[i].id().to_string())
+                        .collect(),
                     conditions: want.conditions.iter().map(ToString::to_string).collect(),
                 });
             }

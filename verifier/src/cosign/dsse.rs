@@ -165,8 +165,10 @@ mod tests {
     #[test]
     fn pae_matches_the_spec_example() {
         // From the DSSE protocol description.
-        assert_eq!(pae("http://example.com/HelloWorld", b"hello world"),
-            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world".to_vec());
+        assert_eq!(
+            pae("http://example.com/HelloWorld", b"hello world"),
+            b"DSSEv1 29 http://example.com/HelloWorld 11 hello world".to_vec()
+        );
     }
 
     #[test]
@@ -176,7 +178,11 @@ mod tests {
         let d = Digest::of(b"img");
         let st = Statement::new(&img, &d, "https://slsa.dev/provenance/v1", json!({"a": 1}));
         let env = Envelope::sign_statement(&st, &key).unwrap();
-        assert_eq!(env.verified_by(&[PrivateKey::generate().public(), key.public()]).unwrap(), vec![1]);
+        assert_eq!(
+            env.verified_by(&[PrivateKey::generate().public(), key.public()])
+                .unwrap(),
+            vec![1]
+        );
         assert!(env.statement().unwrap().is_about(&d));
         assert!(!env.statement().unwrap().is_about(&Digest::of(b"other")));
 
@@ -185,7 +191,12 @@ mod tests {
         assert!(swapped.verified_by(&[key.public()]).unwrap().is_empty());
 
         let mut tampered = env.clone();
-        let other = Statement::new(&img, &Digest::of(b"evil"), "https://slsa.dev/provenance/v1", json!({}));
+        let other = Statement::new(
+            &img,
+            &Digest::of(b"evil"),
+            "https://slsa.dev/provenance/v1",
+            json!({}),
+        );
         tampered.payload = B64.encode(serde_json::to_vec(&other).unwrap());
         assert!(tampered.verified_by(&[key.public()]).unwrap().is_empty());
     }

@@ -87,7 +87,10 @@ mod tests {
                 r#"{{"critical":{{"identity":{{"docker-reference":"127.0.0.1:5000/app"}},"image":{{"docker-manifest-digest":"{d}"}},"type":"cosign container image signature"}},"optional":null}}"#
             )
         );
-        assert_eq!(SimpleSigning::parse(json.as_bytes()).unwrap().digest(), d.as_str());
+        assert_eq!(
+            SimpleSigning::parse(json.as_bytes()).unwrap().digest(),
+            d.as_str()
+        );
         assert!(SimpleSigning::parse(json.replace("container image", "blob").as_bytes()).is_err());
     }
 }

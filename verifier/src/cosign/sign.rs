@@ -55,7 +55,16 @@ pub async fn sign_image(
     let sig = B64.encode(key.sign(&payload));
     let mut layer = Descriptor::for_bytes(SIMPLESIGNING_MEDIA_TYPE, &payload);
     layer.annotations.insert(SIGNATURE_ANNOTATION.into(), sig);
-    attach(registry, image, &digest, Artifact::Signature, layer, payload, deadline).await
+    attach(
+        registry,
+        image,
+        &digest,
+        Artifact::Signature,
+        layer,
+        payload,
+        deadline,
+    )
+    .await
 }
 
 /// Attests `predicate` (of `predicate_type`, a URI) about the digest `image` resolves to.
@@ -72,11 +81,22 @@ pub async fn attest_image(
     let envelope = Envelope::sign_statement(&statement, key).map_err(SignError::Encode)?;
     let body = serde_json::to_vec(&envelope).map_err(|e| SignError::Encode(e.to_string()))?;
     let mut layer = Descriptor::for_bytes(DSSE_MEDIA_TYPE, &body);
-    layer.annotations.insert(SIGNATURE_ANNOTATION.into(), String::new());
+    layer
+        .annotations
+        .insert(SIGNATURE_ANNOTATION.into(), String::new());
     layer
         .annotations
         .insert(PREDICATE_TYPE_ANNOTATION.into(), predicate_type.into());
-    attach(registry, image, &digest, Artifact::Attestation, layer, body, deadline).await
+    attach(
+        registry,
+        image,
+        &digest,
+        Artifact::Attestation,
+        layer,
+        body,
+        deadline,
+    )
+    .await
 }
 
 /// Appends `layer` to the artifact manifest for `digest`, creating it if needed.

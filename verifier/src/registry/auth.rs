@@ -162,8 +162,14 @@ mod tests {
             "ghcr.io": {"identitytoken": "x"}
         }}"#;
         let c = Credentials::from_json(json).unwrap();
-        assert_eq!(c.get("docker.io").map(|c| c.username.as_str()), Some("user"));
-        assert_eq!(c.get("127.0.0.1:5000").map(|c| c.password.as_str()), Some("s3cret"));
+        assert_eq!(
+            c.get("docker.io").map(|c| c.username.as_str()),
+            Some("user")
+        );
+        assert_eq!(
+            c.get("127.0.0.1:5000").map(|c| c.password.as_str()),
+            Some("s3cret")
+        );
         assert!(c.get("ghcr.io").is_none());
         assert!(Credentials::from_json(r#"{"auths": {"x": {"auth": "!!"}}}"#).is_err());
     }
@@ -181,7 +187,10 @@ mod tests {
                 scope: Some("repository:a/b:pull".into()),
             })
         );
-        assert_eq!(Challenge::parse("Basic realm=\"x\""), Some(Challenge::Basic));
+        assert_eq!(
+            Challenge::parse("Basic realm=\"x\""),
+            Some(Challenge::Basic)
+        );
         assert_eq!(Challenge::parse("Negotiate"), None);
     }
 }

@@ -13,12 +13,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::header::{
+    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use tokio::time::{Instant, sleep, timeout_at};
 
-pub use auth::{Credential, Credentials};
 use auth::Challenge;
+pub use auth::{Credential, Credentials};
 use manifest::MANIFEST_ACCEPT;
 
 use crate::error::RegistryError;
@@ -101,14 +103,20 @@ impl RegistryClient {
 
     /// The digest an image reference names: its own digest if pinned (no round trip), otherwise
     /// the registry's answer for the tag (one HEAD; a GET only if the registry omits the header).
-    pub async fn resolve(&self, image: &ImageRef, deadline: Instant) -> Result<Digest, RegistryError> {
+    pub async fn resolve(
+        &self,
+        image: &ImageRef,
+        deadline: Instant,
+    ) -> Result<Digest, RegistryError> {
         if let Some(d) = image.digest() {
             return Ok(d.clone());
         }
         let url = format!("{}/manifests/{}", self.base(image), image.reference());
         let what = format!("manifest {}", image);
         let resp = self
-            .send(image, &what, deadline, false, |c| c.head(&url).header(ACCEPT, MANIFEST_ACCEPT))
+            .send(image, &what, deadline, false, |c| {
+                c.head(&url).header(ACCEPT, MANIFEST_ACCEPT)
+            })
             .await?;
         match resp.status() {
             StatusCode::OK => {}
@@ -140,7 +148,9 @@ impl RegistryClient {
         let url = format!("{}/manifests/{reference}", self.base(image));
         let what = format!("manifest {}:{reference}", image.name());
         let resp = self
-            .send(image, &what, deadline, false, |c| c.get(&url).header(ACCEPT, MANIFEST_ACCEPT))
+            .send(image, &what, deadline, false, |c| {
+                c.get(&url).header(ACCEPT, MANIFEST_ACCEPT)
+            })
             .await?;
         match resp.status() {
             StatusCode::OK => {}
@@ -171,7 +181,9 @@ impl RegistryClient {
     ) -> Result<Vec<u8>, RegistryError> {
         let url = format!("{}/blobs/{digest}", self.base(image));
         let what = format!("blob {digest}");
-        let resp = self.send(image, &what, deadline, false, |c| c.get(&url)).await?;
+        let resp = self
+            .send(image, &what, deadline, false, |c| c.get(&url))
+            .await?;
         match resp.status() {
             StatusCode::OK => {}
             StatusCode::NOT_FOUND => return Err(self.not_found(image, &what)),
@@ -195,12 +207,16 @@ impl RegistryClient {
         let base = self.base(image);
         let what = format!("blob {digest}");
         let head_url = format!("{base}/blobs/{digest}");
-        let head = self.send(image, &what, deadline, true, |c| c.head(&head_url)).await?;
+        let head = self
+            .send(image, &what, deadline, true, |c| c.head(&head_url))
+            .await?;
         if head.status() == StatusCode::OK {
             return Ok(digest);
         }
         let start = format!("{base}/blobs/uploads/");
-        let resp = self.send(image, &what, deadline, true, |c| c.post(&start)).await?;
+        let resp = self
+            .send(image, &what, deadline, true, |c| c.post(&start))
+            .await?;
         if resp.status() != StatusCode::ACCEPTED {
             return Err(self.unexpected(image, &what, resp.status()));
         }
@@ -239,7 +255,9 @@ impl RegistryClient {
         let body = bytes.to_vec();
         let resp = self
             .send(image, &what, deadline, true, |c| {
-                c.put(&url).header(CONTENT_TYPE, media_type).body(body.clone())
+                c.put(&url)
+                    .header(CONTENT_TYPE, media_type)
+                    .body(body.clone())
             })
             .await?;
         if resp.status() != StatusCode::CREATED {
@@ -283,7 +301,8 @@ impl RegistryClient {
                 Err(e) => {
                     self.observe(&registry, None);
                     let cause = error_chain(&e);
-                    if tries < self.cfg.max_tries.max(1) && !self.wait(None, tries, deadline).await {
+                    if tries < self.cfg.max_tries.max(1) && !self.wait(None, tries, deadline).await
+                    {
                         continue;
                     }
                     return Err(RegistryError::Unreachable { registry, cause });
@@ -298,7 +317,9 @@ impl RegistryClient {
                     let Some(challenge) = challenge else {
                         return Err(self.unauthorized(image, status));
                     };
-                    let value = self.authenticate(image, challenge, &scope, deadline).await?;
+                    let value = self
+                        .authenticate(image, challenge, &scope, deadline)
+                        .await?;
                     self.set_token(&token_key, value);
                     authed_fresh = true;
                     tries -= 1;
@@ -313,7 +334,9 @@ impl RegistryClient {
                     let retry_after = header_str(resp.headers(), RETRY_AFTER.as_str())
                         .and_then(|v| v.trim().parse::<u64>().ok())
                         .map(Duration::from_secs);
-                    if tries >= self.cfg.max_tries.max(1) || self.wait(retry_after, tries, deadline).await {
+                    if tries >= self.cfg.max_tries.max(1)
+                        || self.wait(retry_after, tries, deadline).await
+                    {
                         return Err(RegistryError::Throttled {
                             registry,
                             status: status.as_u16(),
@@ -349,7 +372,10 @@ impl RegistryClient {
         let basic = |c: &Credential| {
             use base64::Engine as _;
             let raw = format!("{}:{}", c.username, c.password);
-            format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+            format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(raw)
+            )
         };
         match challenge {
             Challenge::Basic => cred
@@ -357,9 +383,8 @@ impl RegistryClient {
                 .map(basic)
                 .ok_or_else(|| self.unauthorized(image, StatusCode::UNAUTHORIZED)),
             Challenge::Bearer { realm, service, .. } => {
-                let mut url = reqwest::Url::parse(&realm).map_err(|e| {
-                    self.protocol(image, "token realm", format!("{realm:?}: {e}"))
-                })?;
+                let mut url = reqwest::Url::parse(&realm)
+                    .map_err(|e| self.protocol(image, "token realm", format!("{realm:?}: {e}")))?;
                 if let Some(s) = service {
                     url.query_pairs_mut().append_pair("service", &s);
                 }

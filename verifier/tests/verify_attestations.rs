@@ -1,0 +1,196 @@
+//! Attestation verification against a real loopback registry: DSSE signatures, subjects and
+//! predicate conditions.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::sync::Arc;
+
+use portcullis_verifier::cosign::sign::{attest_image, sign_image};
+use portcullis_verifier::cosign::{Artifact, artifact_ref};
+use portcullis_verifier::{
+    AttestationRequirement, Condition, PrivateKey, Requirement, VerifyError, predicate_type_uri,
+};
+use serde_json::json;
+use support::{Env, soon};
+
+const SLSA1: &str = "https://slsa.dev/provenance/v1";
+
+fn provenance(repo: &str) -> serde_json::Value {
+    json!({
+        "buildDefinition": {
+            "buildType": "https://actions.github.io/buildtypes/workflow/v1",
+            "externalParameters": {"workflow": {"repository": repo, "ref": "refs/heads/main", "path": ".github/workflows/release.yml"}},
+            "resolvedDependencies": []
+        },
+        "runDetails": {"builder": {"id": "https://github.com/actions/runner/github-hosted"}, "metadata": {"invocationId": "1"}}
+    })
+}
+
+fn require(key: &PrivateKey, conditions: &[&str]) -> Arc<Requirement> {
+    Arc::new(Requirement {
+        keys: vec![key.public()],
+        threshold: 1,
+        attestations: vec![AttestationRequirement {
+            predicate_type: predicate_type_uri("slsaprovenance1").into(),
+            conditions: conditions
+                .iter()
+                .map(|c| Condition::parse(c).unwrap())
+                .collect(),
+        }],
+    })
+}
+
+const REPO_COND: &str =
+    "$.buildDefinition.externalParameters.workflow.repository == https://github.com/org/repo";
+
+#[tokio::test]
+async fn provenance_with_matching_conditions_verifies() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let key = PrivateKey::generate();
+    let image = env.push("svc", "v1", b"attested").await;
+    sign_image(&env.client, &image, &key, soon()).await.unwrap();
+    attest_image(
+        &env.client,
+        &image,
+        &key,
+        SLSA1,
+        provenance("https://github.com/org/repo"),
+        soon(),
+    )
+    .await
+    .unwrap();
+    // An SBOM next to it must not confuse the provenance check.
+    attest_image(
+        &env.client,
+        &image,
+        &key,
+        "https://cyclonedx.org/bom",
+        json!({"bomFormat": "CycloneDX"}),
+        soon(),
+    )
+    .await
+    .unwrap();
+    let verdict = env
+        .verifier()
+        .verify(
+            &image,
+            &require(&key, &[REPO_COND, "$.runDetails.builder.id exists"]),
+            soon(),
+        )
+        .await;
+    let v = verdict.as_ref().as_ref().unwrap();
+    assert_eq!(v.attestations.len(), 1);
+    assert_eq!(v.attestations[0].predicate_type, SLSA1);
+    assert_eq!(v.attestations[0].conditions.len(), 2);
+}
+
+#[tokio::test]
+async fn wrong_repository_missing_type_and_wrong_signer_fail_by_name() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let key = PrivateKey::generate();
+    let image = env.push("svc", "fork", b"fork-build").await;
+    sign_image(&env.client, &image, &key, soon()).await.unwrap();
+    let v = env.verifier();
+
+    let err = v.verify(&image, &require(&key, &[REPO_COND]), soon()).await;
+    assert!(
+        matches!(err.as_ref(), Err(VerifyError::AttestationMissing { .. })),
+        "{err:?}"
+    );
+
+    attest_image(
+        &env.client,
+        &image,
+        &key,
+        SLSA1,
+        provenance("https://github.com/evil/fork"),
+        soon(),
+    )
+    .await
+    .unwrap();
+    let v = env.verifier();
+    let err = v.verify(&image, &require(&key, &[REPO_COND]), soon()).await;
+    match err.as_ref() {
+        Err(VerifyError::ConditionFailed { failure, .. }) => {
+            assert_eq!(
+                failure.path,
+                "$.buildDefinition.externalParameters.workflow.repository"
+            );
+            assert_eq!(failure.expected, "== https://github.com/org/repo");
+            assert_eq!(failure.actual, "https://github.com/evil/fork");
+        }
+        other => panic!("expected ConditionFailed, got {other:?}"),
+    }
+
+    // An attestation signed by an untrusted key counts for nothing.
+    let stranger = PrivateKey::generate();
+    let other = env.push("svc", "stranger", b"stranger").await;
+    sign_image(&env.client, &other, &key, soon()).await.unwrap();
+    attest_image(
+        &env.client,
+        &other,
+        &stranger,
+        SLSA1,
+        provenance("https://github.com/org/repo"),
+        soon(),
+    )
+    .await
+    .unwrap();
+    let err = v.verify(&other, &require(&key, &[REPO_COND]), soon()).await;
+    assert!(
+        matches!(err.as_ref(), Err(VerifyError::AttestationMissing { .. })),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn attestation_about_another_digest_is_rejected() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let key = PrivateKey::generate();
+    let a = env.push("svc", "a", b"image-a").await;
+    let b = env.push("svc", "b", b"image-b").await;
+    let att = attest_image(
+        &env.client,
+        &a,
+        &key,
+        SLSA1,
+        provenance("https://github.com/org/repo"),
+        soon(),
+    )
+    .await
+    .unwrap();
+    let done_b = sign_image(&env.client, &b, &key, soon()).await.unwrap();
+    // Copy a's attestation manifest onto b's attestation tag.
+    let from = artifact_ref(&a, &att.digest, Artifact::Attestation);
+    let m = env
+        .client
+        .get_manifest(&from, from.reference(), soon())
+        .await
+        .unwrap()
+        .unwrap();
+    let to = artifact_ref(&b, &done_b.digest, Artifact::Attestation);
+    env.client
+        .put_manifest(&to, to.reference(), &m.media_type, &m.bytes, soon())
+        .await
+        .unwrap();
+    let err = env
+        .verifier()
+        .verify(&b, &require(&key, &[REPO_COND]), soon())
+        .await;
+    match err.as_ref() {
+        Err(VerifyError::SubjectMismatch {
+            subjects, actual, ..
+        }) => {
+            assert_eq!(subjects, &format!("sha256:{}", att.digest.hex()));
+            assert_eq!(actual, &done_b.digest.to_string());
+        }
+        other => panic!("expected SubjectMismatch, got {other:?}"),
+    }
+}

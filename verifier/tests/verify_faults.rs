@@ -1,0 +1,232 @@
+//! The path to the registry fails in every way it can; each failure is named and bounded, and a
+//! burst of verifications for one new digest makes one set of registry calls.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use portcullis_verifier::cosign::sign::{attest_image, sign_image};
+use portcullis_verifier::{
+    AttestationRequirement, PrivateKey, RegistryError, Requirement, VerifyError, verify_digest,
+};
+use support::{Env, requirement, soon};
+use tokio::time::Instant;
+
+fn is_sig_manifest(method: &str, path: &str) -> bool {
+    method == "GET" && path.contains("/manifests/sha256-") && path.ends_with(".sig")
+}
+
+#[tokio::test]
+async fn registry_stopped_mid_test_is_unreachable_then_recovers() {
+    let Some(mut env) = Env::start().await else {
+        return;
+    };
+    let key = PrivateKey::generate();
+    let image = env.push("app", "v1", b"stop").await;
+    sign_image(&env.client, &image, &key, soon()).await.unwrap();
+    env.registry.stop().await.unwrap();
+    env.proxy.set_down(true);
+    let err = env
+        .verifier()
+        .verify(&image, &requirement(&[&key], 1), soon())
+        .await;
+    match err.as_ref() {
+        Err(VerifyError::Registry {
+            source: RegistryError::Unreachable { registry, .. },
+            ..
+        }) => {
+            assert_eq!(registry, &env.proxy.addr());
+        }
+        other => panic!("expected Unreachable, got {other:?}"),
+    }
+    env.proxy.set_down(false);
+    env.registry.restart().await.unwrap();
+    // Transient failures are not cached: the same verifier succeeds once the registry is back.
+    assert!(
+        env.verifier()
+            .verify(&image, &requirement(&[&key], 1), soon())
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_are_retried_honouring_retry_after_then_named() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let key = PrivateKey::generate();
+    let image = env.push("app", "v1", b"429").await;
+    let signed = sign_image(&env.client, &image, &key, soon()).await.unwrap();
+    let pinned = image.with_digest(signed.digest.clone());
+    let req = requirement(&[&key], 1);
+
+    env.proxy.clear_requests();
+    env.proxy.fail_next(1, 429, Some(1));
+    assert!(
+        verify_digest(&env.client, &pinned, &signed.digest, &req, soon())
+            .await
+            .is_ok()
+    );
+    assert_eq!(env.proxy.count(is_sig_manifest), 2, "one 429, one retry");
+
+    // A Retry-After beyond the deadline is not slept through: the client gives up at once.
+    env.proxy.clear_requests();
+    env.proxy.fail_next(1, 503, Some(3600));
+    match verify_digest(&env.client, &pinned, &signed.digest, &req, soon()).await {
+        Err(VerifyError::Registry {
+            source:
+                RegistryError::Throttled {
+                    status: 503,
+                    tries: 1,
+                    ..
+                },
+            ..
+        }) => {}
+        other => panic!("expected Throttled after 1 try, got {other:?}"),
+    }
+    assert_eq!(env.proxy.count(is_sig_manifest), 1);
+
+    env.proxy.fail_next(10, 429, Some(0));
+    let err = verify_digest(&env.client, &pinned, &signed.digest, &req, soon()).await;
+    match err {
+        Err(VerifyError::Registry {
+            source:
+                RegistryError::Throttled {
+                    status: 429,
+                    tries: 3,
+                    ..
+                },
+            ..
+        }) => {}
+        other => panic!("expected Throttled after 3 tries, got {other:?}"),
+    }
+    let msg = err_text(verify_digest(&env.client, &pinned, &signed.digest, &req, soon()).await);
+    assert!(
+        msg.contains(&format!(
+            "registry {} answered 429 after 3 tries",
+            env.proxy.addr()
+        )),
+        "{msg}"
+    );
+}
+
+fn err_text<T: std::fmt::Debug>(r: Result<T, VerifyError>) -> String {
+    r.map(|v| format!("unexpected success {v:?}"))
+        .unwrap_or_else(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn a_slow_registry_hits_the_callers_deadline() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let key = PrivateKey::generate();
+    let image = env.push("app", "slow", b"slow").await;
+    sign_image(&env.client, &image, &key, soon()).await.unwrap();
+    env.proxy.set_delay(Duration::from_secs(3));
+    let deadline = Instant::now() + Duration::from_millis(300);
+    let verdict = env
+        .verifier()
+        .verify(&image, &requirement(&[&key], 1), deadline)
+        .await;
+    match verdict.as_ref() {
+        Err(VerifyError::Deadline { registry, .. }) => assert_eq!(registry, &env.proxy.addr()),
+        other => panic!("expected Deadline, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_burst_for_one_new_digest_makes_one_signature_fetch() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let key = PrivateKey::generate();
+    let image = env.push("app", "burst", b"burst").await;
+    let signed = sign_image(&env.client, &image, &key, soon()).await.unwrap();
+    let pinned = image.with_digest(signed.digest.clone());
+    let verifier = env.verifier();
+    let req = requirement(&[&key], 1);
+    env.proxy.clear_requests();
+    env.proxy.set_delay(Duration::from_millis(200));
+    let calls = (0..100).map(|_| {
+        let (v, img, req) = (verifier.clone(), pinned.clone(), req.clone());
+        tokio::spawn(async move { v.verify(&img, &req, soon()).await })
+    });
+    for verdict in futures::future::join_all(calls).await {
+        assert!(verdict.unwrap().is_ok());
+    }
+    assert_eq!(
+        env.proxy.count(is_sig_manifest),
+        1,
+        "{:?}",
+        env.proxy.requests()
+    );
+    assert_eq!(
+        env.proxy.requests().len(),
+        2,
+        "one manifest + one signature blob"
+    );
+    let stats = verifier.stats();
+    assert_eq!(
+        stats.hits.load(std::sync::atomic::Ordering::Relaxed)
+            + stats.misses.load(std::sync::atomic::Ordering::Relaxed),
+        100
+    );
+}
+
+#[tokio::test]
+async fn cold_verification_round_trips() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let key = PrivateKey::generate();
+    let image = env.push("app", "rt", b"round-trips").await;
+    sign_image(&env.client, &image, &key, soon()).await.unwrap();
+    attest_image(
+        &env.client,
+        &image,
+        &key,
+        "https://slsa.dev/provenance/v1",
+        serde_json::json!({}),
+        soon(),
+    )
+    .await
+    .unwrap();
+    env.proxy.clear_requests();
+    assert!(
+        env.verifier()
+            .verify(&image, &requirement(&[&key], 1), soon())
+            .await
+            .is_ok()
+    );
+    assert_eq!(
+        env.proxy.requests().len(),
+        3,
+        "HEAD tag + .sig manifest + 1 layer"
+    );
+
+    let with_att = Arc::new(Requirement {
+        keys: vec![key.public()],
+        threshold: 1,
+        attestations: vec![AttestationRequirement {
+            predicate_type: "https://slsa.dev/provenance/v1".into(),
+            conditions: vec![],
+        }],
+    });
+    env.proxy.clear_requests();
+    assert!(
+        env.verifier()
+            .verify(&image, &with_att, soon())
+            .await
+            .is_ok()
+    );
+    assert_eq!(
+        env.proxy.requests().len(),
+        5,
+        "plus .att manifest + 1 layer: {:?}",
+        env.proxy.requests()
+    );
+}

@@ -1,0 +1,202 @@
+//! Signature verification against a real loopback registry: every outcome gets its named error.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod support;
+
+use portcullis_verifier::cosign::sign::sign_image;
+use portcullis_verifier::cosign::{Artifact, artifact_ref};
+use portcullis_verifier::{Digest, PrivateKey, VerifyError, verify_digest};
+use support::{Env, requirement, soon};
+
+#[tokio::test]
+async fn signed_image_verifies_and_names_its_key() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let image = env.push("app", "v1", b"signed").await;
+    let key = PrivateKey::generate();
+    let done = sign_image(&env.client, &image, &key, soon()).await.unwrap();
+    assert!(done.added);
+    assert!(
+        !sign_image(&env.client, &image, &key, soon())
+            .await
+            .unwrap()
+            .added,
+        "idempotent"
+    );
+
+    let verdict = env
+        .verifier()
+        .verify(&image, &requirement(&[&key], 1), soon())
+        .await;
+    let verified = verdict.as_ref().as_ref().unwrap();
+    assert_eq!(verified.digest, done.digest);
+    assert_eq!(verified.key_ids, vec![key.public().id().to_string()]);
+}
+
+#[tokio::test]
+async fn unsigned_wrong_key_and_threshold_fail_by_name() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let (k1, k2, k3) = (
+        PrivateKey::generate(),
+        PrivateKey::generate(),
+        PrivateKey::generate(),
+    );
+    let unsigned = env.push("app", "unsigned", b"unsigned").await;
+    let err = env
+        .verifier()
+        .verify(&unsigned, &requirement(&[&k1], 1), soon())
+        .await;
+    assert!(
+        matches!(err.as_ref(), Err(VerifyError::NoSignature { tag, .. }) if tag.ends_with(".sig")),
+        "{err:?}"
+    );
+
+    let image = env.push("app", "two", b"two-signers").await;
+    sign_image(&env.client, &image, &k1, soon()).await.unwrap();
+    sign_image(&env.client, &image, &k2, soon()).await.unwrap();
+    let v = env.verifier();
+    assert!(
+        v.verify(&image, &requirement(&[&k1, &k2, &k3], 2), soon())
+            .await
+            .is_ok(),
+        "2 of 3"
+    );
+    let err = v.verify(&image, &requirement(&[&k1, &k3], 2), soon()).await;
+    assert!(
+        matches!(
+            err.as_ref(),
+            Err(VerifyError::ThresholdNotMet {
+                found: 2,
+                valid: 1,
+                threshold: 2,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    let err = v.verify(&image, &requirement(&[&k3], 1), soon()).await;
+    assert!(
+        matches!(
+            err.as_ref(),
+            Err(VerifyError::ThresholdNotMet { valid: 0, .. })
+        ),
+        "{err:?}"
+    );
+    assert!(
+        err.as_ref()
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("0 of 1 required trusted keys")
+    );
+}
+
+#[tokio::test]
+async fn tampered_signature_is_rejected() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let key = PrivateKey::generate();
+    let image = env.push("app", "tamper", b"tamper").await;
+    let done = sign_image(&env.client, &image, &key, soon()).await.unwrap();
+    // Replace the signature annotation with a signature over other bytes.
+    let sig_ref = artifact_ref(&image, &done.digest, Artifact::Signature);
+    let m = env
+        .client
+        .get_manifest(&sig_ref, sig_ref.reference(), soon())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut doc: serde_json::Value = serde_json::from_slice(&m.bytes).unwrap();
+    use base64::Engine as _;
+    let forged = base64::engine::general_purpose::STANDARD.encode(key.sign(b"something else"));
+    doc["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"] = forged.into();
+    let bytes = serde_json::to_vec(&doc).unwrap();
+    env.client
+        .put_manifest(&sig_ref, sig_ref.reference(), &m.media_type, &bytes, soon())
+        .await
+        .unwrap();
+    let err = env
+        .verifier()
+        .verify(&image, &requirement(&[&key], 1), soon())
+        .await;
+    assert!(
+        matches!(
+            err.as_ref(),
+            Err(VerifyError::ThresholdNotMet {
+                found: 1,
+                valid: 0,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn repushed_tag_and_copied_signature_are_caught() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let key = PrivateKey::generate();
+    let image = env.push("app", "v1", b"original").await;
+    let signed = sign_image(&env.client, &image, &key, soon()).await.unwrap();
+    // Someone pushes new content under the signed tag.
+    let image = env.push("app", "v1", b"malicious").await;
+    let req = requirement(&[&key], 1);
+    let err = env.verifier().verify(&image, &req, soon()).await;
+    assert!(
+        matches!(err.as_ref(), Err(VerifyError::NoSignature { .. })),
+        "{err:?}"
+    );
+
+    // ...and copies the old signature manifest onto the new digest's signature tag.
+    let new_digest: Digest = env.client.resolve(&image, soon()).await.unwrap();
+    assert_ne!(new_digest, signed.digest);
+    let old = artifact_ref(&image, &signed.digest, Artifact::Signature);
+    let m = env
+        .client
+        .get_manifest(&old, old.reference(), soon())
+        .await
+        .unwrap()
+        .unwrap();
+    let new = artifact_ref(&image, &new_digest, Artifact::Signature);
+    env.client
+        .put_manifest(&new, new.reference(), &m.media_type, &m.bytes, soon())
+        .await
+        .unwrap();
+    let err = verify_digest(&env.client, &image, &new_digest, &req, soon()).await;
+    match err {
+        Err(VerifyError::DigestMismatch {
+            signed: s, actual, ..
+        }) => {
+            assert_eq!(s, signed.digest.to_string());
+            assert_eq!(actual, new_digest.to_string());
+        }
+        other => panic!("expected DigestMismatch, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn multi_arch_index_resolves_to_the_index_digest() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let digest = portcullis_testkit::push_index(&env.registry.addr(), "multi", "v1", b"idx")
+        .await
+        .unwrap();
+    let image = format!("{}/multi:v1", env.proxy.addr()).parse().unwrap();
+    let resolved = env.client.resolve(&image, soon()).await.unwrap();
+    assert_eq!(resolved.as_str(), digest);
+    let key = PrivateKey::generate();
+    sign_image(&env.client, &image, &key, soon()).await.unwrap();
+    assert!(
+        env.verifier()
+            .verify(&image, &requirement(&[&key], 1), soon())
+            .await
+            .is_ok()
+    );
+}
