@@ -41,6 +41,26 @@ impl Env {
             .unwrap()
     }
 
+    /// Pushes an image and returns its reference on the registry itself, bypassing the proxy
+    /// (for tools such as cosign that probe TLS first, which the plain proxy does not answer).
+    pub async fn push_direct(&self, repo: &str, tag: &str, seed: &[u8]) -> ImageRef {
+        portcullis_testkit::push_image(&self.registry.addr(), repo, tag, seed)
+            .await
+            .unwrap();
+        format!("{}/{repo}:{tag}", self.registry.addr())
+            .parse()
+            .unwrap()
+    }
+
+    /// A client and verifier that talk to the registry directly.
+    pub fn direct(&self) -> (RegistryClient, Verifier) {
+        let client = client_for(&self.registry.addr());
+        (
+            client.clone(),
+            Verifier::new(client, CacheConfig::default()),
+        )
+    }
+
     pub fn verifier(&self) -> Verifier {
         Verifier::new(self.client.clone(), CacheConfig::default())
     }
