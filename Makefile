@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help bootstrap lint test bench demo package clean
+.PHONY: help bootstrap lint test manifests bench demo package clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -17,6 +17,10 @@ lint: bootstrap ## rustfmt, clippy and manifest linters
 
 test: lint ## the full test suite (README quick start)
 	cargo test --workspace --no-fail-fast
+	@pipelines/validate-manifests.sh
+
+manifests: ## render and validate everything under deploy/ offline
+	@pipelines/validate-manifests.sh
 
 bench: bootstrap ## performance figures with their floors, measured in the same run
 	@pipelines/bench.sh
