@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# make bench: every figure is printed beside the floor it is compared against, both measured in
+# this run on this machine. Nothing here asserts a time; each benchmark bounds its own loops.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=pipelines/lib/common.sh
+. pipelines/lib/common.sh
+
+log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
+log "verifier: warm / cold verification and registry round trips"
+cargo run --release --locked -q -p portcullis-verifier --example bench_verify
