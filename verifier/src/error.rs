@@ -50,12 +50,10 @@ pub enum RegistryError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum VerifyError {
-    #[error(
-        "{image}: no signature found (looked for tag {tag}); sign it with `portcullis sign` or `cosign sign`"
-    )]
+    #[error("{image}: no signature found (looked for tag {tag})")]
     NoSignature { image: String, tag: String },
     #[error(
-        "{image}: {valid} of {threshold} required trusted keys signed it ({found} signature(s) found, none other from a trusted key)"
+        "{image}: signed by {valid} of the {threshold} required trusted key(s) ({found} signature(s) found)"
     )]
     ThresholdNotMet {
         image: String,

@@ -90,7 +90,7 @@ async fn unsigned_wrong_key_and_threshold_fail_by_name() {
             .as_ref()
             .unwrap_err()
             .to_string()
-            .contains("0 of 1 required trusted keys")
+            .contains("signed by 0 of the 1 required trusted key(s) (2 signature(s) found)")
     );
 }
 
