@@ -117,7 +117,7 @@ ADMIN=$(free_port)
   > "$DEMO/serve.log" 2>&1 &
 PIDS+=($!)
 wait_http "http://127.0.0.1:$ADMIN/readyz"
-log "portcullis serve on https://127.0.0.1:$PORT (admin :$ADMIN), policies: $(ls "$DEMO/policies" | tr '\n' ' ')"
+log "portcullis serve on https://127.0.0.1:$PORT (admin :$ADMIN), policies: $(cd "$DEMO/policies" && echo *.yaml)"
 
 # pod NAME IMAGE SECURITY RESOURCES: a Pod as JSON.
 pod() {

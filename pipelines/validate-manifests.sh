@@ -8,7 +8,9 @@
 #   4. checkov    checkov -d deploy (+ the renderings, + Dockerfiles), skips in deploy/checkov-skips.yaml
 #   5. yamllint   yamllint -s with .yamllint at the repository root
 #   6. webhooks   safety rules for rendered admission webhook configurations
-#   7. shellcheck every *.sh in the repository
+#   7. dogfood    every rendering through `portcullis evaluate` with our own shipped policies
+#                 (DOGFOOD_POLICIES): no resource may be denied, third-party pods included
+#   8. shellcheck every *.sh in the repository
 # Prints one line per check and exits non-zero if any check fails.
 #
 # Tools are installed idempotently into .work/venv with pinned versions (PINS below).
@@ -16,6 +18,8 @@
 #   PORTCULLIS_SCHEMAS  folder holding crds/<group>/<kind>_<version>.json
 #                       (default: ../shared/schemas relative to the repository root)
 #   CI=true             a missing schema folder fails instead of being skipped
+#   PORTCULLIS_BIN      portcullis binary for the dogfood check (default: built with
+#                       `cargo build -q -p portcullis-webhook`, then target/debug/portcullis)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,6 +38,12 @@ PINS=(
 # sleep action are on by default from 1.30).
 K8S_VERSIONS=("1.35.0" "1.30.0")
 SCHEMAS="${PORTCULLIS_SCHEMAS:-$ROOT/../shared/schemas}"
+
+# Policies from the library that everything we deploy must pass (the dogfood check).
+DOGFOOD_POLICIES=(
+  "policies/library/pod-security-restricted.yaml"
+  "policies/library/resource-limits.yaml"
+)
 
 # Custom kinds that have no schema in $SCHEMAS and are accepted anyway, with the reason.
 # Format: "<group>|<reason>" (the whole group) or "<group>/<Kind>|<reason>".
@@ -350,7 +360,54 @@ sys.exit(1 if problems else 0)
 PYEOF
 }
 
-# --- 7. shellcheck -----------------------------------------------------------------------------
+# --- 7. dogfood --------------------------------------------------------------------------------
+
+# Prints the path of the portcullis binary: $PORTCULLIS_BIN, else a fresh debug build.
+portcullis_bin() {
+  if [[ -n "${PORTCULLIS_BIN:-}" ]]; then
+    local bin
+    if ! bin="$(command -v "$PORTCULLIS_BIN")" || [[ ! -x "$bin" ]]; then
+      echo "PORTCULLIS_BIN=$PORTCULLIS_BIN is not an executable" >&2; return 1
+    fi
+    # Absolute, because the evaluation runs from inside the rendered/ folder.
+    [[ "$bin" == /* ]] || bin="$PWD/$bin"
+    echo "$bin"
+    return 0
+  fi
+  command -v cargo >/dev/null || { echo "cargo not found: set PORTCULLIS_BIN to a portcullis binary" >&2; return 1; }
+  cargo build -q -p portcullis-webhook >&2 \
+    || { echo "cargo build -p portcullis-webhook failed: set PORTCULLIS_BIN to a portcullis binary" >&2; return 1; }
+  echo "$ROOT/target/debug/portcullis"
+}
+
+dogfood() {
+  local bin files=("$WORK"/rendered/*.yaml) policy args=() f name out rc objs=0 denied=0 bad=0
+  [[ -e "${files[0]}" ]] || { echo "no renderings"; return 1; }
+  bin="$(portcullis_bin)" || return 1
+  for policy in "${DOGFOOD_POLICIES[@]}"; do
+    [[ -f "$ROOT/$policy" ]] || { echo "policy $policy not found"; return 1; }
+    args+=(--policy "$ROOT/$policy")
+  done
+  for f in "${files[@]}"; do
+    name="$(basename "$f")"
+    rc=0
+    # From inside rendered/, so that the output names the rendering, not a path under .work.
+    out="$(cd "$WORK/rendered" && "$bin" evaluate "${args[@]}" "$name" 2>&1)" || rc=$?
+    objs=$((objs + $(grep -cE '^(ALLOW|DENY) ' <<<"$out" || true)))
+    denied=$((denied + $(grep -cE '^DENY ' <<<"$out" || true)))
+    case "$rc" in
+      0) ;;
+      # A denial and its reasons: the DENY line and the indented lines below it.
+      1) awk '/^DENY / { show = 1; print; next } /^[^ ]/ { show = 0 } show' <<<"$out"
+         grep -qE '^DENY ' <<<"$out" || { echo "$name: exit 1 without a DENY line:"; echo "$out"; bad=$((bad + 1)); } ;;
+      *) echo "$name: portcullis evaluate exited $rc (bad input?):"; echo "$out"; bad=$((bad + 1)) ;;
+    esac
+  done
+  echo "summary: $objs resources in ${#files[@]} renderings x ${#DOGFOOD_POLICIES[@]} policies, $denied denied, $bad error(s)"
+  [[ $objs -gt 0 && $denied -eq 0 && $bad -eq 0 ]]
+}
+
+# --- 8. shellcheck -----------------------------------------------------------------------------
 
 shell_check() {
   local scripts=()
@@ -385,8 +442,9 @@ main() {
     fi
     run_check checkov checkov_scan
     run_check webhooks webhook_safety
+    run_check dogfood dogfood
   else
-    echo "FAIL  k8s-schema, crd-schema, checkov, webhooks: nothing rendered to check"
+    echo "FAIL  k8s-schema, crd-schema, checkov, webhooks, dogfood: nothing rendered to check"
     FAILED+=(no-renderings)
   fi
   run_check yamllint yaml_lint

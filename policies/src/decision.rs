@@ -1,0 +1,250 @@
+//! The engine's answer: [`Decision`] (allowed, reasons, warnings, audit annotations, patch) and
+//! the [`Reason`] each violation produces.
+//!
+//! A reason names the policy, the rule, the container, the JSON path into the admitted object,
+//! what was expected and what was found, and how to fix it; its `Display` is one line meant for
+//! `kubectl` users. A policy's mode decides where its reasons go: `enforce` denies, `warn` turns
+//! them into warnings, `audit` into audit annotations keyed by policy name (the API server prefixes the webhook name).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::spec::Mode;
+
+/// One violated rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reason {
+    /// Policy name (`metadata.name`).
+    pub policy: String,
+    /// Rule within the policy: a Pod Security check ID (`runAsNonRoot`), `resources.requireLimits`,
+    /// `imageHygiene.latestTag`, a custom rule's name, or `verifyImage`.
+    pub rule: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// Path into the admitted object, e.g. `spec.containers[0].securityContext.runAsNonRoot`.
+    pub path: String,
+    /// Summary of the violation.
+    pub message: String,
+    /// What the rule wants (may be empty when `message` says it all).
+    pub expected: String,
+    /// What the object has (`unset` when missing).
+    pub actual: String,
+    /// How to comply.
+    pub fix: String,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}: ", self.policy, self.rule)?;
+        match &self.container {
+            Some(c) => write!(f, "container {c:?} ({}): ", self.path)?,
+            None if self.path.is_empty() => {}
+            None => write!(f, "{}: ", self.path)?,
+        }
+        if self.expected.is_empty() {
+            f.write_str(&self.message)?;
+        } else {
+            write!(f, "expected {}, found {}", self.expected, self.actual)?;
+        }
+        if !self.fix.is_empty() {
+            write!(f, " — {}", self.fix)?;
+        }
+        Ok(())
+    }
+}
+
+/// A violation found by a check, before it is attributed to a policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Finding {
+    pub rule: String,
+    pub container: Option<String>,
+    pub path: String,
+    pub message: String,
+    pub expected: String,
+    pub actual: String,
+    pub fix: String,
+}
+
+impl Finding {
+    pub fn new(rule: &str, path: impl fmt::Display, message: impl Into<String>) -> Self {
+        Self {
+            rule: rule.to_string(),
+            container: None,
+            path: path.to_string(),
+            message: message.into(),
+            expected: String::new(),
+            actual: String::new(),
+            fix: String::new(),
+        }
+    }
+
+    pub fn container(mut self, name: &str) -> Self {
+        self.container = Some(name.to_string());
+        self
+    }
+
+    pub fn expected(mut self, expected: impl Into<String>, actual: impl Into<String>) -> Self {
+        self.expected = expected.into();
+        self.actual = actual.into();
+        self
+    }
+
+    pub fn fix(mut self, fix: impl Into<String>) -> Self {
+        self.fix = fix.into();
+        self
+    }
+
+    pub fn into_reason(self, policy: &str) -> Reason {
+        Reason {
+            policy: policy.to_string(),
+            rule: self.rule,
+            container: self.container,
+            path: self.path,
+            message: self.message,
+            expected: self.expected,
+            actual: self.actual,
+            fix: self.fix,
+        }
+    }
+}
+
+/// The outcome of evaluating one request against a policy set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Decision {
+    pub allowed: bool,
+    /// Violations of `enforce` policies; non-empty exactly when `allowed` is false.
+    pub reasons: Vec<Reason>,
+    /// Violations of `warn` policies, one line each (the API server relays them to the client).
+    pub warnings: Vec<String>,
+    /// Violations of `audit` policies, keyed by policy name (the API server adds the webhook prefix).
+    pub audit_annotations: BTreeMap<String, String>,
+    /// RFC 6902 JSON Patch to apply to the admitted object; empty when denied.
+    pub patch: json_patch::Patch,
+}
+
+impl Decision {
+    /// Allowed, nothing to say.
+    pub fn allow() -> Self {
+        Self {
+            allowed: true,
+            ..Self::default()
+        }
+    }
+
+    /// The deny message for an AdmissionReview `status.message`: every reason, one per line.
+    pub fn message(&self) -> String {
+        self.reasons
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The policy/rule pairs that denied, for tests and metrics.
+    pub fn denied_rules(&self) -> Vec<String> {
+        self.reasons
+            .iter()
+            .map(|r| format!("{}/{}", r.policy, r.rule))
+            .collect()
+    }
+
+    /// Files `findings` of `policy` according to its `mode`.
+    pub(crate) fn record(&mut self, policy: &str, mode: Mode, findings: Vec<Finding>) {
+        if findings.is_empty() {
+            return;
+        }
+        let reasons = findings.into_iter().map(|f| f.into_reason(policy));
+        match mode {
+            Mode::Enforce => self.reasons.extend(reasons),
+            Mode::Warn => self.warnings.extend(reasons.map(|r| r.to_string())),
+            Mode::Audit => {
+                let line = reasons
+                    .map(|r| r.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                let entry = self
+                    .audit_annotations
+                    .entry(policy.to_string())
+                    .or_default();
+                if !entry.is_empty() {
+                    entry.push_str("; ");
+                }
+                entry.push_str(&line);
+            }
+        }
+    }
+
+    /// Sets `allowed` from the reasons and drops the patch of a denial.
+    pub(crate) fn finish(mut self) -> Self {
+        self.allowed = self.reasons.is_empty();
+        if !self.allowed {
+            self.patch = json_patch::Patch::default();
+        }
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn finding() -> Finding {
+        Finding::new(
+            "runAsNonRoot",
+            "spec.containers[0].securityContext.runAsNonRoot",
+            "runAsNonRoot != true",
+        )
+        .container("app")
+        .expected("true", "unset")
+        .fix("set securityContext.runAsNonRoot: true")
+    }
+
+    #[test]
+    fn reason_reads_as_one_line() {
+        let r = finding().into_reason("pod-security-restricted");
+        assert_eq!(
+            r.to_string(),
+            "pod-security-restricted/runAsNonRoot: container \"app\" (spec.containers[0].securityContext.runAsNonRoot): expected true, found unset — set securityContext.runAsNonRoot: true"
+        );
+        let plain =
+            Finding::new("verifyImage", "", "nginx: no signature found").into_reason("signed");
+        assert_eq!(
+            plain.to_string(),
+            "signed/verifyImage: nginx: no signature found"
+        );
+    }
+
+    #[test]
+    fn modes_route_reasons() {
+        let mut d = Decision::default();
+        d.record("a", Mode::Warn, vec![finding()]);
+        d.record("b", Mode::Audit, vec![finding(), finding()]);
+        let d = d.finish();
+        assert!(d.allowed);
+        assert_eq!(d.warnings.len(), 1);
+        let audit = &d.audit_annotations["b"];
+        assert_eq!(audit.matches("b/runAsNonRoot").count(), 2);
+
+        let mut d = Decision::default();
+        d.patch.0.push(json_patch::PatchOperation::Test(
+            json_patch::TestOperation::default(),
+        ));
+        d.record("c", Mode::Enforce, vec![finding()]);
+        let d = d.finish();
+        assert!(!d.allowed && d.patch.is_empty());
+        assert_eq!(d.denied_rules(), ["c/runAsNonRoot"]);
+    }
+
+    #[test]
+    fn serializes_camel_case() {
+        let mut d = Decision::default();
+        d.record("a", Mode::Audit, vec![finding()]);
+        let v = serde_json::to_value(d.finish()).unwrap();
+        assert!(v.get("auditAnnotations").is_some());
+        assert_eq!(v["patch"], serde_json::json!([]));
+    }
+}

@@ -1,0 +1,272 @@
+//! [`PolicySet`]: the loaded, compiled policies and the two calls the webhook makes per request,
+//! [`PolicySet::image_checks`] (what to verify) and [`PolicySet::evaluate`] (the decision).
+//!
+//! Evaluation order follows the API server's: mutations first (digest pins from image policies,
+//! then guardrail defaults, in policy-name order), then validation of the mutated object by
+//! every applicable policy. DELETE and CONNECT are allowed untouched. On UPDATE, pod-spec checks
+//! and mutations are skipped when the pod spec and its security annotations did not change (as
+//! Pod Security Admission does for pods), so relabelling or scaling an old workload is never
+//! blocked by a policy added since; mutations are skipped where the API would refuse them
+//! (defaults on Pod/Job updates, pins on Job updates).
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::compile::{Body, Policy, PolicyKind};
+use crate::decision::{Decision, Finding};
+use crate::images::{ImageCheck, ImageFacts, pinnable};
+use crate::load::{LoadError, load, load_values};
+use crate::mutate::Mutator;
+use crate::request::{Operation, Request};
+use crate::spec::Mode;
+use crate::workload::{Workload, WorkloadKind};
+
+/// A compiled, validated set of policies. Immutable; swap the whole set to reload.
+#[derive(Debug, Clone, Default)]
+pub struct PolicySet {
+    policies: Vec<Policy>,
+}
+
+/// A summary of one loaded policy, for logs and `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyInfo {
+    pub name: String,
+    pub kind: PolicyKind,
+    pub mode: Mode,
+    /// `<source> document <n>`.
+    pub origin: String,
+}
+
+const SECURITY_ANNOTATION_PREFIXES: [&str; 3] = [
+    "container.apparmor.security.beta.kubernetes.io/",
+    "seccomp.security.alpha.kubernetes.io/",
+    "container.seccomp.security.alpha.kubernetes.io/",
+];
+
+impl PolicySet {
+    /// No policies: every request is allowed.
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// Parses and compiles one YAML source (`origin` names it in errors).
+    pub fn from_yaml(origin: &str, text: &str) -> Result<Self, LoadError> {
+        Self::from_sources([(origin, text)])
+    }
+
+    /// Parses and compiles (origin, text) sources, all or nothing.
+    pub fn from_sources<'a>(
+        sources: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Self, LoadError> {
+        Ok(Self {
+            policies: load(sources)?,
+        })
+    }
+
+    /// Compiles already-parsed policy objects (e.g. listed from the API server).
+    pub fn from_documents(origin: &str, documents: &[Value]) -> Result<Self, LoadError> {
+        Ok(Self {
+            policies: load_values(origin, documents)?,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.policies.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+
+    /// The loaded policies, sorted by kind and name.
+    pub fn policies(&self) -> Vec<PolicyInfo> {
+        self.policies
+            .iter()
+            .map(|p| PolicyInfo {
+                name: p.name.clone(),
+                kind: p.kind,
+                mode: p.mode,
+                origin: p.origin.clone(),
+            })
+            .collect()
+    }
+
+    fn applicable<'a>(&'a self, req: &'a Request) -> impl Iterator<Item = &'a Policy> + 'a {
+        self.policies.iter().filter(move |p| p.matcher.applies(req))
+    }
+
+    /// Every (container image, image policy) pair the request needs verified before
+    /// [`PolicySet::evaluate`] can admit it. Pairs with the same [`ImageCheck::key`] need one
+    /// verification.
+    pub fn image_checks(&self, req: &Request) -> Vec<ImageCheck> {
+        let Some(kind) = pod_checks(req) else {
+            return Vec::new();
+        };
+        let Some(w) = Workload::locate(kind, &req.object) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for p in self.applicable(req) {
+            let Body::Image(ip) = &p.body else { continue };
+            for c in ip.targets(&w, &p.matcher) {
+                out.push(ImageCheck {
+                    image: c.image().to_string(),
+                    policy: p.name.clone(),
+                    mode: p.mode,
+                    requirement: ip.requirement().clone(),
+                    fingerprint: ip.fingerprint().to_string(),
+                    pin_digest: may_pin(req, kind, p.mode) && ip.pins(kind) && pinnable(c.image()),
+                    container: c.name.to_string(),
+                    path: c.path.key("image").to_string(),
+                });
+            }
+        }
+        out
+    }
+
+    /// The decision for `req`, given verification verdicts for its images.
+    pub fn evaluate(&self, req: &Request, facts: &dyn ImageFacts) -> Decision {
+        if !req.operation.writes() {
+            return Decision::allow();
+        }
+        let applicable: Vec<&Policy> = self.applicable(req).collect();
+        if applicable.is_empty() {
+            return Decision::allow();
+        }
+        let kind = pod_checks(req);
+        let mut m = Mutator::new(req.object.clone());
+
+        // Mutations, on a working copy; validation below sees their result.
+        if let Some(kind) = kind {
+            if let Some(w) = Workload::locate(kind, &req.object) {
+                for p in &applicable {
+                    if let Body::Image(ip) = &p.body
+                        && may_pin(req, kind, p.mode)
+                        && ip.pins(kind)
+                    {
+                        for (path, written, pinned) in ip.pins_for(&w, &p.matcher, facts) {
+                            // One pin per container, even when several policies cover it.
+                            if path.get(m.doc()).and_then(Value::as_str) == Some(written.as_str()) {
+                                m.replace(&path, Value::String(pinned));
+                            }
+                        }
+                    }
+                }
+            }
+            if req.operation == Operation::Create || kind.template_mutable() {
+                for p in &applicable {
+                    if let Body::Guardrail(g) = &p.body
+                        && let Some(d) = &g.defaults
+                        && p.mode != Mode::Audit
+                    {
+                        d.apply(kind, &mut m);
+                    }
+                }
+            }
+        }
+
+        let mut decision = Decision::default();
+        let object = m.doc();
+        let original = kind.and_then(|k| Workload::locate(k, &req.object));
+        let mutated = kind.and_then(|k| Workload::locate(k, object));
+        for p in &applicable {
+            let mut findings: Vec<Finding> = Vec::new();
+            match &p.body {
+                Body::Image(ip) => {
+                    // Verdicts are keyed by the images as written, before pinning.
+                    if let Some(w) = &original {
+                        findings.extend(ip.verify(w, &p.matcher, facts));
+                    }
+                }
+                Body::Guardrail(g) => {
+                    if let Some(w) = &mutated {
+                        if let Some(ps) = &g.pod_security {
+                            findings.extend(ps.evaluate(w));
+                        }
+                        if let Some(r) = &g.resources {
+                            findings.extend(r.evaluate(w));
+                        }
+                        if let Some(h) = &g.hygiene {
+                            findings.extend(h.evaluate(w, &p.matcher));
+                        }
+                    }
+                    findings.extend(g.rules.iter().filter_map(|r| r.evaluate(object)));
+                }
+            }
+            decision.record(&p.name, p.mode, findings);
+        }
+        let (_, ops) = m.into_parts();
+        decision.patch = json_patch::Patch(ops);
+        decision.finish()
+    }
+}
+
+/// Whether pins apply: not in audit mode, and not on a Job UPDATE (its template is immutable).
+fn may_pin(req: &Request, kind: WorkloadKind, mode: Mode) -> bool {
+    mode != Mode::Audit && (req.operation == Operation::Create || kind != WorkloadKind::Job)
+}
+
+/// The workload kind when the request's pod spec needs checking: a CREATE, or an UPDATE that
+/// changes the pod spec or its security annotations (or adds ephemeral containers).
+fn pod_checks(req: &Request) -> Option<WorkloadKind> {
+    if !req.operation.writes() {
+        return None;
+    }
+    let kind = WorkloadKind::of(&req.kind)?;
+    if req.operation == Operation::Create
+        || req.sub_resource.as_deref() == Some("ephemeralcontainers")
+    {
+        return Some(kind);
+    }
+    let Some(old) = &req.old_object else {
+        return Some(kind);
+    };
+    let changed = match (
+        Workload::locate(kind, &req.object),
+        Workload::locate(kind, old),
+    ) {
+        (Some(new), Some(old)) => {
+            new.spec != old.spec || security_annotations(&new) != security_annotations(&old)
+        }
+        (None, None) => false,
+        _ => true,
+    };
+    changed.then_some(kind)
+}
+
+fn security_annotations<'a>(w: &Workload<'a>) -> Vec<(&'a String, &'a Value)> {
+    w.annotations()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| {
+            SECURITY_ANNOTATION_PREFIXES
+                .iter()
+                .any(|p| k.starts_with(p))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn policy_set_is_shareable_across_tasks() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<PolicySet>();
+        assert_send_sync::<Decision>();
+        assert_send_sync::<ImageCheck>();
+    }
+
+    #[test]
+    fn empty_set_allows_everything() {
+        let req = Request::from_manifest(&json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "a", "image": "x", "securityContext": {"privileged": true}}]}}))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let d = PolicySet::empty().evaluate(&req, &crate::images::VerdictMap::new());
+        assert!(d.allowed && d.patch.is_empty() && d.warnings.is_empty());
+        assert!(PolicySet::empty().image_checks(&req).is_empty());
+    }
+}

@@ -1,0 +1,259 @@
+//! Resource guardrails: required requests/limits, maximums, and limit/request ratios, checked per
+//! init and regular container. Ephemeral containers are exempt: the API forbids resources there.
+//!
+//! A request that is unset but has a limit counts as equal to the limit, because the API server
+//! defaults it so before the pod is stored; a policy demanding `requests.cpu` is therefore met by
+//! `limits.cpu` alone, exactly as the scheduler will see it.
+
+use serde_json::Value;
+
+use crate::decision::Finding;
+use crate::psa::{dig, show};
+use crate::quantity::{Quantity, QuantityError};
+use crate::spec::ResourcesSpec;
+use crate::workload::{ContainerList, ContainerRef, Workload};
+
+/// A bad quantity in a policy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("resources.{field}.{resource}: {source}")]
+pub struct ResourcesError {
+    pub field: &'static str,
+    pub resource: String,
+    #[source]
+    pub source: QuantityError,
+}
+
+/// Compiled resource rules.
+#[derive(Debug, Clone)]
+pub struct ResourceRules {
+    require_requests: Vec<String>,
+    require_limits: Vec<String>,
+    max_requests: Vec<(String, String, Quantity)>,
+    max_limits: Vec<(String, String, Quantity)>,
+    max_ratio: Vec<(String, String, Quantity)>,
+}
+
+fn parse_map(
+    field: &'static str,
+    map: &std::collections::BTreeMap<String, crate::spec::QuantityValue>,
+) -> Result<Vec<(String, String, Quantity)>, ResourcesError> {
+    map.iter()
+        .map(|(res, q)| {
+            Quantity::parse(&q.0)
+                .map(|parsed| (res.clone(), q.0.clone(), parsed))
+                .map_err(|source| ResourcesError {
+                    field,
+                    resource: res.clone(),
+                    source,
+                })
+        })
+        .collect()
+}
+
+impl ResourceRules {
+    pub fn new(spec: &ResourcesSpec) -> Result<Self, ResourcesError> {
+        Ok(Self {
+            require_requests: spec.require_requests.clone(),
+            require_limits: spec.require_limits.clone(),
+            max_requests: parse_map("maxRequests", &spec.max_requests)?,
+            max_limits: parse_map("maxLimits", &spec.max_limits)?,
+            max_ratio: parse_map("maxLimitRequestRatio", &spec.max_limit_request_ratio)?,
+        })
+    }
+
+    pub(crate) fn evaluate(&self, w: &Workload<'_>) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for list in [ContainerList::Init, ContainerList::Regular] {
+            for c in w.containers_in(list) {
+                self.container(&c, &mut out);
+            }
+        }
+        out
+    }
+
+    fn container(&self, c: &ContainerRef<'_>, out: &mut Vec<Finding>) {
+        let res = c.value.get("resources");
+        let raw = |kind: &str, name: &str| dig(res, &[kind, name]);
+        // Requests default to limits on the API server.
+        let request = |name: &str| raw("requests", name).or_else(|| raw("limits", name));
+        let path = |kind: &str, name: &str| c.path.keys(&["resources", kind]).key(name);
+
+        for name in &self.require_requests {
+            if request(name).is_none() {
+                out.push(
+                    Finding::new(
+                        "resources.requireRequests",
+                        path("requests", name),
+                        format!("{name} request required"),
+                    )
+                    .container(c.name)
+                    .expected(format!("resources.requests.{name} set"), "unset")
+                    .fix(format!("set resources.requests.{name}")),
+                );
+            }
+        }
+        for name in &self.require_limits {
+            if raw("limits", name).is_none() {
+                out.push(
+                    Finding::new(
+                        "resources.requireLimits",
+                        path("limits", name),
+                        format!("{name} limit required"),
+                    )
+                    .container(c.name)
+                    .expected(format!("resources.limits.{name} set"), "unset")
+                    .fix(format!("set resources.limits.{name}")),
+                );
+            }
+        }
+        let parsed = |v: Option<&Value>| -> Option<Result<Quantity, String>> {
+            let v = v?;
+            let text = match v {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            Some(Quantity::parse(&text).map_err(|_| text))
+        };
+        for (rule, kind, maxima) in [
+            ("resources.maxRequests", "requests", &self.max_requests),
+            ("resources.maxLimits", "limits", &self.max_limits),
+        ] {
+            for (name, written, max) in maxima {
+                let value = if kind == "requests" {
+                    request(name)
+                } else {
+                    raw(kind, name)
+                };
+                match parsed(value) {
+                    Some(Ok(q)) if q > *max => out.push(
+                        Finding::new(
+                            rule,
+                            path(kind, name),
+                            format!("{name} {kind} above maximum"),
+                        )
+                        .container(c.name)
+                        .expected(format!("at most {written}"), show(value))
+                        .fix(format!(
+                            "lower resources.{kind}.{name} to {written} or less"
+                        )),
+                    ),
+                    Some(Err(text)) => out.push(invalid(c, path(kind, name), &text)),
+                    _ => {}
+                }
+            }
+        }
+        for (name, written, ratio) in &self.max_ratio {
+            let (Some(Ok(limit)), Some(Ok(req))) =
+                (parsed(raw("limits", name)), parsed(request(name)))
+            else {
+                continue;
+            };
+            if limit.ratio_exceeds(&req, ratio) {
+                out.push(
+                    Finding::new(
+                        "resources.maxLimitRequestRatio",
+                        path("limits", name),
+                        format!("{name} limit/request ratio too high"),
+                    )
+                    .container(c.name)
+                    .expected(
+                        format!("limit ≤ {written} × request ({req})"),
+                        limit.to_string(),
+                    )
+                    .fix(format!(
+                        "raise resources.requests.{name} or lower resources.limits.{name}"
+                    )),
+                );
+            }
+        }
+    }
+}
+
+fn invalid(c: &ContainerRef<'_>, path: crate::path::FieldPath, text: &str) -> Finding {
+    Finding::new("resources.invalidQuantity", path, "not a quantity")
+        .container(c.name)
+        .expected("a Kubernetes quantity", text)
+        .fix("write the quantity like 500m, 2 or 128Mi")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workload::WorkloadKind;
+    use serde_json::json;
+
+    fn rules(spec: Value) -> ResourceRules {
+        ResourceRules::new(&serde_json::from_value(spec).unwrap()).unwrap()
+    }
+
+    fn run(r: &ResourceRules, resources: Value) -> Vec<String> {
+        let pod = WorkloadKind::Pod.wrap(
+            "p",
+            json!({}),
+            json!({"containers": [{"name": "a", "image": "x", "resources": resources}],
+            "ephemeralContainers": [{"name": "dbg", "image": "x"}]}),
+        );
+        let w = Workload::locate(WorkloadKind::Pod, &pod).unwrap();
+        r.evaluate(&w)
+            .into_iter()
+            .map(|f| format!("{} {}", f.rule, f.path))
+            .collect()
+    }
+
+    #[test]
+    fn required_maximum_and_ratio() {
+        let r = rules(
+            json!({"requireRequests": ["cpu", "memory"], "requireLimits": ["memory"],
+            "maxLimits": {"memory": "1Gi"}, "maxRequests": {"cpu": 2}, "maxLimitRequestRatio": {"cpu": "2"}}),
+        );
+        assert_eq!(
+            run(&r, json!({})),
+            [
+                "resources.requireRequests spec.containers[0].resources.requests.cpu",
+                "resources.requireRequests spec.containers[0].resources.requests.memory",
+                "resources.requireLimits spec.containers[0].resources.limits.memory",
+            ]
+        );
+        assert!(
+            run(
+                &r,
+                json!({"requests": {"cpu": "500m"}, "limits": {"memory": "512Mi", "cpu": "1"}})
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            run(
+                &r,
+                json!({"requests": {"cpu": "3", "memory": "1"}, "limits": {"memory": "2Gi"}})
+            ),
+            [
+                "resources.maxRequests spec.containers[0].resources.requests.cpu",
+                "resources.maxLimits spec.containers[0].resources.limits.memory",
+            ]
+        );
+        assert_eq!(
+            run(
+                &r,
+                json!({"requests": {"cpu": "100m", "memory": "1"}, "limits": {"cpu": "300m", "memory": "1"}})
+            ),
+            ["resources.maxLimitRequestRatio spec.containers[0].resources.limits.cpu"]
+        );
+        assert_eq!(
+            run(
+                &r,
+                json!({"limits": {"memory": "lots", "cpu": "1"}, "requests": {"memory": "1"}})
+            ),
+            ["resources.invalidQuantity spec.containers[0].resources.limits.memory"]
+        );
+    }
+
+    #[test]
+    fn bad_policy_quantity_is_an_error() {
+        let err = ResourceRules::new(
+            &serde_json::from_value(json!({"maxLimits": {"cpu": "two"}})).unwrap(),
+        )
+        .unwrap_err();
+        assert_eq!(err.resource, "cpu");
+        assert!(err.to_string().contains("maxLimits.cpu"));
+    }
+}

@@ -1,0 +1,286 @@
+//! Image signature requirements: the compiled form of a `ClusterImagePolicy`, the list of
+//! verifications a request needs ([`ImageCheck`]), the [`ImageFacts`] seam through which the
+//! webhook hands back verdicts, and digest pinning.
+//!
+//! The engine never verifies anything itself. The webhook calls `PolicySet::image_checks`,
+//! verifies each (image, requirement fingerprint) pair under its own deadline, and passes the
+//! verdicts to `PolicySet::evaluate`. A missing verdict is a denial ("image not verified"): the
+//! engine fails closed rather than skipping a check it was not given the answer to. A verified
+//! image can be pinned to the digest that was verified, so the kubelet runs exactly that.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use portcullis_verifier::condition::ConditionError;
+use portcullis_verifier::{
+    AttestationRequirement, Condition, ImageRef, KeyError, PublicKey, Requirement, Verdict,
+    VerifyError, predicate_type_uri,
+};
+
+use crate::decision::Finding;
+use crate::matching::{GlobList, MatchError, Matcher};
+use crate::path::FieldPath;
+use crate::spec::{ClusterImagePolicySpec, Mode};
+use crate::workload::{ContainerRef, Workload, WorkloadKind};
+
+/// Verdicts for images, keyed by the image exactly as written in the pod spec and the
+/// requirement fingerprint ([`ImageCheck::fingerprint`]).
+pub trait ImageFacts {
+    /// Verdict for `image` (exactly as written in the pod spec) under the requirement fingerprint.
+    fn verdict(&self, image: &str, requirement_fingerprint: &str) -> Option<Verdict>;
+}
+
+/// Verdicts in a map, for tests and the CLI.
+pub type VerdictMap = HashMap<(String, String), Verdict>;
+
+impl ImageFacts for HashMap<(String, String), Verdict> {
+    fn verdict(&self, image: &str, requirement_fingerprint: &str) -> Option<Verdict> {
+        self.get(&(image.to_string(), requirement_fingerprint.to_string()))
+            .cloned()
+    }
+}
+
+/// One image a request needs verified under one policy's requirement.
+#[derive(Debug, Clone)]
+pub struct ImageCheck {
+    /// Exactly as written in the pod spec.
+    pub image: String,
+    pub policy: String,
+    pub mode: Mode,
+    pub requirement: Arc<Requirement>,
+    /// `requirement.fingerprint()`, computed once at load.
+    pub fingerprint: String,
+    /// Whether a successful verification will pin the image to its digest.
+    pub pin_digest: bool,
+    pub container: String,
+    /// Path of the `image` field, e.g. `spec.containers[0].image`.
+    pub path: String,
+}
+
+impl ImageCheck {
+    /// The [`ImageFacts`] key: (image, fingerprint). Checks sharing it need one verification.
+    pub fn key(&self) -> (String, String) {
+        (self.image.clone(), self.fingerprint.clone())
+    }
+}
+
+/// A `ClusterImagePolicy` spec that cannot be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum ImagePolicyError {
+    #[error("spec.images is empty: the policy would match no image")]
+    NoImages,
+    #[error("spec.authorities.keys is empty: no image could ever verify")]
+    NoKeys,
+    #[error("spec.authorities.keys[{index}] ({name}): {source}")]
+    Key {
+        index: usize,
+        name: String,
+        #[source]
+        source: KeyError,
+    },
+    #[error("spec.authorities.keys[{index}] ({name}) is the same key as {first}")]
+    DuplicateKey {
+        index: usize,
+        name: String,
+        first: String,
+    },
+    #[error(
+        "spec.authorities.threshold is {threshold}; it must be between 1 and the number of keys ({keys})"
+    )]
+    Threshold { threshold: u32, keys: usize },
+    #[error("spec.attestations[{index}] ({predicate_type}): {source}")]
+    Condition {
+        index: usize,
+        predicate_type: String,
+        #[source]
+        source: ConditionError,
+    },
+    #[error(transparent)]
+    Glob(#[from] MatchError),
+}
+
+/// A compiled `ClusterImagePolicy` body.
+#[derive(Debug, Clone)]
+pub struct ImagePolicy {
+    images: GlobList,
+    requirement: Arc<Requirement>,
+    fingerprint: String,
+    key_names: Vec<String>,
+    pin_pods: bool,
+    pin_controllers: bool,
+}
+
+impl ImagePolicy {
+    pub fn new(spec: &ClusterImagePolicySpec) -> Result<Self, ImagePolicyError> {
+        if spec.images.is_empty() {
+            return Err(ImagePolicyError::NoImages);
+        }
+        let images = GlobList::new("spec.images", &spec.images)?;
+        let keys_spec = &spec.authorities.keys;
+        if keys_spec.is_empty() {
+            return Err(ImagePolicyError::NoKeys);
+        }
+        let mut keys: Vec<PublicKey> = Vec::new();
+        for (index, k) in keys_spec.iter().enumerate() {
+            let key =
+                PublicKey::from_pem(&k.pem, &format!("key {}", k.name)).map_err(|source| {
+                    ImagePolicyError::Key {
+                        index,
+                        name: k.name.clone(),
+                        source,
+                    }
+                })?;
+            if let Some(first) = keys.iter().position(|seen| seen.id() == key.id()) {
+                return Err(ImagePolicyError::DuplicateKey {
+                    index,
+                    name: k.name.clone(),
+                    first: keys_spec[first].name.clone(),
+                });
+            }
+            keys.push(key);
+        }
+        let threshold = spec.authorities.threshold;
+        if threshold == 0 || threshold as usize > keys.len() {
+            return Err(ImagePolicyError::Threshold {
+                threshold,
+                keys: keys.len(),
+            });
+        }
+        let mut attestations = Vec::new();
+        for (index, a) in spec.attestations.iter().enumerate() {
+            let conditions = a
+                .conditions
+                .iter()
+                .map(|c| Condition::compile(c.clone()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|source| ImagePolicyError::Condition {
+                    index,
+                    predicate_type: a.predicate_type.clone(),
+                    source,
+                })?;
+            attestations.push(AttestationRequirement {
+                predicate_type: predicate_type_uri(&a.predicate_type).to_string(),
+                conditions,
+            });
+        }
+        let requirement = Requirement {
+            keys,
+            threshold: threshold as usize,
+            attestations,
+        };
+        Ok(Self {
+            images,
+            fingerprint: requirement.fingerprint(),
+            requirement: Arc::new(requirement),
+            key_names: keys_spec.iter().map(|k| k.name.clone()).collect(),
+            pin_pods: spec.mutate_digest,
+            pin_controllers: spec.mutate_digest && spec.mutate_digest_controllers,
+        })
+    }
+
+    pub fn requirement(&self) -> &Arc<Requirement> {
+        &self.requirement
+    }
+
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// Whether verified images of `kind` get pinned.
+    pub(crate) fn pins(&self, kind: WorkloadKind) -> bool {
+        if kind == WorkloadKind::Pod {
+            self.pin_pods
+        } else {
+            self.pin_controllers
+        }
+    }
+
+    /// Containers whose image this policy covers.
+    pub(crate) fn targets<'a>(&self, w: &Workload<'a>, matcher: &Matcher) -> Vec<ContainerRef<'a>> {
+        w.containers()
+            .into_iter()
+            .filter(|c| self.images.matches_image(c.image()) && !matcher.excludes_image(c.image()))
+            .collect()
+    }
+
+    /// A violation for every covered image without a successful verdict.
+    pub(crate) fn verify(
+        &self,
+        w: &Workload<'_>,
+        matcher: &Matcher,
+        facts: &dyn ImageFacts,
+    ) -> Vec<Finding> {
+        let mut out = Vec::new();
+        for c in self.targets(w, matcher) {
+            let image = c.image();
+            let path = c.path.key("image");
+            let finding = match facts.verdict(image, &self.fingerprint) {
+                Some(v) => match v.as_ref() {
+                    Ok(_) => continue,
+                    Err(e) => Finding::new("verifyImage", &path, e.to_string()).fix(self.fix_for(e)),
+                },
+                None => Finding::new(
+                    "verifyImage",
+                    &path,
+                    format!("{image}: image not verified (no verification result was available; failing closed)"),
+                )
+                .fix("retry; if this persists, check the webhook's logs and its access to the registry"),
+            };
+            out.push(finding.container(c.name));
+        }
+        out
+    }
+
+    fn fix_for(&self, e: &VerifyError) -> String {
+        let keys = self.key_names.join(", ");
+        match e {
+            VerifyError::NoSignature { .. } | VerifyError::ThresholdNotMet { .. } => format!(
+                "sign the image with {} of the trusted keys ({keys}): `portcullis sign` or `cosign sign --key`",
+                self.requirement.threshold
+            ),
+            VerifyError::AttestationMissing { .. }
+            | VerifyError::ConditionFailed { .. }
+            | VerifyError::SubjectMismatch { .. } => {
+                format!(
+                    "attach a matching attestation signed by a trusted key ({keys}): `cosign attest --key`"
+                )
+            }
+            VerifyError::DigestMismatch { .. } => "re-sign the image after pushing it".into(),
+            e if e.is_transient() => "retry; the registry could not be checked in time".into(),
+            _ => String::new(),
+        }
+    }
+
+    /// (path of the `image` field, image as written, pinned reference) for each covered,
+    /// verified, unpinned image.
+    pub(crate) fn pins_for(
+        &self,
+        w: &Workload<'_>,
+        matcher: &Matcher,
+        facts: &dyn ImageFacts,
+    ) -> Vec<(FieldPath, String, String)> {
+        let mut out = Vec::new();
+        for c in self.targets(w, matcher) {
+            let image = c.image();
+            if !pinnable(image) {
+                continue;
+            }
+            if let Some(v) = facts.verdict(image, &self.fingerprint)
+                && let Ok(verified) = v.as_ref()
+            {
+                out.push((
+                    c.path.key("image"),
+                    image.to_string(),
+                    format!("{image}@{}", verified.digest),
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// Whether pinning is possible for an image as written (no digest yet, parsable).
+pub(crate) fn pinnable(image: &str) -> bool {
+    ImageRef::from_str(image).is_ok_and(|r| r.digest().is_none())
+}

@@ -1,0 +1,47 @@
+//! Portcullis policy engine: policy set × admitted object → [`Decision`].
+//!
+//! It sits between the webhook (which speaks HTTP and AdmissionReview) and the verifier (which
+//! talks to registries). Policies are Kubernetes-style documents of two kinds,
+//! `ClusterImagePolicy` (which images must be signed, by whom, with which attestations) and
+//! `ClusterGuardrailPolicy` (Pod Security Standards, resources, image hygiene, custom rules and
+//! defaulting mutations). They are parsed and compiled once ([`PolicySet::from_sources`]); a bad
+//! set is a [`LoadError`] naming the file, the document and the field, and nothing of it is used.
+//!
+//! Evaluation is pure and synchronous: no network, no files, no clock. Image verification results
+//! come in through the [`ImageFacts`] trait, so the webhook first asks
+//! [`PolicySet::image_checks`] what to verify, verifies asynchronously under its own deadline, then
+//! calls [`PolicySet::evaluate`]. Mutations (digest pinning, securityContext and resource
+//! defaults) are computed first and validation runs on the mutated object, like the API server's
+//! mutating-then-validating order. A denial is a value ([`Decision`] with [`Reason`]s), never an
+//! error.
+//!
+//! The Pod Security Standards checks ([`psa`]) reproduce upstream Pod Security Admission
+//! (`k8s.io/pod-security-admission/policy`) level by level and version by version, v1.0 to v1.37.
+
+pub mod decision;
+pub mod engine;
+pub mod guardrails;
+pub mod images;
+pub mod load;
+pub mod matching;
+pub mod mutate;
+pub mod path;
+pub mod psa;
+pub mod quantity;
+pub mod request;
+pub mod spec;
+pub mod workload;
+
+pub mod compile;
+
+pub use compile::{PolicyError, PolicyKind};
+pub use decision::{Decision, Reason};
+pub use engine::{PolicyInfo, PolicySet};
+pub use images::{ImageCheck, ImageFacts, VerdictMap};
+pub use load::LoadError;
+pub use psa::{Level, PsaVersion};
+pub use request::{GroupVersionKind, Operation, Request, RequestError};
+pub use spec::{
+    API_GROUP, API_VERSION, ClusterGuardrailPolicy, ClusterGuardrailPolicySpec, ClusterImagePolicy,
+    ClusterImagePolicySpec, Mode,
+};

@@ -1,0 +1,198 @@
+//! Loading policy files: multi-document YAML → compiled policies, all or nothing.
+//!
+//! A file may hold several `---`-separated documents; empty documents are skipped. Any problem
+//! in any document of any source fails the whole load with a [`LoadError`] that names the
+//! source, the document number (1-based, counting non-empty documents), the line it starts on,
+//! the policy kind and name when known, and the problem with its field path. The caller (the
+//! webhook) then keeps serving with its last good set. Parsing is pure: callers read the files.
+
+use serde_json::Value;
+
+use crate::compile::{Policy, PolicyError, compile, identity};
+
+/// Why a set of policies could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{origin}: document {document} (line {line}): not valid YAML: {message}")]
+    Yaml {
+        origin: String,
+        document: usize,
+        line: usize,
+        message: String,
+    },
+    #[error("{origin}: document {document} (line {line}), {}: {source}", describe(.kind, .name))]
+    Policy {
+        origin: String,
+        document: usize,
+        line: usize,
+        kind: Option<String>,
+        name: Option<String>,
+        #[source]
+        source: Box<PolicyError>,
+    },
+    #[error("{kind} {name:?} is defined twice: in {first} and in {second}")]
+    Duplicate {
+        kind: String,
+        name: String,
+        first: String,
+        second: String,
+    },
+}
+
+fn describe(kind: &Option<String>, name: &Option<String>) -> String {
+    match (kind, name) {
+        (Some(k), Some(n)) => format!("{k} {n:?}"),
+        (None, Some(n)) => format!("policy {n:?}"),
+        (Some(k), None) => format!("{k} without a name"),
+        (None, None) => "policy without kind or name".into(),
+    }
+}
+
+/// A YAML document of a source, with where it starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// 1-based, counting non-empty documents.
+    pub index: usize,
+    /// 1-based line of the document's first line.
+    pub line: usize,
+    pub value: Value,
+}
+
+fn is_separator(line: &str) -> bool {
+    line == "---" || line.starts_with("--- ") || line.starts_with("---\t")
+}
+
+/// Splits `text` at `---` lines (column 0, as YAML requires) and parses each document. Each
+/// document is parsed padded with blank lines to its position, so YAML errors report the line
+/// numbers of the file.
+pub fn documents(origin: &str, text: &str) -> Result<Vec<Document>, LoadError> {
+    // (first line number, lines)
+    let mut chunks: Vec<(usize, Vec<&str>)> = vec![(1, Vec::new())];
+    for (i, line) in text.lines().enumerate() {
+        if is_separator(line) {
+            chunks.push((i + 1, vec![line[3..].trim_start()]));
+        } else if line == "..." {
+            chunks.push((i + 2, Vec::new()));
+        } else if let Some((_, lines)) = chunks.last_mut() {
+            lines.push(line);
+        }
+    }
+    let mut out = Vec::new();
+    for (line, lines) in chunks {
+        let meaningful = lines
+            .iter()
+            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
+        if !meaningful {
+            continue;
+        }
+        let document = out.len() + 1;
+        let padded = format!("{}{}", "\n".repeat(line - 1), lines.join("\n"));
+        let value: Value = serde_saphyr::from_str(&padded).map_err(|e| LoadError::Yaml {
+            origin: origin.to_string(),
+            document,
+            line,
+            message: e.to_string().lines().next().unwrap_or_default().to_string(),
+        })?;
+        if value.is_null() {
+            continue;
+        }
+        out.push(Document {
+            index: document,
+            line,
+            value,
+        });
+    }
+    Ok(out)
+}
+
+/// Compiles every document of every source; fails on the first problem.
+pub(crate) fn load<'a>(
+    sources: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Vec<Policy>, LoadError> {
+    let mut policies: Vec<Policy> = Vec::new();
+    for (origin, text) in sources {
+        for doc in documents(origin, text)? {
+            compile_into(&mut policies, origin, &doc)?;
+        }
+    }
+    policies.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    Ok(policies)
+}
+
+/// Compiles already-parsed documents (e.g. custom resources read from the API server).
+pub(crate) fn load_values(origin: &str, values: &[Value]) -> Result<Vec<Policy>, LoadError> {
+    let mut policies = Vec::new();
+    for (i, value) in values.iter().enumerate() {
+        let doc = Document {
+            index: i + 1,
+            line: 0,
+            value: value.clone(),
+        };
+        compile_into(&mut policies, origin, &doc)?;
+    }
+    policies.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    Ok(policies)
+}
+
+fn compile_into(policies: &mut Vec<Policy>, origin: &str, doc: &Document) -> Result<(), LoadError> {
+    let place = format!("{origin} document {}", doc.index);
+    let policy = compile(&doc.value, &place).map_err(|source| {
+        let (kind, name) = identity(&doc.value);
+        LoadError::Policy {
+            origin: origin.to_string(),
+            document: doc.index,
+            line: doc.line,
+            kind,
+            name,
+            source: Box::new(source),
+        }
+    })?;
+    if let Some(first) = policies
+        .iter()
+        .find(|p| p.kind == policy.kind && p.name == policy.name)
+    {
+        return Err(LoadError::Duplicate {
+            kind: policy.kind.to_string(),
+            name: policy.name.clone(),
+            first: first.origin.clone(),
+            second: policy.origin,
+        });
+    }
+    policies.push(policy);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_documents_and_keeps_line_numbers() {
+        let text = "# header\n---\na: 1\n---\n# only a comment\n---\nb:\n  c: |\n    -----BEGIN X-----\n    ---\n";
+        let docs = documents("f.yaml", text).unwrap();
+        assert_eq!(docs.len(), 2);
+        assert_eq!((docs[0].index, docs[0].line), (1, 2));
+        assert_eq!((docs[1].index, docs[1].line), (2, 6));
+        assert_eq!(docs[1].value["b"]["c"], "-----BEGIN X-----\n---\n");
+    }
+
+    #[test]
+    fn yaml_errors_name_source_and_document() {
+        let err = documents("p.yaml", "a: 1\n---\nb: 1\nc: [unclosed\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("p.yaml: document 2 (line 2): not valid YAML"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("line 4"),
+            "YAML error lines are file lines: {msg}"
+        );
+    }
+
+    #[test]
+    fn describes_unknown_identity() {
+        assert_eq!(describe(&None, &None), "policy without kind or name");
+        assert_eq!(describe(&Some("K".into()), &Some("n".into())), "K \"n\"");
+    }
+}

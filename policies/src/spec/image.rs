@@ -1,0 +1,90 @@
+//! `ClusterImagePolicy`: which images must be signed, by which keys, with which attestations,
+//! and whether admitted pods get their tags pinned to the verified digest.
+
+use kube::CustomResource;
+use portcullis_verifier::ConditionSpec;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{ExcludeSpec, MatchSpec, Mode, default_true, is_default, is_false, is_true, schema};
+
+/// Requires images matching `images` to carry valid cosign signatures (and optionally in-toto
+/// attestations) from trusted keys.
+#[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[kube(
+    group = "policy.portcullis.dev",
+    version = "v1alpha1",
+    kind = "ClusterImagePolicy",
+    shortname = "cip",
+    category = "portcullis",
+    doc = "Which images must be signed, by which keys, with which attestations (Portcullis).",
+    printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterImagePolicySpec {
+    /// enforce (deny), warn (admit with a warning) or audit (admit, record an audit annotation).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub mode: Mode,
+    /// Which requests the policy applies to.
+    #[serde(default, rename = "match", skip_serializing_if = "is_default")]
+    pub matches: MatchSpec,
+    /// Users, groups, namespaces and images the policy leaves alone.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub exclude: ExcludeSpec,
+    /// Globs on the image reference: `*` stays within one path segment, `**` spans segments,
+    /// e.g. `ghcr.io/acme/*`, `127.0.0.1:*/**`. A glob matches the image as written, its
+    /// normalised name (`docker.io/library/nginx`) or its normalised full reference.
+    pub images: Vec<String>,
+    /// Trusted keys and how many of them must have signed.
+    pub authorities: AuthoritiesSpec,
+    /// Attestations every matching image must carry, signed by a trusted key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attestations: Vec<AttestationSpec>,
+    /// Pin verified Pod images to their digest (`repo:tag@sha256:…`). Default true.
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub mutate_digest: bool,
+    /// Also pin images in controllers' pod templates (Deployments, …). Default false, so GitOps
+    /// tools see no drift between the manifest and the live object.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub mutate_digest_controllers: bool,
+}
+
+/// Trusted signing keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuthoritiesSpec {
+    /// ECDSA P-256 public keys (PEM), as written by `cosign generate-key-pair`.
+    pub keys: Vec<KeySpec>,
+    /// How many distinct keys must have signed. Default 1.
+    #[serde(default = "one")]
+    pub threshold: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// A named public key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeySpec {
+    /// Shown in reasons and logs.
+    pub name: String,
+    /// `-----BEGIN PUBLIC KEY-----` PEM.
+    pub pem: String,
+}
+
+/// An attestation requirement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AttestationSpec {
+    /// Predicate type: a cosign short name (`slsaprovenance1`, `spdxjson`, `cyclonedx`, `vuln`,
+    /// `custom`, …) or a URI.
+    #[serde(rename = "type")]
+    pub predicate_type: String,
+    /// All must hold on the predicate of at least one attestation of this type.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "schema::conditions")]
+    pub conditions: Vec<ConditionSpec>,
+}

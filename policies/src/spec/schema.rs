@@ -1,0 +1,100 @@
+//! Hand-written schema fragments for fields whose Rust types do not describe themselves in a
+//! way the API server accepts as a structural schema: free-form JSON values (condition and rule
+//! values), the verifier's `ConditionSpec`/`Operator` (which do not implement `JsonSchema`) and
+//! int-or-string quantities.
+
+use schemars::{Schema, SchemaGenerator};
+use serde_json::{Value, json};
+
+fn schema(v: Value) -> Schema {
+    match v {
+        Value::Object(map) => Schema::from(map),
+        // Every caller passes an object literal; `true` (accept anything) is the safe fallback.
+        _ => Schema::default(),
+    }
+}
+
+fn operator_json() -> Value {
+    json!({
+        "type": "string",
+        "enum": ["equals", "not-equals", "in", "matches", "exists", "not-exists"],
+        "description": "One of equals, not-equals, in (each selected value is one of `values`), matches (regex in `value`), exists, not-exists."
+    })
+}
+
+/// Any JSON value (kept as written by the API server).
+pub(crate) fn any_value(_: &mut SchemaGenerator) -> Schema {
+    schema(json!({ "x-kubernetes-preserve-unknown-fields": true }))
+}
+
+/// A list of any JSON values.
+pub(crate) fn any_values(_: &mut SchemaGenerator) -> Schema {
+    schema(json!({
+        "type": "array",
+        "items": { "x-kubernetes-preserve-unknown-fields": true }
+    }))
+}
+
+/// `portcullis_verifier::Operator`.
+pub(crate) fn operator(_: &mut SchemaGenerator) -> Schema {
+    schema(operator_json())
+}
+
+/// A list of `portcullis_verifier::ConditionSpec`.
+pub(crate) fn conditions(_: &mut SchemaGenerator) -> Schema {
+    schema(json!({
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["path", "operator"],
+            "properties": {
+                "path": {"type": "string", "description": "JSONPath into the attestation predicate, e.g. $.buildDefinition.externalParameters.workflow.repository"},
+                "operator": operator_json(),
+                "value": {"x-kubernetes-preserve-unknown-fields": true, "description": "Expected value (equals / not-equals), or the regex (matches)."},
+                "values": {"type": "array", "items": {"x-kubernetes-preserve-unknown-fields": true}, "description": "Allowed values (in)."}
+            }
+        }
+    }))
+}
+
+/// A Kubernetes quantity: integer or string (`500m`, `2`, `128Mi`).
+pub(crate) fn quantity(_: &mut SchemaGenerator) -> Schema {
+    schema(json!({
+        "anyOf": [{"type": "integer"}, {"type": "string"}],
+        "x-kubernetes-int-or-string": true
+    }))
+}
+
+/// A map from resource name to quantity.
+pub(crate) fn quantity_map(_: &mut SchemaGenerator) -> Schema {
+    schema(json!({
+        "type": "object",
+        "additionalProperties": {
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "x-kubernetes-int-or-string": true
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use portcullis_verifier::Operator;
+
+    /// The hand-written enum must list exactly names the verifier accepts.
+    #[test]
+    fn operator_enum_matches_the_verifier() {
+        let Value::Array(names) = &operator_json()["enum"] else {
+            panic!("operator schema has no enum")
+        };
+        for name in names {
+            let op: Operator = serde_json::from_value(name.clone()).unwrap();
+            assert_eq!(serde_json::to_value(op).unwrap(), *name);
+        }
+        assert_eq!(
+            names.len(),
+            6,
+            "update the schema when the verifier adds an operator"
+        );
+    }
+}

@@ -1,0 +1,151 @@
+//! The shipped policy library (`policies/library/*.yaml`) loads, every file and all together,
+//! and each policy does what its comment promises.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use portcullis_policies::{Mode, PolicyKind, PolicySet, Request};
+use portcullis_verifier::PublicKey;
+use serde_json::{Value, json};
+
+const FILES: [&str; 6] = [
+    "image-hygiene.yaml",
+    "pod-security-baseline.yaml",
+    "pod-security-restricted.yaml",
+    "resource-limits.yaml",
+    "secure-defaults.yaml",
+    "signed-images.example.yaml",
+];
+
+fn pod(containers: Value) -> Request {
+    let mut r = Request::from_manifest(&json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": containers}})).unwrap();
+    r.namespace = "apps".into();
+    r
+}
+
+#[test]
+fn every_library_file_parses_and_nothing_else_is_there() {
+    let dir = common::workspace_root().join("policies/library");
+    let mut present: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    present.sort();
+    assert_eq!(present, FILES, "library contents changed: update this test");
+    for f in FILES {
+        let set = common::library(&[f]);
+        assert_eq!(set.len(), 1, "{f}");
+        assert_eq!(
+            set.policies()[0].mode,
+            if f == "image-hygiene.yaml" {
+                Mode::Warn
+            } else {
+                Mode::Enforce
+            },
+            "{f}"
+        );
+    }
+    let all = common::library(&FILES);
+    let names: Vec<(PolicyKind, String)> = all
+        .policies()
+        .into_iter()
+        .map(|p| (p.kind, p.name))
+        .collect();
+    assert_eq!(names.len(), 6);
+    assert!(names.contains(&(PolicyKind::ClusterImagePolicy, "signed-images".into())));
+}
+
+#[test]
+fn example_key_is_a_real_p256_key_and_the_attestation_is_slsa_v1() {
+    let text = std::fs::read_to_string(
+        common::workspace_root().join("policies/library/signed-images.example.yaml"),
+    )
+    .unwrap();
+    let doc: Value = serde_saphyr::from_str(&text).unwrap();
+    let pem = doc["spec"]["authorities"]["keys"][0]["pem"]
+        .as_str()
+        .unwrap();
+    let key = PublicKey::from_pem(pem, "example key").unwrap();
+    assert_eq!(key.to_pem().trim(), pem.trim());
+
+    let set = common::library(&["signed-images.example.yaml"]);
+    let checks = set.image_checks(&pod(json!([{"name": "w", "image": "ghcr.io/portcullis-dev/portcullis:0.1.0"}, {"name": "o", "image": "nginx:1.27"}])));
+    assert_eq!(checks.len(), 1, "only the project's images are covered");
+    let c = &checks[0];
+    assert!(c.pin_digest);
+    assert_eq!(c.requirement.keys, vec![key]);
+    assert_eq!(c.requirement.threshold, 1);
+    let att = &c.requirement.attestations[0];
+    assert_eq!(att.predicate_type, "https://slsa.dev/provenance/v1");
+    assert_eq!(
+        att.conditions[0].spec().path,
+        "$.buildDefinition.externalParameters.workflow.repository"
+    );
+    assert_eq!(
+        att.conditions[0].spec().value,
+        Some(json!("https://github.com/portcullis-dev/portcullis"))
+    );
+    // Without a verdict the image is refused.
+    let d = set.evaluate(
+        &pod(json!([{"name": "w", "image": "ghcr.io/portcullis-dev/portcullis:0.1.0"}])),
+        &common::no_facts(),
+    );
+    assert_eq!(d.denied_rules(), ["signed-images/verifyImage"]);
+}
+
+#[test]
+fn secure_defaults_make_a_plain_pod_pass_restricted() {
+    let plain = json!([{"name": "app", "image": "nginx:1.27"}]);
+    let restricted = common::library(&["pod-security-restricted.yaml"]);
+    let d = restricted.evaluate(&pod(plain.clone()), &common::no_facts());
+    assert!(!d.allowed);
+    let mut rules = d.denied_rules();
+    rules.dedup();
+    assert_eq!(
+        rules,
+        [
+            "pod-security-restricted/allowPrivilegeEscalation",
+            "pod-security-restricted/runAsNonRoot",
+            "pod-security-restricted/seccompProfile_restricted",
+            "pod-security-restricted/capabilities_restricted",
+        ]
+    );
+    let both = common::library(&[
+        "pod-security-restricted.yaml",
+        "secure-defaults.yaml",
+        "resource-limits.yaml",
+    ]);
+    let d = both.evaluate(&pod(plain), &common::no_facts());
+    assert!(d.allowed, "{}", d.message());
+    assert!(!d.patch.is_empty());
+}
+
+#[test]
+fn baseline_resources_and_hygiene_do_their_job() {
+    let baseline = common::library(&["pod-security-baseline.yaml"]);
+    let d = baseline.evaluate(
+        &pod(json!([{"name": "a", "image": "x:1", "securityContext": {"privileged": true}}])),
+        &common::no_facts(),
+    );
+    assert_eq!(d.denied_rules(), ["pod-security-baseline/privileged"]);
+
+    let resources = common::library(&["resource-limits.yaml"]);
+    let d = resources.evaluate(&pod(json!([{"name": "a", "image": "x:1", "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"memory": "8Gi"}}}])), &common::no_facts());
+    assert_eq!(
+        d.denied_rules(),
+        ["resource-limits/resources.maxLimitRequestRatio"]
+    );
+
+    let hygiene: PolicySet = common::library(&["image-hygiene.yaml"]);
+    let d = hygiene.evaluate(
+        &pod(json!([{"name": "a", "image": "nginx:latest"}, {"name": "b", "image": "redis"}])),
+        &common::no_facts(),
+    );
+    assert!(d.allowed);
+    assert_eq!(d.warnings.len(), 2, "{:?}", d.warnings);
+    assert!(
+        d.warnings[0].starts_with("image-hygiene/imageHygiene.latestTag: container \"a\""),
+        "{}",
+        d.warnings[0]
+    );
+}

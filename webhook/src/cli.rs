@@ -1,0 +1,74 @@
+//! Command-line entry point: one subcommand per capability; every server flag is also an env
+//! var under `PORTCULLIS_`. Failures print one line on stderr and exit non-zero.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::evaluate::EvaluateArgs;
+use crate::commands::keygen::KeygenArgs;
+use crate::commands::sign::{AttestArgs, SignArgs};
+use crate::commands::verify::{VerifyArgs, VerifyAttestationArgs};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Kubernetes admission webhook and supply-chain verifier"
+)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the admission webhook server.
+    Serve(crate::serve::ServeArgs),
+    /// Evaluate manifests against policies offline (exit 0 allowed, 1 denied, 2 bad input).
+    Evaluate(EvaluateArgs),
+    /// Generate a key pair (cosign-compatible encrypted PEM).
+    Keygen(KeygenArgs),
+    /// Sign an image's digest and push the signature (cosign's .sig format).
+    Sign(SignArgs),
+    /// Attach a signed in-toto attestation to an image (cosign's .att format).
+    Attest(AttestArgs),
+    /// Verify an image's signatures against trusted keys.
+    Verify(VerifyArgs),
+    /// Verify an image's attestations and their predicate conditions.
+    VerifyAttestation(VerifyAttestationArgs),
+}
+
+impl Args {
+    pub async fn run(self) -> ExitCode {
+        let result = match self.command {
+            Command::Serve(args) => return args.run().await,
+            Command::Evaluate(args) => return args.run().await,
+            Command::Keygen(args) => args.run(),
+            Command::Sign(args) => args.run().await,
+            Command::Attest(args) => args.run().await,
+            Command::Verify(args) => args.run().await,
+            Command::VerifyAttestation(args) => args.run().await,
+        };
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("Error: {}", one_line(&e));
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+/// The error and its causes on one line, without repeating a cause the message already holds.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !out.contains(&c) {
+            out.push_str(": ");
+            out.push_str(&c);
+        }
+    }
+    out
+}

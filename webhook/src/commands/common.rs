@@ -1,0 +1,89 @@
+//! Flags and helpers shared by the supply-chain subcommands: registry access, timeouts, keys.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::Args;
+
+use crate::duration::clap_duration;
+use portcullis_verifier::{
+    Credentials, ImageRef, PrivateKey, PublicKey, RegistryClient, RegistryConfig,
+};
+
+/// How to reach the registry.
+#[derive(Debug, Clone, Args)]
+pub struct RegistryArgs {
+    /// Talk plain HTTP to the image's registry (like cosign's flag of the same name).
+    #[arg(long, env = "PORTCULLIS_ALLOW_HTTP_REGISTRY")]
+    pub allow_http_registry: bool,
+    /// Docker config.json (or Kubernetes .dockerconfigjson) with registry credentials.
+    #[arg(long, env = "PORTCULLIS_REGISTRY_CONFIG", value_name = "FILE")]
+    pub registry_config: Option<PathBuf>,
+    /// Give up after this long (e.g. 30s, 500ms, 2m).
+    #[arg(long, env = "PORTCULLIS_TIMEOUT", default_value = "30s", value_parser = clap_duration)]
+    pub timeout: Duration,
+}
+
+impl RegistryArgs {
+    pub fn client(&self, image: &ImageRef) -> anyhow::Result<RegistryClient> {
+        self.client_for(&[image.registry()])
+    }
+
+    /// A client for images on `registries` (plain HTTP to them when the flag allows it).
+    pub fn client_for(&self, registries: &[&str]) -> anyhow::Result<RegistryClient> {
+        let credentials = match &self.registry_config {
+            Some(path) => Credentials::from_file(path)?,
+            None => Credentials::default(),
+        };
+        let insecure = if self.allow_http_registry {
+            registries.iter().map(|r| r.to_string()).collect()
+        } else {
+            Vec::new()
+        };
+        Ok(RegistryClient::new(RegistryConfig {
+            insecure,
+            credentials,
+            ..RegistryConfig::default()
+        })?)
+    }
+
+    pub fn deadline(&self) -> tokio::time::Instant {
+        tokio::time::Instant::now() + self.timeout
+    }
+}
+
+pub fn parse_image(text: &str) -> anyhow::Result<ImageRef> {
+    text.parse::<ImageRef>().map_err(anyhow::Error::from)
+}
+
+/// The key password from `PORTCULLIS_PASSWORD` or `COSIGN_PASSWORD` (empty is allowed).
+pub fn password() -> anyhow::Result<Vec<u8>> {
+    for var in ["PORTCULLIS_PASSWORD", "COSIGN_PASSWORD"] {
+        if let Ok(p) = std::env::var(var) {
+            return Ok(p.into_bytes());
+        }
+    }
+    bail!("set PORTCULLIS_PASSWORD (or COSIGN_PASSWORD) to the key's password")
+}
+
+pub fn read_private_key(path: &Path) -> anyhow::Result<PrivateKey> {
+    let pem = std::fs::read_to_string(path)
+        .with_context(|| format!("reading private key {}", path.display()))?;
+    PrivateKey::from_pem(&pem, &password()?)
+        .with_context(|| format!("private key {}", path.display()))
+}
+
+pub fn read_public_keys(paths: &[PathBuf]) -> anyhow::Result<Vec<PublicKey>> {
+    if paths.is_empty() {
+        bail!("no --key given: name at least one trusted public key");
+    }
+    paths
+        .iter()
+        .map(|p| {
+            let pem = std::fs::read_to_string(p)
+                .with_context(|| format!("reading public key {}", p.display()))?;
+            Ok(PublicKey::from_pem(&pem, &p.display().to_string())?)
+        })
+        .collect()
+}

@@ -1,0 +1,124 @@
+//! `portcullis verify` and `portcullis verify-attestation`: check an image against trusted keys
+//! (and attestation conditions) straight from the registry, like `cosign verify --key`.
+
+use std::path::PathBuf;
+
+use anyhow::bail;
+use clap::{Args, ValueEnum};
+use portcullis_verifier::{
+    AttestationRequirement, Condition, Requirement, Verified, predicate_type_uri, verify_digest,
+};
+
+use super::common::{RegistryArgs, parse_image, read_public_keys};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Trusted public key (PEM); repeat for several keys.
+    #[arg(long = "key", value_name = "FILE", required = true)]
+    pub keys: Vec<PathBuf>,
+    /// How many distinct trusted keys must have signed.
+    #[arg(long, default_value_t = 1)]
+    pub threshold: usize,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: Output,
+    /// Accepted for cosign compatibility: key-based verification consults no log.
+    #[arg(long)]
+    pub insecure_ignore_tlog: bool,
+    pub image: String,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyAttestationArgs {
+    #[command(flatten)]
+    pub verify: VerifyArgs,
+    /// Predicate type: slsaprovenance1, slsaprovenance, cyclonedx, spdxjson, custom, or a URI.
+    #[arg(long = "type", default_value = "custom")]
+    pub predicate_type: String,
+    /// 'JSONPATH OP VALUE' on the predicate, OP one of ==, !=, in, =~, exists, not-exists.
+    #[arg(long = "condition", value_name = "COND")]
+    pub conditions: Vec<String>,
+}
+
+impl VerifyArgs {
+    pub async fn run(self) -> anyhow::Result<()> {
+        self.check(Vec::new()).await
+    }
+
+    async fn check(self, attestations: Vec<AttestationRequirement>) -> anyhow::Result<()> {
+        if self.threshold == 0 || self.threshold > self.keys.len() {
+            bail!(
+                "--threshold {} needs between 1 and {} (the number of --key)",
+                self.threshold,
+                self.keys.len()
+            );
+        }
+        let image = parse_image(&self.image)?;
+        let req = Requirement {
+            keys: read_public_keys(&self.keys)?,
+            threshold: self.threshold,
+            attestations,
+        };
+        let client = self.registry.client(&image)?;
+        let deadline = self.registry.deadline();
+        let budget = self.registry.timeout;
+        let outcome = tokio::time::timeout_at(deadline, async {
+            let digest = client.resolve(&image, deadline).await?;
+            Ok::<_, anyhow::Error>(verify_digest(&client, &image, &digest, &req, deadline).await?)
+        })
+        .await
+        .map_err(|_| anyhow::anyhow!("{image}: verification did not finish within {budget:?}"))??;
+        print(&image.to_string(), &outcome, self.output)
+    }
+}
+
+impl VerifyAttestationArgs {
+    pub async fn run(self) -> anyhow::Result<()> {
+        let conditions = self
+            .conditions
+            .iter()
+            .map(|c| Condition::parse(c))
+            .collect::<Result<Vec<_>, _>>()?;
+        let want = AttestationRequirement {
+            predicate_type: predicate_type_uri(&self.predicate_type).to_string(),
+            conditions,
+        };
+        self.verify.check(vec![want]).await
+    }
+}
+
+fn print(image: &str, v: &Verified, output: Output) -> anyhow::Result<()> {
+    match output {
+        Output::Json => {
+            let mut doc = serde_json::to_value(v)?;
+            doc["image"] = image.into();
+            println!("{}", serde_json::to_string(&doc)?);
+        }
+        Output::Text => {
+            let keys: Vec<&str> = v.key_ids.iter().map(|k| &k[..12.min(k.len())]).collect();
+            println!(
+                "Verified {image}@{} signed by {}",
+                v.digest,
+                keys.join(", ")
+            );
+            for a in &v.attestations {
+                println!(
+                    "  attestation {} ({} condition(s) met)",
+                    a.predicate_type,
+                    a.conditions.len()
+                );
+                for c in &a.conditions {
+                    println!("    ✓ {c}");
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! `portcullis serve` flags. Every flag is also an environment variable under `PORTCULLIS_`
+//! (12-factor), grouped by concern with `#[clap(flatten)]`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use crate::duration::clap_duration;
+
+/// Run the admission webhook server.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    #[clap(flatten)]
+    pub server: ServerArgs,
+    #[clap(flatten)]
+    pub admin: AdminArgs,
+    #[clap(flatten)]
+    pub policy: PolicyArgs,
+    #[clap(flatten)]
+    pub registry: RegistryArgs,
+    #[clap(flatten)]
+    pub cache: CacheArgs,
+}
+
+/// The TLS admission listener and request handling.
+#[derive(Debug, Clone, Args)]
+pub struct ServerArgs {
+    /// Address of the TLS admission listener (`POST /validate`, `POST /mutate`).
+    #[arg(long, env = "PORTCULLIS_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: SocketAddr,
+    /// PEM certificate chain served on the admission listener; re-read when it changes.
+    #[arg(long, env = "PORTCULLIS_TLS_CERT")]
+    pub tls_cert: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) for --tls-cert; re-read when it changes.
+    #[arg(long, env = "PORTCULLIS_TLS_KEY")]
+    pub tls_key: PathBuf,
+    /// Time kept back from the API server's `?timeout=` to write the answer; image
+    /// verification gets the rest.
+    #[arg(long, env = "PORTCULLIS_TIMEOUT_MARGIN", default_value = "1s", value_parser = clap_duration)]
+    pub timeout_margin: Duration,
+    /// Deadline used when the request has no `?timeout=` (the API server's default is 10s).
+    #[arg(long, env = "PORTCULLIS_DEFAULT_TIMEOUT", default_value = "10s", value_parser = clap_duration)]
+    pub default_timeout: Duration,
+    /// After SIGTERM/SIGINT: how long to keep accepting (while /readyz fails) so load balancers
+    /// and endpoints notice before the listener closes.
+    #[arg(long, env = "PORTCULLIS_SHUTDOWN_GRACE", default_value = "5s", value_parser = clap_duration)]
+    pub shutdown_grace: Duration,
+    /// After the listener closes: how long in-flight reviews may take to finish.
+    #[arg(long, env = "PORTCULLIS_DRAIN_TIMEOUT", default_value = "15s", value_parser = clap_duration)]
+    pub drain_timeout: Duration,
+    /// How often the certificate and key files are checked for changes.
+    #[arg(long, env = "PORTCULLIS_TLS_RELOAD_INTERVAL", default_value = "1s", value_parser = clap_duration)]
+    pub tls_reload_interval: Duration,
+}
+
+/// The plaintext admin listener and logging.
+#[derive(Debug, Clone, Args)]
+pub struct AdminArgs {
+    /// Address of the plaintext admin listener (`/livez`, `/readyz`, `/metrics`).
+    #[arg(long, env = "PORTCULLIS_ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
+    pub admin_listen: SocketAddr,
+    /// Log format on stderr.
+    #[arg(long, env = "PORTCULLIS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// Where policies come from.
+#[derive(Debug, Clone, Args)]
+pub struct PolicyArgs {
+    /// A directory of YAML policy files (`*.yaml`, `*.yml`; hidden entries such as a ConfigMap's
+    /// `..data` are skipped) or a single file. Repeatable. Watched and reloaded on change.
+    #[arg(
+        long = "policy",
+        env = "PORTCULLIS_POLICY",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub paths: Vec<PathBuf>,
+    /// How often the policy paths are checked for changes.
+    #[arg(long, env = "PORTCULLIS_POLICY_RELOAD_INTERVAL", default_value = "1s", value_parser = clap_duration)]
+    pub policy_reload_interval: Duration,
+}
+
+/// How registries are reached (consumed by the verifier).
+#[derive(Debug, Clone, Args)]
+pub struct RegistryArgs {
+    /// Registry credentials and mirrors (docker `config.json` format).
+    #[arg(long, env = "PORTCULLIS_REGISTRY_CONFIG")]
+    pub registry_config: Option<PathBuf>,
+    /// A registry `HOST[:PORT]` that may be reached over plain HTTP. Repeatable.
+    #[arg(
+        long = "allow-http-registry",
+        env = "PORTCULLIS_ALLOW_HTTP_REGISTRY",
+        value_delimiter = ','
+    )]
+    pub allow_http_registries: Vec<String>,
+}
+
+/// The verifier's verdict cache.
+#[derive(Debug, Clone, Args)]
+pub struct CacheArgs {
+    /// How long a successful verification is reused.
+    #[arg(long, env = "PORTCULLIS_CACHE_TTL", default_value = "5m", value_parser = clap_duration)]
+    pub cache_ttl: Duration,
+    /// How long a failed verification that is about the image (not the network) is reused.
+    #[arg(long, env = "PORTCULLIS_CACHE_NEGATIVE_TTL", default_value = "30s", value_parser = clap_duration)]
+    pub cache_negative_ttl: Duration,
+    /// Maximum number of cached verdicts.
+    #[arg(long, env = "PORTCULLIS_CACHE_SIZE", default_value_t = 10_000)]
+    pub cache_size: u64,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[clap(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn flags_parse_with_defaults() {
+        let cli = Cli::try_parse_from([
+            "portcullis",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--policy",
+            "/p1",
+            "--policy",
+            "/p2",
+            "--allow-http-registry",
+            "127.0.0.1:5000",
+            "--timeout-margin",
+            "500ms",
+            "--log-format",
+            "text",
+        ])
+        .unwrap();
+        let s = cli.serve;
+        assert_eq!(s.policy.paths, [PathBuf::from("/p1"), PathBuf::from("/p2")]);
+        assert_eq!(s.server.timeout_margin, Duration::from_millis(500));
+        assert_eq!(s.cache.cache_ttl, Duration::from_secs(300));
+        assert_eq!(s.registry.allow_http_registries, ["127.0.0.1:5000"]);
+        assert_eq!(s.admin.log_format, LogFormat::Text);
+        assert_eq!(s.server.listen.port(), 8443);
+    }
+
+    #[test]
+    fn bad_duration_is_a_clear_error() {
+        let e = Cli::try_parse_from([
+            "portcullis",
+            "--tls-cert",
+            "c",
+            "--tls-key",
+            "k",
+            "--policy",
+            "p",
+            "--cache-ttl",
+            "300",
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("missing unit"), "{e}");
+    }
+}

@@ -1,0 +1,170 @@
+//! The one place the server touches the policy engine (`portcullis_policies`).
+//!
+//! It turns the engine's types into what the transport needs: source files in, a
+//! [`Prepared`] request with its verification [`Job`]s, and an [`Outcome`] with the reasons as
+//! display strings, the patch as JSON values, per-rule results for metrics, and which denials
+//! came from image verification (the only ones `/mutate` acts on).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use portcullis_policies::{ImageCheck, ImageFacts, PolicyInfo, PolicySet, Request};
+use portcullis_verifier::Verdict;
+use serde_json::Value;
+
+use super::policy::PolicyLoadError;
+use super::verify::{Job, Verdicts};
+
+/// The engine's rule name for image signature/attestation findings.
+const VERIFY_IMAGE_RULE: &str = "verifyImage";
+
+/// A policy file's path and content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: String,
+}
+
+/// A compiled policy set.
+#[derive(Debug, Clone)]
+pub struct Policies {
+    set: PolicySet,
+}
+
+/// A request read by the engine, with the image checks it needs.
+#[derive(Debug)]
+pub struct Prepared {
+    request: Request,
+    checks: Vec<ImageCheck>,
+}
+
+/// One rule outcome, for `portcullis_policy_results_total`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleResult {
+    pub policy: String,
+    pub rule: String,
+    /// `deny`, `warn` or `audit`.
+    pub result: String,
+}
+
+/// The engine's decision in transport terms.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    pub allowed: bool,
+    /// One line per violated `enforce` rule.
+    pub reasons: Vec<String>,
+    pub warnings: Vec<String>,
+    pub audit_annotations: BTreeMap<String, String>,
+    /// JSON Patch operations (empty when denied or nothing to change).
+    pub patch: Vec<Value>,
+    pub results: Vec<RuleResult>,
+    /// The reasons that come from image verification in `enforce` policies.
+    pub verification_denials: Vec<String>,
+}
+
+impl Policies {
+    /// Parses and compiles all sources, all or nothing.
+    pub fn parse(files: &[SourceFile]) -> Result<Self, PolicyLoadError> {
+        let origins: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
+        let set = PolicySet::from_sources(
+            origins
+                .iter()
+                .zip(files)
+                .map(|(origin, f)| (origin.as_str(), f.text.as_str())),
+        )
+        .map_err(|e| PolicyLoadError::Parse(e.to_string()))?;
+        Ok(Self { set })
+    }
+
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    pub fn info(&self) -> Vec<PolicyInfo> {
+        self.set.policies()
+    }
+
+    /// Reads the AdmissionReview `request` and lists the verifications it needs.
+    pub fn prepare(&self, request: &Value) -> Result<Prepared, String> {
+        let request = Request::from_admission_request(request).map_err(|e| e.to_string())?;
+        let checks = self.set.image_checks(&request);
+        Ok(Prepared { request, checks })
+    }
+
+    /// The decision, given the verdicts for [`Prepared::jobs`].
+    pub fn decide(&self, prepared: &Prepared, verdicts: &Verdicts) -> Outcome {
+        let decision = self.set.evaluate(&prepared.request, &Facts(verdicts));
+        let mut results = Vec::new();
+        let mut verification_denials = Vec::new();
+        for r in &decision.reasons {
+            if r.rule == VERIFY_IMAGE_RULE {
+                verification_denials.push(r.to_string());
+            }
+            results.push(RuleResult {
+                policy: r.policy.clone(),
+                rule: r.rule.clone(),
+                result: "deny".into(),
+            });
+        }
+        // Warnings and audit lines are rendered reasons: `<policy>/<rule>: …`.
+        for w in &decision.warnings {
+            results.extend(rule_of(w, "warn"));
+        }
+        for line in decision.audit_annotations.values() {
+            for part in line.split("; ") {
+                results.extend(rule_of(part, "audit"));
+            }
+        }
+        let patch = decision
+            .patch
+            .0
+            .iter()
+            .filter_map(|op| serde_json::to_value(op).ok())
+            .collect();
+        Outcome {
+            allowed: decision.allowed,
+            reasons: decision.reasons.iter().map(ToString::to_string).collect(),
+            warnings: decision.warnings,
+            audit_annotations: decision.audit_annotations,
+            patch,
+            results,
+            verification_denials,
+        }
+    }
+}
+
+impl Prepared {
+    /// The verifications to run (duplicates are merged by [`super::verify::verify_all`]).
+    pub fn jobs(&self) -> Vec<Job> {
+        self.checks
+            .iter()
+            .map(|c| Job {
+                image: c.image.clone(),
+                requirement: c.requirement.clone(),
+            })
+            .collect()
+    }
+}
+
+/// `policy/rule` from a rendered reason line, when it has that shape.
+fn rule_of(line: &str, result: &str) -> Option<RuleResult> {
+    let (head, _) = line.split_once(": ")?;
+    let (policy, rule) = head.split_once('/')?;
+    Some(RuleResult {
+        policy: policy.to_string(),
+        rule: rule.to_string(),
+        result: result.to_string(),
+    })
+}
+
+struct Facts<'a>(&'a Verdicts);
+
+impl ImageFacts for Facts<'_> {
+    fn verdict(&self, image: &str, requirement_fingerprint: &str) -> Option<Verdict> {
+        self.0.get(image, requirement_fingerprint)
+    }
+}

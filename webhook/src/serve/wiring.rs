@@ -1,0 +1,115 @@
+//! Where `portcullis serve` builds its real image verifier from the flags: the verifier crate's
+//! registry client and verdict cache behind the server's [`ImageVerifier`] seam, with the
+//! verifier's counters fed into the server's metrics.
+//!
+//! - Registry requests: the client's per-response observer increments
+//!   `portcullis_registry_requests_total{registry,status}` (`status` is `error` for transport
+//!   failures).
+//! - Cache: the verifier keeps hit/miss totals; after each verification the increase since the
+//!   last one is added to `portcullis_verification_cache_total{result}`.
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use futures::future::BoxFuture;
+use portcullis_verifier::registry::RequestObserver;
+use portcullis_verifier::{
+    CacheConfig, Credentials, ImageRef, RegistryClient, RegistryConfig, Requirement, Verdict,
+    Verifier, VerifyError,
+};
+use tokio::time::Instant;
+
+use super::config::{CacheArgs, RegistryArgs};
+use super::metrics::{Metrics, ResultLabels};
+use super::verify::ImageVerifier;
+
+/// Builds the verifier `portcullis serve` uses.
+pub fn build_verifier(
+    registry: &RegistryArgs,
+    cache: &CacheArgs,
+    metrics: &Metrics,
+) -> anyhow::Result<Arc<dyn ImageVerifier>> {
+    let credentials = match &registry.registry_config {
+        Some(path) => Credentials::from_file(path)?,
+        None => Credentials::default(),
+    };
+    let observed = metrics.clone();
+    let observer: RequestObserver = Arc::new(move |registry: &str, status: Option<u16>| {
+        let status = status.map_or_else(|| "error".to_string(), |s| s.to_string());
+        observed.record_registry_request(registry, &status);
+    });
+    let client = RegistryClient::new(RegistryConfig {
+        insecure: registry.allow_http_registries.clone(),
+        credentials,
+        observer: Some(observer),
+        ..RegistryConfig::default()
+    })
+    .context("creating the registry client")?;
+    let verifier = Verifier::new(
+        client,
+        CacheConfig {
+            positive_ttl: cache.cache_ttl,
+            negative_ttl: cache.cache_negative_ttl,
+            capacity: cache.cache_size,
+            ..CacheConfig::default()
+        },
+    );
+    Ok(Arc::new(RegistryVerifier {
+        inner: verifier,
+        metrics: metrics.clone(),
+        reported: Mutex::new((0, 0)),
+    }))
+}
+
+/// The verifier crate's [`Verifier`] as an [`ImageVerifier`].
+struct RegistryVerifier {
+    inner: Verifier,
+    metrics: Metrics,
+    /// Cache (hits, misses) already added to the metrics.
+    reported: Mutex<(u64, u64)>,
+}
+
+impl RegistryVerifier {
+    fn sync_cache_metrics(&self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let stats = self.inner.stats();
+        let (hits, misses) = (stats.hits.load(Relaxed), stats.misses.load(Relaxed));
+        let mut reported = self.reported.lock().unwrap_or_else(|p| p.into_inner());
+        for (result, now, before) in [("hit", hits, reported.0), ("miss", misses, reported.1)] {
+            if now > before {
+                self.metrics
+                    .verification_cache
+                    .get_or_create(&ResultLabels {
+                        result: result.into(),
+                    })
+                    .inc_by(now - before);
+            }
+        }
+        *reported = (hits.max(reported.0), misses.max(reported.1));
+    }
+}
+
+impl ImageVerifier for RegistryVerifier {
+    fn verify<'a>(
+        &'a self,
+        image: &'a str,
+        requirement: Arc<Requirement>,
+        deadline: Instant,
+    ) -> BoxFuture<'a, Verdict> {
+        Box::pin(async move {
+            let reference = match image.parse::<ImageRef>() {
+                Ok(r) => r,
+                Err(e) => {
+                    return Arc::new(Err(VerifyError::Malformed {
+                        image: image.to_string(),
+                        what: "image reference".into(),
+                        cause: e.to_string(),
+                    }));
+                }
+            };
+            let verdict = self.inner.verify(&reference, &requirement, deadline).await;
+            self.sync_cache_metrics();
+            verdict
+        })
+    }
+}
