@@ -26,6 +26,8 @@ pub struct Registry {
     dir: TempDir,
     port: u16,
     child: Option<Child>,
+    /// An htpasswd file when the registry requires basic auth.
+    htpasswd: Option<PathBuf>,
 }
 
 impl Registry {
@@ -33,19 +35,45 @@ impl Registry {
     /// Fails when `docker-registry` is missing; see [`Registry::start_or_skip`].
     pub async fn start() -> Result<Registry> {
         let binary = tool("docker-registry").ok_or_else(|| anyhow!("docker-registry not found"))?;
-        Registry::start_with(binary).await
+        Registry::start_with(binary, None).await
+    }
+
+    /// Like [`Registry::start_or_skip`], with HTTP basic auth for one user (an htpasswd file
+    /// written by `htpasswd -B`, from Debian's apache2-utils).
+    pub async fn start_with_basic_auth_or_skip(
+        user: &str,
+        password: &str,
+    ) -> Result<Option<Registry>> {
+        let (Some(binary), Some(htpasswd)) = (tool("docker-registry"), tool("htpasswd")) else {
+            return Ok(None);
+        };
+        let out = std::process::Command::new(htpasswd)
+            .args(["-Bbn", user, password])
+            .output()?;
+        if !out.status.success() {
+            return Err(anyhow!(
+                "htpasswd failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let file = tempfile::Builder::new()
+            .prefix("portcullis-htpasswd-")
+            .tempfile()?;
+        fs::write(file.path(), &out.stdout)?;
+        let (_, path) = file.keep()?;
+        Registry::start_with(binary, Some(path)).await.map(Some)
     }
 
     /// Like [`Registry::start`], but `Ok(None)` (after a `SKIPPED:` line) when `docker-registry`
     /// is not installed outside CI, so a test can `let Some(reg) = … else { return Ok(()) };`.
     pub async fn start_or_skip() -> Result<Option<Registry>> {
         match tool("docker-registry") {
-            Some(binary) => Registry::start_with(binary).await.map(Some),
+            Some(binary) => Registry::start_with(binary, None).await.map(Some),
             None => Ok(None),
         }
     }
 
-    async fn start_with(binary: PathBuf) -> Result<Registry> {
+    async fn start_with(binary: PathBuf, htpasswd: Option<PathBuf>) -> Result<Registry> {
         let dir = tempfile::Builder::new()
             .prefix("portcullis-registry-")
             .tempdir()?;
@@ -54,6 +82,7 @@ impl Registry {
             dir,
             port: 0,
             child: None,
+            htpasswd,
         };
         // free_port() only says the port was free a moment ago: retry on a lost race.
         let mut last_error = None;
@@ -131,9 +160,16 @@ impl Registry {
              log:\n  level: info\n  accesslog:\n    disabled: false\n\
              storage:\n  filesystem:\n    rootdirectory: {data}\n  delete:\n    enabled: true\n  \
              maintenance:\n    uploadpurging:\n      enabled: false\n\
-             http:\n  addr: 127.0.0.1:{port}\n",
+             http:\n  addr: 127.0.0.1:{port}\n{auth}",
             data = data.display(),
             port = self.port,
+            auth = match &self.htpasswd {
+                Some(path) => format!(
+                    "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                    path.display()
+                ),
+                None => String::new(),
+            },
         );
         fs::write(self.config_path(), config)?;
         Ok(())
@@ -177,7 +213,9 @@ impl Registry {
                 );
             }
             if let Ok(res) = http.get(&url).send().await
-                && res.status() == reqwest::StatusCode::OK
+                && (res.status() == reqwest::StatusCode::OK
+                    || (self.htpasswd.is_some()
+                        && res.status() == reqwest::StatusCode::UNAUTHORIZED))
             {
                 return Ok(());
             }

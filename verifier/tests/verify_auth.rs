@@ -1,0 +1,106 @@
+//! Registry credentials from a docker config.json reach a registry that requires basic auth;
+//! without them, or with wrong ones, the failure names the registry and says what to fix.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use portcullis_testkit::Registry;
+use portcullis_verifier::cosign::sign::sign_image;
+use portcullis_verifier::{
+    CacheConfig, Credentials, ImageRef, PrivateKey, RegistryClient, RegistryConfig, RegistryError,
+    Requirement, Verifier, VerifyError,
+};
+use tokio::time::Instant;
+
+fn client(addr: &str, config_json: Option<String>) -> RegistryClient {
+    let credentials = config_json
+        .map(|j| Credentials::from_json(&j).unwrap())
+        .unwrap_or_default();
+    RegistryClient::new(RegistryConfig {
+        insecure: vec![addr.to_string()],
+        credentials,
+        backoff: Duration::from_millis(10),
+        ..RegistryConfig::default()
+    })
+    .unwrap()
+}
+
+fn docker_config(addr: &str, user: &str, password: &str) -> String {
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    serde_json::json!({"auths": {addr: {"auth": auth}}}).to_string()
+}
+
+#[tokio::test]
+async fn basic_auth_from_docker_config() {
+    let Some(registry) = Registry::start_with_basic_auth_or_skip("ci", "s3cret")
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let addr = registry.addr();
+    let soon = Instant::now() + Duration::from_secs(20);
+    let authed = client(&addr, Some(docker_config(&addr, "ci", "s3cret")));
+
+    // Push through our client (blob upload + manifest), then sign and verify, all authenticated.
+    let image: ImageRef = format!("{addr}/private/app:1").parse().unwrap();
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let cfg = authed.push_blob(&image, config, soon).await.unwrap();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": config.len(), "digest": cfg},
+        "layers": []
+    });
+    authed
+        .put_manifest(
+            &image,
+            "1",
+            "application/vnd.oci.image.manifest.v1+json",
+            &serde_json::to_vec(&manifest).unwrap(),
+            soon,
+        )
+        .await
+        .unwrap();
+    let key = PrivateKey::generate();
+    sign_image(&authed, &image, &key, soon).await.unwrap();
+    let req = Arc::new(Requirement {
+        keys: vec![key.public()],
+        threshold: 1,
+        attestations: vec![],
+    });
+    let verdict = Verifier::new(authed, CacheConfig::default())
+        .verify(&image, &req, soon)
+        .await;
+    assert!(verdict.is_ok(), "{verdict:?}");
+
+    for (label, creds) in [
+        ("none", None),
+        ("wrong", Some(docker_config(&addr, "ci", "nope"))),
+    ] {
+        let verdict = Verifier::new(client(&addr, creds), CacheConfig::default())
+            .verify(&image, &req, soon)
+            .await;
+        match verdict.as_ref() {
+            Err(VerifyError::Registry {
+                source:
+                    RegistryError::Unauthorized {
+                        registry,
+                        status: 401,
+                        ..
+                    },
+                ..
+            }) => {
+                assert_eq!(registry, &addr, "{label}");
+            }
+            other => panic!("{label}: expected Unauthorized, got {other:?}"),
+        }
+        let text = verdict.as_ref().as_ref().unwrap_err().to_string();
+        assert!(
+            text.contains("check the pull secret / registry config"),
+            "{text}"
+        );
+    }
+}
