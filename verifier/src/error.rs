@@ -7,6 +7,7 @@
 use serde::Serialize;
 
 use crate::condition::ConditionFailure;
+use crate::keyless::KeylessError;
 
 /// Why a registry request failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
@@ -105,6 +106,15 @@ pub enum VerifyError {
         registry: String,
         budget_ms: u64,
     },
+    /// No keyless signature verified; `source` is the failure of the signature that got
+    /// furthest (see [`KeylessError::progress`]).
+    #[error("{image}: no valid keyless signature ({found} with a certificate found): {source}")]
+    KeylessRejected {
+        image: String,
+        found: usize,
+        #[source]
+        source: KeylessError,
+    },
 }
 
 impl VerifyError {
@@ -128,6 +138,7 @@ impl VerifyError {
                 RegistryError::Deadline { .. } => "deadline",
             },
             VerifyError::Deadline { .. } => "deadline",
+            VerifyError::KeylessRejected { source, .. } => source.code(),
         }
     }
 

@@ -3,7 +3,9 @@
 //!
 //! It reads cosign's classic formats from an OCI registry: `sha256-<hex>.sig` simple-signing
 //! signatures and `sha256-<hex>.att` DSSE attestations carrying in-toto Statements, and it writes
-//! them too (for `portcullis sign` / `attest`). Results are cached per (digest, requirement) with
+//! them too (for `portcullis sign` / `attest`). Keyless signatures (Fulcio certificates dated by
+//! a Rekor log) and Sigstore bundles are verified offline against a `trusted_root.json`
+//! ([`keyless`]). Results are cached per (digest, requirement) with
 //! single-flight, so a burst of admissions for one new image makes one set of registry calls.
 //!
 //! It deliberately knows nothing of Kubernetes or HTTP servers: the policy engine decides *what*
@@ -12,6 +14,7 @@
 pub mod condition;
 pub mod cosign;
 pub mod error;
+pub mod keyless;
 pub mod keys;
 pub mod reference;
 pub mod registry;
@@ -21,6 +24,7 @@ mod verify;
 
 pub use condition::{Condition, ConditionFailure, ConditionSpec, Operator};
 pub use error::{RegistryError, VerifyError};
+pub use keyless::{KeylessRequirement, verify_keyless_digest};
 pub use keys::{KeyError, PrivateKey, PublicKey};
 pub use reference::{Digest, ImageRef, ReferenceError};
 pub use registry::{Credentials, RegistryClient, RegistryConfig};

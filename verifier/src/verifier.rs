@@ -17,9 +17,10 @@ use moka::future::Cache;
 use tokio::time::{Instant, timeout_at};
 
 use crate::error::{RegistryError, VerifyError};
+use crate::keyless::{KeylessRequirement, verify_keyless_digest};
 use crate::reference::{Digest, ImageRef};
 use crate::registry::RegistryClient;
-use crate::requirement::{Requirement, Verdict};
+use crate::requirement::{Requirement, Verdict, Verified};
 use crate::verify::verify_digest;
 
 /// Cache settings.
@@ -112,6 +113,39 @@ impl Verifier {
 
     /// Verifies `image` against `req`, spending no longer than until `deadline`.
     pub async fn verify(&self, image: &ImageRef, req: &Requirement, deadline: Instant) -> Verdict {
+        self.verify_cached(image, req.fingerprint(), deadline, |digest| async move {
+            verify_digest(&self.registry, image, &digest, req, deadline).await
+        })
+        .await
+    }
+
+    /// Verifies `image`'s keyless signatures against `req`, cached like [`Self::verify`]
+    /// (keyless and key requirements never share a cache entry).
+    pub async fn verify_keyless(
+        &self,
+        image: &ImageRef,
+        req: &KeylessRequirement,
+        deadline: Instant,
+    ) -> Verdict {
+        let fingerprint = format!("keyless:{}", req.fingerprint());
+        self.verify_cached(image, fingerprint, deadline, |digest| async move {
+            verify_keyless_digest(&self.registry, image, &digest, req, deadline).await
+        })
+        .await
+    }
+
+    /// Resolves `image`, then runs `check` on its digest through the verdict cache.
+    async fn verify_cached<F, Fut>(
+        &self,
+        image: &ImageRef,
+        fingerprint: String,
+        deadline: Instant,
+        check: F,
+    ) -> Verdict
+    where
+        F: FnOnce(Digest) -> Fut,
+        Fut: Future<Output = Result<Verified, VerifyError>>,
+    {
         let budget_ms = deadline
             .saturating_duration_since(Instant::now())
             .as_millis() as u64;
@@ -124,14 +158,9 @@ impl Verifier {
             Ok(d) => d,
             Err(e) => return Arc::new(Err(classify(image, e, budget_ms))),
         };
-        let key = (digest.clone(), req.fingerprint());
+        let key = (digest.clone(), fingerprint);
         let work = async {
-            let outcome = match timeout_at(
-                deadline,
-                verify_digest(&self.registry, image, &digest, req, deadline),
-            )
-            .await
-            {
+            let outcome = match timeout_at(deadline, check(digest)).await {
                 Err(_) => Err(deadline_err()),
                 Ok(Err(VerifyError::Registry {
                     source: RegistryError::Deadline { .. },

@@ -84,10 +84,10 @@ pub async fn verify_digest(
 }
 
 /// A layer descriptor with its blob.
-type Layer = (Descriptor, Vec<u8>);
+pub(crate) type Layer = (Descriptor, Vec<u8>);
 
 /// The artifact's layers that pass `keep`, or `None` when there is no artifact manifest.
-async fn fetch_layers(
+pub(crate) async fn fetch_layers(
     registry: &RegistryClient,
     image: &ImageRef,
     digest: &Digest,

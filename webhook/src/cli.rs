@@ -9,6 +9,7 @@ use crate::commands::evaluate::EvaluateArgs;
 use crate::commands::keygen::KeygenArgs;
 use crate::commands::sign::{AttestArgs, SignArgs};
 use crate::commands::verify::{VerifyArgs, VerifyAttestationArgs};
+use crate::commands::verify_blob::VerifyBlobArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -33,10 +34,12 @@ pub enum Command {
     Sign(SignArgs),
     /// Attach a signed in-toto attestation to an image (cosign's .att format).
     Attest(AttestArgs),
-    /// Verify an image's signatures against trusted keys.
+    /// Verify an image's signatures against trusted keys, or keyless against identities.
     Verify(VerifyArgs),
     /// Verify an image's attestations and their predicate conditions.
     VerifyAttestation(VerifyAttestationArgs),
+    /// Verify a Sigstore bundle for a file or sha256 digest, offline.
+    VerifyBlob(VerifyBlobArgs),
 }
 
 impl Args {
@@ -49,6 +52,7 @@ impl Args {
             Command::Attest(args) => args.run().await,
             Command::Verify(args) => args.run().await,
             Command::VerifyAttestation(args) => args.run().await,
+            Command::VerifyBlob(args) => args.run().await,
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,6 @@
 //! The `portcullis` binary's library: command-line parsing, the supply-chain subcommands
-//! (`keygen`, `sign`, `attest`, `verify`, `verify-attestation`), offline `evaluate`, and the
-//! admission server (`serve`). It sits on top of the policy engine and the verifier.
+//! (`keygen`, `sign`, `attest`, `verify`, `verify-attestation`, `verify-blob`), offline
+//! `evaluate`, and the admission server (`serve`). It sits on top of the policy engine and the verifier.
 
 pub mod cli;
 pub mod commands;

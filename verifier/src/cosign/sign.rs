@@ -99,8 +99,10 @@ pub async fn attest_image(
     .await
 }
 
-/// Appends `layer` to the artifact manifest for `digest`, creating it if needed.
-async fn attach(
+/// Appends `layer` (whose blob is `blob`) to the artifact manifest for `digest`, creating it if
+/// needed. Public so that signatures made elsewhere (e.g. keyless, by a test Sigstore) can be
+/// attached in the same format.
+pub async fn attach(
     registry: &RegistryClient,
     image: &ImageRef,
     digest: &Digest,

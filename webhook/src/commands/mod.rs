@@ -1,9 +1,11 @@
 //! The supply-chain subcommands, with flags that mirror cosign's where cosign has one:
-//! `keygen`, `sign`, `attest`, `verify`, `verify-attestation`. Each exits 0 only on success and
-//! otherwise prints one line saying why on stderr.
+//! `keygen`, `sign`, `attest`, `verify`, `verify-attestation`, `verify-blob` (keyless flags in
+//! [`keyless`]). Each exits 0 only on success and otherwise prints one line saying why on stderr.
 
 pub mod common;
 pub mod evaluate;
 pub mod keygen;
+pub mod keyless;
 pub mod sign;
 pub mod verify;
+pub mod verify_blob;

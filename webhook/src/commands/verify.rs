@@ -1,15 +1,20 @@
 //! `portcullis verify` and `portcullis verify-attestation`: check an image against trusted keys
-//! (and attestation conditions) straight from the registry, like `cosign verify --key`.
+//! (and attestation conditions) straight from the registry, like `cosign verify --key`; or, with
+//! `--certificate-identity … --certificate-oidc-issuer … --trusted-root FILE` instead of `--key`,
+//! its keyless signatures (Fulcio certificate + Rekor bundle, checked offline) like
+//! `cosign verify --certificate-identity`. Keyless attestations are not supported yet.
 
 use std::path::PathBuf;
 
 use anyhow::bail;
 use clap::{Args, ValueEnum};
+use portcullis_verifier::keyless::verify_keyless_digest;
 use portcullis_verifier::{
     AttestationRequirement, Condition, Requirement, Verified, predicate_type_uri, verify_digest,
 };
 
 use super::common::{RegistryArgs, parse_image, read_public_keys};
+use super::keyless::IdentityArgs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
@@ -19,9 +24,17 @@ pub enum Output {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Trusted public key (PEM); repeat for several keys.
-    #[arg(long = "key", value_name = "FILE", required = true)]
+    /// Trusted public key (PEM); repeat for several keys. Or verify keyless signatures instead,
+    /// with --certificate-identity[-regexp], --certificate-oidc-issuer[-regexp], --trusted-root.
+    #[arg(
+        long = "key",
+        value_name = "FILE",
+        required_unless_present_any = ["certificate_identity", "certificate_identity_regexp"],
+        conflicts_with_all = ["certificate_identity", "certificate_identity_regexp"]
+    )]
     pub keys: Vec<PathBuf>,
+    #[command(flatten)]
+    pub identity: IdentityArgs,
     /// How many distinct trusted keys must have signed.
     #[arg(long, default_value_t = 1)]
     pub threshold: usize,
@@ -53,6 +66,12 @@ impl VerifyArgs {
     }
 
     async fn check(self, attestations: Vec<AttestationRequirement>) -> anyhow::Result<()> {
+        if self.identity.requested() {
+            if !attestations.is_empty() {
+                bail!("keyless verification of attestations is not supported yet: use --key");
+            }
+            return self.check_keyless().await;
+        }
         if self.threshold == 0 || self.threshold > self.keys.len() {
             bail!(
                 "--threshold {} needs between 1 and {} (the number of --key)",
@@ -75,7 +94,30 @@ impl VerifyArgs {
         })
         .await
         .map_err(|_| anyhow::anyhow!("{image}: verification did not finish within {budget:?}"))??;
-        print(&image.to_string(), &outcome, self.output)
+        print(&image.to_string(), &outcome, self.output, false)
+    }
+
+    /// Keyless: at least one signature by the identity, certificate and log proof offline.
+    async fn check_keyless(self) -> anyhow::Result<()> {
+        if self.insecure_ignore_tlog {
+            bail!(
+                "--insecure-ignore-tlog cannot be used with keyless verification: the log's proof is what dates the certificate"
+            );
+        }
+        let req = self.identity.requirement()?;
+        let image = parse_image(&self.image)?;
+        let client = self.registry.client(&image)?;
+        let deadline = self.registry.deadline();
+        let budget = self.registry.timeout;
+        let outcome = tokio::time::timeout_at(deadline, async {
+            let digest = client.resolve(&image, deadline).await?;
+            Ok::<_, anyhow::Error>(
+                verify_keyless_digest(&client, &image, &digest, &req, deadline).await?,
+            )
+        })
+        .await
+        .map_err(|_| anyhow::anyhow!("{image}: verification did not finish within {budget:?}"))??;
+        print(&image.to_string(), &outcome, self.output, true)
     }
 }
 
@@ -94,7 +136,8 @@ impl VerifyAttestationArgs {
     }
 }
 
-fn print(image: &str, v: &Verified, output: Output) -> anyhow::Result<()> {
+/// Prints a verdict; keyless signers (`subject (issuer)`) are shown whole, key ids shortened.
+fn print(image: &str, v: &Verified, output: Output, keyless: bool) -> anyhow::Result<()> {
     match output {
         Output::Json => {
             let mut doc = serde_json::to_value(v)?;
@@ -102,7 +145,11 @@ fn print(image: &str, v: &Verified, output: Output) -> anyhow::Result<()> {
             println!("{}", serde_json::to_string(&doc)?);
         }
         Output::Text => {
-            let keys: Vec<&str> = v.key_ids.iter().map(|k| &k[..12.min(k.len())]).collect();
+            let keys: Vec<&str> = v
+                .key_ids
+                .iter()
+                .map(|k| if keyless { k } else { &k[..12.min(k.len())] })
+                .collect();
             println!(
                 "Verified {image}@{} signed by {}",
                 v.digest,

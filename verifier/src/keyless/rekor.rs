@@ -1,0 +1,293 @@
+//! Rekor (v1) log entries: the SignedEntryTimestamp that proves an entry was logged at its
+//! integrated time, and the check that the logged body is the signature being verified.
+//!
+//! The SET is the log's signature over the canonical JSON
+//! `{"body":<base64 body>,"integratedTime":<int>,"logID":<hex>,"logIndex":<int>}` (keys sorted,
+//! no spaces), by the key of the log whose id is `logID`. A valid SET alone proves nothing about
+//! *this* signature: the body must also name the same signature bytes, the same certificate and
+//! the same content (artifact digest, or DSSE payload hash). Supported kinds: `hashedrekord` and
+//! `rekord` 0.0.1 (message signatures) and `dsse` 0.0.1 (envelopes).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::pkix::PkixError;
+use super::rfc3339;
+use super::trust::{TransparencyLog, TrustedRoot};
+
+/// Why a log entry was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum RekorError {
+    #[error("log id {log_id} is not a transparency log of the trusted root")]
+    UnknownLog { log_id: String },
+    #[error("log {log} is trusted {valid_for}, not at the entry's time {}", rfc3339(*.at))]
+    LogNotValidAt {
+        log: String,
+        valid_for: String,
+        at: i64,
+    },
+    #[error("signed entry timestamp does not verify with the key of log {log}")]
+    BadSet { log: String },
+    #[error("log {log}: {source}")]
+    Key {
+        log: String,
+        #[source]
+        source: PkixError,
+    },
+    #[error("malformed {what}: {cause}")]
+    Malformed { what: String, cause: String },
+    #[error("log entry kind {entry_kind} {version} is not supported")]
+    UnsupportedKind { entry_kind: String, version: String },
+    #[error("logged {field} is {actual}, not {expected}")]
+    BodyMismatch {
+        field: String,
+        expected: String,
+        actual: String,
+    },
+}
+
+/// cosign's `dev.sigstore.cosign/bundle` annotation (and `rekorBundle` of a blob bundle).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RekorBundle {
+    /// Base64 of the SET.
+    #[serde(rename = "SignedEntryTimestamp")]
+    pub signed_entry_timestamp: String,
+    #[serde(rename = "Payload")]
+    pub payload: RekorPayload,
+}
+
+/// The logged entry a SET covers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RekorPayload {
+    /// Base64 of the canonical entry body.
+    pub body: String,
+    pub integrated_time: i64,
+    pub log_index: i64,
+    /// Hex log id.
+    #[serde(rename = "logID")]
+    pub log_id: String,
+}
+
+/// The SET's signed document; field order is the canonical (sorted) key order.
+#[derive(Serialize)]
+struct SetDocument<'a> {
+    body: &'a str,
+    #[serde(rename = "integratedTime")]
+    integrated_time: i64,
+    #[serde(rename = "logID")]
+    log_id: &'a str,
+    #[serde(rename = "logIndex")]
+    log_index: i64,
+}
+
+fn malformed(what: &str, cause: impl std::fmt::Display) -> RekorError {
+    RekorError::Malformed {
+        what: what.into(),
+        cause: cause.to_string(),
+    }
+}
+
+/// The trusted log named `log_id`, trusted at `at`.
+pub fn find_log<'r>(
+    root: &'r TrustedRoot,
+    log_id: &[u8],
+    at: i64,
+) -> Result<&'r TransparencyLog, RekorError> {
+    let log = root.tlog(log_id).ok_or_else(|| RekorError::UnknownLog {
+        log_id: hex::encode(log_id),
+    })?;
+    if !log.valid_for.contains(at) {
+        return Err(RekorError::LogNotValidAt {
+            log: log.base_url.clone(),
+            valid_for: log.valid_for.to_string(),
+            at,
+        });
+    }
+    Ok(log)
+}
+
+/// Verifies a SET over (body, integrated time, log index, log id) and returns the log.
+pub fn verify_set<'r>(
+    root: &'r TrustedRoot,
+    payload: &RekorPayload,
+    set: &[u8],
+) -> Result<&'r TransparencyLog, RekorError> {
+    let log_id = hex::decode(&payload.log_id).map_err(|e| malformed("logID", e))?;
+    let log = find_log(root, &log_id, payload.integrated_time)?;
+    let doc = serde_json::to_vec(&SetDocument {
+        body: &payload.body,
+        integrated_time: payload.integrated_time,
+        log_id: &hex::encode(&log_id),
+        log_index: payload.log_index,
+    })
+    .map_err(|e| malformed("SET document", e))?;
+    match log.key.verify(&doc, set, log.key.default_hash()) {
+        Ok(true) => Ok(log),
+        Ok(false) => Err(RekorError::BadSet {
+            log: log.base_url.clone(),
+        }),
+        Err(source) => Err(RekorError::Key {
+            log: log.base_url.clone(),
+            source,
+        }),
+    }
+}
+
+impl RekorBundle {
+    /// Verifies the SET; returns the log and the decoded body.
+    pub fn verify<'r>(
+        &self,
+        root: &'r TrustedRoot,
+    ) -> Result<(&'r TransparencyLog, Vec<u8>), RekorError> {
+        let set = B64
+            .decode(self.signed_entry_timestamp.trim())
+            .map_err(|e| malformed("SignedEntryTimestamp", e))?;
+        let log = verify_set(root, &self.payload, &set)?;
+        let body = B64
+            .decode(&self.payload.body)
+            .map_err(|e| malformed("entry body", e))?;
+        Ok((log, body))
+    }
+}
+
+/// What the logged body must say.
+#[derive(Debug, Clone, Copy)]
+pub struct Expected<'a> {
+    /// The raw signature bytes (DER ECDSA).
+    pub signature: &'a [u8],
+    /// DER of the signer: the leaf certificate (keyless) or SubjectPublicKeyInfo (key).
+    pub signer: &'a [u8],
+    pub content: ExpectedContent<'a>,
+}
+
+/// The signed content as the log records it.
+#[derive(Debug, Clone, Copy)]
+pub enum ExpectedContent<'a> {
+    /// SHA-256 of the signed message (`hashedrekord`, `rekord`).
+    MessageSha256(&'a [u8]),
+    /// SHA-256 of a DSSE envelope's payload (`dsse`).
+    DssePayloadSha256(&'a [u8]),
+}
+
+/// Checks that `body` (decoded canonical entry) logs exactly the `expected` signature.
+pub fn check_body(body: &[u8], expected: &Expected<'_>) -> Result<(), RekorError> {
+    let v: Value = serde_json::from_slice(body).map_err(|e| malformed("entry body", e))?;
+    let kind = v["kind"].as_str().unwrap_or_default();
+    let version = v["apiVersion"].as_str().unwrap_or_default();
+    let spec = &v["spec"];
+    let (content_field, hash, sigs): (&str, &Value, Vec<(&Value, &Value)>) =
+        match (kind, version, expected.content) {
+            ("hashedrekord" | "rekord", "0.0.1", ExpectedContent::MessageSha256(_)) => (
+                "artifact sha256",
+                &spec["data"]["hash"],
+                vec![(
+                    &spec["signature"]["content"],
+                    &spec["signature"]["publicKey"]["content"],
+                )],
+            ),
+            ("dsse", "0.0.1", ExpectedContent::DssePayloadSha256(_)) => (
+                "DSSE payload sha256",
+                &spec["payloadHash"],
+                spec["signatures"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|s| (&s["signature"], &s["verifier"]))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            ),
+            _ => {
+                return Err(RekorError::UnsupportedKind {
+                    entry_kind: kind.into(),
+                    version: version.into(),
+                });
+            }
+        };
+    let want = match expected.content {
+        ExpectedContent::MessageSha256(d) | ExpectedContent::DssePayloadSha256(d) => hex::encode(d),
+    };
+    let alg = hash["algorithm"].as_str().unwrap_or_default();
+    let got = hash["value"].as_str().unwrap_or_default();
+    if alg != "sha256" || !got.eq_ignore_ascii_case(&want) {
+        return Err(RekorError::BodyMismatch {
+            field: content_field.into(),
+            expected: want,
+            actual: format!("{alg}:{got}"),
+        });
+    }
+    let want_sig = B64.encode(expected.signature);
+    let mut sig_seen = false;
+    for (sig, verifier) in sigs {
+        let sig = sig.as_str().unwrap_or_default();
+        if B64.decode(sig).ok().as_deref() != Some(expected.signature) {
+            continue;
+        }
+        sig_seen = true;
+        let pem = verifier
+            .as_str()
+            .and_then(|p| B64.decode(p).ok())
+            .and_then(|p| String::from_utf8(p).ok())
+            .ok_or_else(|| malformed("logged verifier", "not base64 of PEM text"))?;
+        let blocks = super::pem_blocks(&pem).map_err(|e| malformed("logged verifier", e))?;
+        if blocks.first().map(|(_, der)| der.as_slice()) == Some(expected.signer) {
+            return Ok(());
+        }
+    }
+    Err(if sig_seen {
+        RekorError::BodyMismatch {
+            field: "signer (certificate or key)".into(),
+            expected: "the signature's certificate".into(),
+            actual: "another certificate or key".into(),
+        }
+    } else {
+        RekorError::BodyMismatch {
+            field: "signature".into(),
+            expected: want_sig,
+            actual: "another signature".into(),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_document_is_canonical() {
+        let doc = serde_json::to_string(&SetDocument {
+            body: "Ym9keQ==",
+            integrated_time: 1,
+            log_id: "ab",
+            log_index: 2,
+        })
+        .unwrap();
+        assert_eq!(
+            doc,
+            r#"{"body":"Ym9keQ==","integratedTime":1,"logID":"ab","logIndex":2}"#
+        );
+    }
+
+    #[test]
+    fn unknown_kind_and_content_mismatch() {
+        let body = br#"{"apiVersion":"0.0.2","kind":"intoto","spec":{}}"#;
+        let exp = Expected {
+            signature: b"s",
+            signer: b"c",
+            content: ExpectedContent::MessageSha256(&[0; 32]),
+        };
+        assert!(matches!(
+            check_body(body, &exp),
+            Err(RekorError::UnsupportedKind { .. })
+        ));
+        let body = br#"{"apiVersion":"0.0.1","kind":"hashedrekord","spec":{"data":{"hash":{"algorithm":"sha256","value":"00"}}}}"#;
+        assert!(matches!(
+            check_body(body, &exp),
+            Err(RekorError::BodyMismatch { field, .. }) if field == "artifact sha256"
+        ));
+    }
+}
