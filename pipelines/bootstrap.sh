@@ -19,7 +19,7 @@ COSIGN_DEB_SHA256="3b6eadd27f3c4c00bfa7eab5c2397a6a15a763630c7a1d40d06ff60d24799
 COSIGN_DEB_ARCH="amd64"
 COSIGN_DEB_SOURCE="deb http://deb.debian.org/debian trixie main"
 
-APT_PACKAGES=(docker-registry skopeo jq curl ca-certificates python3-venv apache2-utils)
+APT_PACKAGES=(docker-registry skopeo jq curl ca-certificates python3-venv apache2-utils postgresql-15)
 # ----------------------------------------------------------------------------------------------
 
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh

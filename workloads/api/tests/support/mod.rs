@@ -1,0 +1,126 @@
+//! Shared by the API integration tests: a real PostgreSQL (skipped with a loud line when the
+//! binaries are missing, unless CI=true), the API served in-process on loopback ports, and an
+//! HTTP client. Each test gets its own server and database; everything stops on drop.
+
+// Test support: failing loudly is the point.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::{net::SocketAddr, sync::Arc, time::Duration};
+
+use jobs_api::AppState;
+use jobs_common::{
+    Metrics, Pool, config::DatabaseArgs, config::ShutdownArgs, db, migrate,
+    testing::postgres::PgServer,
+};
+use serde_json::Value;
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+
+pub struct TestApi {
+    pub pg: PgServer,
+    pub pool: Pool,
+    pub base: String,
+    pub admin: String,
+    pub http: reqwest::Client,
+    pub shutdown: CancellationToken,
+    pub task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestApi {
+    /// `None` when PostgreSQL is not installed (and not in CI).
+    pub async fn start() -> Option<TestApi> {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tune: impl FnOnce(&mut DatabaseArgs)) -> Option<TestApi> {
+        let pg = PgServer::start().await.expect("starting PostgreSQL")?;
+        let mut args = pg.database_args().unwrap();
+        tune(&mut args);
+        let pool = db::pool(&args).unwrap();
+        migrate::run(&mut db::get(&pool).await.unwrap())
+            .await
+            .unwrap();
+        let api = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (api_addr, admin_addr): (SocketAddr, SocketAddr) =
+            (api.local_addr().unwrap(), admin.local_addr().unwrap());
+        let state = AppState {
+            pool: pool.clone(),
+            metrics: Arc::new(Metrics::new()),
+        };
+        let shutdown = CancellationToken::new();
+        let timing = ShutdownArgs {
+            shutdown_grace: Duration::ZERO,
+            drain_timeout: Duration::from_secs(5),
+        };
+        let token = shutdown.clone();
+        let task =
+            tokio::spawn(async move { jobs_api::run(api, admin, state, token, &timing).await });
+        Some(TestApi {
+            pg,
+            pool,
+            base: format!("http://{api_addr}"),
+            admin: format!("http://{admin_addr}"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
+            shutdown,
+            task: Some(task),
+        })
+    }
+
+    pub async fn post_job(&self, body: Value, key: Option<&str>) -> (u16, Value) {
+        let mut req = self.http.post(format!("{}/v1/jobs", self.base)).json(&body);
+        if let Some(key) = key {
+            req = req.header("Idempotency-Key", key);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn admin_get(&self, path: &str) -> (u16, String) {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.admin))
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+
+    /// Stops the API the way SIGTERM would and waits for it.
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+        }
+    }
+}
+
+/// Skips the test (after PgServer printed SKIPPED) when PostgreSQL is missing.
+#[macro_export]
+macro_rules! api_or_skip {
+    () => {
+        match support::TestApi::start().await {
+            Some(api) => api,
+            None => return,
+        }
+    };
+}
