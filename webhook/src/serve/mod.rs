@@ -65,7 +65,7 @@ impl ServeArgs {
     /// Runs the server with the verifier built from the registry and cache flags.
     pub async fn run(self) -> ExitCode {
         install_crypto_provider();
-        telemetry::init(self.admin.log_format);
+        let telemetry = telemetry::init(&self.admin);
         let mut registry = prometheus_client::registry::Registry::default();
         let metrics = Metrics::register(&mut registry);
         let verifier = match wiring::build_verifier(&self.registry, &self.cache, &metrics) {
@@ -75,10 +75,12 @@ impl ServeArgs {
                     error = format!("{error:#}"),
                     "Cannot set up image verification"
                 );
+                telemetry.shutdown();
                 return ExitCode::FAILURE;
             }
         };
-        self.run_with(verifier, registry, metrics).await
+        self.run_traced(verifier, registry, metrics, telemetry)
+            .await
     }
 
     /// Runs the server with `verifier` (tests and alternative wirings). `metrics` must be
@@ -90,14 +92,27 @@ impl ServeArgs {
         metrics: Metrics,
     ) -> ExitCode {
         install_crypto_provider();
-        telemetry::init(self.admin.log_format);
-        match self.serve(verifier, registry, metrics).await {
+        let telemetry = telemetry::init(&self.admin);
+        self.run_traced(verifier, registry, metrics, telemetry)
+            .await
+    }
+
+    async fn run_traced(
+        self,
+        verifier: Arc<dyn ImageVerifier>,
+        registry: prometheus_client::registry::Registry,
+        metrics: Metrics,
+        telemetry: telemetry::Telemetry,
+    ) -> ExitCode {
+        let code = match self.serve(verifier, registry, metrics).await {
             Ok(code) => code,
             Err(error) => {
                 tracing::error!(error = format!("{error:#}"), "portcullis serve failed");
                 ExitCode::FAILURE
             }
-        }
+        };
+        telemetry.shutdown();
+        code
     }
 
     async fn serve(
