@@ -17,7 +17,7 @@ lint: bootstrap ## rustfmt, clippy and manifest linters
 
 test: lint ## the full test suite (README quick start)
 	cargo test --workspace --no-fail-fast
-	@pipelines/validate-manifests.sh
+	@PORTCULLIS_BIN="$(CURDIR)/target/debug/portcullis" pipelines/validate-manifests.sh
 
 manifests: ## render and validate everything under deploy/ offline
 	@pipelines/validate-manifests.sh
