@@ -11,6 +11,9 @@
 #   7. dogfood    every rendering through `portcullis evaluate` with our own shipped policies
 #                 (DOGFOOD_POLICIES): no resource may be denied, third-party pods included
 #   8. shellcheck every *.sh in the repository
+#   9. observability  observability/: promtool check + test rules (every alert fires and stays quiet),
+#                 amtool check-config + route tests, dashboard expressions through promtool,
+#                 the PrometheusRule equal to the rule files and valid against its CRD schema
 # Prints one line per check and exits non-zero if any check fails.
 #
 # Tools are installed idempotently into .work/venv with pinned versions (PINS below).
@@ -418,6 +421,200 @@ shell_check() {
   echo "summary: ${#scripts[@]} scripts"
 }
 
+# --- 9. observability --------------------------------------------------------------------------
+
+# observability/: Prometheus rules and their unit tests, Alertmanager config and routes, Grafana
+# dashboards, and the PrometheusRule that must carry the same groups as the rule files.
+# promtool/amtool: the ones on PATH, else Debian's (prometheus 2.42, prometheus-alertmanager 0.25)
+# taken out of the .deb into .work/tools/prometheus: `apt-get download` + `dpkg-deb`, nothing is
+# installed and no service is started.
+OBS_TOOLS="$ROOT/.work/tools/prometheus"
+
+# obs_tool NAME PACKAGE: prints the path of NAME, extracting it from PACKAGE's .deb once.
+obs_tool() {
+  local name="$1" pkg="$2" dl="$OBS_TOOLS/download"
+  if command -v "$name" >/dev/null; then command -v "$name"; return 0; fi
+  if [[ ! -x "$OBS_TOOLS/usr/bin/$name" ]]; then
+    echo "extracting $name from the Debian package $pkg into ${OBS_TOOLS#"$ROOT"/} (once)" >&2
+    rm -rf "$dl" && mkdir -p "$dl"
+    if ! (cd "$dl" && apt-get download "$pkg") >&2; then
+      # No package lists yet (fresh machine): refresh them, as root, and try once more.
+      if [[ ${EUID:-$(id -u)} -eq 0 ]]; then apt-get -q update >&2; else sudo apt-get -q update >&2; fi
+      (cd "$dl" && apt-get download "$pkg") >&2 || { echo "apt-get download $pkg failed" >&2; return 1; }
+    fi
+    dpkg-deb --fsys-tarfile "$dl"/"$pkg"_*.deb | tar -x -C "$OBS_TOOLS" "./usr/bin/$name" \
+      || { echo "no usr/bin/$name in $pkg" >&2; return 1; }
+    rm -rf "$dl"
+  fi
+  echo "$OBS_TOOLS/usr/bin/$name"
+}
+
+# Lints what promtool/amtool do not: every alert fires and stays quiet in a unit test, has
+# severity/team labels and summary/description/runbook_url annotations whose anchor exists;
+# dashboards parse, their expressions go to a rule file for promtool, recording rules they use
+# exist; the rendered PrometheusRule equals the rule files. Writes its artefacts into $1.
+obs_lint() {
+  PY - "$ROOT" "$1" "$SCHEMAS/crds/monitoring.coreos.com/prometheusrule_v1.json" <<'PYEOF'
+import glob, json, os, re, sys, yaml
+root, out, schema = sys.argv[1:4]
+obs = os.path.join(root, "observability")
+problems = []
+rule_files = sorted(glob.glob(os.path.join(obs, "prometheus/rules/*.yml")))
+groups, alerts, records = [], {}, set()
+for f in rule_files:
+    for g in yaml.safe_load(open(f))["groups"]:
+        groups.append(g)
+        for r in g["rules"]:
+            if "record" in r:
+                records.add(r["record"])
+                continue
+            alerts[r["alert"]] = {"fires": 0, "quiet": 0}
+            where = f"{os.path.relpath(f, root)}: {r['alert']}"
+            labels, notes = r.get("labels") or {}, r.get("annotations") or {}
+            if labels.get("severity") not in ("critical", "warning", "info") or not labels.get("team"):
+                problems.append(f"{where}: needs labels severity (critical|warning|info) and team")
+            for key in ("summary", "description", "runbook_url"):
+                if not notes.get(key):
+                    problems.append(f"{where}: no {key} annotation")
+            url = notes.get("runbook_url", "")
+            m = re.match(r"https://github\.com/portcullis-dev/portcullis/blob/main/([^#]+)#(.+)$", url)
+            doc = m and os.path.join(root, m.group(1))
+            if not m or not os.path.isfile(doc):
+                problems.append(f"{where}: runbook_url {url!r} is not a section of a file in this repository")
+                continue
+            slugs = {re.sub(r"\s", "-", re.sub(r"[^\w\s-]", "", h.strip().lower()))
+                     for h in re.findall(r"^#{1,6}\s+(.+)$", open(doc).read(), re.M)}
+            if m.group(2) not in slugs:
+                problems.append(f"{where}: {m.group(1)} has no heading for #{m.group(2)}")
+# Unit test coverage: each alert must be expected to fire once and to stay quiet once.
+tested_files, tests = set(), 0
+for f in sorted(glob.glob(os.path.join(obs, "prometheus/tests/*.yml"))):
+    doc = yaml.safe_load(open(f))
+    tested_files |= {os.path.normpath(os.path.join(os.path.dirname(f), p)) for p in doc.get("rule_files", [])}
+    for t in doc.get("tests", []):
+        tests += 1
+        for a in t.get("alert_rule_test", []):
+            name = a["alertname"]
+            if name not in alerts:
+                problems.append(f"{os.path.relpath(f, root)}: test for unknown alert {name}")
+                continue
+            alerts[name]["fires" if a.get("exp_alerts") else "quiet"] += 1
+for f in rule_files:
+    if f not in tested_files:
+        problems.append(f"{os.path.relpath(f, root)}: no test file lists it in rule_files")
+for name, c in sorted(alerts.items()):
+    if not c["fires"] or not c["quiet"]:
+        problems.append(f"alert {name}: unit tests must make it fire and stay quiet "
+                        f"({c['fires']} firing, {c['quiet']} quiet expectations)")
+# Dashboards: Grafana variables replaced by sample values, each expression a recording rule.
+exprs, uids = [], set()
+def walk(panels):
+    for p in panels:
+        yield p
+        yield from walk(p.get("panels", []))
+for f in sorted(glob.glob(os.path.join(obs, "grafana/dashboards/*.json"))):
+    rel = os.path.relpath(f, root)
+    try:
+        d = json.load(open(f))
+    except ValueError as e:
+        problems.append(f"{rel}: not JSON: {e}")
+        continue
+    if d.get("uid") in uids or not d.get("uid") or not d.get("title"):
+        problems.append(f"{rel}: needs a title and a uid of its own")
+    uids.add(d.get("uid"))
+    ids = [p.get("id") for p in walk(d.get("panels", []))]
+    if len(ids) != len(set(ids)):
+        problems.append(f"{rel}: duplicate panel ids")
+    for p in walk(d.get("panels", [])):
+        for t in p.get("targets", []):
+            e = t.get("expr", "")
+            if not e.strip():
+                problems.append(f"{rel}: panel {p.get('title')!r} has a target without expr")
+                continue
+            e = re.sub(r"\$\{?__(rate_interval|interval|range)\}?",
+                       lambda m: {"rate_interval": "5m", "interval": "1m", "range": "1d"}[m.group(1)], e)
+            e = re.sub(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)", lambda m: "var_" + (m.group(1) or m.group(2)), e)
+            for name in re.findall(r"(?<![\w:])[a-zA-Z_]\w*:[\w:]*", re.sub(r'"(?:[^"\\]|\\.)*"', '""', e)):
+                if name not in records:
+                    problems.append(f"{rel}: panel {p.get('title')!r} uses {name}, which no rule file records")
+            record = re.sub(r"\W", "_", os.path.basename(f)[:-5]) + f"__panel{p.get('id')}_{t.get('refId')}"
+            exprs.append({"record": record, "expr": e,
+                          "labels": {"dashboard": os.path.basename(f), "panel": str(p.get("title"))}})
+with open(os.path.join(out, "dashboard-exprs.yml"), "w") as fh:
+    yaml.safe_dump({"groups": [{"name": "dashboards", "rules": exprs}]}, fh, sort_keys=False)
+# The PrometheusRule, as kustomize renders it, against the rule files.
+docs = [d for d in yaml.safe_load_all(open(os.path.join(out, "prometheusrule.yaml"))) if d]
+if len(docs) != 1 or docs[0].get("kind") != "PrometheusRule":
+    problems.append("observability/: kustomize must render exactly one PrometheusRule")
+else:
+    json.dump(docs[0], open(os.path.join(out, "prometheusrule.json"), "w"))
+    theirs = docs[0].get("spec", {}).get("groups", [])
+    if [g["name"] for g in theirs] != [g["name"] for g in groups]:
+        problems.append(f"observability/prometheusrule.yaml: groups {[g['name'] for g in theirs]} "
+                        f"differ from the rule files' {[g['name'] for g in groups]}")
+    for mine, other in zip(groups, theirs):
+        if mine != other:
+            diff = [r.get("alert") or r.get("record") for r, o in zip(mine["rules"], other["rules"]) if r != o]
+            problems.append(f"observability/prometheusrule.yaml: group {mine['name']} differs from the rule "
+                            f"file (rules: {diff or 'count or group fields'})")
+if os.path.isfile(schema):
+    # Python and check-jsonschema's ECMAScript engine reject the RE2 inline flag in this pattern;
+    # validate against a copy with the same case-insensitive pattern spelled out.
+    text = open(schema).read()
+    fixed = text.replace('"^(?i)(abort|warn)?$"', '"^([Aa][Bb][Oo][Rr][Tt]|[Ww][Aa][Rr][Nn])?$"')
+    if "(?i)" in fixed:
+        problems.append(f"{schema}: unexpected inline regex flag; update obs_lint")
+    open(os.path.join(out, "prometheusrule_v1.json"), "w").write(fixed)
+for p in problems:
+    print(p)
+print(f"stats: {len(alerts)} alerts + {len(records)} recording rules, {tests} unit tests, "
+      f"{len(uids)} dashboards ({len(exprs)} exprs)")
+sys.exit(1 if problems else 0)
+PYEOF
+}
+
+observability_check() {
+  local obs="$ROOT/observability" out="$WORK/observability" promtool amtool bad=0 stats n=0 recv labels
+  promtool="$(obs_tool promtool prometheus)" || return 1
+  amtool="$(obs_tool amtool prometheus-alertmanager)" || return 1
+  rm -rf "$out" && mkdir -p "$out"
+  echo "== promtool check rules"
+  "$promtool" check rules "$obs"/prometheus/rules/*.yml || bad=$((bad + 1))
+  echo "== promtool test rules"
+  "$promtool" test rules "$obs"/prometheus/tests/*.yml || bad=$((bad + 1))
+  echo "== amtool check-config and routes"
+  "$amtool" check-config "$obs/alertmanager/alertmanager.yml" || bad=$((bad + 1))
+  while read -r recv labels; do
+    [[ -z "$recv" || "$recv" == \#* ]] && continue
+    n=$((n + 1))
+    # shellcheck disable=SC2086 # one argument per label
+    "$amtool" config routes test --config.file="$obs/alertmanager/alertmanager.yml" \
+      --verify.receivers="$recv" $labels >/dev/null 2>&1 || { echo "route: {$labels} should go to $recv"; bad=$((bad + 1)); }
+  done <"$obs/alertmanager/route-tests.txt"
+  echo "== lint, dashboards, PrometheusRule"
+  kubectl kustomize "$obs" >"$out/prometheusrule.yaml" || bad=$((bad + 1))
+  obs_lint "$out" | tee "$out/lint.log" || bad=$((bad + 1))
+  stats="$(sed -n 's/^stats: //p' "$out/lint.log")"
+  "$promtool" check rules "$out/dashboard-exprs.yml" || { echo "dashboard expressions do not parse"; bad=$((bad + 1)); }
+  if [[ -f "$out/prometheusrule_v1.json" ]]; then
+    if [[ ! -f "$out/prometheusrule.json" ]]; then
+      :  # the rendering failed, already counted
+    elif "$VENV/bin/check-jsonschema" --schemafile "$out/prometheusrule_v1.json" "$out/prometheusrule.json"; then
+      stats+=", PrometheusRule schema-valid"
+    else
+      bad=$((bad + 1))
+    fi
+  elif [[ "${CI:-}" == "true" ]]; then
+    echo "no PrometheusRule schema under $SCHEMAS"; bad=$((bad + 1))
+  else
+    echo "PrometheusRule NOT schema-checked: no schema under $SCHEMAS"; stats+=", PrometheusRule schema NOT checked"
+  fi
+  local versions
+  versions="$({ "$promtool" --version; "$amtool" --version; } 2>&1 | awk '/, version / { sub(",", "", $1); printf " %s %s", $1, $3 }')"
+  echo "summary: $stats, $n routes, $bad problem(s);$versions"
+  [[ $bad -eq 0 ]]
+}
+
 # --- main --------------------------------------------------------------------------------------
 
 main() {
@@ -449,6 +646,7 @@ main() {
   fi
   run_check yamllint yaml_lint
   run_check shellcheck shell_check
+  run_check observability observability_check
 
   if [[ ${#FAILED[@]} -gt 0 ]]; then
     echo "validate-manifests: FAILED (${FAILED[*]}) in $(elapsed "$start"); logs in ${WORK#"$ROOT"/}/logs"
