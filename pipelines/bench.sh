@@ -11,3 +11,12 @@ log "verifier: warm / cold verification and registry round trips"
 cargo run --release --locked -q -p portcullis-verifier --example bench_verify
 log "workloads: API requests/s and p99, worker jobs/s (real PostgreSQL on loopback)"
 workloads/bench.sh
+
+log "webhook: admission latency, throughput and memory of the release binary"
+# The example starts target/release/portcullis (build it first: cargo run builds only the example).
+cargo build --release --locked -q -p portcullis-webhook
+# The loopback registry keeps its storage under TMPDIR: on tmpfs when there is one, since on a busy
+# disk creating and deleting its ~17,000 files costs more than the measurements themselves.
+bench_tmp="${TMPDIR:-/tmp}"
+if [[ -d /dev/shm && -w /dev/shm ]]; then bench_tmp=/dev/shm; fi
+TMPDIR="$bench_tmp" cargo run --release --locked -q -p portcullis-webhook --example bench_admission

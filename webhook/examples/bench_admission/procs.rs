@@ -6,7 +6,8 @@
 //!   webhook's own TLS listener (`serve::tls`, same rustls configuration) in front of an axum
 //!   router that reads the body and answers a fixed "allowed" review. It exits when its stdin
 //!   closes, so it cannot outlive the bench even if the bench is killed.
-//! - [`start_portcullis`]: the real release binary, `portcullis serve`, on free loopback ports.
+//! - [`start_portcullis`]: the real release binary, `portcullis serve`, on free loopback ports,
+//!   logging as deployed (JSON at info) to a file.
 //!
 //! Every process is a [`Proc`]: SIGKILLed by PID and reaped when dropped, on every path
 //! (including a panic unwinding through `main`).
@@ -48,11 +49,9 @@ impl Pki {
         ];
         let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap())
             .unwrap();
-        let mut leaf = rcgen::CertificateParams::new(vec![
-            SERVICE_DNS.to_string(),
-            "127.0.0.1".to_string(),
-        ])
-        .unwrap();
+        let mut leaf =
+            rcgen::CertificateParams::new(vec![SERVICE_DNS.to_string(), "127.0.0.1".to_string()])
+                .unwrap();
         leaf.distinguished_name
             .push(rcgen::DnType::CommonName, "portcullis bench");
         leaf.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
@@ -181,7 +180,10 @@ pub fn echo_main(cert: &Path, key: &Path) -> ExitCode {
         });
         let answer = |body: axum::body::Bytes| async move {
             drop(body);
-            ([(axum::http::header::CONTENT_TYPE, "application/json")], ECHO_ANSWER)
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                ECHO_ANSWER,
+            )
         };
         let app = axum::Router::new()
             .route("/validate", post(answer))
@@ -250,6 +252,8 @@ pub async fn start_portcullis(
                 cmd.env_remove(name);
             }
         }
+        // The deployment's defaults: JSON logs at info, one line per review (here to a file).
+        cmd.env("RUST_LOG", "info");
         let child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
