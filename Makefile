@@ -28,6 +28,10 @@ bench: bootstrap ## performance figures with their floors, measured in the same 
 demo: bootstrap ## start a loopback registry, sign images, replay admissions, print the table
 	@pipelines/demo.sh
 
+.PHONY: pipeline
+pipeline: bootstrap ## CI signing stage locally: build, SBOM, scan, push, sign, attest, verify, promote, admission replay
+	@pipelines/pipeline.sh
+
 package: ## release binary
 	cargo build --release --locked -p portcullis-webhook
 

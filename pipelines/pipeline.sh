@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# make pipeline: the CI signing stage end to end on one machine.
+#
+#   bases -> build -> sbom -> scan -> push -> sign -> attest -> verify -> promote -> admit
+#
+# Each stage is a script in pipelines/stages/ (release.yml runs the same ones against GHCR). Here:
+# a loopback registry (Debian docker-registry) on a free port, a throwaway signing key, locally
+# built base images, promotion into a scratch copy of deploy/, and an admission replay through
+# `portcullis serve` with tampering cases (stages/admit.sh). Prints each stage's wall time.
+#
+# Environment: PIPELINE_IMAGES (default: both workloads when their Dockerfiles exist, else the
+# webhook), PIPELINE_REPRO=first|all|none (default first: rebuild the first image and compare
+# digests), SOURCE_DATE_EPOCH (default: commit time), PIPELINE_PROMOTE_ENV (default stage).
+# Everything started is stopped on exit, by PID.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/images.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/images.sh"
+
+STAGES="$PORTCULLIS_ROOT/pipelines/stages"
+PIDS=()
+cleanup() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+start_registry() {
+    local dir="$PIPELINE_WORK/registry" port
+    rm -rf "$dir" && mkdir -p "$dir/data"
+    port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    cat >"$dir/registry.yml" <<EOF
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $dir/data}, delete: {enabled: true}}
+http: {addr: 127.0.0.1:$port}
+EOF
+    docker-registry serve "$dir/registry.yml" >"$dir/registry.log" 2>&1 &
+    PIDS+=($!)
+    local _
+    for _ in $(seq 1 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/v2/" 2>/dev/null && break; sleep 0.2; done
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/v2/" || die "the registry did not start, see $dir/registry.log"
+    export PIPELINE_REGISTRY="127.0.0.1:$port/portcullis-dev"
+    log "registry on 127.0.0.1:$port (data in ${dir#"$PORTCULLIS_ROOT"/}/data)"
+}
+
+# stage NAME COMMAND...: runs one stage, records its wall time, stops the pipeline if it fails.
+stage() {
+    local name="$1" start
+    shift
+    printf '\n==> %s\n' "$name"
+    start="$(now_s)"
+    "$@" || { record_time "$name (failed)" "$start"; summary; die "stage $name failed"; }
+    record_time "$name" "$start"
+}
+
+summary() {
+    printf '\n%-22s %9s\n' STAGE SECONDS
+    printf '%s\n' "--------------------------------"
+    awk -F'\t' '{ printf "%-22s %9s\n", $1, $2; t += $2 } END { printf "%-22s %9.1f\n", "total", t }' \
+        "$PIPELINE_OUT/timings.tsv"
+}
+
+main() {
+    local -a images
+    mapfile -t images < <(pipeline_images)
+    if [[ -z ${PIPELINE_IMAGES:-} && ${images[0]} == portcullis ]]; then
+        warn "workloads/api/Dockerfile or workloads/worker/Dockerfile does not exist yet:" \
+            "building the webhook image (webhook/Dockerfile) instead of the two workloads"
+    fi
+    export PIPELINE_IMAGES="${images[*]}"
+    export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(source_date_epoch)}"
+    export PIPELINE_THROWAWAY_KEY=1
+    log "images: ${images[*]}; SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH ($(date -u -d "@$SOURCE_DATE_EPOCH" +%FT%TZ))"
+
+    rm -rf "$PIPELINE_OUT" && mkdir -p "$PIPELINE_OUT"
+    local start
+    start="$(now_s)"
+    "$PORTCULLIS_ROOT/pipelines/bootstrap-images.sh"
+    log "building the portcullis CLI (signing, verification, admission)"
+    cargo build -q -p portcullis-webhook
+    start_registry
+    record_time "setup" "$start"
+
+    stage bases "$STAGES/bases.sh"
+    stage build "$STAGES/build.sh"
+    stage sbom "$STAGES/sbom.sh"
+    stage scan "$STAGES/scan.sh"
+    stage push "$STAGES/push.sh"
+    stage sign "$STAGES/sign.sh"
+    stage attest "$STAGES/attest.sh"
+    stage verify "$STAGES/verify.sh"
+    stage promote "$STAGES/promote.sh" --env "${PIPELINE_PROMOTE_ENV:-stage}"
+    stage admit "$STAGES/admit.sh"
+    summary
+    log "artifacts (OCI layouts, SBOMs, scans, provenance, reviews) in ${PIPELINE_OUT#"$PORTCULLIS_ROOT"/}"
+}
+
+main "$@"
