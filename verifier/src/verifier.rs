@@ -1,6 +1,8 @@
 //! The verifier the webhook and CLI call: tag resolution and verdicts cached, with single-flight.
 //!
-//! - Verdicts are keyed by (digest, requirement fingerprint). Successes live for the positive
+//! - Verdicts are keyed by (repository, digest, requirement fingerprint): signatures live beside
+//!   the image, so the same digest copied to a repository without them is a different answer.
+//!   Successes live for the positive
 //!   TTL, image failures (unsigned, wrong key, failed condition) for the short negative TTL, and
 //!   failures of the path to the registry (unreachable, throttled, deadline) are not cached.
 //! - Concurrent calls for one key share one verification: a burst of 100 admissions of a new
@@ -56,10 +58,13 @@ struct VerdictExpiry {
     negative: Duration,
 }
 
-impl Expiry<(Digest, String), Verdict> for VerdictExpiry {
+/// `registry/repository`, digest, requirement fingerprint.
+type VerdictKey = (String, Digest, String);
+
+impl Expiry<VerdictKey, Verdict> for VerdictExpiry {
     fn expire_after_create(
         &self,
-        _key: &(Digest, String),
+        _key: &VerdictKey,
         value: &Verdict,
         _created_at: std::time::Instant,
     ) -> Option<Duration> {
@@ -75,7 +80,7 @@ impl Expiry<(Digest, String), Verdict> for VerdictExpiry {
 #[derive(Clone)]
 pub struct Verifier {
     registry: RegistryClient,
-    verdicts: Cache<(Digest, String), Verdict>,
+    verdicts: Cache<VerdictKey, Verdict>,
     tags: Option<Cache<String, Digest>>,
     stats: Arc<CacheStats>,
 }
@@ -158,7 +163,7 @@ impl Verifier {
             Ok(d) => d,
             Err(e) => return Arc::new(Err(classify(image, e, budget_ms))),
         };
-        let key = (digest.clone(), fingerprint);
+        let key = (image.name(), digest.clone(), fingerprint);
         let work = async {
             let outcome = match timeout_at(deadline, check(digest)).await {
                 Err(_) => Err(deadline_err()),

@@ -137,6 +137,28 @@ async fn tampered_signature_is_rejected() {
 }
 
 #[tokio::test]
+async fn a_verdict_does_not_follow_the_digest_to_another_repository() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let key = PrivateKey::generate();
+    let req = requirement(&[&key], 1);
+    let signed = env.push("team-a/app", "v1", b"same-content").await;
+    sign_image(&env.client, &signed, &key, soon()).await.unwrap();
+    // The same image copied to a repository where nobody signed it: same digest.
+    let copy = env.push("team-b/app", "v1", b"same-content").await;
+    let v = env.verifier();
+    let ok = v.verify(&signed, &req, soon()).await;
+    let digest = ok.as_ref().as_ref().unwrap().digest.clone();
+    assert_eq!(env.client.resolve(&copy, soon()).await.unwrap(), digest);
+    let err = v.verify(&copy, &req, soon()).await;
+    assert!(
+        matches!(err.as_ref(), Err(VerifyError::NoSignature { image, .. }) if image.contains("team-b/app")),
+        "the cached verdict of team-a/app must not answer for team-b/app: {err:?}"
+    );
+}
+
+#[tokio::test]
 async fn repushed_tag_and_copied_signature_are_caught() {
     let Some(env) = Env::start().await else {
         return;
