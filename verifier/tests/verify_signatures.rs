@@ -144,7 +144,9 @@ async fn a_verdict_does_not_follow_the_digest_to_another_repository() {
     let key = PrivateKey::generate();
     let req = requirement(&[&key], 1);
     let signed = env.push("team-a/app", "v1", b"same-content").await;
-    sign_image(&env.client, &signed, &key, soon()).await.unwrap();
+    sign_image(&env.client, &signed, &key, soon())
+        .await
+        .unwrap();
     // The same image copied to a repository where nobody signed it: same digest.
     let copy = env.push("team-b/app", "v1", b"same-content").await;
     let v = env.verifier();

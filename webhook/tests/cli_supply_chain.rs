@@ -109,6 +109,33 @@ async fn keygen_sign_attest_verify_round_trip() {
     let json: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
     assert!(json["digest"].as_str().unwrap().starts_with("sha256:"));
     assert_eq!(json["keyIds"].as_array().unwrap().len(), 1);
+    let by_digest = format!(
+        "{}@{}",
+        image.rsplit_once(':').unwrap().0,
+        json["digest"].as_str().unwrap()
+    );
+    let text = portcullis(
+        d,
+        &[
+            "verify",
+            "--key",
+            "release.pub",
+            "--allow-http-registry",
+            &by_digest,
+        ],
+    );
+    assert!(text.status.success(), "{}", stderr(&text));
+    assert_eq!(
+        String::from_utf8_lossy(&text.stdout)
+            .lines()
+            .next()
+            .unwrap(),
+        format!(
+            "Verified {by_digest} signed by {}",
+            &json["keyIds"][0].as_str().unwrap()[..12]
+        ),
+        "a digest reference is printed once"
+    );
 
     let wrong = portcullis(
         d,

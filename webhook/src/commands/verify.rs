@@ -150,11 +150,13 @@ fn print(image: &str, v: &Verified, output: Output, keyless: bool) -> anyhow::Re
                 .iter()
                 .map(|k| if keyless { k } else { &k[..12.min(k.len())] })
                 .collect();
-            println!(
-                "Verified {image}@{} signed by {}",
-                v.digest,
-                keys.join(", ")
-            );
+            // A reference given by digest already names it.
+            let named = if image.contains('@') {
+                image.to_string()
+            } else {
+                format!("{image}@{}", v.digest)
+            };
+            println!("Verified {named} signed by {}", keys.join(", "));
             for a in &v.attestations {
                 println!(
                     "  attestation {} ({} condition(s) met)",
