@@ -17,8 +17,8 @@
 //! aborts at once with exit code 130.
 //!
 //! Telemetry: JSON logs with a `review` span (uid, operation, kind, namespace) and a child
-//! `verify_image` span per image; Prometheus metrics on `/metrics`. OpenTelemetry export is not
-//! wired in.
+//! `verify_image` span per image, written by a background thread ([`telemetry`]); Prometheus
+//! metrics on `/metrics`; OTLP trace export with `--otlp-endpoint`.
 
 pub mod admin;
 pub mod admission;

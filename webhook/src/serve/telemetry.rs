@@ -2,7 +2,10 @@
 //!
 //! Logs: `tracing` to stderr, JSON (default) or text; JSON lines carry the span list, so every
 //! event inside a review carries its `uid` (and inside an image verification, the image). The
-//! level comes from `RUST_LOG` (default `info`).
+//! level comes from `RUST_LOG` (default `info`). Lines are formatted on the review's thread and
+//! written by a dedicated thread, so a slow log sink does not hold a review up; past
+//! [`LOG_BUFFER_LINES`] queued lines, writers wait (nothing is dropped). [`Telemetry::shutdown`]
+//! flushes what is queued.
 //!
 //! Traces: with `--otlp-endpoint` / `OTEL_EXPORTER_OTLP_ENDPOINT`, the same spans (`review`,
 //! and `verify_image` under it) are exported over OTLP/gRPC in batches; [`Telemetry::shutdown`]
@@ -12,26 +15,32 @@ use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
 use super::config::{AdminArgs, LogFormat};
 
-/// Keeps the trace exporter alive; flush it with [`Telemetry::shutdown`].
+/// Log lines queued for the writer thread before a review waits for it.
+pub const LOG_BUFFER_LINES: usize = 65_536;
+
+/// Keeps the trace exporter and the log writer alive; flush both with [`Telemetry::shutdown`].
 #[derive(Debug, Default)]
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
+    log_writer: Option<WorkerGuard>,
 }
 
 impl Telemetry {
-    /// Flushes and stops the trace exporter, if any.
+    /// Flushes and stops the trace exporter, if any, then the log writer.
     pub fn shutdown(self) {
         if let Some(provider) = self.provider
             && let Err(error) = provider.shutdown()
         {
             tracing::warn!(%error, "Flushing traces failed");
         }
+        drop(self.log_writer);
     }
 }
 
@@ -52,16 +61,21 @@ pub fn init(args: &AdminArgs) -> Telemetry {
     let otel = provider
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("portcullis")));
+    let (writer, guard) = NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_BUFFER_LINES)
+        .lossy(false)
+        .thread_name("portcullis-log")
+        .finish(std::io::stderr());
     let json = (args.log_format == LogFormat::Json).then(|| {
         tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
+            .with_writer(writer.clone())
             .json()
             .with_current_span(false)
             .with_span_list(true)
             .flatten_event(true)
     });
     let text = (args.log_format == LogFormat::Text)
-        .then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+        .then(|| tracing_subscriber::fmt::layer().with_writer(writer));
     let installed = tracing_subscriber::registry()
         .with(filter)
         .with(json)
@@ -75,7 +89,10 @@ pub fn init(args: &AdminArgs) -> Telemetry {
     if !installed {
         return Telemetry::default();
     }
-    Telemetry { provider }
+    Telemetry {
+        provider,
+        log_writer: Some(guard),
+    }
 }
 
 fn tracer_provider(endpoint: &str) -> Result<SdkTracerProvider, String> {
