@@ -5,12 +5,14 @@
 //! signatures and `sha256-<hex>.att` DSSE attestations carrying in-toto Statements, and it writes
 //! them too (for `portcullis sign` / `attest`). Keyless signatures (Fulcio certificates dated by
 //! a Rekor log) and Sigstore bundles are verified offline against a `trusted_root.json`
-//! ([`keyless`]). Results are cached per (digest, requirement) with
+//! ([`keyless`]). Results are cached per (repository, digest, requirement) with
 //! single-flight, so a burst of admissions for one new image makes one set of registry calls.
 //!
 //! It deliberately knows nothing of Kubernetes or HTTP servers: the policy engine decides *what*
-//! to require ([`Requirement`]); the webhook decides *when* (a deadline per call).
+//! to require ([`Authority`]: a key [`Requirement`] or a [`KeylessRequirement`]); the webhook
+//! decides *when* (a deadline per call).
 
+pub mod authority;
 pub mod condition;
 pub mod cosign;
 pub mod error;
@@ -22,6 +24,7 @@ pub mod requirement;
 pub mod verifier;
 mod verify;
 
+pub use authority::Authority;
 pub use condition::{Condition, ConditionFailure, ConditionSpec, Operator};
 pub use error::{RegistryError, VerifyError};
 pub use keyless::{KeylessRequirement, verify_keyless_digest};

@@ -18,6 +18,7 @@ use moka::Expiry;
 use moka::future::Cache;
 use tokio::time::{Instant, timeout_at};
 
+use crate::authority::Authority;
 use crate::error::{RegistryError, VerifyError};
 use crate::keyless::{KeylessRequirement, verify_keyless_digest};
 use crate::reference::{Digest, ImageRef};
@@ -137,6 +138,19 @@ impl Verifier {
             verify_keyless_digest(&self.registry, image, &digest, req, deadline).await
         })
         .await
+    }
+
+    /// Verifies `image` against either kind of [`Authority`].
+    pub async fn verify_authority(
+        &self,
+        image: &ImageRef,
+        authority: &Authority,
+        deadline: Instant,
+    ) -> Verdict {
+        match authority {
+            Authority::Keys(req) => self.verify(image, req, deadline).await,
+            Authority::Keyless(req) => self.verify_keyless(image, req, deadline).await,
+        }
     }
 
     /// Resolves `image`, then runs `check` on its digest through the verdict cache.
