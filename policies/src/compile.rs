@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::guardrails::hygiene::HygieneRules;
 use crate::guardrails::resources::{ResourceRules, ResourcesError};
 use crate::guardrails::rules::{Rule, RuleError};
-use crate::images::{ImagePolicy, ImagePolicyError};
+use crate::images::{ImagePolicy, ImagePolicyError, TrustRoots};
 use crate::matching::{MatchError, Matcher};
 use crate::mutate::defaults::{DefaultRules, DefaultsError};
 use crate::psa::{Profile, PsaVersion, VersionError};
@@ -112,7 +112,11 @@ fn typed<T: DeserializeOwned>(doc: &Value) -> Result<T, PolicyError> {
 }
 
 /// Compiles one policy document.
-pub(crate) fn compile(doc: &Value, origin: &str) -> Result<Policy, PolicyError> {
+pub(crate) fn compile(
+    doc: &Value,
+    origin: &str,
+    roots: &TrustRoots,
+) -> Result<Policy, PolicyError> {
     let obj = doc.as_object().ok_or(PolicyError::NotAnObject)?;
     let api_version = obj
         .get("apiVersion")
@@ -156,7 +160,7 @@ pub(crate) fn compile(doc: &Value, origin: &str) -> Result<Policy, PolicyError> 
             (
                 s.mode,
                 Matcher::new(&s.matches, &s.exclude)?,
-                Body::Image(ImagePolicy::new(s)?),
+                Body::Image(ImagePolicy::new(s, roots)?),
             )
         }
         PolicyKind::ClusterGuardrailPolicy => {

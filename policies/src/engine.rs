@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::compile::{Body, Policy, PolicyKind};
 use crate::decision::{Decision, Finding};
-use crate::images::{ImageCheck, ImageFacts, pinnable};
+use crate::images::{ImageCheck, ImageFacts, TrustRoots, pinnable};
 use crate::load::{LoadError, load, load_values};
 use crate::mutate::Mutator;
 use crate::request::{Operation, Request};
@@ -55,19 +55,32 @@ impl PolicySet {
         Self::from_sources([(origin, text)])
     }
 
-    /// Parses and compiles (origin, text) sources, all or nothing.
+    /// Parses and compiles (origin, text) sources, all or nothing. Keyless authorities need
+    /// [`PolicySet::from_sources_with_roots`].
     pub fn from_sources<'a>(
         sources: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Self, LoadError> {
+        Self::from_sources_with_roots(sources, &TrustRoots::new())
+    }
+
+    /// Like [`PolicySet::from_sources`], with the trusted roots keyless authorities name.
+    pub fn from_sources_with_roots<'a>(
+        sources: impl IntoIterator<Item = (&'a str, &'a str)>,
+        roots: &TrustRoots,
+    ) -> Result<Self, LoadError> {
         Ok(Self {
-            policies: load(sources)?,
+            policies: load(sources, roots)?,
         })
     }
 
     /// Compiles already-parsed policy objects (e.g. listed from the API server).
-    pub fn from_documents(origin: &str, documents: &[Value]) -> Result<Self, LoadError> {
+    pub fn from_documents(
+        origin: &str,
+        documents: &[Value],
+        roots: &TrustRoots,
+    ) -> Result<Self, LoadError> {
         Ok(Self {
-            policies: load_values(origin, documents)?,
+            policies: load_values(origin, documents, roots)?,
         })
     }
 

@@ -8,20 +8,21 @@
 //! engine fails closed rather than skipping a check it was not given the answer to. A verified
 //! image can be pinned to the digest that was verified, so the kubelet runs exactly that.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 use std::sync::Arc;
 
 use portcullis_verifier::condition::ConditionError;
+use portcullis_verifier::keyless::{Claim, Identity, StringMatcher, TrustedRoot};
 use portcullis_verifier::{
-    AttestationRequirement, Condition, ImageRef, KeyError, PublicKey, Requirement, Verdict,
-    VerifyError, predicate_type_uri,
+    AttestationRequirement, Authority, Condition, ImageRef, KeyError, KeylessRequirement,
+    PublicKey, Requirement, Verdict, VerifyError, predicate_type_uri,
 };
 
 use crate::decision::Finding;
 use crate::matching::{GlobList, MatchError, Matcher};
 use crate::path::FieldPath;
-use crate::spec::{ClusterImagePolicySpec, Mode};
+use crate::spec::{ClusterImagePolicySpec, IdentitySpec, KeylessSpec, Mode};
 use crate::workload::{ContainerRef, Workload, WorkloadKind};
 
 /// Verdicts for images, keyed by the image exactly as written in the pod spec and the
@@ -30,6 +31,10 @@ pub trait ImageFacts {
     /// Verdict for `image` (exactly as written in the pod spec) under the requirement fingerprint.
     fn verdict(&self, image: &str, requirement_fingerprint: &str) -> Option<Verdict>;
 }
+
+/// Trusted roots for keyless authorities, by the name policies use (`spec.authorities.keyless.
+/// trustedRoot`). The webhook reads them from files; the engine does no I/O.
+pub type TrustRoots = BTreeMap<String, Arc<TrustedRoot>>;
 
 /// Verdicts in a map, for tests and the CLI.
 pub type VerdictMap = HashMap<(String, String), Verdict>;
@@ -48,7 +53,7 @@ pub struct ImageCheck {
     pub image: String,
     pub policy: String,
     pub mode: Mode,
-    pub requirement: Arc<Requirement>,
+    pub requirement: Arc<Authority>,
     /// `requirement.fingerprint()`, computed once at load.
     pub fingerprint: String,
     /// Whether a successful verification will pin the image to its digest.
@@ -70,8 +75,24 @@ impl ImageCheck {
 pub enum ImagePolicyError {
     #[error("spec.images is empty: the policy would match no image")]
     NoImages,
-    #[error("spec.authorities.keys is empty: no image could ever verify")]
-    NoKeys,
+    #[error("spec.authorities has neither keys nor keyless: no image could ever verify")]
+    NoAuthority,
+    #[error(
+        "spec.authorities has both keys and keyless; use one per policy (two policies require both)"
+    )]
+    KeysAndKeyless,
+    #[error(
+        "spec.authorities.keyless.trustedRoot {name:?} is not configured (known: {known}); start the webhook with --trusted-root {name}=FILE"
+    )]
+    UnknownTrustedRoot { name: String, known: String },
+    #[error("spec.authorities.keyless.identities is empty: no signer would be accepted")]
+    NoIdentities,
+    #[error("spec.authorities.keyless.identities[{index}]: {message}")]
+    Identity { index: usize, message: String },
+    #[error(
+        "spec.attestations with keyless authorities is not supported yet; use a key authority for attestations"
+    )]
+    KeylessAttestations,
     #[error("spec.authorities.keys[{index}] ({name}): {source}")]
     Key {
         index: usize,
@@ -104,82 +125,65 @@ pub enum ImagePolicyError {
 #[derive(Debug, Clone)]
 pub struct ImagePolicy {
     images: GlobList,
-    requirement: Arc<Requirement>,
+    requirement: Arc<Authority>,
     fingerprint: String,
-    key_names: Vec<String>,
+    /// Key names, or keyless identities, for fix hints.
+    signers: Vec<String>,
     pin_pods: bool,
     pin_controllers: bool,
 }
 
 impl ImagePolicy {
-    pub fn new(spec: &ClusterImagePolicySpec) -> Result<Self, ImagePolicyError> {
+    pub fn new(
+        spec: &ClusterImagePolicySpec,
+        roots: &TrustRoots,
+    ) -> Result<Self, ImagePolicyError> {
         if spec.images.is_empty() {
             return Err(ImagePolicyError::NoImages);
         }
         let images = GlobList::new("spec.images", &spec.images)?;
-        let keys_spec = &spec.authorities.keys;
-        if keys_spec.is_empty() {
-            return Err(ImagePolicyError::NoKeys);
-        }
-        let mut keys: Vec<PublicKey> = Vec::new();
-        for (index, k) in keys_spec.iter().enumerate() {
-            let key =
-                PublicKey::from_pem(&k.pem, &format!("key {}", k.name)).map_err(|source| {
-                    ImagePolicyError::Key {
-                        index,
-                        name: k.name.clone(),
-                        source,
-                    }
-                })?;
-            if let Some(first) = keys.iter().position(|seen| seen.id() == key.id()) {
-                return Err(ImagePolicyError::DuplicateKey {
-                    index,
-                    name: k.name.clone(),
-                    first: keys_spec[first].name.clone(),
-                });
+        let attestations = attestations(spec)?;
+        let auth = &spec.authorities;
+        let (requirement, signers) = match (&auth.keyless, auth.keys.is_empty()) {
+            (Some(_), false) => return Err(ImagePolicyError::KeysAndKeyless),
+            (None, true) => return Err(ImagePolicyError::NoAuthority),
+            (Some(keyless), true) => {
+                if !attestations.is_empty() {
+                    return Err(ImagePolicyError::KeylessAttestations);
+                }
+                let req = keyless_requirement(keyless, roots)?;
+                let signers = req.identities.iter().map(|i| i.to_string()).collect();
+                (Authority::Keyless(req), signers)
             }
-            keys.push(key);
-        }
-        let threshold = spec.authorities.threshold;
-        if threshold == 0 || threshold as usize > keys.len() {
-            return Err(ImagePolicyError::Threshold {
-                threshold,
-                keys: keys.len(),
-            });
-        }
-        let mut attestations = Vec::new();
-        for (index, a) in spec.attestations.iter().enumerate() {
-            let conditions = a
-                .conditions
-                .iter()
-                .map(|c| Condition::compile(c.clone()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|source| ImagePolicyError::Condition {
-                    index,
-                    predicate_type: a.predicate_type.clone(),
-                    source,
-                })?;
-            attestations.push(AttestationRequirement {
-                predicate_type: predicate_type_uri(&a.predicate_type).to_string(),
-                conditions,
-            });
-        }
-        let requirement = Requirement {
-            keys,
-            threshold: threshold as usize,
-            attestations,
+            (None, false) => {
+                let keys = keys(spec)?;
+                let threshold = auth.threshold;
+                if threshold == 0 || threshold as usize > keys.len() {
+                    return Err(ImagePolicyError::Threshold {
+                        threshold,
+                        keys: keys.len(),
+                    });
+                }
+                let req = Requirement {
+                    keys,
+                    threshold: threshold as usize,
+                    attestations,
+                };
+                let signers = auth.keys.iter().map(|k| k.name.clone()).collect();
+                (Authority::Keys(req), signers)
+            }
         };
         Ok(Self {
             images,
             fingerprint: requirement.fingerprint(),
             requirement: Arc::new(requirement),
-            key_names: keys_spec.iter().map(|k| k.name.clone()).collect(),
+            signers,
             pin_pods: spec.mutate_digest,
             pin_controllers: spec.mutate_digest && spec.mutate_digest_controllers,
         })
     }
 
-    pub fn requirement(&self) -> &Arc<Requirement> {
+    pub fn requirement(&self) -> &Arc<Authority> {
         &self.requirement
     }
 
@@ -233,17 +237,28 @@ impl ImagePolicy {
     }
 
     fn fix_for(&self, e: &VerifyError) -> String {
-        let keys = self.key_names.join(", ");
+        let signers = self.signers.join("; ");
+        let keyless = matches!(self.requirement.as_ref(), Authority::Keyless(_));
         match e {
-            VerifyError::NoSignature { .. } | VerifyError::ThresholdNotMet { .. } => format!(
-                "sign the image with {} of the trusted keys ({keys}): `portcullis sign` or `cosign sign --key`",
-                self.requirement.threshold
-            ),
+            VerifyError::KeylessRejected { .. } | VerifyError::NoSignature { .. } if keyless => {
+                format!(
+                    "sign the image keyless (`cosign sign`) as one of the accepted identities ({signers})"
+                )
+            }
+            VerifyError::NoSignature { .. } | VerifyError::ThresholdNotMet { .. } => {
+                let threshold = match self.requirement.as_ref() {
+                    Authority::Keys(r) => r.threshold,
+                    Authority::Keyless(_) => 1,
+                };
+                format!(
+                    "sign the image with {threshold} of the trusted keys ({signers}): `portcullis sign` or `cosign sign --key`"
+                )
+            }
             VerifyError::AttestationMissing { .. }
             | VerifyError::ConditionFailed { .. }
             | VerifyError::SubjectMismatch { .. } => {
                 format!(
-                    "attach a matching attestation signed by a trusted key ({keys}): `cosign attest --key`"
+                    "attach a matching attestation signed by a trusted key ({signers}): `cosign attest --key`"
                 )
             }
             VerifyError::DigestMismatch { .. } => "re-sign the image after pushing it".into(),
@@ -283,4 +298,105 @@ impl ImagePolicy {
 /// Whether pinning is possible for an image as written (no digest yet, parsable).
 pub(crate) fn pinnable(image: &str) -> bool {
     ImageRef::from_str(image).is_ok_and(|r| r.digest().is_none())
+}
+
+/// The spec's public keys, parsed and checked for duplicates.
+fn keys(spec: &ClusterImagePolicySpec) -> Result<Vec<PublicKey>, ImagePolicyError> {
+    let specs = &spec.authorities.keys;
+    let mut keys: Vec<PublicKey> = Vec::new();
+    for (index, k) in specs.iter().enumerate() {
+        let key = PublicKey::from_pem(&k.pem, &format!("key {}", k.name)).map_err(|source| {
+            ImagePolicyError::Key {
+                index,
+                name: k.name.clone(),
+                source,
+            }
+        })?;
+        if let Some(first) = keys.iter().position(|seen| seen.id() == key.id()) {
+            return Err(ImagePolicyError::DuplicateKey {
+                index,
+                name: k.name.clone(),
+                first: specs[first].name.clone(),
+            });
+        }
+        keys.push(key);
+    }
+    Ok(keys)
+}
+
+/// The spec's attestation requirements, conditions compiled.
+fn attestations(
+    spec: &ClusterImagePolicySpec,
+) -> Result<Vec<AttestationRequirement>, ImagePolicyError> {
+    let mut out = Vec::new();
+    for (index, a) in spec.attestations.iter().enumerate() {
+        let conditions = a
+            .conditions
+            .iter()
+            .map(|c| Condition::compile(c.clone()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| ImagePolicyError::Condition {
+                index,
+                predicate_type: a.predicate_type.clone(),
+                source,
+            })?;
+        out.push(AttestationRequirement {
+            predicate_type: predicate_type_uri(&a.predicate_type).to_string(),
+            conditions,
+        });
+    }
+    Ok(out)
+}
+
+fn keyless_requirement(
+    spec: &KeylessSpec,
+    roots: &TrustRoots,
+) -> Result<KeylessRequirement, ImagePolicyError> {
+    let trusted_root = roots.get(&spec.trusted_root).cloned().ok_or_else(|| {
+        ImagePolicyError::UnknownTrustedRoot {
+            name: spec.trusted_root.clone(),
+            known: if roots.is_empty() {
+                "none".into()
+            } else {
+                roots.keys().cloned().collect::<Vec<_>>().join(", ")
+            },
+        }
+    })?;
+    if spec.identities.is_empty() {
+        return Err(ImagePolicyError::NoIdentities);
+    }
+    let identities = spec
+        .identities
+        .iter()
+        .enumerate()
+        .map(|(index, id)| {
+            identity(id).map_err(|message| ImagePolicyError::Identity { index, message })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(KeylessRequirement {
+        trusted_root,
+        identities,
+    })
+}
+
+/// One identity: exactly one of each exact/regexp pair, known claim names.
+fn identity(spec: &IdentitySpec) -> Result<Identity, String> {
+    let matcher = |field: &str, exact: &Option<String>, re: &Option<String>| match (exact, re) {
+        (Some(_), Some(_)) => Err(format!("set {field} or {field}RegExp, not both")),
+        (None, None) => Err(format!("{field} or {field}RegExp is required")),
+        (Some(e), None) => Ok(StringMatcher::exact(e.as_str())),
+        (None, Some(r)) => StringMatcher::regex(r).map_err(|e| format!("{field}RegExp {r:?}: {e}")),
+    };
+    let subject = matcher("subject", &spec.subject, &spec.subject_regexp)?;
+    let issuer = matcher("issuer", &spec.issuer, &spec.issuer_regexp)?;
+    let mut identity = Identity::new(subject, Some(issuer));
+    for (name, value) in &spec.claims {
+        let claim = Claim::from_name(name).ok_or_else(|| {
+            format!(
+                "claims: unknown Fulcio extension {name:?} (e.g. source-repository-uri, github-workflow-trigger, build-signer-uri)"
+            )
+        })?;
+        identity = identity.with_claim(claim, StringMatcher::exact(value.as_str()));
+    }
+    Ok(identity)
 }

@@ -37,7 +37,7 @@ pub mod compile;
 pub use compile::{PolicyError, PolicyKind};
 pub use decision::{Decision, Reason};
 pub use engine::{PolicyInfo, PolicySet};
-pub use images::{ImageCheck, ImageFacts, VerdictMap};
+pub use images::{ImageCheck, ImageFacts, TrustRoots, VerdictMap};
 pub use load::LoadError;
 pub use psa::{Level, PsaVersion};
 pub use request::{GroupVersionKind, Operation, Request, RequestError};

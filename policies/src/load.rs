@@ -9,6 +9,7 @@
 use serde_json::Value;
 
 use crate::compile::{Policy, PolicyError, compile, identity};
+use crate::images::TrustRoots;
 
 /// Why a set of policies could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -108,11 +109,12 @@ pub fn documents(origin: &str, text: &str) -> Result<Vec<Document>, LoadError> {
 /// Compiles every document of every source; fails on the first problem.
 pub(crate) fn load<'a>(
     sources: impl IntoIterator<Item = (&'a str, &'a str)>,
+    roots: &TrustRoots,
 ) -> Result<Vec<Policy>, LoadError> {
     let mut policies: Vec<Policy> = Vec::new();
     for (origin, text) in sources {
         for doc in documents(origin, text)? {
-            compile_into(&mut policies, origin, &doc)?;
+            compile_into(&mut policies, origin, &doc, roots)?;
         }
     }
     policies.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
@@ -120,7 +122,11 @@ pub(crate) fn load<'a>(
 }
 
 /// Compiles already-parsed documents (e.g. custom resources read from the API server).
-pub(crate) fn load_values(origin: &str, values: &[Value]) -> Result<Vec<Policy>, LoadError> {
+pub(crate) fn load_values(
+    origin: &str,
+    values: &[Value],
+    roots: &TrustRoots,
+) -> Result<Vec<Policy>, LoadError> {
     let mut policies = Vec::new();
     for (i, value) in values.iter().enumerate() {
         let doc = Document {
@@ -128,15 +134,20 @@ pub(crate) fn load_values(origin: &str, values: &[Value]) -> Result<Vec<Policy>,
             line: 0,
             value: value.clone(),
         };
-        compile_into(&mut policies, origin, &doc)?;
+        compile_into(&mut policies, origin, &doc, roots)?;
     }
     policies.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
     Ok(policies)
 }
 
-fn compile_into(policies: &mut Vec<Policy>, origin: &str, doc: &Document) -> Result<(), LoadError> {
+fn compile_into(
+    policies: &mut Vec<Policy>,
+    origin: &str,
+    doc: &Document,
+    roots: &TrustRoots,
+) -> Result<(), LoadError> {
     let place = format!("{origin} document {}", doc.index);
-    let policy = compile(&doc.value, &place).map_err(|source| {
+    let policy = compile(&doc.value, &place, roots).map_err(|source| {
         let (kind, name) = identity(&doc.value);
         LoadError::Policy {
             origin: origin.to_string(),

@@ -323,7 +323,7 @@ fn admission_cases_from_data_files() {
         let name = file.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(&file).unwrap();
         let cf: CaseFile = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
-        let policies = PolicySet::from_documents(&name, &cf.policies)
+        let policies = PolicySet::from_documents(&name, &cf.policies, &Default::default())
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         for case in &cf.cases {
             count += 1;

@@ -125,6 +125,6 @@ fn policies_round_trip_through_the_crd_types() {
         "metadata": {"name": "x", "uid": "1", "resourceVersion": "5", "generation": 2, "creationTimestamp": "2026-01-01T00:00:00Z"},
         "spec": {"podSecurity": {"level": "baseline"}}
     });
-    let set = PolicySet::from_documents("api", &[doc]).unwrap();
+    let set = PolicySet::from_documents("api", &[doc], &Default::default()).unwrap();
     assert_eq!(set.policies()[0].name, "x");
 }

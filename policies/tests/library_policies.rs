@@ -5,11 +5,12 @@
 mod common;
 
 use portcullis_policies::{Mode, PolicyKind, PolicySet, Request};
-use portcullis_verifier::PublicKey;
+use portcullis_verifier::{Authority, PublicKey};
 use serde_json::{Value, json};
 
-const FILES: [&str; 6] = [
+const FILES: [&str; 7] = [
     "image-hygiene.yaml",
+    "keyless-github-release.example.yaml",
     "pod-security-baseline.yaml",
     "pod-security-restricted.yaml",
     "resource-limits.yaml",
@@ -51,8 +52,12 @@ fn every_library_file_parses_and_nothing_else_is_there() {
         .into_iter()
         .map(|p| (p.kind, p.name))
         .collect();
-    assert_eq!(names.len(), 6);
+    assert_eq!(names.len(), 7);
     assert!(names.contains(&(PolicyKind::ClusterImagePolicy, "signed-images".into())));
+    assert!(names.contains(&(
+        PolicyKind::ClusterImagePolicy,
+        "keyless-github-release".into()
+    )));
 }
 
 #[test]
@@ -73,9 +78,12 @@ fn example_key_is_a_real_p256_key_and_the_attestation_is_slsa_v1() {
     assert_eq!(checks.len(), 1, "only the project's images are covered");
     let c = &checks[0];
     assert!(c.pin_digest);
-    assert_eq!(c.requirement.keys, vec![key]);
-    assert_eq!(c.requirement.threshold, 1);
-    let att = &c.requirement.attestations[0];
+    let Authority::Keys(req) = c.requirement.as_ref() else {
+        panic!("expected a key authority")
+    };
+    assert_eq!(req.keys, vec![key]);
+    assert_eq!(req.threshold, 1);
+    let att = &req.attestations[0];
     assert_eq!(att.predicate_type, "https://slsa.dev/provenance/v1");
     assert_eq!(
         att.conditions[0].spec().path,
@@ -148,4 +156,39 @@ fn baseline_resources_and_hygiene_do_their_job() {
         "{}",
         d.warnings[0]
     );
+}
+
+#[test]
+fn keyless_example_accepts_the_release_workflow_on_main_and_tags_only() {
+    let set = common::library(&["keyless-github-release.example.yaml"]);
+    let checks = set.image_checks(&pod(
+        json!([{"name": "w", "image": "ghcr.io/portcullis-dev/jobs-api:0.1.0"}]),
+    ));
+    assert_eq!(checks.len(), 1);
+    let Authority::Keyless(req) = checks[0].requirement.as_ref() else {
+        panic!("expected a keyless authority")
+    };
+    let id = &req.identities[0];
+    let workflow = "https://github.com/portcullis-dev/portcullis/.github/workflows/release.yml";
+    for (reference, accepted) in [
+        ("refs/heads/main", true),
+        ("refs/tags/v1.2.0", true),
+        ("refs/heads/feature", false),
+        ("refs/pull/7/merge", false),
+    ] {
+        assert_eq!(
+            id.subject.matches(&format!("{workflow}@{reference}")),
+            accepted,
+            "{reference}"
+        );
+    }
+    assert!(!id.subject.matches(
+        "https://github.com/mallory/portcullis/.github/workflows/release.yml@refs/heads/main"
+    ));
+    assert!(
+        id.issuer
+            .as_ref()
+            .is_some_and(|i| i.matches("https://token.actions.githubusercontent.com"))
+    );
+    assert_eq!(id.claims.len(), 1);
 }

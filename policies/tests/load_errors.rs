@@ -7,7 +7,11 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use portcullis_policies::{LoadError, PolicyError, PolicySet};
+use std::sync::Arc;
+
+use portcullis_policies::{LoadError, PolicyError, PolicySet, TrustRoots};
+use portcullis_verifier::Authority;
+use portcullis_verifier::keyless::TrustedRoot;
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -77,4 +81,85 @@ fn valid_multi_document_sources_load_sorted() {
             .unwrap()
             .is_empty()
     );
+}
+
+/// Keyless authorities compile against the trusted roots the webhook was given; each mistake in
+/// an identity is named with its index.
+#[test]
+fn keyless_authorities_compile_against_named_trusted_roots() {
+    let root = TrustedRoot::from_json(
+        br#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}"#,
+        "test",
+    )
+    .unwrap();
+    let roots: TrustRoots = [("test".to_string(), Arc::new(root))].into();
+    let policy = |authorities: &str, extra: &str| {
+        format!(
+            "apiVersion: policy.portcullis.dev/v1alpha1\nkind: ClusterImagePolicy\nmetadata: {{name: k}}\nspec:\n  images: ['ghcr.io/**']\n  authorities:\n    keyless: {authorities}\n{extra}"
+        )
+    };
+    let load = |text: &str| PolicySet::from_sources_with_roots([("k.yaml", text)], &roots);
+
+    let ok = policy(
+        "{trustedRoot: test, identities: [{subjectRegExp: '^https://github.com/acme/', issuer: https://token.actions.githubusercontent.com, claims: {github-workflow-trigger: push}}]}",
+        "",
+    );
+    let set = load(&ok).unwrap();
+    let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "c", "image": "ghcr.io/acme/app:1"}]}});
+    let checks = set.image_checks(&portcullis_policies::Request::from_manifest(&pod).unwrap());
+    assert_eq!(checks.len(), 1);
+    assert!(
+        checks[0].fingerprint.starts_with("keyless:"),
+        "{}",
+        checks[0].fingerprint
+    );
+    let Authority::Keyless(req) = checks[0].requirement.as_ref() else {
+        panic!("expected a keyless authority")
+    };
+    assert_eq!(
+        req.identities[0].to_string(),
+        "subject /^https://github.com/acme//, issuer \"https://token.actions.githubusercontent.com\", github-workflow-trigger \"push\""
+    );
+
+    for (authorities, extra, want) in [
+        (
+            "{trustedRoot: test, identities: []}",
+            "",
+            "spec.authorities.keyless.identities is empty",
+        ),
+        (
+            "{trustedRoot: test, identities: [{subject: a, subjectRegExp: b, issuer: i}]}",
+            "",
+            "identities[0]: set subject or subjectRegExp, not both",
+        ),
+        (
+            "{trustedRoot: test, identities: [{subject: a}]}",
+            "",
+            "identities[0]: issuer or issuerRegExp is required",
+        ),
+        (
+            "{trustedRoot: test, identities: [{subject: a, issuer: i}, {subjectRegExp: '(', issuer: i}]}",
+            "",
+            "identities[1]: subjectRegExp \"(\"",
+        ),
+        (
+            "{trustedRoot: test, identities: [{subject: a, issuer: i, claims: {workflow: x}}]}",
+            "",
+            "unknown Fulcio extension \"workflow\"",
+        ),
+        (
+            "{trustedRoot: test, identities: [{subject: a, issuer: i}]}",
+            "  attestations: [{type: slsaprovenance1}]\n",
+            "spec.attestations with keyless authorities is not supported yet",
+        ),
+        (
+            "{trustedRoot: prod, identities: [{subject: a, issuer: i}]}",
+            "",
+            "(known: test)",
+        ),
+    ] {
+        let err = load(&policy(authorities, extra)).unwrap_err().to_string();
+        assert!(err.contains(want), "{authorities}: {err:?} lacks {want:?}");
+    }
 }

@@ -1,6 +1,8 @@
 //! `ClusterImagePolicy`: which images must be signed, by which keys, with which attestations,
 //! and whether admitted pods get their tags pinned to the verified digest.
 
+use std::collections::BTreeMap;
+
 use kube::CustomResource;
 use portcullis_verifier::ConditionSpec;
 use schemars::JsonSchema;
@@ -9,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::{ExcludeSpec, MatchSpec, Mode, default_true, is_default, is_false, is_true, schema};
 
 /// Requires images matching `images` to carry valid cosign signatures (and optionally in-toto
-/// attestations) from trusted keys.
+/// attestations) from trusted keys, or keyless signatures from accepted identities.
 #[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(
     group = "policy.portcullis.dev",
@@ -36,9 +38,10 @@ pub struct ClusterImagePolicySpec {
     /// e.g. `ghcr.io/acme/*`, `127.0.0.1:*/**`. A glob matches the image as written, its
     /// normalised name (`docker.io/library/nginx`) or its normalised full reference.
     pub images: Vec<String>,
-    /// Trusted keys and how many of them must have signed.
+    /// Trusted keys and how many of them must have signed, or keyless signers.
     pub authorities: AuthoritiesSpec,
-    /// Attestations every matching image must carry, signed by a trusted key.
+    /// Attestations every matching image must carry, signed by a trusted key (key authorities
+    /// only, for now).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attestations: Vec<AttestationSpec>,
     /// Pin verified Pod images to their digest (`repo:tag@sha256:…`). Default true.
@@ -50,15 +53,62 @@ pub struct ClusterImagePolicySpec {
     pub mutate_digest_controllers: bool,
 }
 
-/// Trusted signing keys.
+/// Who must have signed: trusted keys (with a threshold), or keyless signers. Exactly one of
+/// `keys` and `keyless`; a policy needing both is two policies (every matching policy must pass).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AuthoritiesSpec {
     /// ECDSA P-256 public keys (PEM), as written by `cosign generate-key-pair`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keys: Vec<KeySpec>,
     /// How many distinct keys must have signed. Default 1.
     #[serde(default = "one")]
     pub threshold: u32,
+    /// Keyless signatures: a Fulcio certificate for one of the identities, logged in Rekor,
+    /// verified offline against a trusted root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyless: Option<KeylessSpec>,
+}
+
+/// Keyless signers and the trust they are checked against.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeylessSpec {
+    /// Name of a trusted root the webhook was given (`portcullis serve --trusted-root
+    /// NAME=FILE`, e.g. a mounted ConfigMap holding Sigstore's `trusted_root.json`).
+    pub trusted_root: String,
+    /// Accepted signers: a signature passes when any one matches.
+    pub identities: Vec<IdentitySpec>,
+}
+
+/// One accepted keyless signer. `subject` or `subjectRegExp`, and `issuer` or `issuerRegExp`,
+/// are required; regular expressions are unanchored, as in cosign.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IdentitySpec {
+    /// The certificate's SAN (URI or email), e.g.
+    /// `https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(
+        default,
+        rename = "subjectRegExp",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub subject_regexp: Option<String>,
+    /// The OIDC issuer, e.g. `https://token.actions.githubusercontent.com`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    #[serde(
+        default,
+        rename = "issuerRegExp",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub issuer_regexp: Option<String>,
+    /// Fulcio certificate extensions that must equal these values, by Fulcio's names, e.g.
+    /// `source-repository-uri: https://github.com/acme/app`, `github-workflow-trigger: push`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub claims: BTreeMap<String, String>,
 }
 
 fn one() -> u32 {

@@ -22,7 +22,8 @@ pub use guardrail::{
     SecurityDefaults,
 };
 pub use image::{
-    AttestationSpec, AuthoritiesSpec, ClusterImagePolicy, ClusterImagePolicySpec, KeySpec,
+    AttestationSpec, AuthoritiesSpec, ClusterImagePolicy, ClusterImagePolicySpec, IdentitySpec,
+    KeySpec, KeylessSpec,
 };
 
 /// API group of the policy custom resources.

@@ -89,7 +89,22 @@ pub fn library(files: &[&str]) -> PolicySet {
         .iter()
         .map(|f| (f.to_string(), std::fs::read_to_string(dir.join(f)).unwrap()))
         .collect();
-    PolicySet::from_sources(texts.iter().map(|(a, b)| (a.as_str(), b.as_str()))).unwrap()
+    PolicySet::from_sources_with_roots(
+        texts.iter().map(|(a, b)| (a.as_str(), b.as_str())),
+        &library_trust_roots(),
+    )
+    .unwrap()
+}
+
+/// The trusted roots the library's keyless examples name (an empty root: loading only needs the
+/// name to resolve).
+pub fn library_trust_roots() -> portcullis_policies::TrustRoots {
+    let root = portcullis_verifier::keyless::TrustedRoot::from_json(
+        br#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}"#,
+        "sigstore-public",
+    )
+    .unwrap();
+    [("sigstore-public".to_string(), std::sync::Arc::new(root))].into()
 }
 
 /// No verdicts at all.

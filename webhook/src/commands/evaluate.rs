@@ -17,13 +17,18 @@ use serde_json::{Value, json};
 
 use super::common::RegistryArgs;
 use super::verify::Output;
-use crate::serve::policy::read_sources;
+use crate::serve::config::{NamedPath, named_path};
+use crate::serve::engine::Policies;
+use crate::serve::policy::{read_sources, read_trusted_roots};
 
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
     /// Policy file or directory of *.yaml policies; repeatable.
     #[arg(long = "policy", value_name = "FILE|DIR", required = true)]
     pub policies: Vec<PathBuf>,
+    /// A Sigstore `trusted_root.json` for keyless authorities naming NAME; repeatable.
+    #[arg(long = "trusted-root", value_name = "NAME=FILE", value_parser = named_path)]
+    pub trusted_roots: Vec<NamedPath>,
     #[arg(long, value_enum, default_value = "text")]
     pub output: Output,
     #[command(flatten)]
@@ -63,17 +68,11 @@ impl EvaluateArgs {
     }
 
     async fn evaluate(&self) -> anyhow::Result<Vec<Evaluated>> {
-        let sources = read_sources(&self.policies)?;
-        let origins: Vec<String> = sources
-            .iter()
-            .map(|s| s.path.display().to_string())
-            .collect();
-        let set = PolicySet::from_sources(
-            origins
-                .iter()
-                .zip(&sources)
-                .map(|(o, s)| (o.as_str(), s.text.as_str())),
+        let policies = Policies::parse_with_roots(
+            &read_sources(&self.policies)?,
+            &read_trusted_roots(&self.trusted_roots)?,
         )?;
+        let set = policies.set();
         let mut requests = Vec::new();
         for path in &self.manifests {
             let file = path.display().to_string();
@@ -91,7 +90,7 @@ impl EvaluateArgs {
                 }
             }
         }
-        let facts = self.verify_images(&set, &requests).await?;
+        let facts = self.verify_images(set, &requests).await?;
         Ok(requests
             .into_iter()
             .map(|(file, req)| Evaluated {
@@ -130,7 +129,11 @@ impl EvaluateArgs {
                 continue;
             }
             let verdict: Verdict = match image {
-                Ok(image) => verifier.verify(&image, &check.requirement, deadline).await,
+                Ok(image) => {
+                    verifier
+                        .verify_authority(&image, &check.requirement, deadline)
+                        .await
+                }
                 Err(e) => Arc::new(Err(VerifyError::Malformed {
                     image: check.image.clone(),
                     what: "image reference".into(),

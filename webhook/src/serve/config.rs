@@ -90,6 +90,33 @@ pub struct PolicyArgs {
     /// How often the policy paths are checked for changes.
     #[arg(long, env = "PORTCULLIS_POLICY_RELOAD_INTERVAL", default_value = "1s", value_parser = clap_duration)]
     pub policy_reload_interval: Duration,
+    /// A Sigstore `trusted_root.json` that keyless authorities name (`spec.authorities.keyless.
+    /// trustedRoot: NAME`), e.g. a mounted ConfigMap. Repeatable; reloaded with the policies.
+    #[arg(
+        long = "trusted-root",
+        env = "PORTCULLIS_TRUSTED_ROOT",
+        value_name = "NAME=FILE",
+        value_delimiter = ',',
+        value_parser = named_path
+    )]
+    pub trusted_roots: Vec<NamedPath>,
+}
+
+/// `NAME=FILE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedPath {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+pub fn named_path(s: &str) -> Result<NamedPath, String> {
+    match s.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => Ok(NamedPath {
+            name: name.to_string(),
+            path: PathBuf::from(path),
+        }),
+        _ => Err(format!("expected NAME=FILE, got {s:?}")),
+    }
 }
 
 /// How registries are reached (consumed by the verifier).

@@ -7,9 +7,11 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use portcullis_policies::{ImageCheck, ImageFacts, PolicyInfo, PolicySet, Request};
+use portcullis_policies::{ImageCheck, ImageFacts, PolicyInfo, PolicySet, Request, TrustRoots};
 use portcullis_verifier::Verdict;
+use portcullis_verifier::keyless::TrustedRoot;
 use serde_json::Value;
 
 use super::policy::PolicyLoadError;
@@ -23,6 +25,13 @@ const VERIFY_IMAGE_RULE: &str = "verifyImage";
 pub struct SourceFile {
     pub path: PathBuf,
     pub text: String,
+}
+
+/// A file read under a name (`--trusted-root NAME=FILE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedSource {
+    pub name: String,
+    pub file: SourceFile,
 }
 
 /// A compiled policy set.
@@ -65,15 +74,40 @@ pub struct Outcome {
 impl Policies {
     /// Parses and compiles all sources, all or nothing.
     pub fn parse(files: &[SourceFile]) -> Result<Self, PolicyLoadError> {
+        Self::parse_with_roots(files, &[])
+    }
+
+    /// Like [`Policies::parse`], with the trusted roots keyless authorities name.
+    pub fn parse_with_roots(
+        files: &[SourceFile],
+        roots: &[NamedSource],
+    ) -> Result<Self, PolicyLoadError> {
+        let mut trust = TrustRoots::new();
+        for root in roots {
+            let parsed =
+                TrustedRoot::from_json(root.file.text.as_bytes(), &root.name).map_err(|e| {
+                    PolicyLoadError::TrustedRoot {
+                        name: root.name.clone(),
+                        path: root.file.path.clone(),
+                        cause: e.to_string(),
+                    }
+                })?;
+            trust.insert(root.name.clone(), Arc::new(parsed));
+        }
         let origins: Vec<String> = files.iter().map(|f| f.path.display().to_string()).collect();
-        let set = PolicySet::from_sources(
+        let set = PolicySet::from_sources_with_roots(
             origins
                 .iter()
                 .zip(files)
                 .map(|(origin, f)| (origin.as_str(), f.text.as_str())),
+            &trust,
         )
         .map_err(|e| PolicyLoadError::Parse(e.to_string()))?;
         Ok(Self { set })
+    }
+
+    pub fn set(&self) -> &PolicySet {
+        &self.set
     }
 
     pub fn len(&self) -> usize {

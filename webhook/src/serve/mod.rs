@@ -131,7 +131,10 @@ impl ServeArgs {
             .server_config()
             .context("building the TLS configuration")?;
 
-        let policies = Arc::new(PolicyStore::new(self.policy.paths.clone()));
+        let policies = Arc::new(PolicyStore::with_trusted_roots(
+            self.policy.paths.clone(),
+            self.policy.trusted_roots.clone(),
+        ));
         let initial = {
             let store = policies.clone();
             tokio::task::spawn_blocking(move || store.reload())

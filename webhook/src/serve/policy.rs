@@ -16,7 +16,8 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwapOption;
 use tokio::sync::watch;
 
-use super::engine::{Policies, SourceFile};
+use super::config::NamedPath;
+use super::engine::{NamedSource, Policies, SourceFile};
 use super::metrics::Metrics;
 
 /// Why a set of policy files could not be loaded.
@@ -28,6 +29,12 @@ pub enum PolicyLoadError {
     Empty { paths: String },
     #[error("{0}")]
     Parse(String),
+    #[error("trusted root {name} ({path}): {cause}")]
+    TrustedRoot {
+        name: String,
+        path: PathBuf,
+        cause: String,
+    },
 }
 
 /// The policies in force and how they got there.
@@ -51,16 +58,26 @@ pub struct ReloadStatus {
 #[derive(Debug)]
 pub struct PolicyStore {
     paths: Vec<PathBuf>,
+    trusted_roots: Vec<NamedPath>,
     current: ArcSwapOption<Loaded>,
     status: Mutex<ReloadStatus>,
-    last_sources: Mutex<Option<Vec<SourceFile>>>,
+    last_sources: Mutex<Option<Sources>>,
 }
+
+/// Everything a load reads: policy files and trusted roots.
+type Sources = (Vec<SourceFile>, Vec<NamedSource>);
 
 impl PolicyStore {
     /// A store watching `paths`, with nothing loaded yet (see [`PolicyStore::reload`]).
     pub fn new(paths: Vec<PathBuf>) -> Self {
+        Self::with_trusted_roots(paths, Vec::new())
+    }
+
+    /// A store watching policy `paths` and the trusted-root files keyless authorities name.
+    pub fn with_trusted_roots(paths: Vec<PathBuf>, trusted_roots: Vec<NamedPath>) -> Self {
         Self {
             paths,
+            trusted_roots,
             current: ArcSwapOption::empty(),
             status: Mutex::new(ReloadStatus::default()),
             last_sources: Mutex::new(None),
@@ -101,7 +118,9 @@ impl PolicyStore {
         if self.paths.is_empty() {
             return None;
         }
-        let sources = match read_sources(&self.paths) {
+        let sources = match read_sources(&self.paths)
+            .and_then(|files| Ok((files, read_trusted_roots(&self.trusted_roots)?)))
+        {
             Ok(s) => s,
             Err(e) => {
                 // Forget what was seen: when the files come back unchanged, load them again.
@@ -116,11 +135,12 @@ impl PolicyStore {
             }
             *last = Some(sources.clone());
         }
-        let result = Policies::parse(&sources).map(|policies| {
+        let (files, roots) = &sources;
+        let result = Policies::parse_with_roots(files, roots).map(|policies| {
             let count = policies.len();
             self.current.store(Some(Arc::new(Loaded {
                 policies,
-                files: sources.iter().map(|s| s.path.clone()).collect(),
+                files: files.iter().map(|s| s.path.clone()).collect(),
                 loaded_at: SystemTime::now(),
             })));
             count
@@ -246,6 +266,28 @@ pub fn read_sources(paths: &[PathBuf]) -> Result<Vec<SourceFile>, PolicyLoadErro
         .map(|path| {
             let text = std::fs::read_to_string(&path).map_err(|e| read_err(&path, e))?;
             Ok(SourceFile { path, text })
+        })
+        .collect()
+}
+
+/// Reads each `--trusted-root NAME=FILE`.
+pub fn read_trusted_roots(roots: &[NamedPath]) -> Result<Vec<NamedSource>, PolicyLoadError> {
+    roots
+        .iter()
+        .map(|r| {
+            let text =
+                std::fs::read_to_string(&r.path).map_err(|e| PolicyLoadError::TrustedRoot {
+                    name: r.name.clone(),
+                    path: r.path.clone(),
+                    cause: e.to_string(),
+                })?;
+            Ok(NamedSource {
+                name: r.name.clone(),
+                file: SourceFile {
+                    path: r.path.clone(),
+                    text,
+                },
+            })
         })
         .collect()
 }

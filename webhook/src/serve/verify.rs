@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::{BoxFuture, join_all};
-use portcullis_verifier::{ImageRef, RegistryError, Requirement, Verdict, VerifyError};
+use portcullis_verifier::{Authority, ImageRef, RegistryError, Verdict, VerifyError};
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
@@ -25,7 +25,7 @@ pub trait ImageVerifier: Send + Sync + 'static {
     fn verify<'a>(
         &'a self,
         image: &'a str,
-        requirement: Arc<Requirement>,
+        requirement: Arc<Authority>,
         deadline: Instant,
     ) -> BoxFuture<'a, Verdict>;
 }
@@ -39,7 +39,7 @@ impl ImageVerifier for UnconfiguredVerifier {
     fn verify<'a>(
         &'a self,
         image: &'a str,
-        _requirement: Arc<Requirement>,
+        _requirement: Arc<Authority>,
         _deadline: Instant,
     ) -> BoxFuture<'a, Verdict> {
         Box::pin(async move {
@@ -58,7 +58,7 @@ impl ImageVerifier for UnconfiguredVerifier {
 #[derive(Debug, Clone)]
 pub struct Job {
     pub image: String,
-    pub requirement: Arc<Requirement>,
+    pub requirement: Arc<Authority>,
 }
 
 /// Verdicts keyed by `(image, requirement fingerprint)`.
@@ -103,7 +103,7 @@ pub async fn verify_all(
     deadline: Instant,
     metrics: &Metrics,
 ) -> Verdicts {
-    let mut unique: HashMap<(String, String), Arc<Requirement>> = HashMap::new();
+    let mut unique: HashMap<(String, String), Arc<Authority>> = HashMap::new();
     for job in jobs {
         let fp = job.requirement.fingerprint();
         unique.entry((job.image, fp)).or_insert(job.requirement);
@@ -169,7 +169,7 @@ mod tests {
         fn verify<'a>(
             &'a self,
             _image: &'a str,
-            _requirement: Arc<Requirement>,
+            _requirement: Arc<Authority>,
             _deadline: Instant,
         ) -> BoxFuture<'a, Verdict> {
             self.0.fetch_add(1, Ordering::SeqCst);
@@ -177,12 +177,12 @@ mod tests {
         }
     }
 
-    fn requirement() -> Arc<Requirement> {
-        Arc::new(Requirement {
+    fn requirement() -> Arc<Authority> {
+        Arc::new(Authority::Keys(portcullis_verifier::Requirement {
             keys: Vec::new(),
             threshold: 1,
             attestations: Vec::new(),
-        })
+        }))
     }
 
     #[tokio::test(start_paused = true)]

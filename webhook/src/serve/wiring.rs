@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use futures::future::BoxFuture;
 use portcullis_verifier::registry::RequestObserver;
 use portcullis_verifier::{
-    CacheConfig, Credentials, ImageRef, RegistryClient, RegistryConfig, Requirement, Verdict,
+    Authority, CacheConfig, Credentials, ImageRef, RegistryClient, RegistryConfig, Verdict,
     Verifier, VerifyError,
 };
 use tokio::time::Instant;
@@ -93,7 +93,7 @@ impl ImageVerifier for RegistryVerifier {
     fn verify<'a>(
         &'a self,
         image: &'a str,
-        requirement: Arc<Requirement>,
+        requirement: Arc<Authority>,
         deadline: Instant,
     ) -> BoxFuture<'a, Verdict> {
         Box::pin(async move {
@@ -107,7 +107,10 @@ impl ImageVerifier for RegistryVerifier {
                     }));
                 }
             };
-            let verdict = self.inner.verify(&reference, &requirement, deadline).await;
+            let verdict = self
+                .inner
+                .verify_authority(&reference, &requirement, deadline)
+                .await;
             self.sync_cache_metrics();
             verdict
         })

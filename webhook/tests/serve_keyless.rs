@@ -1,0 +1,181 @@
+//! Keyless authorities end to end: the real `portcullis serve` binary with
+//! `--trusted-root test=FILE` and a `ClusterImagePolicy` accepting one GitHub workflow identity,
+//! a real loopback registry, images signed by a private test Sigstore (Fulcio-like CA, Rekor-like
+//! log). The right identity is admitted and pinned; another identity and an unsigned image are
+//! denied with the reason; a broken trusted root is reported and the last good set stays.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "../../verifier/tests/keyless_support/mod.rs"]
+mod keyless_support;
+mod serve_support;
+
+use keyless_support::{DAY, GITHUB, LeafSpec, TestSigstore, leaf, now};
+use portcullis_testkit::{Registry, push_image};
+use portcullis_verifier::{Digest, ImageRef, RegistryClient, RegistryConfig};
+use serde_json::{Value, json};
+use serve_support::*;
+
+fn pod_running(image: &str) -> Value {
+    let mut pod = compliant_pod();
+    pod["spec"]["containers"][0]["image"] = json!(image);
+    pod
+}
+
+const KEYLESS_POLICY: &str = r#"apiVersion: policy.portcullis.dev/v1alpha1
+kind: ClusterImagePolicy
+metadata: {name: release-workflow}
+spec:
+  images: ["127.0.0.1:*/**"]
+  authorities:
+    keyless:
+      trustedRoot: test
+      identities:
+        - subjectRegExp: ^https://github\.com/acme/app/\.github/workflows/release\.yml@refs/tags/v
+          issuer: https://token.actions.githubusercontent.com
+          claims:
+            source-repository-uri: https://github.com/acme/app
+"#;
+
+#[tokio::test]
+async fn keyless_identities_are_admitted_and_pinned_others_denied() {
+    let Some(registry) = Registry::start_or_skip().await.unwrap() else {
+        return;
+    };
+    let host = registry.addr();
+    let client = RegistryClient::new(RegistryConfig {
+        insecure: vec![host.clone()],
+        ..RegistryConfig::default()
+    })
+    .unwrap();
+    let t0 = now();
+    let mut ss = TestSigstore::new((t0 - DAY, t0 + DAY));
+
+    // Signed by the release workflow; by another repository's workflow; not at all.
+    let mut images = Vec::new();
+    for (repo, seed) in [
+        ("acme/app", b"release".as_slice()),
+        ("acme/fork", b"fork"),
+        ("acme/plain", b"plain"),
+    ] {
+        let digest: Digest = push_image(&host, repo, "1.0", seed)
+            .await
+            .unwrap()
+            .parse()
+            .unwrap();
+        let image: ImageRef = format!("{host}/{repo}:1.0").parse().unwrap();
+        images.push((image, digest));
+    }
+    let (release, release_digest) = &images[0];
+    ss.sign_image(
+        &client,
+        release,
+        release_digest,
+        &leaf(&ss, t0, (-60, 540)),
+        t0,
+        None,
+    )
+    .await;
+    let fork_leaf = ss.issue(&LeafSpec {
+        subject: "https://github.com/mallory/fork/.github/workflows/release.yml@refs/tags/v1",
+        issuer: GITHUB,
+        not_before: t0 - 60,
+        not_after: t0 + 540,
+        claims: &[(12, "https://github.com/mallory/fork")],
+    });
+    let (fork, fork_digest) = &images[1];
+    ss.sign_image(&client, fork, fork_digest, &fork_leaf, t0, None)
+        .await;
+
+    let work = Workdir::new();
+    let root = ss.write_trusted_root(work.dir.path(), (Some(t0 - DAY), None));
+    std::fs::write(work.policies.join("release-workflow.yaml"), KEYLESS_POLICY).unwrap();
+    let trust = format!("test={}", root.display());
+    let server = work.start(&["--allow-http-registry", &host, "--trusted-root", &trust]);
+    let mut api = Client::connect(server.admission, &work.pki.ca_pem())
+        .await
+        .unwrap();
+
+    // The release workflow's image: admitted, and /mutate pins the verified digest.
+    let pod = pod_running(&release.to_string());
+    let validated = api
+        .review("/validate?timeout=10s", &review_for("kl-ok", &pod))
+        .await;
+    assert_eq!(
+        validated["allowed"],
+        true,
+        "{validated}\n{}",
+        server.log_text()
+    );
+    let mutated = api
+        .review("/mutate?timeout=10s", &review_for("kl-pin", &pod))
+        .await;
+    let patched = apply_patch(&mutated, &pod);
+    let image = patched["spec"]["containers"][0]["image"].as_str().unwrap();
+    assert_eq!(image, format!("{release}@{release_digest}"));
+
+    // Another workflow: denied, naming the identity that did not match and the fix.
+    let denied = api
+        .review(
+            "/validate?timeout=10s",
+            &review_for("kl-fork", &pod_running(&fork.to_string())),
+        )
+        .await;
+    assert_eq!(denied["allowed"], false, "{denied}");
+    let message = denied["status"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("release-workflow")
+            && message.contains("mallory/fork")
+            && message.contains("accepted identities"),
+        "{message}"
+    );
+
+    // Unsigned: denied.
+    let unsigned = api
+        .review(
+            "/validate?timeout=10s",
+            &review_for("kl-plain", &pod_running(&images[2].0.to_string())),
+        )
+        .await;
+    assert_eq!(unsigned["allowed"], false, "{unsigned}");
+    assert!(
+        unsigned["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no signature"),
+        "{unsigned}"
+    );
+
+    // A broken trusted root: reported, and the last good set (with the good root) stays.
+    std::fs::write(&root, "{ not json").unwrap();
+    let body = eventually("readyz to report the broken trusted root", || async {
+        let (status, body) = server.readyz().await;
+        (body.contains("policy-reload error") && body.contains("trusted root test"))
+            .then_some((status, body))
+    })
+    .await;
+    assert_eq!(body.0, 200, "{}", body.1);
+    let again = api
+        .review("/validate?timeout=10s", &review_for("kl-again", &pod))
+        .await;
+    assert_eq!(again["allowed"], true, "{again}");
+}
+
+#[tokio::test]
+async fn a_policy_naming_an_unconfigured_trusted_root_does_not_load() {
+    let work = Workdir::new();
+    std::fs::write(work.policies.join("release-workflow.yaml"), KEYLESS_POLICY).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("evaluate")
+        .arg("--policy")
+        .arg(&work.policies)
+        .arg(work.policies.join("release-workflow.yaml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("trustedRoot \"test\" is not configured")
+            && err.contains("--trusted-root test=FILE"),
+        "{err}"
+    );
+}
