@@ -34,9 +34,10 @@ wait_http() { # URL [curl args...]: up to 20 s
 }
 
 log "building portcullis"
-cargo build -q -p portcullis-webhook -p portcullis-testkit --example push_image
+cargo build -q -p portcullis-webhook -p portcullis-testkit --example push_image --example sigstore_sign
 BIN="$ROOT/target/debug/portcullis"
 PUSH="$ROOT/target/debug/examples/push_image"
+SIGSTORE="$ROOT/target/debug/examples/sigstore_sign"
 
 REG_PORT=$(free_port)
 REG="127.0.0.1:$REG_PORT"
@@ -73,6 +74,16 @@ EOF
   --predicate "$DEMO/provenance.json" "$REG/demo/app:1.0" 2>/dev/null
 log "signed and attested $REG/demo/app:1.0; left $REG/demo/unsigned:1.0 unsigned"
 
+# Keyless: a private test Sigstore (Fulcio-like CA, Rekor-like log) stands in for the public one
+# and signs as two GitHub workflows; the webhook trusts its trusted_root.json by name.
+"$PUSH" "$REG" release/app 1.0 keyless-app > /dev/null
+"$PUSH" "$REG" release/fork 1.0 keyless-fork > /dev/null
+mkdir -p "$DEMO/sigstore"
+"$SIGSTORE" "$DEMO/sigstore" \
+  "$REG/release/app:1.0=https://github.com/portcullis-dev/portcullis/.github/workflows/release.yml@refs/heads/main" \
+  "$REG/release/fork:1.0=https://github.com/mallory/portcullis/.github/workflows/release.yml@refs/heads/main" > /dev/null
+log "signed $REG/release/app:1.0 and $REG/release/fork:1.0 keyless (two different workflows)"
+
 cp policies/library/pod-security-restricted.yaml policies/library/resource-limits.yaml "$DEMO/policies/"
 {
   cat <<EOF
@@ -82,7 +93,7 @@ metadata:
   name: signed-images
 spec:
   mode: enforce
-  images: ["127.0.0.1:*/**"]
+  images: ["127.0.0.1:*/demo/**"]
   authorities:
     keys:
       - name: demo-release
@@ -99,6 +110,22 @@ EOF
   mutateDigest: true
 EOF
 } > "$DEMO/policies/signed-images.yaml"
+cat > "$DEMO/policies/keyless-release.yaml" <<'EOF'
+apiVersion: policy.portcullis.dev/v1alpha1
+kind: ClusterImagePolicy
+metadata:
+  name: keyless-release
+spec:
+  images: ["127.0.0.1:*/release/**"]
+  authorities:
+    keyless:
+      trustedRoot: demo-sigstore
+      identities:
+        - subjectRegExp: ^https://github\.com/portcullis-dev/portcullis/\.github/workflows/release\.yml@refs/heads/main$
+          issuer: https://token.actions.githubusercontent.com
+          claims:
+            source-repository-uri: https://github.com/portcullis-dev/portcullis
+EOF
 
 # TLS: a CA and a serving certificate for the webhook Service name, as cert-manager would issue.
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=demo-ca \
@@ -114,6 +141,7 @@ ADMIN=$(free_port)
 "$BIN" serve --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$ADMIN" \
   --tls-cert "$DEMO/tls.crt" --tls-key "$DEMO/tls.key" --policy "$DEMO/policies" \
   --allow-http-registry "$REG" --allow-http-registry "127.0.0.1:$BLACKHOLE_PORT" \
+  --trusted-root "demo-sigstore=$DEMO/sigstore/trusted_root.json" \
   > "$DEMO/serve.log" 2>&1 &
 PIDS+=($!)
 wait_http "http://127.0.0.1:$ADMIN/readyz"
@@ -140,6 +168,8 @@ review() { # UID POD-JSON
 CASES=(
   "signed, compliant|$REG/demo/app:1.0|$SAFE|$RES"
   "unsigned image|$REG/demo/unsigned:1.0|$SAFE|$RES"
+  "keyless, release workflow|$REG/release/app:1.0|$SAFE|$RES"
+  "keyless, other workflow|$REG/release/fork:1.0|$SAFE|$RES"
   "runs as root|$REG/demo/app:1.0|$ROOT_SC|$RES"
   "no resource limits|$REG/demo/app:1.0|$SAFE|{}"
   "registry not answering|127.0.0.1:$BLACKHOLE_PORT/demo/app:1.0|$SAFE|$RES"
