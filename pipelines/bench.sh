@@ -9,6 +9,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 log "verifier: warm / cold verification and registry round trips"
 cargo run --release --locked -q -p portcullis-verifier --example bench_verify
+log "verifier: keyless (Fulcio chain + Rekor SET + inclusion proof) beside key-based"
+cargo run --release --locked -q -p portcullis-verifier --example bench_keyless
 log "workloads: API requests/s and p99, worker jobs/s (real PostgreSQL on loopback)"
 workloads/bench.sh
 

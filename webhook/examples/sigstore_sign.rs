@@ -21,7 +21,10 @@ use portcullis_verifier::{ImageRef, RegistryClient, RegistryConfig};
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let out = PathBuf::from(args.next().expect("usage: sigstore_sign OUT_DIR IMAGE=SUBJECT..."));
+    let out = PathBuf::from(
+        args.next()
+            .expect("usage: sigstore_sign OUT_DIR IMAGE=SUBJECT..."),
+    );
     let t0 = now();
     let mut ss = TestSigstore::new((t0 - DAY, t0 + DAY));
     for arg in args {
@@ -34,11 +37,7 @@ async fn main() {
         .unwrap();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         let digest = client.resolve(&image, deadline).await.unwrap();
-        let repository = subject
-            .split('/')
-            .take(5)
-            .collect::<Vec<_>>()
-            .join("/");
+        let repository = subject.split('/').take(5).collect::<Vec<_>>().join("/");
         let leaf = ss.issue(&LeafSpec {
             subject,
             issuer: GITHUB,
@@ -46,7 +45,8 @@ async fn main() {
             not_after: t0 + 540,
             claims: &[(12, &repository)],
         });
-        ss.sign_image(&client, &image, &digest, &leaf, t0, None).await;
+        ss.sign_image(&client, &image, &digest, &leaf, t0, None)
+            .await;
         println!("{image}@{digest} signed keyless as {subject}");
     }
     let root = ss.write_trusted_root(&out, (Some(t0 - DAY), None));
