@@ -19,14 +19,7 @@ ROOT="$PORTCULLIS_ROOT"
 DEMO="$ROOT/.work/demo"
 rm -rf "$DEMO"
 mkdir -p "$DEMO/policies" "$DEMO/reviews" "$DEMO/registry"
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+trap stop_pids EXIT
 wait_http() { # URL [curl args...]: up to 20 s
   local url=$1; shift
   for _ in $(seq 1 100); do curl -fsS -o /dev/null "$@" "$url" 2>/dev/null && return 0; sleep 0.2; done
@@ -128,13 +121,7 @@ spec:
 EOF
 
 # TLS: a CA and a serving certificate for the webhook Service name, as cert-manager would issue.
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=demo-ca \
-  -keyout "$DEMO/ca.key" -out "$DEMO/ca.crt" 2>/dev/null
-openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=portcullis \
-  -keyout "$DEMO/tls.key" -out "$DEMO/tls.csr" 2>/dev/null
-printf 'subjectAltName=DNS:portcullis.portcullis-system.svc,DNS:localhost,IP:127.0.0.1\n' > "$DEMO/san.ext"
-openssl x509 -req -in "$DEMO/tls.csr" -CA "$DEMO/ca.crt" -CAkey "$DEMO/ca.key" -CAcreateserial \
-  -days 1 -extfile "$DEMO/san.ext" -out "$DEMO/tls.crt" 2>/dev/null
+webhook_tls "$DEMO" DNS:portcullis.portcullis-system.svc,DNS:localhost,IP:127.0.0.1
 
 PORT=$(free_port)
 ADMIN=$(free_port)

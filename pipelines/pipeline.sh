@@ -10,7 +10,9 @@
 #
 # Environment: PIPELINE_IMAGES (default: both workloads when their Dockerfiles exist, else the
 # webhook), PIPELINE_REPRO=first|all|none (default first: rebuild the first image and compare
-# digests), SOURCE_DATE_EPOCH (default: commit time), PIPELINE_PROMOTE_ENV (default stage).
+# digests), SOURCE_DATE_EPOCH (default: commit time), PIPELINE_PROMOTE_ENV (default stage),
+# PIPELINE_FROM=STAGE (start at STAGE on the previous run's outputs, e.g. `push` to replay the
+# chain after a change to signing or admission without rebuilding the images).
 # Everything started is stopped on exit, by PID.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
@@ -19,18 +21,12 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/images.sh"
 
 STAGES="$PORTCULLIS_ROOT/pipelines/stages"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap cleanup EXIT
+trap stop_pids EXIT
 
 start_registry() {
     local dir="$PIPELINE_WORK/registry" port
     rm -rf "$dir" && mkdir -p "$dir/data"
-    port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    port="$(free_port)"
     cat >"$dir/registry.yml" <<EOF
 version: 0.1
 log: {level: error}
@@ -50,6 +46,10 @@ EOF
 stage() {
     local name="$1" start
     shift
+    if [[ -n $FROM ]]; then
+        [[ $name == "$FROM" ]] || { log "skipping $name (PIPELINE_FROM=$FROM)"; return; }
+        FROM=""
+    fi
     printf '\n==> %s\n' "$name"
     start="$(now_s)"
     "$@" || { record_time "$name (failed)" "$start"; summary; die "stage $name failed"; }
@@ -75,7 +75,13 @@ main() {
     export PIPELINE_THROWAWAY_KEY=1
     log "images: ${images[*]}; SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH ($(date -u -d "@$SOURCE_DATE_EPOCH" +%FT%TZ))"
 
-    rm -rf "$PIPELINE_OUT" && mkdir -p "$PIPELINE_OUT"
+    FROM="${PIPELINE_FROM:-}"
+    if [[ -z $FROM ]]; then
+        rm -rf "$PIPELINE_OUT" && mkdir -p "$PIPELINE_OUT"
+    else
+        [[ -f $PIPELINE_OUT/source.json ]] || die "PIPELINE_FROM=$FROM needs a previous run's outputs in $PIPELINE_OUT"
+        rm -f "$PIPELINE_OUT/timings.tsv"
+    fi
     local start
     start="$(now_s)"
     "$PORTCULLIS_ROOT/pipelines/bootstrap-images.sh"

@@ -10,6 +10,11 @@
 #   log / warn / die  one-line messages prefixed with the calling script's name
 #   as_root CMD...    run CMD as root (directly, or through sudo when not root)
 #   need_apt PKG...   install the Debian packages that are missing, print one line per package
+#   free_port         a free TCP port on 127.0.0.1
+#   PIDS / stop_pids  background processes to stop by PID: `cmd & PIDS+=($!)`, and
+#                     `trap stop_pids EXIT` once
+#   webhook_tls DIR SAN  a CA (DIR/ca.crt) and a serving certificate (DIR/tls.crt, DIR/tls.key)
+#                     for SAN (openssl subjectAltName syntax), as cert-manager would issue
 #
 # It deliberately never writes outside PORTCULLIS_WORK except through apt/dpkg in need_apt.
 
@@ -24,6 +29,26 @@ warn() { printf '%s: warning: %s\n' "$_log_tag" "$*" >&2; }
 die() {
     printf '%s: error: %s\n' "$_log_tag" "$*" >&2
     exit 1
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+PIDS=()
+stop_pids() {
+    local pid
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+
+webhook_tls() {
+    local dir="$1" san="$2"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=portcullis-test-ca \
+        -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=portcullis \
+        -keyout "$dir/tls.key" -out "$dir/tls.csr" 2>/dev/null
+    printf 'subjectAltName=%s\n' "$san" >"$dir/san.ext"
+    openssl x509 -req -in "$dir/tls.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+        -days 1 -extfile "$dir/san.ext" -out "$dir/tls.crt" 2>/dev/null
 }
 
 # Report a tool that is already there: "present  NAME  DETAIL".

@@ -27,15 +27,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/images.sh"
 
 ADMIT="$PIPELINE_OUT/admit"
-PIDS=()
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+trap stop_pids EXIT
 
 # --- fixtures ----------------------------------------------------------------------------------
 
@@ -70,16 +62,6 @@ EOF
   mutateDigestControllers: true
 EOF
     } >"$ADMIT/policies/pipeline-images.yaml"
-}
-
-tls() {
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=pipeline-ca \
-        -keyout "$ADMIT/ca.key" -out "$ADMIT/ca.crt" 2>/dev/null
-    openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=portcullis \
-        -keyout "$ADMIT/tls.key" -out "$ADMIT/tls.csr" 2>/dev/null
-    printf 'subjectAltName=DNS:portcullis.portcullis-system.svc\n' >"$ADMIT/san.ext"
-    openssl x509 -req -in "$ADMIT/tls.csr" -CA "$ADMIT/ca.crt" -CAkey "$ADMIT/ca.key" -CAcreateserial \
-        -days 1 -extfile "$ADMIT/san.ext" -out "$ADMIT/tls.crt" 2>/dev/null
 }
 
 # deployment NAME IMAGE [root]: the dev overlay's Deployment for NAME as JSON, its container
@@ -217,7 +199,7 @@ main() {
     local first="${images[0]}" repo
     repo="$(jq -r .source.repository "$(image_out "$first")/build.json")"
     write_policies "$repo"
-    tls
+    webhook_tls "$ADMIT" DNS:portcullis.portcullis-system.svc
 
     PORT="$(free_port)"
     local admin
