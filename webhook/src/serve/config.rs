@@ -94,7 +94,7 @@ pub struct PolicyArgs {
     /// trustedRoot: NAME`), e.g. a mounted ConfigMap. Repeatable; reloaded with the policies.
     #[arg(
         long = "trusted-root",
-        env = "PORTCULLIS_TRUSTED_ROOT",
+        env = "PORTCULLIS_TRUSTED_ROOTS",
         value_name = "NAME=FILE",
         value_delimiter = ',',
         value_parser = named_path
@@ -205,5 +205,44 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("missing unit"), "{e}");
+    }
+
+    #[test]
+    fn trusted_roots_are_name_file_pairs() {
+        let base = [
+            "portcullis",
+            "--tls-cert",
+            "c",
+            "--tls-key",
+            "k",
+            "--policy",
+            "p",
+        ];
+        let cli = Cli::try_parse_from(base.iter().chain(&[
+            "--trusted-root",
+            "public=/t/a.json",
+            "--trusted-root",
+            "private=b.json",
+        ]))
+        .unwrap();
+        assert_eq!(
+            cli.serve.policy.trusted_roots,
+            [
+                NamedPath {
+                    name: "public".into(),
+                    path: "/t/a.json".into()
+                },
+                NamedPath {
+                    name: "private".into(),
+                    path: "b.json".into()
+                }
+            ]
+        );
+        for bad in ["a.json", "=a.json", "name="] {
+            let e = Cli::try_parse_from(base.iter().chain(&["--trusted-root", bad]))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("expected NAME=FILE"), "{bad}: {e}");
+        }
     }
 }
