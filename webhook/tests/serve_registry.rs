@@ -156,6 +156,15 @@ async fn signed_images_are_admitted_and_pinned_unsigned_and_slow_ones_denied() {
     ] {
         assert!(metrics.contains(needle), "{needle} not in\n{metrics}");
     }
+    for counted in [
+        "portcullis_verification_cache_total{result=\"hit\"}",
+        "portcullis_verification_cache_total{result=\"miss\"}",
+    ] {
+        assert!(
+            metric_value(&metrics, counted) >= Some(1.0),
+            "{counted} never counted:\n{metrics}"
+        );
+    }
     drop(proxy);
     drop(registry);
 }

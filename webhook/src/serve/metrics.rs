@@ -141,6 +141,20 @@ impl Metrics {
             "Policies in the set currently enforced",
             m.policies_loaded.clone(),
         );
+        // Every result exists from the start at 0, so `increase()` and alerts see the first
+        // error as a change rather than as a series appearing.
+        for result in ["success", "error"] {
+            let labels = ResultLabels {
+                result: result.into(),
+            };
+            let _ = m.policy_reloads.get_or_create(&labels);
+            let _ = m.tls_reloads.get_or_create(&labels);
+        }
+        for result in ["hit", "miss"] {
+            let _ = m.verification_cache.get_or_create(&ResultLabels {
+                result: result.into(),
+            });
+        }
         m
     }
 
@@ -191,4 +205,28 @@ pub fn render(registry: &Registry) -> Result<String, std::fmt::Error> {
     let mut out = String::new();
     prometheus_client::encoding::text::encode(&mut out, registry)?;
     Ok(out)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reload_and_cache_results_start_at_zero() {
+        let mut registry = Registry::default();
+        let m = Metrics::register(&mut registry);
+        let text = render(&registry).unwrap();
+        for line in [
+            "portcullis_policy_reloads_total{result=\"error\"} 0",
+            "portcullis_policy_reloads_total{result=\"success\"} 0",
+            "portcullis_tls_reloads_total{result=\"error\"} 0",
+            "portcullis_verification_cache_total{result=\"miss\"} 0",
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
+        m.record_policy_reload(false);
+        let text = render(&registry).unwrap();
+        assert!(text.contains("portcullis_policy_reloads_total{result=\"error\"} 1"));
+    }
 }
