@@ -8,8 +8,9 @@
 //! 2. log: at least one entry that logs this very signature, signer and content, with a valid
 //!    SET and, when present (always from v0.2), an inclusion proof to a checkpoint signed by the
 //!    same trusted log; the SET's integrated time is the time of signing;
-//! 3. keyless only: the certificate chains to a trusted Fulcio CA at that time and its identity
-//!    matches policy.
+//! 3. keyless only: the certificate chains to a trusted Fulcio CA at that time, carries a
+//!    verifying SCT when the root names CT logs ([`super::sct`]), and its identity matches
+//!    policy.
 //!
 //! Entries without a SET (Rekor v2) would need an RFC 3161 timestamp for their time; those are
 //! not verified yet, so such bundles fail closed with [`KeylessError::Unsupported`].
@@ -25,6 +26,7 @@ use super::identity::{CertIdentity, check_any};
 use super::merkle::{Checkpoint, MerkleError, leaf_hash, verify_inclusion};
 use super::pkix::VerificationKey;
 use super::rekor::{Expected, ExpectedContent, RekorPayload, check_body, find_log, verify_set};
+use super::sct;
 use super::trust::TrustedRoot;
 use super::{KeylessError, KeylessRequirement};
 use crate::cosign::dsse::{Statement, pae};
@@ -70,6 +72,7 @@ pub fn verify_bundle(
     let root = req.trusted_root.as_ref();
     let (log, log_index, at) = verify_log(bundle, root, &signed, cert.der())?;
     let ca = cert.verify_leaf(root, at)?;
+    sct::verify_embedded(&cert, ca, root)?;
     check_any(&req.identities, cert.identity())?;
     Ok(VerifiedBundle {
         identity: cert.identity().clone(),

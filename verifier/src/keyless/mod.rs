@@ -8,15 +8,16 @@
 //!    log the trusted root names ([`trust`]);
 //! 2. the logged body must be *this* signature, certificate and content ([`rekor`]);
 //! 3. the certificate chains to a trusted Fulcio CA, all of it valid at the log's time, and is
-//!    for code signing ([`cert`]);
+//!    for code signing ([`cert`]); when the trusted root names CT logs, it must carry an
+//!    embedded SCT from one of them ([`sct`]);
 //! 4. the signature verifies with the certificate's key ([`pkix`]);
 //! 5. the certificate's identity (SAN + OIDC issuer + optional claims) matches policy
 //!    ([`identity`]).
 //!
 //! It deliberately does not go online (no Rekor lookups, no TUF refresh): an entry without its
-//! log proof fails closed. Not done yet: SCT (certificate-transparency) checks, RFC 3161
-//! timestamps (so Rekor v2 entries, which carry no integrated time, cannot be verified), and
-//! keyless `.att` attestations. It sits beside [`crate::verify`] in the verifier: the policy
+//! log proof fails closed. SCTs are required exactly when the trusted root has `ctlogs`. Not
+//! done yet: RFC 3161 timestamps (so Rekor v2 entries, which carry no integrated time, cannot be
+//! verified), detached SCTs, and keyless `.att` attestations. It sits beside [`crate::verify`] in the verifier: the policy
 //! engine supplies a [`KeylessRequirement`], the webhook a deadline.
 
 pub mod bundle;
@@ -24,11 +25,13 @@ pub mod bundle_verify;
 pub mod cert;
 pub mod claims;
 pub mod classic;
+mod der;
 pub mod identity;
 mod json;
 pub mod merkle;
 pub mod pkix;
 pub mod rekor;
+pub mod sct;
 pub mod trust;
 
 use std::sync::Arc;
@@ -46,6 +49,7 @@ pub use identity::{CertIdentity, Claim, Identity, IdentityMismatch, StringMatche
 pub use merkle::MerkleError;
 pub use pkix::{PkixError, VerificationKey};
 pub use rekor::RekorError;
+pub use sct::SctError;
 pub use trust::{TrustError, TrustedRoot};
 
 /// Layer annotation holding the signer's PEM certificate.
@@ -94,6 +98,8 @@ pub enum KeylessError {
     Key(#[from] PkixError),
     #[error("bundle: {0}")]
     Bundle(#[from] BundleError),
+    #[error("certificate transparency: {0}")]
+    Sct(#[from] SctError),
     #[error("signature does not verify with the certificate's key ({what})")]
     Signature { what: String },
     #[error("signed content is about {actual}, not {expected}")]
@@ -120,6 +126,7 @@ impl KeylessError {
             KeylessError::Proof(_) => "keyless-inclusion-proof",
             KeylessError::Key(_) => "keyless-key",
             KeylessError::Bundle(_) => "malformed",
+            KeylessError::Sct(_) => "keyless-sct",
             KeylessError::Signature { .. } => "keyless-signature",
             KeylessError::ContentMismatch { .. } => "keyless-content-mismatch",
             KeylessError::Malformed { .. } => "malformed",
@@ -139,7 +146,7 @@ impl KeylessError {
             | KeylessError::Unsupported { .. } => 1,
             KeylessError::Key(_) | KeylessError::Signature { .. } => 2,
             KeylessError::NoLogEntry { .. } | KeylessError::Log(_) | KeylessError::Proof(_) => 3,
-            KeylessError::Certificate(_) => 4,
+            KeylessError::Certificate(_) | KeylessError::Sct(_) => 4,
             KeylessError::ContentMismatch { .. } => 5,
             KeylessError::Identity(_) => 6,
         }
