@@ -16,9 +16,12 @@ pub(crate) struct Tlv<'a> {
 }
 
 pub(crate) const SEQUENCE: u8 = 0x30;
+pub(crate) const SET: u8 = 0x31;
+pub(crate) const INTEGER: u8 = 0x02;
 pub(crate) const BOOLEAN: u8 = 0x01;
 pub(crate) const OCTET_STRING: u8 = 0x04;
 pub(crate) const OID: u8 = 0x06;
+pub(crate) const GENERALIZED_TIME: u8 = 0x18;
 
 /// Reads one item from the front of `input`; returns it and the rest.
 pub(crate) fn read(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), String> {
@@ -167,6 +170,15 @@ pub(crate) fn oid_string(content: &[u8]) -> Result<String, String> {
         .join("."))
 }
 
+/// Reads an `AlgorithmIdentifier` SEQUENCE: its OID, dotted.
+pub(crate) fn algorithm(tlv: &Tlv<'_>, what: &str) -> Result<String, String> {
+    if tlv.tag != SEQUENCE {
+        return Err(format!("{what}: not an AlgorithmIdentifier"));
+    }
+    let oid = Reader::new(tlv.content).expect(OID, what)?;
+    oid_string(oid.content)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,8 +197,8 @@ mod tests {
         assert!(read(&[0x1f, 0x01, 0]).is_err(), "high tag");
         let mut r = Reader::new(&[0x02, 0x01, 0x05, 0x04, 0x00]);
         assert_eq!(r.optional(OID, "x").unwrap(), None);
-        assert_eq!(r.expect(0x02, "n").unwrap().content, &[5]);
-        assert!(r.expect(0x02, "n").is_err());
+        assert_eq!(r.expect(INTEGER, "n").unwrap().content, &[5]);
+        assert!(r.expect(INTEGER, "n").is_err());
     }
 
     #[test]
