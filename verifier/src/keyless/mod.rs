@@ -37,6 +37,7 @@ pub mod rekor;
 pub mod sct;
 pub mod trust;
 pub mod tsa;
+mod tsa_token;
 
 use std::sync::Arc;
 
