@@ -14,7 +14,7 @@
 //! Accepted encodings: a DER `TimeStampResp` (what Sigstore bundles hold) or a bare
 //! `TimeStampToken`. Signatures are ECDSA (P-256/P-384, see [`super::pkix`]); RSA TSAs fail
 //! closed. Nonces and TSA policy OIDs are not checked: the imprint binds the token to the
-//! signature, the trusted root to the authority. The DER is read by [`super::tsa_token`].
+//! signature, the trusted root to the authority. The DER is read by the private `tsa_token` module.
 
 use serde::Serialize;
 use x509_parser::certificate::X509Certificate;
