@@ -15,7 +15,7 @@ use portcullis_verifier::keyless::classic::verify_layer;
 use portcullis_verifier::keyless::rekor::{RekorBundle, RekorError};
 use portcullis_verifier::keyless::{
     BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CertError, Identity, IdentityMismatch, KeylessError,
-    KeylessRequirement, StringMatcher, TrustedRoot,
+    KeylessRequirement, SctError, StringMatcher, TrustedRoot,
 };
 use serde_json::json;
 
@@ -161,11 +161,23 @@ fn simple_signing_keyless_verifies_for_its_identity() {
         sig.digest,
         "sha256:5f481572d088dc4023afb35fced9530ced3d9b03bf7299c6f492163cb9f0452e"
     );
-    let prod = TrustedRoot::from_file(&dir.join("trust/production_trusted_root.json")).unwrap();
+    let mut prod = TrustedRoot::from_file(&dir.join("trust/production_trusted_root.json")).unwrap();
     let regex = Identity::new(
         StringMatcher::regex(r"^flavio@castelli\.me$").unwrap(),
         None,
     );
+    // The 2021 certificate predates embedded SCTs, and the production root names CT logs.
+    let e = verify_layer(
+        &l.payload,
+        &l.annotations,
+        &req(prod.clone(), vec![regex.clone()]),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(e, KeylessError::Sct(SctError::Missing { .. })),
+        "{e}"
+    );
+    prod.ctlogs.clear();
     assert!(verify_layer(&l.payload, &l.annotations, &req(prod, vec![regex])).is_ok());
 }
 

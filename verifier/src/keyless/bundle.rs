@@ -98,8 +98,11 @@ pub struct Bundle {
     pub signer: Signer,
     pub tlog_entries: Vec<TlogEntry>,
     pub content: Content,
-    /// Whether RFC 3161 timestamps are present (not verified yet).
+    /// Whether RFC 3161 timestamps are present.
     pub has_timestamps: bool,
+    /// The DER of each RFC 3161 signed timestamp (`TimeStampResp`), verified by
+    /// [`super::tsa`].
+    pub timestamps: Vec<Vec<u8>>,
 }
 
 fn b64(field: &str, text: &str) -> Result<Vec<u8>, BundleError> {
@@ -228,12 +231,21 @@ impl Bundle {
             (None, Some(env)) => Content::Dsse(env),
             _ => return Err(missing("exactly one of messageSignature and dsseEnvelope")),
         };
+        let has_timestamps = m.timestamp_verification_data.is_some();
+        let timestamps = m
+            .timestamp_verification_data
+            .map(|t| t.rfc3161_timestamps)
+            .unwrap_or_default()
+            .iter()
+            .map(|t| b64("rfc3161Timestamps[].signedTimestamp", &t.signed_timestamp))
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             version,
             signer,
             tlog_entries,
             content,
-            has_timestamps: m.timestamp_verification_data.is_some(),
+            has_timestamps,
+            timestamps,
         })
     }
 
@@ -287,6 +299,7 @@ impl Bundle {
                 signature: b64("base64Signature", &raw.base64_signature)?,
             },
             has_timestamps: false,
+            timestamps: Vec::new(),
         })
     }
 }

@@ -8,11 +8,14 @@
 //! 2. log: at least one entry that logs this very signature, signer and content, with a valid
 //!    SET and, when present (always from v0.2), an inclusion proof to a checkpoint signed by the
 //!    same trusted log; the SET's integrated time is the time of signing;
-//! 3. keyless only: the certificate chains to a trusted Fulcio CA at that time and its identity
-//!    matches policy.
+//! 3. timestamps: every RFC 3161 timestamp must verify over the signature against the root's
+//!    timestamp authorities ([`super::tsa`]; skipped when the root names none);
+//! 4. keyless only: the certificate chains to a trusted Fulcio CA at the log's time and at each
+//!    timestamp's time, carries a verifying SCT when the root names CT logs ([`super::sct`]),
+//!    and its identity matches policy.
 //!
-//! Entries without a SET (Rekor v2) would need an RFC 3161 timestamp for their time; those are
-//! not verified yet, so such bundles fail closed with [`KeylessError::Unsupported`].
+//! Entries without a SET (Rekor v2) would need an RFC 3161 timestamp as their only time; those
+//! are not verified yet, so such bundles fail closed with [`KeylessError::Unsupported`].
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -25,7 +28,9 @@ use super::identity::{CertIdentity, check_any};
 use super::merkle::{Checkpoint, MerkleError, leaf_hash, verify_inclusion};
 use super::pkix::VerificationKey;
 use super::rekor::{Expected, ExpectedContent, RekorPayload, check_body, find_log, verify_set};
+use super::sct;
 use super::trust::TrustedRoot;
+use super::tsa::{VerifiedTimestamp, verify_timestamps};
 use super::{KeylessError, KeylessRequirement};
 use crate::cosign::dsse::{Statement, pae};
 
@@ -43,6 +48,8 @@ pub struct VerifiedBundle {
     pub integrated_time: i64,
     /// The in-toto Statement of a DSSE bundle.
     pub statement: Option<Statement>,
+    /// The RFC 3161 timestamps that verified (empty when the root names no TSA).
+    pub timestamps: Vec<VerifiedTimestamp>,
 }
 
 /// The signature that verified, and what the log must record for it.
@@ -69,7 +76,12 @@ pub fn verify_bundle(
     let signed = verify_content(bundle, artifact, cert.key()?)?;
     let root = req.trusted_root.as_ref();
     let (log, log_index, at) = verify_log(bundle, root, &signed, cert.der())?;
+    let timestamps = verify_timestamps(&bundle.timestamps, &signed.signature, root)?;
     let ca = cert.verify_leaf(root, at)?;
+    for t in &timestamps {
+        cert.verify_leaf(root, t.gen_time)?;
+    }
+    sct::verify_embedded(&cert, ca, root)?;
     check_any(&req.identities, cert.identity())?;
     Ok(VerifiedBundle {
         identity: cert.identity().clone(),
@@ -78,6 +90,7 @@ pub fn verify_bundle(
         log_index,
         integrated_time: at,
         statement: signed.statement,
+        timestamps,
     })
 }
 
@@ -94,6 +107,10 @@ pub fn verify_bundle_with_key(
         Some(root) => verify_log(bundle, root, &signed, key.spki_der())?,
         None => (String::new(), 0, 0),
     };
+    let timestamps = match root {
+        Some(root) => verify_timestamps(&bundle.timestamps, &signed.signature, root)?,
+        None => Vec::new(),
+    };
     Ok(VerifiedBundle {
         identity: CertIdentity::default(),
         ca: String::new(),
@@ -101,6 +118,7 @@ pub fn verify_bundle_with_key(
         log_index,
         integrated_time,
         statement: signed.statement,
+        timestamps,
     })
 }
 

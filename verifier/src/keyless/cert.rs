@@ -184,6 +184,13 @@ impl Certificate {
         }
     }
 
+    /// The certificate of `ca`'s chain that signed this one (e.g. the issuer an SCT names).
+    pub fn issuing_cert<'c>(&self, ca: &'c CertificateAuthority) -> Option<&'c CaCert> {
+        ca.chain
+            .iter()
+            .find(|c| c.subject_raw == self.issuer_raw && self.check_issued_by(c).is_ok())
+    }
+
     /// Checks this Fulcio leaf against the trusted root at time `at` (Unix seconds) and returns
     /// the CA that issued it.
     pub fn verify_leaf<'r>(

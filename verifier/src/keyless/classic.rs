@@ -6,9 +6,10 @@
 //! A layer verifies when its signature verifies with the certificate's key, the SET verifies with
 //! a trusted log's key, the logged `hashedrekord`/`rekord` body names this signature, certificate
 //! and payload hash, the certificate chains to a trusted Fulcio CA at the integrated time, its
-//! identity matches one of the requirement's, and the payload names the image digest. The chain
-//! annotation is never trusted (trust comes from the trusted root only). A layer without a Rekor
-//! bundle fails closed: this verifier does not look entries up online.
+//! identity matches one of the requirement's, and the payload names the image digest; when the
+//! trusted root names CT logs, the certificate must carry a verifying SCT ([`super::sct`]). The
+//! chain annotation is never trusted (trust comes from the trusted root only). A layer without a
+//! Rekor bundle fails closed: this verifier does not look entries up online.
 
 use std::collections::BTreeMap;
 
@@ -102,6 +103,7 @@ pub fn verify_layer(
     )?;
     let at = bundle.payload.integrated_time;
     let ca = cert.verify_leaf(root, at)?;
+    super::sct::verify_embedded(&cert, ca, root)?;
     check_any(&req.identities, cert.identity())?;
     let parsed =
         SimpleSigning::parse(payload).map_err(|e| malformed("simple-signing payload", e))?;

@@ -27,7 +27,20 @@ pub(super) struct RawMaterial {
     pub(super) public_key: Option<RawHint>,
     #[serde(default)]
     pub(super) tlog_entries: Vec<RawEntry>,
-    pub(super) timestamp_verification_data: Option<serde_json::Value>,
+    pub(super) timestamp_verification_data: Option<RawTimestampData>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RawTimestampData {
+    #[serde(default)]
+    pub(super) rfc3161_timestamps: Vec<RawSignedTimestamp>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RawSignedTimestamp {
+    pub(super) signed_timestamp: String,
 }
 
 #[derive(Deserialize)]

@@ -5,17 +5,21 @@
 //! ([`bundle`], [`bundle_verify`]):
 //! 1. the log entry proves *when* the signature existed: a SignedEntryTimestamp over the entry
 //!    ([`rekor`]) and/or an RFC 6962 inclusion proof to a signed checkpoint ([`merkle`]), by a
-//!    log the trusted root names ([`trust`]);
+//!    log the trusted root names ([`trust`]); a bundle's RFC 3161 timestamps ([`tsa`]) are
+//!    further trusted times, each verified against the root's timestamp authorities;
 //! 2. the logged body must be *this* signature, certificate and content ([`rekor`]);
-//! 3. the certificate chains to a trusted Fulcio CA, all of it valid at the log's time, and is
-//!    for code signing ([`cert`]);
+//! 3. the certificate chains to a trusted Fulcio CA, all of it valid at the log's time (and at
+//!    every verified timestamp's time), and is for code signing ([`cert`]); when the trusted
+//!    root names CT logs, it must carry an embedded SCT from one of them ([`sct`]);
 //! 4. the signature verifies with the certificate's key ([`pkix`]);
 //! 5. the certificate's identity (SAN + OIDC issuer + optional claims) matches policy
 //!    ([`identity`]).
 //!
 //! It deliberately does not go online (no Rekor lookups, no TUF refresh): an entry without its
-//! log proof fails closed. Not done yet: SCT (certificate-transparency) checks, RFC 3161
-//! timestamps (so Rekor v2 entries, which carry no integrated time, cannot be verified), and
+//! log proof fails closed. SCTs are required exactly when the trusted root has `ctlogs`, and
+//! timestamps are checked exactly when it has `timestampAuthorities` (a root without them has
+//! nothing to check them against; the log's time is required either way). Not done yet: Rekor
+//! v2 entries (no integrated time: a timestamp would be their only time), detached SCTs, and
 //! keyless `.att` attestations. It sits beside [`crate::verify`] in the verifier: the policy
 //! engine supplies a [`KeylessRequirement`], the webhook a deadline.
 
@@ -24,12 +28,16 @@ pub mod bundle_verify;
 pub mod cert;
 pub mod claims;
 pub mod classic;
+mod der;
 pub mod identity;
 mod json;
 pub mod merkle;
 pub mod pkix;
 pub mod rekor;
+pub mod sct;
 pub mod trust;
+pub mod tsa;
+mod tsa_token;
 
 use std::sync::Arc;
 
@@ -46,7 +54,9 @@ pub use identity::{CertIdentity, Claim, Identity, IdentityMismatch, StringMatche
 pub use merkle::MerkleError;
 pub use pkix::{PkixError, VerificationKey};
 pub use rekor::RekorError;
+pub use sct::SctError;
 pub use trust::{TrustError, TrustedRoot};
+pub use tsa::{TimestampError, VerifiedTimestamp};
 
 /// Layer annotation holding the signer's PEM certificate.
 pub const CERTIFICATE_ANNOTATION: &str = "dev.sigstore.cosign/certificate";
@@ -94,6 +104,10 @@ pub enum KeylessError {
     Key(#[from] PkixError),
     #[error("bundle: {0}")]
     Bundle(#[from] BundleError),
+    #[error("RFC 3161 timestamp: {0}")]
+    Timestamp(#[from] TimestampError),
+    #[error("certificate transparency: {0}")]
+    Sct(#[from] SctError),
     #[error("signature does not verify with the certificate's key ({what})")]
     Signature { what: String },
     #[error("signed content is about {actual}, not {expected}")]
@@ -120,6 +134,8 @@ impl KeylessError {
             KeylessError::Proof(_) => "keyless-inclusion-proof",
             KeylessError::Key(_) => "keyless-key",
             KeylessError::Bundle(_) => "malformed",
+            KeylessError::Timestamp(_) => "keyless-timestamp",
+            KeylessError::Sct(_) => "keyless-sct",
             KeylessError::Signature { .. } => "keyless-signature",
             KeylessError::ContentMismatch { .. } => "keyless-content-mismatch",
             KeylessError::Malformed { .. } => "malformed",
@@ -138,8 +154,11 @@ impl KeylessError {
             | KeylessError::Bundle(_)
             | KeylessError::Unsupported { .. } => 1,
             KeylessError::Key(_) | KeylessError::Signature { .. } => 2,
-            KeylessError::NoLogEntry { .. } | KeylessError::Log(_) | KeylessError::Proof(_) => 3,
-            KeylessError::Certificate(_) => 4,
+            KeylessError::NoLogEntry { .. }
+            | KeylessError::Log(_)
+            | KeylessError::Proof(_)
+            | KeylessError::Timestamp(_) => 3,
+            KeylessError::Certificate(_) | KeylessError::Sct(_) => 4,
             KeylessError::ContentMismatch { .. } => 5,
             KeylessError::Identity(_) => 6,
         }

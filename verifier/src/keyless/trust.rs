@@ -7,7 +7,8 @@
 //! certificates parse, and each CA chain is internally signed (cert *i* by cert *i+1*). Nothing
 //! here touches the network or refreshes itself from TUF; the operator ships the file.
 //!
-//! Loaded but not used yet: CT logs (no SCT checks) and timestamp authorities (no RFC 3161).
+//! CT logs are used by [`super::sct`], timestamp authorities (certificate chain, TSA leaf
+//! first) by [`super::tsa`].
 
 use std::path::Path;
 

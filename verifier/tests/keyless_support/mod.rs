@@ -178,6 +178,43 @@ impl TestSigstore {
     /// Issues a leaf certificate.
     pub fn issue(&self, spec: &LeafSpec<'_>) -> Leaf {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let cert = Self::leaf_params(spec).signed_by(&key, &self.ca).unwrap();
+        Leaf {
+            der: cert.der().to_vec(),
+            pem: cert.pem(),
+            key: PrivateKey::from_pem(&key.serialize_pem(), b"").unwrap(),
+        }
+    }
+
+    /// Issues a leaf like [`Self::issue`] that also carries an SCT list extension (its last):
+    /// `sct` gets the DER of the same leaf without it and the CA's DER (what an RFC 6962
+    /// precertificate entry is built from) and returns the extension's content.
+    pub fn issue_with_sct(
+        &self,
+        spec: &LeafSpec<'_>,
+        sct: impl Fn(&[u8], &[u8]) -> Vec<u8>,
+    ) -> Leaf {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params = Self::leaf_params(spec);
+        let random = PrivateKey::generate().public();
+        params.serial_number = Some(u64::from_str_radix(&random.id()[..15], 16).unwrap().into());
+        let precert = params.clone().signed_by(&key, &self.ca).unwrap();
+        let content = sct(precert.der(), &self.ca_der);
+        params
+            .custom_extensions
+            .push(CustomExtension::from_oid_content(
+                &[1, 3, 6, 1, 4, 1, 11129, 2, 4, 2],
+                content,
+            ));
+        let cert = params.signed_by(&key, &self.ca).unwrap();
+        Leaf {
+            der: cert.der().to_vec(),
+            pem: cert.pem(),
+            key: PrivateKey::from_pem(&key.serialize_pem(), b"").unwrap(),
+        }
+    }
+
+    fn leaf_params(spec: &LeafSpec<'_>) -> CertificateParams {
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
         let name = spec.subject.try_into().unwrap();
@@ -203,12 +240,7 @@ impl TestSigstore {
             };
             params.custom_extensions.push(fulcio_ext(*arc, content));
         }
-        let cert = params.signed_by(&key, &self.ca).unwrap();
-        Leaf {
-            der: cert.der().to_vec(),
-            pem: cert.pem(),
-            key: PrivateKey::from_pem(&key.serialize_pem(), b"").unwrap(),
-        }
+        params
     }
 
     /// Logs a hashedrekord entry for `sig` by `leaf` over content with SHA-256 `sha256`, at
