@@ -392,6 +392,7 @@ pub fn req(
     KeylessRequirement {
         trusted_root: Arc::new(TrustedRoot::from_json(doc.as_bytes(), "test root").unwrap()),
         identities: vec![identity],
+        attestations: Vec::new(),
     }
 }
 
