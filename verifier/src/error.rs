@@ -125,7 +125,7 @@ pub enum VerifyError {
         found: usize,
         referrer: String,
         #[source]
-        source: KeylessError,
+        source: Box<KeylessError>,
     },
     /// Keyless: the attestation of the type that got furthest (named by where it was) failed.
     #[error("{image}: {predicate_type} attestation in {at} rejected: {source}")]
@@ -134,7 +134,7 @@ pub enum VerifyError {
         predicate_type: String,
         at: String,
         #[source]
-        source: KeylessError,
+        source: Box<KeylessError>,
     },
     /// No keyless signature verified; `source` is the failure of the signature that got
     /// furthest (see [`KeylessError::progress`]).
@@ -168,8 +168,8 @@ impl VerifyError {
                 RegistryError::Deadline { .. } => "deadline",
             },
             VerifyError::Deadline { .. } => "deadline",
-            VerifyError::KeylessRejected { source, .. }
-            | VerifyError::ReferrerRejected { source, .. }
+            VerifyError::KeylessRejected { source, .. } => source.code(),
+            VerifyError::ReferrerRejected { source, .. }
             | VerifyError::KeylessAttestationRejected { source, .. } => source.code(),
             VerifyError::NoSignatureIn { .. } => "no-signature",
             VerifyError::AttestationNotFound { .. } => "attestation-missing",

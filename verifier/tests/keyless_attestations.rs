@@ -175,11 +175,10 @@ async fn classic_keyless_attestations_are_verified() {
     )
     .await;
     match &outcome {
-        Err(VerifyError::KeylessAttestationRejected {
-            at,
-            source: KeylessError::Identity(IdentityMismatch { field, .. }),
-            ..
-        }) => {
+        Err(VerifyError::KeylessAttestationRejected { at, source, .. }) => {
+            let KeylessError::Identity(IdentityMismatch { field, .. }) = source.as_ref() else {
+                panic!("expected an identity mismatch, got {source}");
+            };
             assert_eq!(field, "subject");
             assert!(
                 at.contains(&format!("sha256-{}.att", digest2.hex())),
@@ -297,7 +296,8 @@ async fn referrer_attestation_bundles_are_verified() {
     )
     .await;
     assert!(
-        matches!(&outcome, Err(VerifyError::ReferrerRejected { source: KeylessError::Identity(IdentityMismatch { field, .. }), .. }) if field == "issuer"),
+        matches!(&outcome, Err(VerifyError::ReferrerRejected { source, .. })
+            if matches!(source.as_ref(), KeylessError::Identity(IdentityMismatch { field, .. }) if field == "issuer")),
         "{outcome:?}"
     );
 }

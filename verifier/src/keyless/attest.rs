@@ -138,7 +138,7 @@ pub(crate) fn check_attestation(
         image: image.into(),
         predicate_type: want.predicate_type.clone(),
         at: at.into(),
-        source,
+        source: Box::new(source),
     };
     let mut candidates: Vec<(String, Result<KeylessStatement, KeylessError>)> = Vec::new();
     for (desc, blob) in &found.att_layers {

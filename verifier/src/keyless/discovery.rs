@@ -337,7 +337,7 @@ fn check_signatures(
                 image: image.into(),
                 found: found_bundles + classic_found,
                 referrer: place.into(),
-                source,
+                source: Box::new(source),
             })
         }
         (_, Some(e)) if classic_progress.is_some() || unreadable.is_none() => Err(e),
