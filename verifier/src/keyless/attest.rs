@@ -236,5 +236,13 @@ pub(crate) fn check_attestation(
             }),
         }
     }
+    // Nothing usable found, but the referrers could not be listed: not an answer about the image.
+    if let (VerifyError::AttestationNotFound { .. }, Some(source)) = (&best, &found.listing_failed)
+    {
+        return Err(VerifyError::Registry {
+            image: image.into(),
+            source: source.clone(),
+        });
+    }
     Err(best)
 }
