@@ -258,3 +258,52 @@ async fn delete_manifest(env: &Env, digest: &Digest) {
     let deleted = reqwest::Client::new().delete(url).send().await.unwrap();
     assert_eq!(deleted.status().as_u16(), 202, "manifest deletion");
 }
+
+/// A real cosign v3 image-signature bundle (kubewarden-controller v1.34.0, public-good
+/// Sigstore) listed as a referrer of an image it does not sign: discovery reads it, its DSSE
+/// signature verifies with its certificate, and then it is rejected for its subject.
+#[tokio::test]
+async fn a_real_cosign_bundle_for_another_image_is_rejected_for_its_subject() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let Some(dir) = portcullis_testkit::corpus("cosign") else {
+        return;
+    };
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("bundles/bundle_v03.json")).unwrap())
+            .unwrap();
+    let (img, digest) = image(&env, "kubewarden").await;
+    let manifest_digest = attach_referrer(&env.client, &img, &digest, &bundle).await;
+    let root = portcullis_verifier::keyless::TrustedRoot::from_file(
+        &dir.join("trust/production_trusted_root.json"),
+    )
+    .unwrap();
+    let req = portcullis_verifier::KeylessRequirement {
+        trusted_root: std::sync::Arc::new(root),
+        identities: vec![Identity::new(
+            StringMatcher::exact(
+                "https://github.com/kubewarden/kubewarden-controller/.github/workflows/release.yml@refs/tags/v1.34.0",
+            ),
+            Some(StringMatcher::exact(GITHUB)),
+        )],
+        attestations: Vec::new(),
+    };
+    let outcome = verify_keyless_digest(&env.client, &img, &digest, &req, soon()).await;
+    match &outcome {
+        Err(VerifyError::ReferrerRejected {
+            referrer, source, ..
+        }) => {
+            assert!(referrer.starts_with(manifest_digest.as_str()), "{referrer}");
+            let KeylessError::ContentMismatch { expected, actual } = source.as_ref() else {
+                panic!("expected a subject mismatch, got {source}");
+            };
+            assert_eq!(expected, &digest.to_string());
+            assert!(
+                actual.contains("c811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172"),
+                "{actual}"
+            );
+        }
+        other => panic!("expected the bundle's subject to be rejected, got {other:?}"),
+    }
+}
