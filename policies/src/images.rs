@@ -89,10 +89,7 @@ pub enum ImagePolicyError {
     NoIdentities,
     #[error("spec.authorities.keyless.identities[{index}]: {message}")]
     Identity { index: usize, message: String },
-    #[error(
-        "spec.attestations with keyless authorities is not supported yet; use a key authority for attestations"
-    )]
-    KeylessAttestations,
+
     #[error("spec.authorities.keys[{index}] ({name}): {source}")]
     Key {
         index: usize,
@@ -148,10 +145,7 @@ impl ImagePolicy {
             (Some(_), false) => return Err(ImagePolicyError::KeysAndKeyless),
             (None, true) => return Err(ImagePolicyError::NoAuthority),
             (Some(keyless), true) => {
-                if !attestations.is_empty() {
-                    return Err(ImagePolicyError::KeylessAttestations);
-                }
-                let req = keyless_requirement(keyless, roots)?;
+                let req = keyless_requirement(keyless, roots, attestations)?;
                 let signers = req.identities.iter().map(|i| i.to_string()).collect();
                 (Authority::Keyless(req), signers)
             }
@@ -240,9 +234,20 @@ impl ImagePolicy {
         let signers = self.signers.join("; ");
         let keyless = matches!(self.requirement.as_ref(), Authority::Keyless(_));
         match e {
-            VerifyError::KeylessRejected { .. } | VerifyError::NoSignature { .. } if keyless => {
+            VerifyError::KeylessRejected { .. }
+            | VerifyError::ReferrerRejected { .. }
+            | VerifyError::NoSignatureIn { .. }
+            | VerifyError::NoSignature { .. }
+                if keyless =>
+            {
                 format!(
                     "sign the image keyless (`cosign sign`) as one of the accepted identities ({signers})"
+                )
+            }
+            VerifyError::AttestationNotFound { .. }
+            | VerifyError::KeylessAttestationRejected { .. } => {
+                format!(
+                    "attach a matching attestation (`cosign attest`, keyless) signed as one of the accepted identities ({signers})"
                 )
             }
             VerifyError::NoSignature { .. } | VerifyError::ThresholdNotMet { .. } => {
@@ -351,6 +356,7 @@ fn attestations(
 fn keyless_requirement(
     spec: &KeylessSpec,
     roots: &TrustRoots,
+    attestations: Vec<AttestationRequirement>,
 ) -> Result<KeylessRequirement, ImagePolicyError> {
     let trusted_root = roots.get(&spec.trusted_root).cloned().ok_or_else(|| {
         ImagePolicyError::UnknownTrustedRoot {
@@ -376,6 +382,7 @@ fn keyless_requirement(
     Ok(KeylessRequirement {
         trusted_root,
         identities,
+        attestations,
     })
 }
 

@@ -122,6 +122,30 @@ fn keyless_authorities_compile_against_named_trusted_roots() {
         "subject /^https://github.com/acme//, issuer \"https://token.actions.githubusercontent.com\", github-workflow-trigger \"push\""
     );
 
+    // Attestations join a keyless requirement, and change what it is cached under.
+    let with_att = policy(
+        "{trustedRoot: test, identities: [{subject: a, issuer: i}]}",
+        "  attestations: [{type: slsaprovenance1, conditions: [{path: $.builder.id, operator: exists}]}]\n",
+    );
+    let checks = load(&with_att)
+        .unwrap()
+        .image_checks(&portcullis_policies::Request::from_manifest(&pod).unwrap());
+    let Authority::Keyless(req) = checks[0].requirement.as_ref() else {
+        panic!("expected a keyless authority")
+    };
+    assert_eq!(req.attestations.len(), 1);
+    assert_eq!(
+        req.attestations[0].predicate_type,
+        "https://slsa.dev/provenance/v1"
+    );
+    let without = load(&policy(
+        "{trustedRoot: test, identities: [{subject: a, issuer: i}]}",
+        "",
+    ))
+    .unwrap()
+    .image_checks(&portcullis_policies::Request::from_manifest(&pod).unwrap());
+    assert_ne!(checks[0].fingerprint, without[0].fingerprint);
+
     for (authorities, extra, want) in [
         (
             "{trustedRoot: test, identities: []}",
@@ -147,11 +171,6 @@ fn keyless_authorities_compile_against_named_trusted_roots() {
             "{trustedRoot: test, identities: [{subject: a, issuer: i, claims: {workflow: x}}]}",
             "",
             "unknown Fulcio extension \"workflow\"",
-        ),
-        (
-            "{trustedRoot: test, identities: [{subject: a, issuer: i}]}",
-            "  attestations: [{type: slsaprovenance1}]\n",
-            "spec.attestations with keyless authorities is not supported yet",
         ),
         (
             "{trustedRoot: prod, identities: [{subject: a, issuer: i}]}",

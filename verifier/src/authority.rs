@@ -64,10 +64,12 @@ mod tests {
         let a = Authority::from(KeylessRequirement {
             trusted_root: root.clone(),
             identities: vec![id("a@example.com")],
+            attestations: Vec::new(),
         });
         let b = Authority::from(KeylessRequirement {
             trusted_root: root,
             identities: vec![id("b@example.com")],
+            attestations: Vec::new(),
         });
         assert!(a.fingerprint().starts_with("keyless:"));
         assert_ne!(a.fingerprint(), b.fingerprint());

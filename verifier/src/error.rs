@@ -106,6 +106,36 @@ pub enum VerifyError {
         registry: String,
         budget_ms: u64,
     },
+    /// Keyless: no signature in any of the places looked at (`.sig` tag, referrers).
+    #[error("{image}: no signature found (looked in {looked})")]
+    NoSignatureIn { image: String, looked: String },
+    /// Keyless: no attestation of the type in any of the places looked at.
+    #[error(
+        "{image}: no {predicate_type} attestation by an accepted keyless signer (looked in {looked})"
+    )]
+    AttestationNotFound {
+        image: String,
+        predicate_type: String,
+        looked: String,
+    },
+    /// Keyless: no signature verified, and the one that got furthest was a referrer bundle.
+    #[error("{image}: no valid keyless signature ({found} found): referrer {referrer}: {source}")]
+    ReferrerRejected {
+        image: String,
+        found: usize,
+        referrer: String,
+        #[source]
+        source: Box<KeylessError>,
+    },
+    /// Keyless: the attestation of the type that got furthest (named by where it was) failed.
+    #[error("{image}: {predicate_type} attestation in {at} rejected: {source}")]
+    KeylessAttestationRejected {
+        image: String,
+        predicate_type: String,
+        at: String,
+        #[source]
+        source: Box<KeylessError>,
+    },
     /// No keyless signature verified; `source` is the failure of the signature that got
     /// furthest (see [`KeylessError::progress`]).
     #[error("{image}: no valid keyless signature ({found} with a certificate found): {source}")]
@@ -139,6 +169,10 @@ impl VerifyError {
             },
             VerifyError::Deadline { .. } => "deadline",
             VerifyError::KeylessRejected { source, .. } => source.code(),
+            VerifyError::ReferrerRejected { source, .. }
+            | VerifyError::KeylessAttestationRejected { source, .. } => source.code(),
+            VerifyError::NoSignatureIn { .. } => "no-signature",
+            VerifyError::AttestationNotFound { .. } => "attestation-missing",
         }
     }
 

@@ -60,14 +60,19 @@ impl Requirement {
             h.update(b"\n");
         }
         h.update(format!("threshold={}\n", self.threshold).as_bytes());
-        for a in &self.attestations {
-            h.update(format!("att={}\n", a.predicate_type).as_bytes());
-            for c in &a.conditions {
-                h.update(serde_json::to_vec(c.spec()).unwrap_or_default());
-                h.update(b"\n");
-            }
-        }
+        hash_attestations(&mut h, &self.attestations);
         hex::encode(h.finalize())
+    }
+}
+
+/// Feeds attestation types and conditions into a requirement fingerprint.
+pub(crate) fn hash_attestations(h: &mut Sha256, attestations: &[AttestationRequirement]) {
+    for a in attestations {
+        h.update(format!("att={}\n", a.predicate_type).as_bytes());
+        for c in &a.conditions {
+            h.update(serde_json::to_vec(c.spec()).unwrap_or_default());
+            h.update(b"\n");
+        }
     }
 }
 

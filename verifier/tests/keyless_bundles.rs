@@ -45,6 +45,7 @@ fn v03_req(dir: &Path) -> KeylessRequirement {
             StringMatcher::exact(V03_SUBJECT),
             Some(StringMatcher::exact(GITHUB)),
         )],
+        attestations: Vec::new(),
     }
 }
 
@@ -314,6 +315,7 @@ fn cosign_attest_bundle_verifies_against_the_pgi_root() {
             StringMatcher::exact("cody@soyland.com"),
             Some(StringMatcher::exact("https://github.com/login/oauth")),
         )],
+        attestations: Vec::new(),
     };
     let v = verify_bundle(&b, &subject, &req).unwrap();
     assert_eq!(v.integrated_time, 1740770291);
@@ -353,6 +355,7 @@ fn legacy_blob_bundle_verifies_by_digest() {
             StringMatcher::exact("daniel.bevenius@gmail.com"),
             Some(StringMatcher::exact("https://github.com/login/oauth")),
         )],
+        attestations: Vec::new(),
     };
     let v = verify_bundle(&b, &artifact, &req).unwrap();
     assert_eq!(v.integrated_time, 1669361833);

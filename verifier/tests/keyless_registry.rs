@@ -387,8 +387,12 @@ async fn the_signature_that_got_furthest_explains_the_verdict() {
         soon(),
     )
     .await;
+    // Both places were looked at, and the error names them.
+    let hex = digest.hex();
     assert!(
-        matches!(outcome, Err(VerifyError::NoSignature { .. })),
+        matches!(&outcome, Err(VerifyError::NoSignatureIn { looked, .. })
+            if looked.contains(&format!("sha256-{hex}.sig"))
+                && looked.contains(&format!("referrers tag {}:sha256-{hex} (absent)", unsigned.name()))),
         "{outcome:?}"
     );
 }

@@ -134,6 +134,7 @@ fn req(root: TrustedRoot, identities: Vec<Identity>) -> KeylessRequirement {
     KeylessRequirement {
         trusted_root: Arc::new(root),
         identities,
+        attestations: Vec::new(),
     }
 }
 

@@ -177,6 +177,7 @@ fn check(
             StringMatcher::exact(subject),
             Some(StringMatcher::exact(issuer)),
         )],
+        attestations: Vec::new(),
     };
     let b = Bundle::from_json(&std::fs::read(dir.join(bundle)).unwrap()).unwrap();
     let digest: [u8; 32] = hex::decode(digest).unwrap().try_into().unwrap();

@@ -213,6 +213,7 @@ fn v03(
                 "https://token.actions.githubusercontent.com",
             )),
         )],
+        attestations: Vec::new(),
     };
     let b = Bundle::from_json(doc.to_string().as_bytes()).unwrap();
     let digest: [u8; 32] = hex::decode(V03_DIGEST).unwrap().try_into().unwrap();

@@ -152,7 +152,10 @@ async fn verify_keyless_image_in_a_registry() {
             &image_text,
         ],
     );
-    fails_with(&att, "not supported yet");
+    fails_with(
+        &att,
+        "no https://cosign.sigstore.dev/attestation/v1 attestation by an accepted keyless signer",
+    );
     let both = portcullis(
         d,
         &[

@@ -40,8 +40,8 @@ pub struct ClusterImagePolicySpec {
     pub images: Vec<String>,
     /// Trusted keys and how many of them must have signed, or keyless signers.
     pub authorities: AuthoritiesSpec,
-    /// Attestations every matching image must carry, signed by a trusted key (key authorities
-    /// only, for now).
+    /// Attestations every matching image must carry, signed by a trusted key (or, with keyless
+    /// authorities, by an accepted identity).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attestations: Vec<AttestationSpec>,
     /// Pin verified Pod images to their digest (`repo:tag@sha256:…`). Default true.

@@ -18,17 +18,20 @@
 //! It deliberately does not go online (no Rekor lookups, no TUF refresh): an entry without its
 //! log proof fails closed. SCTs are required exactly when the trusted root has `ctlogs`, and
 //! timestamps are checked exactly when it has `timestampAuthorities` (a root without them has
-//! nothing to check them against; the log's time is required either way). Not done yet: Rekor
-//! v2 entries (no integrated time: a timestamp would be their only time), detached SCTs, and
-//! keyless `.att` attestations. It sits beside [`crate::verify`] in the verifier: the policy
+//! nothing to check them against; the log's time is required either way). Signatures and
+//! attestations are found in cosign's classic tags and as OCI referrers ([`discovery`],
+//! [`attest`]). Not done yet: Rekor v2 entries (no integrated time: a timestamp would be their
+//! only time) and detached SCTs. It sits beside [`crate::verify`] in the verifier: the policy
 //! engine supplies a [`KeylessRequirement`], the webhook a deadline.
 
+pub mod attest;
 pub mod bundle;
 pub mod bundle_verify;
 pub mod cert;
 pub mod claims;
 pub mod classic;
 mod der;
+pub mod discovery;
 pub mod identity;
 mod json;
 pub mod merkle;
@@ -46,10 +49,13 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
+use crate::requirement::AttestationRequirement;
+
 pub use bundle::{Bundle, BundleError};
 pub use bundle_verify::{VerifiedBundle, verify_bundle, verify_bundle_with_key};
 pub use cert::{CertError, Certificate};
-pub use classic::{KeylessSignature, verify_keyless_digest, verify_signature_layers};
+pub use classic::{KeylessSignature, verify_signature_layers};
+pub use discovery::verify_keyless_digest;
 pub use identity::{CertIdentity, Claim, Identity, IdentityMismatch, StringMatcher};
 pub use merkle::MerkleError;
 pub use pkix::{PkixError, VerificationKey};
@@ -72,6 +78,8 @@ pub struct KeylessRequirement {
     pub trusted_root: Arc<TrustedRoot>,
     /// Accepted signer identities: a signature passes when any one matches.
     pub identities: Vec<Identity>,
+    /// Attestations the image must carry, each signed keylessly by an accepted identity.
+    pub attestations: Vec<AttestationRequirement>,
 }
 
 impl KeylessRequirement {
@@ -83,6 +91,10 @@ impl KeylessRequirement {
         for id in &self.identities {
             h.update(b"\n");
             h.update(id.to_string().as_bytes());
+        }
+        if !self.attestations.is_empty() {
+            h.update(b"\n");
+            crate::requirement::hash_attestations(&mut h, &self.attestations);
         }
         hex::encode(h.finalize())
     }

@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod manifest;
+pub mod referrers;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -317,5 +317,6 @@ pub fn req_with(
             TrustedRoot::from_json(doc.to_string().as_bytes(), "test root").unwrap(),
         ),
         identities: vec![identity],
+        attestations: Vec::new(),
     }
 }

@@ -17,11 +17,13 @@ use base64::engine::general_purpose::STANDARD as B64;
 use portcullis_verifier::cosign::payload::SimpleSigning;
 use portcullis_verifier::cosign::sign::attach;
 use portcullis_verifier::cosign::{Artifact, SIGNATURE_ANNOTATION, SIMPLESIGNING_MEDIA_TYPE};
+use portcullis_verifier::cosign::{DSSE_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION};
 use portcullis_verifier::keyless::{
     BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CHAIN_ANNOTATION, Identity, KeylessRequirement,
     StringMatcher, TrustedRoot,
 };
 use portcullis_verifier::registry::manifest::Descriptor;
+use portcullis_verifier::registry::manifest::{OCI_INDEX, OCI_MANIFEST};
 use portcullis_verifier::{Digest, ImageRef, PrivateKey, RegistryClient};
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
@@ -424,6 +426,7 @@ pub fn req(
     KeylessRequirement {
         trusted_root: Arc::new(TrustedRoot::from_json(doc.as_bytes(), "test root").unwrap()),
         identities: vec![identity],
+        attestations: Vec::new(),
     }
 }
 
@@ -463,4 +466,248 @@ fn path_of(leaves: &[[u8; 32]], i: usize) -> Vec<[u8; 32]> {
     };
     p.push(sibling);
     p
+}
+
+// === Keyless attestations and Sigstore bundles as OCI referrers ===
+
+/// cosign's image-signature predicate in DSSE bundles (`cosign sign --new-bundle-format`).
+pub const COSIGN_SIGN: &str = "https://sigstore.dev/cosign/sign/v1";
+const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+const EMPTY_CONFIG: &str = "application/vnd.oci.empty.v1+json";
+const IN_TOTO: &str = "application/vnd.in-toto+json";
+
+/// An in-toto v1 statement about `digest`.
+pub fn statement(digest: &Digest, predicate_type: &str, predicate: Option<Value>) -> Value {
+    let mut st = json!({"_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "image", "digest": {"sha256": digest.hex()}}],
+        "predicateType": predicate_type});
+    if let Some(p) = predicate {
+        st["predicate"] = p;
+    }
+    st
+}
+
+fn deadline() -> tokio::time::Instant {
+    tokio::time::Instant::now() + std::time::Duration::from_secs(20)
+}
+
+impl TestSigstore {
+    /// Logs an arbitrary canonical `body` at `integrated_time`, SET by the log's own key.
+    pub fn log_body(&mut self, body: Vec<u8>, integrated_time: i64) -> Logged {
+        let mut leaf = Sha256::new();
+        leaf.update([0u8]);
+        leaf.update(&body);
+        self.leaves.push(leaf.finalize().into());
+        let log_index = self.leaves.len() as i64 - 1;
+        let log_id = self.log_id();
+        let set_doc = json!({"body": B64.encode(&body), "integratedTime": integrated_time,
+            "logID": hex::encode(&log_id), "logIndex": log_index});
+        let set = self.log_key.sign(set_doc.to_string().as_bytes());
+        let root_hash = root_of(&self.leaves);
+        let note = format!(
+            "rekor.test - 1\n{}\n{}\n",
+            self.leaves.len(),
+            B64.encode(root_hash)
+        );
+        let mut signed = log_id[..4].to_vec();
+        signed.extend(self.log_key.sign(note.as_bytes()));
+        Logged {
+            checkpoint: format!("{note}\n\u{2014} rekor.test {}\n", B64.encode(signed)),
+            path: path_of(&self.leaves, log_index as usize),
+            tree_size: self.leaves.len() as u64,
+            root_hash,
+            body,
+            integrated_time,
+            log_index,
+            log_id,
+            set,
+        }
+    }
+
+    /// A v0.3 bundle with a DSSE envelope over `statement` signed by `leaf`, logged as a
+    /// `dsse` 0.0.1 entry (what cosign v3 writes for `sign`/`attest --new-bundle-format`).
+    pub fn sign_statement(
+        &mut self,
+        leaf: &Leaf,
+        statement: &Value,
+        integrated_time: i64,
+    ) -> Value {
+        let payload = statement.to_string().into_bytes();
+        let sig = leaf.key.sign(&dsse_pae(IN_TOTO, &payload));
+        let envelope = json!({"payload": B64.encode(&payload), "payloadType": IN_TOTO,
+            "signatures": [{"sig": B64.encode(&sig), "keyid": ""}]});
+        let body = json!({"apiVersion": "0.0.1", "kind": "dsse", "spec": {
+            "envelopeHash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(envelope.to_string()))},
+            "payloadHash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(&payload))},
+            "signatures": [{"signature": B64.encode(&sig), "verifier": B64.encode(&leaf.pem)}]}})
+        .to_string()
+        .into_bytes();
+        let l = self.log_body(body, integrated_time);
+        json!({
+            "mediaType": BUNDLE_V03,
+            "verificationMaterial": {"certificate": {"rawBytes": B64.encode(&leaf.der)},
+                "tlogEntries": [tlog_entry(&l, "dsse", "0.0.1")]},
+            "dsseEnvelope": envelope
+        })
+    }
+
+    /// cosign v3's keyless image signature: a DSSE bundle of [`COSIGN_SIGN`] about `digest`.
+    pub fn sign_image_bundle(&mut self, leaf: &Leaf, digest: &Digest, at: i64) -> Value {
+        self.sign_statement(leaf, &statement(digest, COSIGN_SIGN, None), at)
+    }
+
+    /// Keyless `cosign attest` in the classic format: a DSSE envelope layer in the `.att` tag
+    /// with the certificate, chain and Rekor bundle annotations, logged as `intoto` 0.0.2 (whose
+    /// signatures Rekor stores base64-encoded twice).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn attest_image(
+        &mut self,
+        client: &RegistryClient,
+        image: &ImageRef,
+        digest: &Digest,
+        leaf: &Leaf,
+        predicate_type: &str,
+        predicate: Value,
+        integrated_time: i64,
+    ) {
+        let st = statement(digest, predicate_type, Some(predicate));
+        let payload = st.to_string().into_bytes();
+        let sig = B64.encode(leaf.key.sign(&dsse_pae(IN_TOTO, &payload)));
+        let envelope = json!({"payloadType": IN_TOTO, "payload": B64.encode(&payload),
+            "signatures": [{"keyid": "", "sig": sig}]})
+        .to_string()
+        .into_bytes();
+        let body = json!({"apiVersion": "0.0.2", "kind": "intoto", "spec": {"content": {
+            "envelope": {"payloadType": IN_TOTO, "signatures": [{"keyid": "",
+                "publicKey": B64.encode(&leaf.pem), "sig": B64.encode(&sig)}]},
+            "hash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(&envelope))},
+            "payloadHash": {"algorithm": "sha256", "value": hex::encode(Sha256::digest(&payload))}}}})
+        .to_string()
+        .into_bytes();
+        let l = self.log_body(body, integrated_time);
+        let rekor_bundle = json!({"SignedEntryTimestamp": B64.encode(&l.set), "Payload": {
+            "body": B64.encode(&l.body), "integratedTime": l.integrated_time,
+            "logIndex": l.log_index, "logID": hex::encode(&l.log_id)}});
+        let mut layer = Descriptor::for_bytes(DSSE_MEDIA_TYPE, &envelope);
+        layer.annotations = [
+            (SIGNATURE_ANNOTATION, String::new()),
+            (PREDICATE_TYPE_ANNOTATION, predicate_type.to_string()),
+            (CERTIFICATE_ANNOTATION, leaf.pem.clone()),
+            (CHAIN_ANNOTATION, self.ca_pem()),
+            (BUNDLE_ANNOTATION, rekor_bundle.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        attach(
+            client,
+            image,
+            digest,
+            Artifact::Attestation,
+            layer,
+            envelope,
+            deadline(),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+fn dsse_pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+    portcullis_verifier::cosign::dsse::pae(payload_type, payload)
+}
+
+fn tlog_entry(l: &Logged, kind: &str, version: &str) -> Value {
+    json!({
+        "logIndex": l.log_index.to_string(),
+        "logId": {"keyId": B64.encode(&l.log_id)},
+        "kindVersion": {"kind": kind, "version": version},
+        "integratedTime": l.integrated_time.to_string(),
+        "inclusionPromise": {"signedEntryTimestamp": B64.encode(&l.set)},
+        "inclusionProof": {"logIndex": l.log_index.to_string(), "rootHash": B64.encode(l.root_hash),
+            "treeSize": l.tree_size.to_string(),
+            "hashes": l.path.iter().map(|h| B64.encode(h)).collect::<Vec<_>>(),
+            "checkpoint": {"envelope": l.checkpoint}},
+        "canonicalizedBody": B64.encode(&l.body)})
+}
+
+/// Attaches `bundle` to `subject` (an image digest) as an OCI 1.1 referrer, the way cosign v3
+/// does on a registry without the referrers API: the bundle blob, an artifact manifest whose
+/// `subject` is `subject`, and an entry for it in the `sha256-<hex>` fallback index. Returns
+/// the referrer manifest's digest.
+pub async fn attach_referrer(
+    client: &RegistryClient,
+    image: &ImageRef,
+    subject: &Digest,
+    bundle: &Value,
+) -> Digest {
+    let blob = bundle.to_string().into_bytes();
+    let layer = client.push_blob(image, &blob, deadline()).await.unwrap();
+    let config = client.push_blob(image, b"{}", deadline()).await.unwrap();
+    let target = client
+        .get_manifest(image, subject.as_str(), deadline())
+        .await
+        .unwrap()
+        .expect("subject manifest");
+    let predicate = bundle["dsseEnvelope"]["payload"]
+        .as_str()
+        .and_then(|p| B64.decode(p).ok())
+        .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
+        .and_then(|st| st["predicateType"].as_str().map(str::to_string));
+    let mut annotations = json!({"dev.sigstore.bundle.content":
+        if predicate.is_some() { "dsse-envelope" } else { "message-signature" }});
+    if let Some(p) = &predicate {
+        annotations["dev.sigstore.bundle.predicateType"] = p.as_str().into();
+    }
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": BUNDLE_V03,
+        "config": {"mediaType": EMPTY_CONFIG, "digest": config.as_str(), "size": 2},
+        "layers": [{"mediaType": BUNDLE_V03, "digest": layer.as_str(), "size": blob.len(),
+            "annotations": {"org.opencontainers.image.title": format!("sha256-{}.sigstore.json", layer.hex())}}],
+        "subject": {"mediaType": target.media_type, "digest": subject.as_str(), "size": target.bytes.len()},
+        "annotations": annotations,
+    })
+    .to_string()
+    .into_bytes();
+    let digest = Digest::of(&manifest);
+    client
+        .put_manifest(image, digest.as_str(), OCI_MANIFEST, &manifest, deadline())
+        .await
+        .unwrap();
+    add_referrer_entry(
+        client,
+        image,
+        subject,
+        json!({"mediaType": OCI_MANIFEST, "digest": digest.as_str(), "size": manifest.len(),
+            "artifactType": BUNDLE_V03, "annotations": annotations}),
+    )
+    .await;
+    digest
+}
+
+/// Appends `entry` to the referrers fallback index (tag `sha256-<hex>`) of `subject`.
+pub async fn add_referrer_entry(
+    client: &RegistryClient,
+    image: &ImageRef,
+    subject: &Digest,
+    entry: Value,
+) {
+    let tag = format!("sha256-{}", subject.hex());
+    let mut index = match client.get_manifest(image, &tag, deadline()).await.unwrap() {
+        Some(existing) => serde_json::from_slice(&existing.bytes).unwrap(),
+        None => json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []}),
+    };
+    index["manifests"].as_array_mut().unwrap().push(entry);
+    client
+        .put_manifest(
+            image,
+            &tag,
+            OCI_INDEX,
+            index.to_string().as_bytes(),
+            deadline(),
+        )
+        .await
+        .unwrap();
 }

@@ -135,6 +135,7 @@ impl IdentityArgs {
         Ok(KeylessRequirement {
             trusted_root: Arc::new(root),
             identities: vec![identity],
+            attestations: Vec::new(),
         })
     }
 }

@@ -1,8 +1,9 @@
 //! `portcullis verify` and `portcullis verify-attestation`: check an image against trusted keys
 //! (and attestation conditions) straight from the registry, like `cosign verify --key`; or, with
 //! `--certificate-identity … --certificate-oidc-issuer … --trusted-root FILE` instead of `--key`,
-//! its keyless signatures (Fulcio certificate + Rekor bundle, checked offline) like
-//! `cosign verify --certificate-identity`. Keyless attestations are not supported yet.
+//! its keyless signatures and attestations (Fulcio certificate + Rekor proof, checked offline)
+//! like `cosign verify[-attestation] --certificate-identity`, found in cosign's classic
+//! `.sig`/`.att` tags or as Sigstore bundles attached as OCI referrers.
 
 use std::path::PathBuf;
 
@@ -67,10 +68,7 @@ impl VerifyArgs {
 
     async fn check(self, attestations: Vec<AttestationRequirement>) -> anyhow::Result<()> {
         if self.identity.requested() {
-            if !attestations.is_empty() {
-                bail!("keyless verification of attestations is not supported yet: use --key");
-            }
-            return self.check_keyless().await;
+            return self.check_keyless(attestations).await;
         }
         if self.threshold == 0 || self.threshold > self.keys.len() {
             bail!(
@@ -97,14 +95,16 @@ impl VerifyArgs {
         print(&image.to_string(), &outcome, self.output, false)
     }
 
-    /// Keyless: at least one signature by the identity, certificate and log proof offline.
-    async fn check_keyless(self) -> anyhow::Result<()> {
+    /// Keyless: at least one signature (and each attestation) by the identity, certificate and
+    /// log proof checked offline.
+    async fn check_keyless(self, attestations: Vec<AttestationRequirement>) -> anyhow::Result<()> {
         if self.insecure_ignore_tlog {
             bail!(
                 "--insecure-ignore-tlog cannot be used with keyless verification: the log's proof is what dates the certificate"
             );
         }
-        let req = self.identity.requirement()?;
+        let mut req = self.identity.requirement()?;
+        req.attestations = attestations;
         let image = parse_image(&self.image)?;
         let client = self.registry.client(&image)?;
         let deadline = self.registry.deadline();

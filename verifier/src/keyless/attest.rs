@@ -1,0 +1,248 @@
+//! Keyless attestations: in-toto statements signed with a Fulcio certificate, from cosign's
+//! classic `sha256-<hex>.att` tag (a DSSE envelope layer whose annotations carry the
+//! certificate, chain and Rekor bundle, as keyless `cosign attest` writes it) or from DSSE
+//! Sigstore bundles found as referrers ([`super::discovery`]).
+//!
+//! An attestation counts when its DSSE signature verifies with the certificate's key, the log
+//! proves it (a SET over an `intoto` or `dsse` entry naming this signature, certificate and
+//! payload), the certificate chains to a trusted CA at the log's time, the signer passes the
+//! identity policy, its statement is about the image digest, and every condition holds on its
+//! predicate. When none does, the most telling failure is reported: a failed condition over a
+//! wrong subject over a rejected signer over nothing found.
+
+use std::collections::BTreeMap;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use sha2::{Digest as _, Sha256};
+
+use super::bundle::Content;
+use super::bundle_verify::verify_bundle;
+use super::cert::Certificate;
+use super::discovery::{EntryFailure, Found, artifact_sha256, signer};
+use super::identity::check_any;
+use super::rekor::{Expected, ExpectedContent, RekorBundle, check_body};
+use super::{
+    BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, KeylessError, KeylessRequirement, malformed,
+};
+use crate::cosign::DSSE_MEDIA_TYPE;
+use crate::cosign::dsse::{Envelope, Statement, pae};
+use crate::error::VerifyError;
+use crate::reference::Digest;
+use crate::requirement::{AttestationRequirement, VerifiedAttestation};
+
+/// A verified keyless DSSE layer: who signed it and what it says.
+#[derive(Debug, Clone)]
+pub struct KeylessStatement {
+    /// `subject (issuer)` of the certificate.
+    pub signer: String,
+    pub statement: Statement,
+}
+
+/// Verifies one classic `.att` layer (`envelope` + its annotations) up to and including the
+/// signer's identity; the statement's subject and predicate are the caller's to check.
+pub fn verify_attestation_layer(
+    envelope: &[u8],
+    annotations: &BTreeMap<String, String>,
+    req: &KeylessRequirement,
+) -> Result<KeylessStatement, KeylessError> {
+    let root = req.trusted_root.as_ref();
+    let cert_pem = annotations
+        .get(CERTIFICATE_ANNOTATION)
+        .ok_or(KeylessError::NoCertificate { layers: 1 })?;
+    let cert = Certificate::from_pem(cert_pem)?;
+    let env: Envelope =
+        serde_json::from_slice(envelope).map_err(|e| malformed("DSSE envelope", e))?;
+    let payload = env
+        .payload_bytes()
+        .map_err(|cause| malformed("DSSE envelope", cause))?;
+    let msg = pae(&env.payload_type, &payload);
+    let key = cert.key()?;
+    let mut signature = None;
+    for s in &env.signatures {
+        let Ok(sig) = B64.decode(&s.sig) else {
+            continue;
+        };
+        if key.verify(&msg, &sig, key.default_hash())? {
+            signature = Some(sig);
+            break;
+        }
+    }
+    let signature = signature.ok_or_else(|| KeylessError::Signature {
+        what: format!("DSSE envelope ({})", env.payload_type),
+    })?;
+    let bundle: RekorBundle = annotations
+        .get(BUNDLE_ANNOTATION)
+        .ok_or_else(|| KeylessError::NoLogEntry {
+            what: format!("no {BUNDLE_ANNOTATION} annotation"),
+        })
+        .and_then(|b| {
+            serde_json::from_str(b).map_err(|e| malformed("Rekor bundle annotation", e))
+        })?;
+    let (_log, body) = bundle.verify(root)?;
+    let payload_hash = Sha256::digest(&payload);
+    check_body(
+        &body,
+        &Expected {
+            signature: &signature,
+            signer: cert.der(),
+            content: ExpectedContent::DssePayloadSha256(&payload_hash),
+        },
+    )?;
+    cert.verify_leaf(root, bundle.payload.integrated_time)?;
+    check_any(&req.identities, cert.identity())?;
+    let statement = env
+        .statement()
+        .map_err(|cause| malformed("in-toto statement", cause))?;
+    Ok(KeylessStatement {
+        signer: signer(cert.identity()),
+        statement,
+    })
+}
+
+/// The predicate type a DSSE envelope claims (unverified: only to pick candidates).
+fn claimed_type(env: &Envelope) -> Option<String> {
+    env.statement().ok().map(|s| s.predicate_type)
+}
+
+/// How telling a failure is, for choosing the one to report.
+fn rank(e: &VerifyError) -> u8 {
+    match e {
+        VerifyError::ConditionFailed { .. } => 30,
+        VerifyError::SubjectMismatch { .. } => 20,
+        VerifyError::KeylessAttestationRejected { source, .. } => 10 + source.progress(),
+        _ => 0,
+    }
+}
+
+/// One verified attestation of `want`'s type about `digest` meeting its conditions, from the
+/// classic `.att` layers or the referrer bundles in `found`.
+pub(crate) fn check_attestation(
+    image: &str,
+    digest: &Digest,
+    req: &KeylessRequirement,
+    want: &AttestationRequirement,
+    found: &Found,
+) -> Result<VerifiedAttestation, VerifyError> {
+    let mut best = VerifyError::AttestationNotFound {
+        image: image.into(),
+        predicate_type: want.predicate_type.clone(),
+        looked: found.looked.clone(),
+    };
+    let mut consider = |e: VerifyError| {
+        if rank(&e) > rank(&best) {
+            best = e;
+        }
+    };
+    let rejected = |at: &str, source: KeylessError| VerifyError::KeylessAttestationRejected {
+        image: image.into(),
+        predicate_type: want.predicate_type.clone(),
+        at: at.into(),
+        source: Box::new(source),
+    };
+    let mut candidates: Vec<(String, Result<KeylessStatement, KeylessError>)> = Vec::new();
+    for (desc, blob) in &found.att_layers {
+        if desc.media_type != DSSE_MEDIA_TYPE
+            || !desc.annotations.contains_key(CERTIFICATE_ANNOTATION)
+        {
+            continue;
+        }
+        let claimed = serde_json::from_slice::<Envelope>(blob)
+            .ok()
+            .and_then(|e| claimed_type(&e));
+        if claimed.as_deref().is_some_and(|t| t != want.predicate_type) {
+            continue;
+        }
+        let at = format!("layer {} of {}", desc.digest, found.att_place);
+        candidates.push((at, verify_attestation_layer(blob, &desc.annotations, req)));
+    }
+    let artifact = artifact_sha256(digest);
+    for rb in &found.bundles {
+        let bundle = match &rb.bundle {
+            Ok(b) => b,
+            Err(EntryFailure::Keyless(e)) => {
+                consider(rejected(&rb.place, e.clone()));
+                continue;
+            }
+            Err(EntryFailure::Registry(_)) => continue,
+        };
+        let Content::Dsse(env) = &bundle.content else {
+            continue;
+        };
+        if claimed_type(env).is_none_or(|t| t != want.predicate_type) {
+            continue;
+        }
+        let outcome = artifact
+            .clone()
+            .and_then(|a| verify_bundle(bundle, &a, req));
+        let outcome = match outcome {
+            Ok(v) => match v.statement {
+                Some(statement) => Ok(KeylessStatement {
+                    signer: signer(&v.identity),
+                    statement,
+                }),
+                None => Err(malformed("bundle", "DSSE bundle without a statement")),
+            },
+            Err(KeylessError::ContentMismatch { actual, .. }) => {
+                consider(VerifyError::SubjectMismatch {
+                    image: image.into(),
+                    predicate_type: want.predicate_type.clone(),
+                    subjects: actual,
+                    actual: digest.to_string(),
+                });
+                continue;
+            }
+            Err(e) => Err(e),
+        };
+        candidates.push((rb.place.clone(), outcome));
+    }
+    for (at, outcome) in candidates {
+        let verified = match outcome {
+            Ok(v) => v,
+            Err(e) => {
+                consider(rejected(&at, e));
+                continue;
+            }
+        };
+        let st = &verified.statement;
+        if st.predicate_type != want.predicate_type {
+            continue;
+        }
+        if !st.is_about(digest) {
+            consider(VerifyError::SubjectMismatch {
+                image: image.into(),
+                predicate_type: want.predicate_type.clone(),
+                subjects: st.subject_digests(),
+                actual: digest.to_string(),
+            });
+            continue;
+        }
+        match want
+            .conditions
+            .iter()
+            .try_for_each(|c| c.evaluate(&st.predicate))
+        {
+            Ok(()) => {
+                return Ok(VerifiedAttestation {
+                    predicate_type: want.predicate_type.clone(),
+                    key_ids: vec![verified.signer],
+                    conditions: want.conditions.iter().map(ToString::to_string).collect(),
+                });
+            }
+            Err(failure) => consider(VerifyError::ConditionFailed {
+                image: image.into(),
+                predicate_type: want.predicate_type.clone(),
+                failure,
+            }),
+        }
+    }
+    // Nothing usable found, but the referrers could not be listed: not an answer about the image.
+    if let (VerifyError::AttestationNotFound { .. }, Some(source)) = (&best, &found.listing_failed)
+    {
+        return Err(VerifyError::Registry {
+            image: image.into(),
+            source: source.clone(),
+        });
+    }
+    Err(best)
+}

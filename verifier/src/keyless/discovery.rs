@@ -1,0 +1,355 @@
+//! Finding an image's keyless signatures and attestations wherever cosign puts them, and
+//! verifying them: the classic `sha256-<hex>.sig` / `.att` tags, and Sigstore bundles stored as
+//! OCI 1.1 referrers (cosign v3 `--new-bundle-format`: a manifest with artifactType
+//! `application/vnd.dev.sigstore.bundle.v0.3+json`, one layer holding the bundle JSON, and the
+//! image as `subject`), listed by the referrers API or its `sha256-<hex>` tag fallback.
+//!
+//! A referrer bundle counts as a signature when it is a message signature over the image digest
+//! or a DSSE in-toto statement of predicate type `https://sigstore.dev/cosign/sign/v1` whose
+//! subject is the image digest; other DSSE bundles are attestations ([`super::attest`]). Each is
+//! checked with the same bundle verifier, trusted root and identity policy as everything else.
+//!
+//! Round trips: the `.sig` manifest, the referrers API (and, on a registry without it, the
+//! fallback tag) and, with attestations required, the `.att` manifest, all concurrently; then
+//! one GET per referrer manifest and one per signature or bundle blob. The unsigned parts
+//! (index entries, the referrer manifest's `subject`) only route the search: a referrer whose
+//! manifest is missing or names another subject is reported, never trusted. Verification
+//! passes when any signature verifies; otherwise the failure that got furthest is reported,
+//! naming where it was found, or every place looked at when nothing was found.
+
+use futures::future::join_all;
+use tokio::time::Instant;
+
+use super::attest::check_attestation;
+use super::bundle::{Bundle, Content, MEDIA_TYPE_V03};
+use super::bundle_verify::verify_bundle;
+use super::classic::{KeylessSignature, verify_signature_layers};
+use super::identity::CertIdentity;
+use super::{KeylessError, KeylessRequirement};
+use crate::cosign::{Artifact, PREDICATE_TYPE_ANNOTATION, artifact_tag};
+use crate::error::{RegistryError, VerifyError};
+use crate::reference::{Digest, ImageRef};
+use crate::registry::RegistryClient;
+use crate::registry::referrers::ArtifactManifest;
+use crate::requirement::Verified;
+use crate::verify::{Layer, fetch_layers};
+
+/// The artifact type (and layer media type) of a Sigstore bundle referrer.
+pub const BUNDLE_ARTIFACT_TYPE: &str = MEDIA_TYPE_V03;
+/// The predicate type of cosign's image-signature statements in DSSE bundles.
+pub const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+
+/// Why a listed referrer could not be used.
+#[derive(Debug, Clone)]
+pub enum EntryFailure {
+    /// Its manifest or blob could not be read (or does not name the image as subject).
+    Registry(RegistryError),
+    /// Its bundle could not be parsed.
+    Keyless(KeylessError),
+}
+
+/// A referrer bundle, or why it could not be read, named by its manifest digest and listing.
+#[derive(Debug, Clone)]
+pub struct ReferrerBundle {
+    /// `sha256:… (referrers tag repo:sha256-…)`, for messages.
+    pub place: String,
+    pub bundle: Result<Bundle, EntryFailure>,
+}
+
+/// Everything found for one digest.
+pub(crate) struct Found {
+    /// Human list of the places looked at.
+    pub looked: String,
+    pub sig_layers: Option<Vec<Layer>>,
+    pub att_layers: Vec<Layer>,
+    /// Where the `.att` layers came from.
+    pub att_place: String,
+    pub bundles: Vec<ReferrerBundle>,
+    /// The referrers listing itself failed: nothing verified may not mean nothing exists.
+    pub listing_failed: Option<RegistryError>,
+}
+
+/// Verifies `digest` (of `image`) against keyless `req`: at least one signature (classic `.sig`
+/// layer or referrer bundle) by an accepted identity, and every required attestation.
+/// [`Verified::key_ids`] holds each verified signer as `subject (issuer)`.
+pub async fn verify_keyless_digest(
+    registry: &RegistryClient,
+    image: &ImageRef,
+    digest: &Digest,
+    req: &KeylessRequirement,
+    deadline: Instant,
+) -> Result<Verified, VerifyError> {
+    let name = image.to_string();
+    let found = find(registry, image, digest, req, deadline)
+        .await
+        .map_err(|source| VerifyError::Registry {
+            image: name.clone(),
+            source,
+        })?;
+    let key_ids = check_signatures(&name, digest, req, &found)?;
+    let attestations = req
+        .attestations
+        .iter()
+        .map(|want| check_attestation(&name, digest, req, want, &found))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Verified {
+        digest: digest.clone(),
+        key_ids,
+        attestations,
+    })
+}
+
+/// Fetches the classic artifacts and the referrer bundles concurrently.
+pub(crate) async fn find(
+    registry: &RegistryClient,
+    image: &ImageRef,
+    digest: &Digest,
+    req: &KeylessRequirement,
+    deadline: Instant,
+) -> Result<Found, RegistryError> {
+    let (sig, att, refs) = tokio::join!(
+        fetch_layers(
+            registry,
+            image,
+            digest,
+            Artifact::Signature,
+            deadline,
+            |_| true
+        ),
+        async {
+            if req.attestations.is_empty() {
+                return Ok(None);
+            }
+            fetch_layers(
+                registry,
+                image,
+                digest,
+                Artifact::Attestation,
+                deadline,
+                |l| {
+                    l.annotations
+                        .get(PREDICATE_TYPE_ANNOTATION)
+                        .is_none_or(|t| req.attestations.iter().any(|a| &a.predicate_type == t))
+                },
+            )
+            .await
+        },
+        referrer_bundles(registry, image, digest, deadline),
+    );
+    let sig_place = format!(
+        "tag {}:{}",
+        image.name(),
+        artifact_tag(digest, Artifact::Signature)
+    );
+    let att_place = format!(
+        "tag {}:{}",
+        image.name(),
+        artifact_tag(digest, Artifact::Attestation)
+    );
+    let (refs_place, bundles, listing_failed) = match refs {
+        Ok((place, bundles)) => (place, bundles, None),
+        Err(e) => (format!("referrers of {digest}"), Vec::new(), Some(e)),
+    };
+    let looked = if req.attestations.is_empty() {
+        format!("{sig_place}, {refs_place}")
+    } else {
+        format!("{sig_place}, {att_place}, {refs_place}")
+    };
+    Ok(Found {
+        looked,
+        sig_layers: sig?,
+        att_layers: att?.unwrap_or_default(),
+        att_place,
+        bundles,
+        listing_failed,
+    })
+}
+
+/// Lists the bundle referrers of `digest` and fetches each one's manifest and bundle blob.
+async fn referrer_bundles(
+    registry: &RegistryClient,
+    image: &ImageRef,
+    digest: &Digest,
+    deadline: Instant,
+) -> Result<(String, Vec<ReferrerBundle>), RegistryError> {
+    let refs = registry
+        .referrers(image, digest, Some(BUNDLE_ARTIFACT_TYPE), deadline)
+        .await?;
+    let source = refs.source.to_string();
+    let fetches = refs.manifests.iter().map(|entry| async {
+        let place = format!("{} (listed by {source})", entry.digest);
+        let bundle =
+            referrer_bundle(registry, image, digest, &entry.digest, &source, deadline).await;
+        ReferrerBundle { place, bundle }
+    });
+    Ok((source.clone(), join_all(fetches).await))
+}
+
+async fn referrer_bundle(
+    registry: &RegistryClient,
+    image: &ImageRef,
+    digest: &Digest,
+    manifest_digest: &str,
+    source: &str,
+    deadline: Instant,
+) -> Result<Bundle, EntryFailure> {
+    let what = format!("referrer manifest {manifest_digest} (listed by {source})");
+    let protocol = |cause: String| {
+        EntryFailure::Registry(RegistryError::Protocol {
+            registry: image.registry().into(),
+            what: what.clone(),
+            cause,
+        })
+    };
+    let fetched = registry
+        .get_manifest(image, manifest_digest, deadline)
+        .await
+        .map_err(EntryFailure::Registry)?
+        .ok_or_else(|| {
+            EntryFailure::Registry(RegistryError::NotFound {
+                registry: image.registry().into(),
+                what: what.clone(),
+            })
+        })?;
+    let manifest: ArtifactManifest =
+        serde_json::from_slice(&fetched.bytes).map_err(|e| protocol(e.to_string()))?;
+    match manifest.subject.as_ref().map(|s| s.digest.as_str()) {
+        Some(s) if s == digest.as_str() => {}
+        Some(other) => return Err(protocol(format!("subject is {other}, not {digest}"))),
+        None => return Err(protocol("no subject".into())),
+    }
+    let layer = manifest
+        .layers
+        .iter()
+        .find(|l| l.media_type == BUNDLE_ARTIFACT_TYPE)
+        .ok_or_else(|| protocol(format!("no {BUNDLE_ARTIFACT_TYPE} layer")))?;
+    let blob = registry
+        .get_blob(image, &layer.digest, deadline)
+        .await
+        .map_err(EntryFailure::Registry)?;
+    Bundle::from_json(&blob).map_err(|e| EntryFailure::Keyless(e.into()))
+}
+
+/// `subject (issuer)`, as [`KeylessSignature::signer`] writes it.
+pub(crate) fn signer(identity: &CertIdentity) -> String {
+    format!(
+        "{} ({})",
+        identity.subject(),
+        identity.issuer.as_deref().unwrap_or("no issuer")
+    )
+}
+
+/// The image digest as the SHA-256 bundles are verified against.
+pub(crate) fn artifact_sha256(digest: &Digest) -> Result<[u8; 32], KeylessError> {
+    hex::decode(digest.hex())
+        .ok()
+        .and_then(|d| d.try_into().ok())
+        .ok_or_else(|| super::malformed("image digest", format!("{digest} is not sha256")))
+}
+
+/// Whether a bundle is a signature of an image (rather than an attestation about it).
+fn is_signature(bundle: &Bundle) -> bool {
+    match &bundle.content {
+        Content::MessageSignature { .. } => true,
+        Content::Dsse(env) => env
+            .statement()
+            .map_or(true, |s| s.predicate_type == COSIGN_SIGN_PREDICATE),
+    }
+}
+
+/// The verified signers, or the failure that got furthest (naming where it was).
+fn check_signatures(
+    image: &str,
+    digest: &Digest,
+    req: &KeylessRequirement,
+    found: &Found,
+) -> Result<Vec<String>, VerifyError> {
+    let mut signers = Vec::new();
+    let mut classic_err = None;
+    if let Some(layers) = &found.sig_layers {
+        match verify_signature_layers(image, digest, layers, req) {
+            Ok(sigs) => signers.extend(sigs.iter().map(KeylessSignature::signer)),
+            Err(e) => classic_err = Some(e),
+        }
+    }
+    let artifact = artifact_sha256(digest);
+    let mut best: Option<(&str, KeylessError)> = None;
+    let mut unreadable: Option<&RegistryError> = None;
+    let mut found_bundles = 0;
+    for rb in &found.bundles {
+        let outcome = match &rb.bundle {
+            Err(EntryFailure::Registry(e)) => {
+                unreadable.get_or_insert(e);
+                continue;
+            }
+            Err(EntryFailure::Keyless(e)) => Err(e.clone()),
+            Ok(b) if !is_signature(b) => continue,
+            Ok(b) => artifact
+                .clone()
+                .and_then(|a| verify_bundle(b, &a, req))
+                .map(|v| signer(&v.identity)),
+        };
+        found_bundles += 1;
+        match outcome {
+            Ok(s) => signers.push(s),
+            Err(e) => {
+                if best
+                    .as_ref()
+                    .is_none_or(|(_, b)| e.progress() > b.progress())
+                {
+                    best = Some((&rb.place, e));
+                }
+            }
+        }
+    }
+    if !signers.is_empty() {
+        signers.dedup();
+        return Ok(signers);
+    }
+    if let Some(source) = &found.listing_failed {
+        return Err(VerifyError::Registry {
+            image: image.into(),
+            source: source.clone(),
+        });
+    }
+    let classic_progress = match &classic_err {
+        Some(VerifyError::KeylessRejected { found: 0, .. }) | None => None,
+        Some(VerifyError::KeylessRejected { source, .. }) => Some(source.progress()),
+        // A verified signature over another digest.
+        Some(_) => Some(
+            KeylessError::ContentMismatch {
+                expected: String::new(),
+                actual: String::new(),
+            }
+            .progress(),
+        ),
+    };
+    match (best, classic_err) {
+        (Some((place, source)), classic)
+            if classic_progress.is_none_or(|p| source.progress() > p) =>
+        {
+            let classic_found = match classic {
+                Some(VerifyError::KeylessRejected { found, .. }) => found,
+                Some(_) => 1,
+                None => 0,
+            };
+            Err(VerifyError::ReferrerRejected {
+                image: image.into(),
+                found: found_bundles + classic_found,
+                referrer: place.into(),
+                source: Box::new(source),
+            })
+        }
+        (_, Some(e)) if classic_progress.is_some() || unreadable.is_none() => Err(e),
+        _ => match unreadable {
+            Some(source) => Err(VerifyError::Registry {
+                image: image.into(),
+                source: source.clone(),
+            }),
+            None => Err(VerifyError::NoSignatureIn {
+                image: image.into(),
+                looked: found.looked.clone(),
+            }),
+        },
+    }
+}

@@ -1,0 +1,309 @@
+//! Sigstore bundles attached to images as OCI 1.1 referrers (cosign v3 `--new-bundle-format`),
+//! found through the `sha256-<hex>` referrers tag on a real loopback registry without the
+//! referrers API (CNCF distribution 2.8): a bundle signed by the right identity verifies; a wrong
+//! subject or issuer, a bundle about another digest, and an index entry whose manifest is missing
+//! each fail with a named error that says where the bundle was.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod keyless_support;
+mod support;
+
+use keyless_support::{
+    DAY, GITHUB, SUBJECT, TestSigstore, attach_referrer, leaf, now, release, req,
+};
+use portcullis_verifier::keyless::Identity;
+use portcullis_verifier::keyless::{
+    IdentityMismatch, KeylessError, StringMatcher, verify_keyless_digest,
+};
+use portcullis_verifier::registry::referrers::ReferrersSource;
+use portcullis_verifier::{Digest, ImageRef, RegistryError, VerifyError};
+use support::{Env, soon};
+
+async fn image(env: &Env, tag: &str) -> (ImageRef, Digest) {
+    let image = env.push("referrers/app", tag, tag.as_bytes()).await;
+    let digest = env.client.resolve(&image, soon()).await.unwrap();
+    (image, digest)
+}
+
+fn tag_of(image: &ImageRef, digest: &Digest) -> String {
+    format!("referrers tag {}:sha256-{}", image.name(), digest.hex())
+}
+
+#[tokio::test]
+async fn referrer_bundles_verify_for_the_right_identity_only() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let t0 = now();
+    let mut ss = TestSigstore::new((t0 - DAY, t0 + DAY));
+    let window = (Some(t0 - DAY), None);
+    let (img, digest) = image(&env, "dsse").await;
+    let l = leaf(&ss, t0, (-60, 540));
+    let bundle = ss.sign_image_bundle(&l, &digest, t0);
+    let manifest_digest = attach_referrer(&env.client, &img, &digest, &bundle).await;
+
+    // The listing falls back to the tag on this registry, and names it.
+    let listed = env
+        .client
+        .referrers(&img, &digest, None, soon())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&listed.source, ReferrersSource::Tag { found: true, .. }),
+        "{:?}",
+        listed.source
+    );
+    assert_eq!(listed.source.to_string(), tag_of(&img, &digest));
+    assert_eq!(listed.manifests.len(), 1);
+    assert_eq!(listed.manifests[0].digest, manifest_digest.as_str());
+
+    let ok = verify_keyless_digest(
+        &env.client,
+        &img,
+        &digest,
+        &req(&ss, window, release()),
+        soon(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.key_ids, vec![format!("{SUBJECT} ({GITHUB})")]);
+    // Through the cached verifier too.
+    let v = env.verifier();
+    let verdict = v
+        .verify_keyless(&img, &req(&ss, window, release()), soon())
+        .await;
+    assert_eq!(verdict.as_ref().as_ref().unwrap().key_ids, ok.key_ids);
+
+    for (identity, field) in [
+        (
+            Identity::new(
+                StringMatcher::exact(
+                    "https://github.com/acme/other/.github/workflows/x.yml@refs/heads/main",
+                ),
+                Some(StringMatcher::exact(GITHUB)),
+            ),
+            "subject",
+        ),
+        (
+            Identity::new(
+                StringMatcher::exact(SUBJECT),
+                Some(StringMatcher::exact("https://accounts.google.com")),
+            ),
+            "issuer",
+        ),
+    ] {
+        let outcome = verify_keyless_digest(
+            &env.client,
+            &img,
+            &digest,
+            &req(&ss, window, identity),
+            soon(),
+        )
+        .await;
+        match &outcome {
+            Err(VerifyError::ReferrerRejected {
+                referrer,
+                source,
+                found: 1,
+                ..
+            }) if matches!(source.as_ref(),
+                KeylessError::Identity(IdentityMismatch { field: f, .. }) if f == field) =>
+            {
+                assert!(referrer.starts_with(manifest_digest.as_str()), "{referrer}");
+                assert!(referrer.contains(&tag_of(&img, &digest)), "{referrer}");
+            }
+            other => panic!("expected a {field} mismatch of the referrer, got {other:?}"),
+        }
+        let text = outcome.unwrap_err().to_string();
+        assert!(text.contains(manifest_digest.as_str()), "{text}");
+    }
+
+    // A message-signature bundle over the image manifest counts as a signature as well.
+    let (img2, digest2) = image(&env, "message").await;
+    let manifest = env
+        .client
+        .get_manifest(&img2, digest2.as_str(), soon())
+        .await
+        .unwrap()
+        .unwrap();
+    let blob_bundle = ss.sign_blob(&l, &manifest.bytes, t0);
+    attach_referrer(&env.client, &img2, &digest2, &blob_bundle).await;
+    let ok = verify_keyless_digest(
+        &env.client,
+        &img2,
+        &digest2,
+        &req(&ss, window, release()),
+        soon(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(ok.key_ids.len(), 1);
+}
+
+#[tokio::test]
+async fn bundles_for_other_digests_and_missing_referrers_are_rejected() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let t0 = now();
+    let mut ss = TestSigstore::new((t0 - DAY, t0 + DAY));
+    let window = (Some(t0 - DAY), None);
+    let l = leaf(&ss, t0, (-60, 540));
+    let (img, digest) = image(&env, "target").await;
+    let (_, other) = image(&env, "other").await;
+
+    // A valid bundle, by the right identity, but its statement is about another image: listed
+    // as a referrer of `img`, it must not count.
+    let for_other = ss.sign_image_bundle(&l, &other, t0);
+    let referrer = attach_referrer(&env.client, &img, &digest, &for_other).await;
+    let outcome = verify_keyless_digest(
+        &env.client,
+        &img,
+        &digest,
+        &req(&ss, window, release()),
+        soon(),
+    )
+    .await;
+    match &outcome {
+        Err(VerifyError::ReferrerRejected {
+            referrer: at,
+            source,
+            ..
+        }) => {
+            let KeylessError::ContentMismatch { expected, actual } = source.as_ref() else {
+                panic!("expected a subject mismatch, got {source}");
+            };
+            assert_eq!(expected, &digest.to_string());
+            assert!(actual.contains(other.hex()), "{actual}");
+            assert!(at.starts_with(referrer.as_str()), "{at}");
+        }
+        other => panic!("expected a subject mismatch, got {other:?}"),
+    }
+
+    // An index entry whose manifest is not in the registry (the registry checks entries when
+    // the index is pushed, so the manifest is deleted afterwards).
+    let (img3, digest3) = image(&env, "dangling").await;
+    let doomed = ss.sign_image_bundle(&l, &digest3, t0);
+    let missing = attach_referrer(&env.client, &img3, &digest3, &doomed).await;
+    delete_manifest(&env, &missing).await;
+    let outcome = verify_keyless_digest(
+        &env.client,
+        &img3,
+        &digest3,
+        &req(&ss, window, release()),
+        soon(),
+    )
+    .await;
+    match &outcome {
+        Err(VerifyError::Registry {
+            source: RegistryError::NotFound { what, .. },
+            ..
+        }) => {
+            assert!(
+                what.contains(&format!("referrer manifest {missing}")),
+                "{what}"
+            );
+            assert!(what.contains(&tag_of(&img3, &digest3)), "{what}");
+        }
+        other => panic!("expected the missing referrer manifest, got {other:?}"),
+    }
+    // A valid bundle beside a dangling entry still verifies.
+    let (img4, digest4) = image(&env, "dangling-and-good").await;
+    let good = ss.sign_image_bundle(&l, &digest4, t0);
+    attach_referrer(&env.client, &img4, &digest4, &good).await;
+    let doomed = ss.sign_image_bundle(&l, &digest4, t0);
+    let missing = attach_referrer(&env.client, &img4, &digest4, &doomed).await;
+    delete_manifest(&env, &missing).await;
+    verify_keyless_digest(
+        &env.client,
+        &img4,
+        &digest4,
+        &req(&ss, window, release()),
+        soon(),
+    )
+    .await
+    .unwrap();
+
+    // Nothing anywhere: the error names both places looked at.
+    let (bare, bare_digest) = image(&env, "bare").await;
+    let outcome = verify_keyless_digest(
+        &env.client,
+        &bare,
+        &bare_digest,
+        &req(&ss, window, release()),
+        soon(),
+    )
+    .await;
+    match &outcome {
+        Err(VerifyError::NoSignatureIn { looked, .. }) => {
+            assert!(
+                looked.contains(&format!("sha256-{}.sig", bare_digest.hex())),
+                "{looked}"
+            );
+            assert!(
+                looked.contains(&format!("{} (absent)", tag_of(&bare, &bare_digest))),
+                "{looked}"
+            );
+        }
+        other => panic!("expected nothing found, got {other:?}"),
+    }
+}
+
+/// Deletes a manifest straight from the registry (the client under test has no deletes).
+async fn delete_manifest(env: &Env, digest: &Digest) {
+    let url = format!(
+        "http://{}/v2/referrers/app/manifests/{digest}",
+        env.registry.addr()
+    );
+    let deleted = reqwest::Client::new().delete(url).send().await.unwrap();
+    assert_eq!(deleted.status().as_u16(), 202, "manifest deletion");
+}
+
+/// A real cosign v3 image-signature bundle (kubewarden-controller v1.34.0, public-good
+/// Sigstore) listed as a referrer of an image it does not sign: discovery reads it, its DSSE
+/// signature verifies with its certificate, and then it is rejected for its subject.
+#[tokio::test]
+async fn a_real_cosign_bundle_for_another_image_is_rejected_for_its_subject() {
+    let Some(env) = Env::start().await else {
+        return;
+    };
+    let Some(dir) = portcullis_testkit::corpus("cosign") else {
+        return;
+    };
+    let bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("bundles/bundle_v03.json")).unwrap())
+            .unwrap();
+    let (img, digest) = image(&env, "kubewarden").await;
+    let manifest_digest = attach_referrer(&env.client, &img, &digest, &bundle).await;
+    let root = portcullis_verifier::keyless::TrustedRoot::from_file(
+        &dir.join("trust/production_trusted_root.json"),
+    )
+    .unwrap();
+    let req = portcullis_verifier::KeylessRequirement {
+        trusted_root: std::sync::Arc::new(root),
+        identities: vec![Identity::new(
+            StringMatcher::exact(
+                "https://github.com/kubewarden/kubewarden-controller/.github/workflows/release.yml@refs/tags/v1.34.0",
+            ),
+            Some(StringMatcher::exact(GITHUB)),
+        )],
+        attestations: Vec::new(),
+    };
+    let outcome = verify_keyless_digest(&env.client, &img, &digest, &req, soon()).await;
+    match &outcome {
+        Err(VerifyError::ReferrerRejected {
+            referrer, source, ..
+        }) => {
+            assert!(referrer.starts_with(manifest_digest.as_str()), "{referrer}");
+            let KeylessError::ContentMismatch { expected, actual } = source.as_ref() else {
+                panic!("expected a subject mismatch, got {source}");
+            };
+            assert_eq!(expected, &digest.to_string());
+            assert!(
+                actual.contains("c811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172"),
+                "{actual}"
+            );
+        }
+        other => panic!("expected the bundle's subject to be rejected, got {other:?}"),
+    }
+}
