@@ -34,34 +34,8 @@ pub async fn verify_digest(
         image: name.clone(),
         source,
     };
-    let (sig_layers, att_layers) = tokio::join!(
-        fetch_layers(
-            registry,
-            image,
-            digest,
-            Artifact::Signature,
-            deadline,
-            |_| true
-        ),
-        async {
-            if req.attestations.is_empty() {
-                return Ok(None);
-            }
-            fetch_layers(
-                registry,
-                image,
-                digest,
-                Artifact::Attestation,
-                deadline,
-                |l| {
-                    l.annotations
-                        .get(PREDICATE_TYPE_ANNOTATION)
-                        .is_none_or(|t| req.attestations.iter().any(|a| &a.predicate_type == t))
-                },
-            )
-            .await
-        }
-    );
+    let (sig_layers, att_layers) =
+        fetch_classic(registry, image, digest, &req.attestations, deadline).await;
     let sig_layers = sig_layers.map_err(registry_err)?;
     let Some(sig_layers) = sig_layers else {
         return Err(VerifyError::NoSignature {
@@ -87,6 +61,48 @@ pub async fn verify_digest(
 pub(crate) type Layer = (Descriptor, Vec<u8>);
 
 /// The artifact's layers that pass `keep`, or `None` when there is no artifact manifest.
+/// Layers of cosign's classic `.sig` tag, and of its `.att` tag when `attestations` are
+/// required (only those of a required predicate type, or unannotated), fetched concurrently.
+/// `None`: no such tag.
+pub(crate) async fn fetch_classic(
+    registry: &RegistryClient,
+    image: &ImageRef,
+    digest: &Digest,
+    attestations: &[AttestationRequirement],
+    deadline: Instant,
+) -> (Layers, Layers) {
+    tokio::join!(
+        fetch_layers(
+            registry,
+            image,
+            digest,
+            Artifact::Signature,
+            deadline,
+            |_| true
+        ),
+        async {
+            if attestations.is_empty() {
+                return Ok(None);
+            }
+            fetch_layers(
+                registry,
+                image,
+                digest,
+                Artifact::Attestation,
+                deadline,
+                |l| {
+                    l.annotations
+                        .get(PREDICATE_TYPE_ANNOTATION)
+                        .is_none_or(|t| attestations.iter().any(|a| &a.predicate_type == t))
+                },
+            )
+            .await
+        }
+    )
+}
+
+type Layers = Result<Option<Vec<Layer>>, RegistryError>;
+
 pub(crate) async fn fetch_layers(
     registry: &RegistryClient,
     image: &ImageRef,

@@ -17,7 +17,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
-use tokio::time::Instant;
 
 use super::cert::Certificate;
 use super::identity::{CertIdentity, check_any};
@@ -26,13 +25,10 @@ use super::{
     BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, KeylessError, KeylessRequirement, malformed,
 };
 use crate::cosign::payload::SimpleSigning;
-use crate::cosign::{Artifact, SIGNATURE_ANNOTATION, SIMPLESIGNING_MEDIA_TYPE, artifact_tag};
+use crate::cosign::{SIGNATURE_ANNOTATION, SIMPLESIGNING_MEDIA_TYPE};
 use crate::error::VerifyError;
-use crate::reference::{Digest, ImageRef};
-use crate::registry::RegistryClient;
+use crate::reference::Digest;
 use crate::registry::manifest::Descriptor;
-use crate::requirement::Verified;
-use crate::verify::fetch_layers;
 
 /// One verified keyless signature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -177,43 +173,5 @@ pub fn verify_signature_layers(
                 layers: simple.len(),
             },
         },
-    })
-}
-
-/// Verifies `digest` (of `image`) against keyless `req`, straight from the registry: one GET
-/// for the `.sig` manifest and one per signature layer. Mirrors [`crate::verify_digest`];
-/// [`Verified::key_ids`] holds each verified signer as `subject (issuer)`.
-pub async fn verify_keyless_digest(
-    registry: &RegistryClient,
-    image: &ImageRef,
-    digest: &Digest,
-    req: &KeylessRequirement,
-    deadline: Instant,
-) -> Result<Verified, VerifyError> {
-    let name = image.to_string();
-    let layers = fetch_layers(
-        registry,
-        image,
-        digest,
-        Artifact::Signature,
-        deadline,
-        |_| true,
-    )
-    .await
-    .map_err(|source| VerifyError::Registry {
-        image: name.clone(),
-        source,
-    })?
-    .ok_or_else(|| VerifyError::NoSignature {
-        image: name.clone(),
-        tag: artifact_tag(digest, Artifact::Signature),
-    })?;
-    let sigs = verify_signature_layers(&name, digest, &layers, req)?;
-    let mut key_ids: Vec<String> = sigs.iter().map(KeylessSignature::signer).collect();
-    key_ids.dedup();
-    Ok(Verified {
-        digest: digest.clone(),
-        key_ids,
-        attestations: Vec::new(),
     })
 }

@@ -26,13 +26,13 @@ use super::bundle_verify::verify_bundle;
 use super::classic::{KeylessSignature, verify_signature_layers};
 use super::identity::CertIdentity;
 use super::{KeylessError, KeylessRequirement};
-use crate::cosign::{Artifact, PREDICATE_TYPE_ANNOTATION, artifact_tag};
+use crate::cosign::{Artifact, artifact_tag};
 use crate::error::{RegistryError, VerifyError};
 use crate::reference::{Digest, ImageRef};
 use crate::registry::RegistryClient;
 use crate::registry::referrers::ArtifactManifest;
 use crate::requirement::Verified;
-use crate::verify::{Layer, fetch_layers};
+use crate::verify::{Layer, fetch_classic};
 
 /// The artifact type (and layer media type) of a Sigstore bundle referrer.
 pub const BUNDLE_ARTIFACT_TYPE: &str = MEDIA_TYPE_V03;
@@ -107,33 +107,8 @@ pub(crate) async fn find(
     req: &KeylessRequirement,
     deadline: Instant,
 ) -> Result<Found, RegistryError> {
-    let (sig, att, refs) = tokio::join!(
-        fetch_layers(
-            registry,
-            image,
-            digest,
-            Artifact::Signature,
-            deadline,
-            |_| true
-        ),
-        async {
-            if req.attestations.is_empty() {
-                return Ok(None);
-            }
-            fetch_layers(
-                registry,
-                image,
-                digest,
-                Artifact::Attestation,
-                deadline,
-                |l| {
-                    l.annotations
-                        .get(PREDICATE_TYPE_ANNOTATION)
-                        .is_none_or(|t| req.attestations.iter().any(|a| &a.predicate_type == t))
-                },
-            )
-            .await
-        },
+    let ((sig, att), refs) = tokio::join!(
+        fetch_classic(registry, image, digest, &req.attestations, deadline),
         referrer_bundles(registry, image, digest, deadline),
     );
     let sig_place = format!(
