@@ -12,12 +12,10 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use sha2::{Digest as _, Sha256};
 
 use super::bundle::Content;
-use super::bundle_verify::verify_bundle;
+use super::bundle_verify::{dsse_signature, verify_bundle};
 use super::cert::Certificate;
 use super::discovery::{EntryFailure, Found, artifact_sha256, signer};
 use super::identity::check_any;
@@ -26,7 +24,7 @@ use super::{
     BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, KeylessError, KeylessRequirement, malformed,
 };
 use crate::cosign::DSSE_MEDIA_TYPE;
-use crate::cosign::dsse::{Envelope, Statement, pae};
+use crate::cosign::dsse::{Envelope, Statement};
 use crate::error::VerifyError;
 use crate::reference::Digest;
 use crate::requirement::{AttestationRequirement, VerifiedAttestation};
@@ -53,24 +51,7 @@ pub fn verify_attestation_layer(
     let cert = Certificate::from_pem(cert_pem)?;
     let env: Envelope =
         serde_json::from_slice(envelope).map_err(|e| malformed("DSSE envelope", e))?;
-    let payload = env
-        .payload_bytes()
-        .map_err(|cause| malformed("DSSE envelope", cause))?;
-    let msg = pae(&env.payload_type, &payload);
-    let key = cert.key()?;
-    let mut signature = None;
-    for s in &env.signatures {
-        let Ok(sig) = B64.decode(&s.sig) else {
-            continue;
-        };
-        if key.verify(&msg, &sig, key.default_hash())? {
-            signature = Some(sig);
-            break;
-        }
-    }
-    let signature = signature.ok_or_else(|| KeylessError::Signature {
-        what: format!("DSSE envelope ({})", env.payload_type),
-    })?;
+    let (payload, signature) = dsse_signature(&env, cert.key()?)?;
     let bundle: RekorBundle = annotations
         .get(BUNDLE_ANNOTATION)
         .ok_or_else(|| KeylessError::NoLogEntry {

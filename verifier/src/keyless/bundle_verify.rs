@@ -32,7 +32,7 @@ use super::sct;
 use super::trust::TrustedRoot;
 use super::tsa::{VerifiedTimestamp, verify_timestamps};
 use super::{KeylessError, KeylessRequirement};
-use crate::cosign::dsse::{Statement, pae};
+use crate::cosign::dsse::{Envelope, Statement, pae};
 
 /// What a verified bundle proved.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -150,23 +150,7 @@ fn verify_content(
             })
         }
         Content::Dsse(env) => {
-            let payload = env
-                .payload_bytes()
-                .map_err(|cause| super::malformed("DSSE envelope", cause))?;
-            let msg = pae(&env.payload_type, &payload);
-            let mut signature = None;
-            for s in &env.signatures {
-                let Ok(sig) = B64.decode(&s.sig) else {
-                    continue;
-                };
-                if key.verify(&msg, &sig, key.default_hash())? {
-                    signature = Some(sig);
-                    break;
-                }
-            }
-            let signature = signature.ok_or_else(|| KeylessError::Signature {
-                what: format!("DSSE envelope ({})", env.payload_type),
-            })?;
+            let (payload, signature) = dsse_signature(env, key)?;
             let statement = env
                 .statement()
                 .map_err(|cause| super::malformed("in-toto statement", cause))?;
@@ -262,4 +246,26 @@ fn verify_entry(
         cp.verify(log)?;
     }
     Ok((log.base_url.clone(), entry.log_index, entry.integrated_time))
+}
+
+/// The payload of `env` and the first of its signatures that verifies with `key` (DSSE PAE).
+pub(super) fn dsse_signature(
+    env: &Envelope,
+    key: &VerificationKey,
+) -> Result<(Vec<u8>, Vec<u8>), KeylessError> {
+    let payload = env
+        .payload_bytes()
+        .map_err(|cause| super::malformed("DSSE envelope", cause))?;
+    let msg = pae(&env.payload_type, &payload);
+    for s in &env.signatures {
+        let Ok(sig) = B64.decode(&s.sig) else {
+            continue;
+        };
+        if key.verify(&msg, &sig, key.default_hash())? {
+            return Ok((payload, sig));
+        }
+    }
+    Err(KeylessError::Signature {
+        what: format!("DSSE envelope ({})", env.payload_type),
+    })
 }
