@@ -55,11 +55,14 @@ external_bases() {
 
 rootfs() {
     local tar="$BASES/rootfs-$DEBIAN_SUITE.tar" want="$DEBIAN_SUITE $BUILDER_PACKAGES $DEBIAN_MIRROR"
-    if [[ -s $tar && -f $tar.stamp && "$(<"$tar.stamp")" == "$want" ]]; then
+    if [[ -f $tar && -s $tar && -f $tar.stamp && "$(<"$tar.stamp")" == "$want" ]]; then
         return
     fi
     log "mmdebstrap $DEBIAN_SUITE with $BUILDER_PACKAGES (once, ~3 min)"
-    SOURCE_DATE_EPOCH=$BASE_EPOCH mmdebstrap --quiet --variant=apt --include="$BUILDER_PACKAGES" \
+    # --format=tar: mmdebstrap picks the format from the file name otherwise, and "*.new" is
+    # not a name it knows (it would write a directory).
+    rm -rf "$tar" "$tar.new"
+    SOURCE_DATE_EPOCH=$BASE_EPOCH mmdebstrap --quiet --variant=apt --format=tar --include="$BUILDER_PACKAGES" \
         "$DEBIAN_SUITE" "$tar.new" "$DEBIAN_MIRROR" >"$BASES/mmdebstrap.log" 2>&1 ||
         die "mmdebstrap failed, see $BASES/mmdebstrap.log"
     mv -f "$tar.new" "$tar"
