@@ -146,6 +146,11 @@ pub struct CacheArgs {
     /// Maximum number of cached verdicts.
     #[arg(long, env = "PORTCULLIS_CACHE_SIZE", default_value_t = 10_000)]
     pub cache_size: u64,
+    /// How long a tag's digest is reused. Where admitted objects are pinned to the verified
+    /// digest (Pods; controllers with mutateDigestControllers) a re-pushed tag cannot slip in;
+    /// elsewhere keep it short. 0s resolves the tag on every review.
+    #[arg(long, env = "PORTCULLIS_CACHE_TAG_TTL", default_value = "30s", value_parser = clap_duration)]
+    pub cache_tag_ttl: Duration,
 }
 
 #[cfg(test)]
@@ -184,6 +189,7 @@ mod tests {
         assert_eq!(s.policy.paths, [PathBuf::from("/p1"), PathBuf::from("/p2")]);
         assert_eq!(s.server.timeout_margin, Duration::from_millis(500));
         assert_eq!(s.cache.cache_ttl, Duration::from_secs(300));
+        assert_eq!(s.cache.cache_tag_ttl, Duration::from_secs(30));
         assert_eq!(s.registry.allow_http_registries, ["127.0.0.1:5000"]);
         assert_eq!(s.admin.log_format, LogFormat::Text);
         assert_eq!(s.server.listen.port(), 8443);

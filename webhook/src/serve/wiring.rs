@@ -50,8 +50,8 @@ pub fn build_verifier(
         CacheConfig {
             positive_ttl: cache.cache_ttl,
             negative_ttl: cache.cache_negative_ttl,
+            tag_ttl: cache.cache_tag_ttl,
             capacity: cache.cache_size,
-            ..CacheConfig::default()
         },
     );
     Ok(Arc::new(RegistryVerifier {
