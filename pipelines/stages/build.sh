@@ -19,7 +19,7 @@
 #   compile once, as a BuildKit cache mount would make them. Each build still compiles the
 #   workspace crates it ships (the Dockerfiles touch every .rs file before the real build), so the
 #   reproducibility rebuild recompiles our code and re-assembles every layer. PIPELINE_REPRO_FRESH=1
-#   gives the rebuild an empty target directory instead: a from-scratch check (~10 min more on
+#   gives the rebuild an empty target directory instead: a from-scratch check (minutes more on
 #   2 cores).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
