@@ -187,10 +187,19 @@ own() {
     as_root chown -R "$(id -u):$(id -g)" "$@"
 }
 
-# portcullis ARGS...: the CLI (PORTCULLIS_BIN, else the workspace's debug build).
-portcullis() {
+# portcullis_bin: the CLI's path (PORTCULLIS_BIN, else the workspace's debug build). Start
+# background processes with it, not with the function below: `portcullis serve &` would make $!
+# the PID of a subshell, and stopping that leaves the server running.
+portcullis_bin() {
     local bin="${PORTCULLIS_BIN:-$PORTCULLIS_ROOT/target/debug/portcullis}"
     [[ -x $bin ]] || die "no portcullis binary at $bin (cargo build -p portcullis-webhook, or set PORTCULLIS_BIN)"
+    echo "$bin"
+}
+
+# portcullis ARGS...: runs the CLI in the foreground.
+portcullis() {
+    local bin
+    bin="$(portcullis_bin)"
     "$bin" "$@"
 }
 

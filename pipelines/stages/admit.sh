@@ -207,7 +207,9 @@ main() {
     # --cache-tag-ttl 0s: the replay re-pushes a tag seconds after admitting it. With the default
     # 30 s the webhook would still resolve it to the verified digest and pin that (safe: the pod
     # runs the signed image); here the re-pushed content itself must be judged.
-    portcullis serve --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$admin" \
+    local bin
+    bin="$(portcullis_bin)"
+    "$bin" serve --listen "127.0.0.1:$PORT" --admin-listen "127.0.0.1:$admin" \
         --tls-cert "$ADMIT/tls.crt" --tls-key "$ADMIT/tls.key" --policy "$ADMIT/policies" \
         --allow-http-registry "${PIPELINE_REGISTRY%%/*}" \
         --cache-tag-ttl 0s >"$ADMIT/serve.log" 2>&1 &
