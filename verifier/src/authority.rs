@@ -22,9 +22,14 @@ impl Authority {
     pub fn fingerprint(&self) -> String {
         match self {
             Authority::Keys(r) => r.fingerprint(),
-            Authority::Keyless(k) => format!("keyless:{}", k.fingerprint()),
+            Authority::Keyless(k) => keyless_fingerprint(k),
         }
     }
+}
+
+/// A keyless requirement's cache key: prefixed, so it never equals a key requirement's.
+pub(crate) fn keyless_fingerprint(k: &KeylessRequirement) -> String {
+    format!("keyless:{}", k.fingerprint())
 }
 
 impl From<Requirement> for Authority {

@@ -18,7 +18,7 @@ use moka::Expiry;
 use moka::future::Cache;
 use tokio::time::{Instant, timeout_at};
 
-use crate::authority::Authority;
+use crate::authority::{Authority, keyless_fingerprint};
 use crate::error::{RegistryError, VerifyError};
 use crate::keyless::{KeylessRequirement, verify_keyless_digest};
 use crate::reference::{Digest, ImageRef};
@@ -133,10 +133,14 @@ impl Verifier {
         req: &KeylessRequirement,
         deadline: Instant,
     ) -> Verdict {
-        let fingerprint = format!("keyless:{}", req.fingerprint());
-        self.verify_cached(image, fingerprint, deadline, |digest| async move {
-            verify_keyless_digest(&self.registry, image, &digest, req, deadline).await
-        })
+        self.verify_cached(
+            image,
+            keyless_fingerprint(req),
+            deadline,
+            |digest| async move {
+                verify_keyless_digest(&self.registry, image, &digest, req, deadline).await
+            },
+        )
         .await
     }
 

@@ -179,6 +179,7 @@ impl Prepared {
             .map(|c| Job {
                 image: c.image.clone(),
                 requirement: c.requirement.clone(),
+                fingerprint: c.fingerprint.clone(),
             })
             .collect()
     }

@@ -59,6 +59,8 @@ impl ImageVerifier for UnconfiguredVerifier {
 pub struct Job {
     pub image: String,
     pub requirement: Arc<Authority>,
+    /// `requirement.fingerprint()`, computed once when the policy loaded.
+    pub fingerprint: String,
 }
 
 /// Verdicts keyed by `(image, requirement fingerprint)`.
@@ -105,8 +107,9 @@ pub async fn verify_all(
 ) -> Verdicts {
     let mut unique: HashMap<(String, String), Arc<Authority>> = HashMap::new();
     for job in jobs {
-        let fp = job.requirement.fingerprint();
-        unique.entry((job.image, fp)).or_insert(job.requirement);
+        unique
+            .entry((job.image, job.fingerprint))
+            .or_insert(job.requirement);
     }
     let budget = deadline.saturating_duration_since(Instant::now());
     let tasks = unique.into_iter().map(|((image, fp), requirement)| {
@@ -192,14 +195,17 @@ mod tests {
             Job {
                 image: "registry.example:5000/app:1".into(),
                 requirement: requirement(),
+                fingerprint: requirement().fingerprint(),
             },
             Job {
                 image: "registry.example:5000/app:1".into(),
                 requirement: requirement(),
+                fingerprint: requirement().fingerprint(),
             },
             Job {
                 image: "nginx".into(),
                 requirement: requirement(),
+                fingerprint: requirement().fingerprint(),
             },
         ];
         let metrics = Metrics::unregistered();
