@@ -16,13 +16,11 @@ use sha2::{Digest as _, Sha256};
 
 use super::bundle::Content;
 use super::bundle_verify::{dsse_signature, verify_bundle};
-use super::cert::Certificate;
+use super::classic::{layer_certificate, layer_rekor_bundle};
 use super::discovery::{EntryFailure, Found, artifact_sha256, signer};
 use super::identity::check_any;
-use super::rekor::{Expected, ExpectedContent, RekorBundle, check_body};
-use super::{
-    BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, KeylessError, KeylessRequirement, malformed,
-};
+use super::rekor::{Expected, ExpectedContent, check_body};
+use super::{CERTIFICATE_ANNOTATION, KeylessError, KeylessRequirement, malformed};
 use crate::cosign::DSSE_MEDIA_TYPE;
 use crate::cosign::dsse::{Envelope, Statement};
 use crate::error::VerifyError;
@@ -45,21 +43,11 @@ pub fn verify_attestation_layer(
     req: &KeylessRequirement,
 ) -> Result<KeylessStatement, KeylessError> {
     let root = req.trusted_root.as_ref();
-    let cert_pem = annotations
-        .get(CERTIFICATE_ANNOTATION)
-        .ok_or(KeylessError::NoCertificate { layers: 1 })?;
-    let cert = Certificate::from_pem(cert_pem)?;
+    let cert = layer_certificate(annotations)?;
     let env: Envelope =
         serde_json::from_slice(envelope).map_err(|e| malformed("DSSE envelope", e))?;
     let (payload, signature) = dsse_signature(&env, cert.key()?)?;
-    let bundle: RekorBundle = annotations
-        .get(BUNDLE_ANNOTATION)
-        .ok_or_else(|| KeylessError::NoLogEntry {
-            what: format!("no {BUNDLE_ANNOTATION} annotation"),
-        })
-        .and_then(|b| {
-            serde_json::from_str(b).map_err(|e| malformed("Rekor bundle annotation", e))
-        })?;
+    let bundle = layer_rekor_bundle(annotations)?;
     let (_log, body) = bundle.verify(root)?;
     let payload_hash = Sha256::digest(&payload);
     check_body(

@@ -57,6 +57,28 @@ impl KeylessSignature {
     }
 }
 
+/// The Fulcio certificate a classic keyless layer (`.sig` or `.att`) carries.
+pub(super) fn layer_certificate(
+    annotations: &BTreeMap<String, String>,
+) -> Result<Certificate, KeylessError> {
+    let pem = annotations
+        .get(CERTIFICATE_ANNOTATION)
+        .ok_or(KeylessError::NoCertificate { layers: 1 })?;
+    Ok(Certificate::from_pem(pem)?)
+}
+
+/// The Rekor bundle (SET + logged entry) a classic keyless layer carries.
+pub(super) fn layer_rekor_bundle(
+    annotations: &BTreeMap<String, String>,
+) -> Result<RekorBundle, KeylessError> {
+    let text = annotations
+        .get(BUNDLE_ANNOTATION)
+        .ok_or_else(|| KeylessError::NoLogEntry {
+            what: format!("no {BUNDLE_ANNOTATION} annotation"),
+        })?;
+    serde_json::from_str(text).map_err(|e| malformed("Rekor bundle annotation", e))
+}
+
 /// Verifies one simple-signing layer (`payload` + its annotations); the payload digest is
 /// returned, not compared.
 pub fn verify_layer(
@@ -65,10 +87,7 @@ pub fn verify_layer(
     req: &KeylessRequirement,
 ) -> Result<KeylessSignature, KeylessError> {
     let root = req.trusted_root.as_ref();
-    let cert_pem = annotations
-        .get(CERTIFICATE_ANNOTATION)
-        .ok_or(KeylessError::NoCertificate { layers: 1 })?;
-    let cert = Certificate::from_pem(cert_pem)?;
+    let cert = layer_certificate(annotations)?;
     let sig = annotations
         .get(SIGNATURE_ANNOTATION)
         .and_then(|s| B64.decode(s.trim()).ok())
@@ -79,14 +98,7 @@ pub fn verify_layer(
             what: "simple-signing payload".into(),
         });
     }
-    let bundle: RekorBundle = annotations
-        .get(BUNDLE_ANNOTATION)
-        .ok_or_else(|| KeylessError::NoLogEntry {
-            what: format!("no {BUNDLE_ANNOTATION} annotation"),
-        })
-        .and_then(|b| {
-            serde_json::from_str(b).map_err(|e| malformed("Rekor bundle annotation", e))
-        })?;
+    let bundle = layer_rekor_bundle(annotations)?;
     let (log, body) = bundle.verify(root)?;
     let payload_hash = Sha256::digest(payload);
     check_body(
