@@ -56,6 +56,18 @@ stage() {
     record_time "$name" "$start"
 }
 
+# need_disk: stop before the image stages, with the reason, when the store's file system cannot
+# hold them. Measured peaks of .work/pipeline on a first run: ~3 GB with the overlay store, ~5 GB
+# with vfs; buildah's own "no space left on device" comes minutes later and names a layer file.
+need_disk() {
+    local want=4096 have
+    [[ $PIPELINE_STORAGE_DRIVER == overlay ]] || want=6144
+    have="$(df -Pm "$PIPELINE_WORK" | awk 'NR == 2 { print $4 }')"
+    ((have >= want)) || die "only $have MiB free under ${PIPELINE_WORK#"$PORTCULLIS_ROOT"/}; building the" \
+        "images needs about $want MiB with the $PIPELINE_STORAGE_DRIVER store. Free some space (make clean" \
+        "removes target/ and .work/) or set PIPELINE_WORK to a larger file system"
+}
+
 summary() {
     printf '\n%-22s %9s\n' STAGE SECONDS
     printf '%s\n' "--------------------------------"
@@ -88,6 +100,9 @@ main() {
     log "building the portcullis CLI (signing, verification, admission)"
     cargo build -q -p portcullis-webhook
     start_registry
+    ensure_storage_driver
+    log "buildah store: ${PIPELINE_WORK#"$PORTCULLIS_ROOT"/}/containers/$PIPELINE_STORAGE_DRIVER"
+    [[ -n $FROM && $FROM != bases && $FROM != build ]] || need_disk
     record_time "setup" "$start"
 
     stage bases "$STAGES/bases.sh"

@@ -16,8 +16,9 @@
 #   PIPELINE_REGISTRY        where images are pushed: "127.0.0.1:5000/portcullis-dev" or
 #                            "ghcr.io/portcullis-dev" (required from the push stage on)
 #   PIPELINE_INSECURE        1: the registry speaks plain HTTP (default: 1 for 127.0.0.1/localhost)
-#   PIPELINE_STORAGE_DRIVER  buildah storage driver (default vfs: works everywhere, slow; overlay
-#                            where the kernel allows it, e.g. GitHub's runners)
+#   PIPELINE_STORAGE_DRIVER  buildah storage driver (default: overlay when root can mount it on
+#                            the store's filesystem, else vfs, which copies the whole root file
+#                            system for every layer and container: several GB more per run)
 #   RUST_IMAGE, RUNTIME_IMAGE  base images (default: the local ones built by stages/bases.sh)
 #   SOURCE_DATE_EPOCH        build timestamp (default: the commit time of HEAD)
 #   PIPELINE_KEY, PIPELINE_PUB  signing key pair (default: a throwaway pair under .work)
@@ -27,7 +28,6 @@
 
 PIPELINE_WORK="${PIPELINE_WORK:-$PORTCULLIS_WORK/pipeline}"
 PIPELINE_OUT="$PIPELINE_WORK/out"
-PIPELINE_STORAGE_DRIVER="${PIPELINE_STORAGE_DRIVER:-vfs}"
 PIPELINE_TOOLS="$PORTCULLIS_WORK/tools"
 PIPELINE_VENV="$PIPELINE_TOOLS/venv-images"
 TRIVY="$PIPELINE_VENV/bin/trivy"
@@ -38,7 +38,31 @@ COSIGN_BIN="${COSIGN_BIN:-$PIPELINE_TOOLS/bin/cosign}"
 # Names of the locally built base images (stages/bases.sh) in the private buildah store.
 LOCAL_RUST_IMAGE="localhost/portcullis-base/rust:bookworm"
 LOCAL_RUNTIME_IMAGE="localhost/portcullis-base/static:nonroot"
-export PIPELINE_WORK PIPELINE_OUT PIPELINE_STORAGE_DRIVER
+
+# default_storage_driver: overlay if root can mount an overlay file system where the store lives
+# (one trial mount, undone at once), vfs otherwise.
+default_storage_driver() {
+    local probe="$PIPELINE_WORK/containers/overlay-probe" driver=vfs
+    as_root rm -rf "$probe"
+    mkdir -p "$PIPELINE_WORK/containers" && as_root mkdir -p "$probe/lower" "$probe/upper" "$probe/work" "$probe/merged"
+    if as_root mount -t overlay overlay -o "lowerdir=$probe/lower,upperdir=$probe/upper,workdir=$probe/work" \
+        "$probe/merged" 2>/dev/null; then
+        as_root umount "$probe/merged"
+        driver=overlay
+    fi
+    as_root rm -rf "$probe"
+    echo "$driver"
+}
+
+# ensure_storage_driver: sets and exports PIPELINE_STORAGE_DRIVER when the caller did not. Call it
+# outside command substitutions, so the probe runs once per pipeline.
+ensure_storage_driver() {
+    if [[ -z ${PIPELINE_STORAGE_DRIVER:-} ]]; then
+        PIPELINE_STORAGE_DRIVER="$(default_storage_driver)"
+        export PIPELINE_STORAGE_DRIVER
+    fi
+}
+export PIPELINE_WORK PIPELINE_OUT
 
 # --- images -------------------------------------------------------------------------------------
 
@@ -177,8 +201,9 @@ check_nonroot() {
 # bah ARGS...: buildah with the pipeline's private store (never /var/lib/containers), as root
 # (through sudo on GitHub's runners; chroot isolation needs it).
 bah() {
-    as_root buildah --root "$PIPELINE_WORK/containers/root" --runroot "$PIPELINE_WORK/containers/runroot" \
-        --storage-driver "$PIPELINE_STORAGE_DRIVER" "$@"
+    ensure_storage_driver
+    local store="$PIPELINE_WORK/containers/$PIPELINE_STORAGE_DRIVER"
+    as_root buildah --root "$store/root" --runroot "$store/runroot" --storage-driver "$PIPELINE_STORAGE_DRIVER" "$@"
 }
 
 # own PATH...: give files buildah wrote as root back to the calling user (no-op as root).

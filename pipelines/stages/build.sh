@@ -135,6 +135,7 @@ main() {
     [[ -f $PIPELINE_OUT/bases.env ]] || die "no $PIPELINE_OUT/bases.env: run pipelines/stages/bases.sh first"
     # shellcheck source=/dev/null
     . "$PIPELINE_OUT/bases.env"
+    ensure_storage_driver
     snapshot_source
     local -a images
     if [[ $# -gt 0 ]]; then images=("$@"); else mapfile -t images < <(pipeline_images); fi
