@@ -42,7 +42,7 @@ use portcullis_verifier::{PrivateKey, RegistryClient, RegistryConfig};
 use tokio::signal::unix::{SignalKind, signal};
 
 use load::{Load, Run, Target};
-use procs::{Pki, admin_get, metric_sum};
+use procs::{Pki, http_get, metric_sum};
 
 /// Connections of the load generator (the API server keeps a pool of keep-alive connections).
 const CONNS: usize = 16;
@@ -407,7 +407,7 @@ async fn measure(target: &Target, body: &Bytes) -> (Run, Run) {
 }
 
 async fn registry_requests(server: &procs::Portcullis) -> f64 {
-    let metrics = admin_get(server.admin, "/metrics").await.unwrap().1;
+    let metrics = http_get(server.admin, "/metrics").await.unwrap().1;
     metric_sum(&metrics, "portcullis_registry_requests_total", "")
 }
 

@@ -21,7 +21,7 @@ async fn decisions_over_tls_as_the_api_server_calls() {
     let (status, body) = server.readyz().await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("[+]policies ok: 1 policies"), "{body}");
-    assert_eq!(admin_get(server.admin, "/livez").await.unwrap().0, 200);
+    assert_eq!(http_get(server.admin, "/livez").await.unwrap().0, 200);
 
     let mut client = Client::connect(server.admission, &ca).await.unwrap();
     assert_eq!(client.peer_cert, work.cert_der);

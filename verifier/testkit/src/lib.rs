@@ -7,6 +7,8 @@
 //!   faults (error statuses with `Retry-After`, dropped connections, slow responses);
 //! - [`push_image`] / [`push_index`]: tiny but valid OCI images and indexes built in memory and
 //!   pushed over the registry HTTP API;
+//! - [`tls_connector`] / [`http_get`]: clients for the servers a test starts (the webhook's TLS
+//!   listener, trusting one CA only, and its plain admin listener);
 //! - [`corpus`] / [`tool`]: locate the shared test corpora and the external tools (`cosign`,
 //!   `docker-registry`, `skopeo`), skipping loudly when one is missing, or failing under `CI=true`.
 //!
@@ -14,6 +16,7 @@
 //! verifier (`registry + cosign + in-toto`) and the webhook as a dev-dependency only, and never
 //! ships in a binary. Errors are `anyhow` because this is test-support wiring.
 
+mod http;
 mod locate;
 mod net;
 mod oci;
@@ -21,6 +24,7 @@ mod proxy;
 mod push;
 mod registry;
 
+pub use http::{http_get, tls_connector};
 pub use locate::{corpus, tool, workspace_root};
 pub use net::free_port;
 pub use oci::{OCI_INDEX, OCI_MANIFEST, Platform};

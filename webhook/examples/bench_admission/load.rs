@@ -42,19 +42,9 @@ pub struct Target {
 
 impl Target {
     pub fn new(addr: SocketAddr, ca_pem: &str) -> Self {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(ca_pem.as_bytes()) {
-            roots.add(cert.unwrap()).unwrap();
-        }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
         Self {
             addr,
-            connector: TlsConnector::from(Arc::new(config)),
+            connector: portcullis_testkit::tls_connector(ca_pem).unwrap(),
         }
     }
 

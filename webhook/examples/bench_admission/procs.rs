@@ -18,8 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
+pub use portcullis_testkit::http_get;
 
 /// The DNS name the API server uses for the webhook Service.
 pub const SERVICE_DNS: &str = "portcullis.portcullis-system.svc";
@@ -267,7 +266,7 @@ pub async fn start_portcullis(
             if matches!(proc.child.try_wait(), Ok(Some(_))) {
                 break;
             }
-            if let Ok((200, _)) = admin_get(admin, "/readyz").await {
+            if let Ok((200, _)) = http_get(admin, "/readyz").await {
                 return Portcullis {
                     proc,
                     admission,
@@ -279,28 +278,6 @@ pub async fn start_portcullis(
         last = std::fs::read_to_string(&log).unwrap_or_default();
     }
     panic!("portcullis serve did not become ready; log:\n{last}");
-}
-
-/// `GET path` on a plaintext listener: (status, body).
-pub async fn admin_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let mut tcp = TcpStream::connect(addr).await?;
-    tcp.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await?;
-    let mut raw = Vec::new();
-    tcp.read_to_end(&mut raw).await?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
 }
 
 /// Sum of the samples of `name` (any labels) in a Prometheus text body.

@@ -1,9 +1,8 @@
 //! Clients: TLS as the API server calls (CA bundle as the only root, Service DNS name), a
-//! hand-driven TLS connection to hold a request half-sent, and the plaintext admin endpoints.
+//! hand-driven TLS connection to hold a request half-sent, and the admin endpoints' metrics.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt as _, Full};
@@ -14,7 +13,8 @@ use rustls::pki_types::ServerName;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
+
+pub use portcullis_testkit::{http_get, tls_connector};
 
 use super::*;
 
@@ -28,26 +28,12 @@ pub struct Client {
     _conn: tokio::task::JoinHandle<()>,
 }
 
-pub fn tls_connector(ca_pem: &str) -> TlsConnector {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    TlsConnector::from(Arc::new(config))
-}
-
 impl Client {
     /// Connects and completes the TLS handshake, verifying the server against `ca_pem` only.
     pub async fn connect(addr: SocketAddr, ca_pem: &str) -> std::io::Result<Self> {
         let tcp = TcpStream::connect(addr).await?;
         let name = ServerName::try_from(SERVICE_DNS).unwrap();
-        let tls = tls_connector(ca_pem).connect(name, tcp).await?;
+        let tls = tls_connector(ca_pem).unwrap().connect(name, tcp).await?;
         let peer_cert = tls
             .get_ref()
             .1
@@ -94,29 +80,7 @@ impl Client {
     }
 }
 
-// === admin client ===
-
-/// `GET path` on the plaintext admin listener: (status, body).
-pub async fn admin_get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
-    let mut tcp = TcpStream::connect(addr).await?;
-    tcp.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await?;
-    let mut raw = Vec::new();
-    tcp.read_to_end(&mut raw).await?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((status, body))
-}
+// === admin metrics ===
 
 /// The value of an unlabelled sample (e.g. a gauge) in a `/metrics` body.
 pub fn metric_value(metrics: &str, name: &str) -> Option<f64> {
@@ -156,7 +120,7 @@ impl RawTls {
     pub async fn connect(addr: SocketAddr, ca_pem: &str) -> std::io::Result<Self> {
         let tcp = TcpStream::connect(addr).await?;
         let name = ServerName::try_from(SERVICE_DNS).unwrap();
-        let stream = tls_connector(ca_pem).connect(name, tcp).await?;
+        let stream = tls_connector(ca_pem).unwrap().connect(name, tcp).await?;
         Ok(Self { stream })
     }
 

@@ -136,11 +136,11 @@ impl Server {
     }
 
     pub async fn readyz(&self) -> (u16, String) {
-        admin_get(self.admin, "/readyz").await.unwrap()
+        http_get(self.admin, "/readyz").await.unwrap()
     }
 
     pub async fn metrics(&self) -> String {
-        admin_get(self.admin, "/metrics").await.unwrap().1
+        http_get(self.admin, "/metrics").await.unwrap().1
     }
 }
 
