@@ -6,28 +6,19 @@
 //! statement about another digest and a missing type each fail with their named error.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod keyless_env;
 mod keyless_support;
 mod support;
 
-use keyless_support::{
-    DAY, GITHUB, LeafSpec, SUBJECT, TestSigstore, attach_referrer, leaf, now, release, req,
-    statement,
-};
-use portcullis_verifier::keyless::{
-    IdentityMismatch, KeylessError, KeylessRequirement, verify_keyless_digest,
-};
-use portcullis_verifier::{AttestationRequirement, Condition, Digest, ImageRef, VerifyError};
+use keyless_env::KeylessEnv;
+use keyless_support::{GITHUB, LeafSpec, SUBJECT, release, statement};
+use portcullis_verifier::keyless::{IdentityMismatch, KeylessError, KeylessRequirement};
+use portcullis_verifier::{AttestationRequirement, Condition, VerifyError};
 use serde_json::json;
-use support::{Env, soon};
+use support::soon;
 
 const SLSA: &str = "https://slsa.dev/provenance/v1";
 const BUILDER: &str = "https://github.com/acme/builder";
-
-async fn image(env: &Env, tag: &str) -> (ImageRef, Digest) {
-    let image = env.push("attest/app", tag, tag.as_bytes()).await;
-    let digest = env.client.resolve(&image, soon()).await.unwrap();
-    (image, digest)
-}
 
 fn provenance(builder: &str) -> serde_json::Value {
     json!({"buildDefinition": {"buildType": "https://acme/build/v1"},
@@ -56,27 +47,18 @@ const ON_OTHER: &str = "$.runDetails.builder.id == https://github.com/evil/build
 
 #[tokio::test]
 async fn classic_keyless_attestations_are_verified() {
-    let Some(env) = Env::start().await else {
+    let Some(mut k) = KeylessEnv::start("attest/app").await else {
         return;
     };
-    let t0 = now();
-    let mut ss = TestSigstore::new((t0 - DAY, t0 + DAY));
-    let window = (Some(t0 - DAY), None);
-    let l = leaf(&ss, t0, (-60, 540));
-    let (img, digest) = image(&env, "classic").await;
-    ss.sign_image(&env.client, &img, &digest, &l, t0, None)
-        .await;
-    let base = req(&ss, window, release());
+    let t0 = k.t0;
+    let l = k.valid_leaf();
+    let (img, digest) = k.signed_image("classic", &l).await;
+    let base = k.req(release());
 
     // Signed but not attested: the missing type names where it looked.
-    let outcome = verify_keyless_digest(
-        &env.client,
-        &img,
-        &digest,
-        &wanting(base.clone(), SLSA, &[]),
-        soon(),
-    )
-    .await;
+    let outcome = k
+        .verify(&img, &digest, &wanting(base.clone(), SLSA, &[]))
+        .await;
     match &outcome {
         Err(VerifyError::AttestationNotFound {
             predicate_type,
@@ -93,25 +75,11 @@ async fn classic_keyless_attestations_are_verified() {
         other => panic!("expected a missing attestation, got {other:?}"),
     }
 
-    ss.attest_image(
-        &env.client,
-        &img,
-        &digest,
-        &l,
-        SLSA,
-        provenance(BUILDER),
-        t0,
-    )
-    .await;
-    let ok = verify_keyless_digest(
-        &env.client,
-        &img,
-        &digest,
-        &wanting(base.clone(), SLSA, &[ON_BUILDER]),
-        soon(),
-    )
-    .await
-    .unwrap();
+    k.attest(&img, &digest, &l, SLSA, provenance(BUILDER)).await;
+    let ok = k
+        .verify(&img, &digest, &wanting(base.clone(), SLSA, &[ON_BUILDER]))
+        .await
+        .unwrap();
     assert_eq!(ok.attestations.len(), 1);
     assert_eq!(ok.attestations[0].predicate_type, SLSA);
     assert_eq!(
@@ -120,60 +88,34 @@ async fn classic_keyless_attestations_are_verified() {
     );
     assert_eq!(ok.attestations[0].conditions, vec![ON_BUILDER.to_string()]);
 
-    let outcome = verify_keyless_digest(
-        &env.client,
-        &img,
-        &digest,
-        &wanting(base.clone(), SLSA, &[ON_OTHER]),
-        soon(),
-    )
-    .await;
+    let outcome = k
+        .verify(&img, &digest, &wanting(base.clone(), SLSA, &[ON_OTHER]))
+        .await;
     assert!(
         matches!(&outcome, Err(VerifyError::ConditionFailed { predicate_type, .. }) if predicate_type == SLSA),
         "{outcome:?}"
     );
-    let outcome = verify_keyless_digest(
-        &env.client,
-        &img,
-        &digest,
-        &wanting(base.clone(), "https://spdx.dev/Document", &[]),
-        soon(),
-    )
-    .await;
+    let spdx = wanting(base.clone(), "https://spdx.dev/Document", &[]);
+    let outcome = k.verify(&img, &digest, &spdx).await;
     assert!(
         matches!(&outcome, Err(VerifyError::AttestationNotFound { predicate_type, .. }) if predicate_type == "https://spdx.dev/Document"),
         "{outcome:?}"
     );
 
     // An attestation by someone else: the image signature passes, the attestation does not.
-    let (img2, digest2) = image(&env, "classic-mallory").await;
-    ss.sign_image(&env.client, &img2, &digest2, &l, t0, None)
-        .await;
-    let mallory = ss.issue(&LeafSpec {
+    let (img2, digest2) = k.signed_image("classic-mallory", &l).await;
+    let mallory = k.ss.issue(&LeafSpec {
         subject: "https://github.com/mallory/app/.github/workflows/release.yml@refs/tags/v1",
         issuer: GITHUB,
         not_before: t0 - 60,
         not_after: t0 + 540,
         claims: &[],
     });
-    ss.attest_image(
-        &env.client,
-        &img2,
-        &digest2,
-        &mallory,
-        SLSA,
-        provenance(BUILDER),
-        t0,
-    )
-    .await;
-    let outcome = verify_keyless_digest(
-        &env.client,
-        &img2,
-        &digest2,
-        &wanting(base.clone(), SLSA, &[ON_BUILDER]),
-        soon(),
-    )
-    .await;
+    k.attest(&img2, &digest2, &mallory, SLSA, provenance(BUILDER))
+        .await;
+    let outcome = k
+        .verify(&img2, &digest2, &wanting(base.clone(), SLSA, &[ON_BUILDER]))
+        .await;
     match &outcome {
         Err(VerifyError::KeylessAttestationRejected { at, source, .. }) => {
             let KeylessError::Identity(IdentityMismatch { field, .. }) = source.as_ref() else {
@@ -201,30 +143,23 @@ async fn classic_keyless_attestations_are_verified() {
 
 #[tokio::test]
 async fn referrer_attestation_bundles_are_verified() {
-    let Some(env) = Env::start().await else {
+    let Some(mut k) = KeylessEnv::start("attest/app").await else {
         return;
     };
-    let t0 = now();
-    let mut ss = TestSigstore::new((t0 - DAY, t0 + DAY));
-    let window = (Some(t0 - DAY), None);
-    let l = leaf(&ss, t0, (-60, 540));
-    let base = req(&ss, window, release());
-    let (img, digest) = image(&env, "bundles").await;
-    let (_, other) = image(&env, "bundles-other").await;
-    let sig = ss.sign_image_bundle(&l, &digest, t0);
-    attach_referrer(&env.client, &img, &digest, &sig).await;
+    let t0 = k.t0;
+    let l = k.valid_leaf();
+    let base = k.req(release());
+    let (img, digest) = k.image("bundles").await;
+    let (_, other) = k.image("bundles-other").await;
+    k.attach_signature(&img, &digest, &l).await;
 
     // A statement about another image, listed as a referrer of this one.
-    let stray = ss.sign_statement(&l, &statement(&other, SLSA, Some(provenance(BUILDER))), t0);
-    attach_referrer(&env.client, &img, &digest, &stray).await;
-    let outcome = verify_keyless_digest(
-        &env.client,
-        &img,
-        &digest,
-        &wanting(base.clone(), SLSA, &[ON_BUILDER]),
-        soon(),
-    )
-    .await;
+    let stray =
+        k.ss.sign_statement(&l, &statement(&other, SLSA, Some(provenance(BUILDER))), t0);
+    k.attach(&img, &digest, &stray).await;
+    let outcome = k
+        .verify(&img, &digest, &wanting(base.clone(), SLSA, &[ON_BUILDER]))
+        .await;
     match &outcome {
         Err(VerifyError::SubjectMismatch {
             subjects, actual, ..
@@ -235,46 +170,32 @@ async fn referrer_attestation_bundles_are_verified() {
         other => panic!("expected a subject mismatch, got {other:?}"),
     }
 
-    let att = ss.sign_statement(&l, &statement(&digest, SLSA, Some(provenance(BUILDER))), t0);
-    attach_referrer(&env.client, &img, &digest, &att).await;
-    let ok = verify_keyless_digest(
-        &env.client,
-        &img,
-        &digest,
-        &wanting(base.clone(), SLSA, &[ON_BUILDER]),
-        soon(),
-    )
-    .await
-    .unwrap();
+    let att =
+        k.ss.sign_statement(&l, &statement(&digest, SLSA, Some(provenance(BUILDER))), t0);
+    k.attach(&img, &digest, &att).await;
+    let ok = k
+        .verify(&img, &digest, &wanting(base.clone(), SLSA, &[ON_BUILDER]))
+        .await
+        .unwrap();
     assert_eq!(ok.key_ids, vec![format!("{SUBJECT} ({GITHUB})")]);
     assert_eq!(ok.attestations[0].key_ids, ok.key_ids);
     // Through the cached verifier.
-    let verdict = env
+    let verdict = k
+        .env
         .verifier()
         .verify_keyless(&img, &wanting(base.clone(), SLSA, &[ON_BUILDER]), soon())
         .await;
     assert!(verdict.is_ok(), "{verdict:?}");
 
-    let outcome = verify_keyless_digest(
-        &env.client,
-        &img,
-        &digest,
-        &wanting(base.clone(), SLSA, &[ON_OTHER]),
-        soon(),
-    )
-    .await;
+    let outcome = k
+        .verify(&img, &digest, &wanting(base.clone(), SLSA, &[ON_OTHER]))
+        .await;
     assert!(
         matches!(&outcome, Err(VerifyError::ConditionFailed { .. })),
         "{outcome:?}"
     );
-    let outcome = verify_keyless_digest(
-        &env.client,
-        &img,
-        &digest,
-        &wanting(base, "https://cyclonedx.org/bom", &[]),
-        soon(),
-    )
-    .await;
+    let cyclonedx = wanting(base, "https://cyclonedx.org/bom", &[]);
+    let outcome = k.verify(&img, &digest, &cyclonedx).await;
     assert!(
         matches!(&outcome, Err(VerifyError::AttestationNotFound { .. })),
         "{outcome:?}"
@@ -287,14 +208,9 @@ async fn referrer_attestation_bundles_are_verified() {
             "https://accounts.google.com",
         )),
     );
-    let outcome = verify_keyless_digest(
-        &env.client,
-        &img,
-        &digest,
-        &wanting(req(&ss, window, google), SLSA, &[ON_BUILDER]),
-        soon(),
-    )
-    .await;
+    let outcome = k
+        .verify(&img, &digest, &wanting(k.req(google), SLSA, &[ON_BUILDER]))
+        .await;
     assert!(
         matches!(&outcome, Err(VerifyError::ReferrerRejected { source, .. })
             if matches!(source.as_ref(), KeylessError::Identity(IdentityMismatch { field, .. }) if field == "issuer")),

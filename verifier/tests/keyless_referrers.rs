@@ -5,25 +5,19 @@
 //! each fail with a named error that says where the bundle was.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod keyless_env;
 mod keyless_support;
 mod support;
 
-use keyless_support::{
-    DAY, GITHUB, SUBJECT, TestSigstore, attach_referrer, leaf, now, release, req,
-};
+use keyless_env::KeylessEnv;
+use keyless_support::{GITHUB, SUBJECT, release};
 use portcullis_verifier::keyless::Identity;
-use portcullis_verifier::keyless::{
-    IdentityMismatch, KeylessError, StringMatcher, verify_keyless_digest,
-};
+use portcullis_verifier::keyless::{IdentityMismatch, KeylessError, StringMatcher};
 use portcullis_verifier::registry::referrers::ReferrersSource;
 use portcullis_verifier::{Digest, ImageRef, RegistryError, VerifyError};
 use support::{Env, soon};
 
-async fn image(env: &Env, tag: &str) -> (ImageRef, Digest) {
-    let image = env.push("referrers/app", tag, tag.as_bytes()).await;
-    let digest = env.client.resolve(&image, soon()).await.unwrap();
-    (image, digest)
-}
+const REPO: &str = "referrers/app";
 
 fn tag_of(image: &ImageRef, digest: &Digest) -> String {
     format!("referrers tag {}:sha256-{}", image.name(), digest.hex())
@@ -31,19 +25,16 @@ fn tag_of(image: &ImageRef, digest: &Digest) -> String {
 
 #[tokio::test]
 async fn referrer_bundles_verify_for_the_right_identity_only() {
-    let Some(env) = Env::start().await else {
+    let Some(mut k) = KeylessEnv::start(REPO).await else {
         return;
     };
-    let t0 = now();
-    let mut ss = TestSigstore::new((t0 - DAY, t0 + DAY));
-    let window = (Some(t0 - DAY), None);
-    let (img, digest) = image(&env, "dsse").await;
-    let l = leaf(&ss, t0, (-60, 540));
-    let bundle = ss.sign_image_bundle(&l, &digest, t0);
-    let manifest_digest = attach_referrer(&env.client, &img, &digest, &bundle).await;
+    let (img, digest) = k.image("dsse").await;
+    let l = k.valid_leaf();
+    let manifest_digest = k.attach_signature(&img, &digest, &l).await;
 
     // The listing falls back to the tag on this registry, and names it.
-    let listed = env
+    let listed = k
+        .env
         .client
         .referrers(&img, &digest, None, soon())
         .await
@@ -57,21 +48,11 @@ async fn referrer_bundles_verify_for_the_right_identity_only() {
     assert_eq!(listed.manifests.len(), 1);
     assert_eq!(listed.manifests[0].digest, manifest_digest.as_str());
 
-    let ok = verify_keyless_digest(
-        &env.client,
-        &img,
-        &digest,
-        &req(&ss, window, release()),
-        soon(),
-    )
-    .await
-    .unwrap();
+    let ok = k.verify(&img, &digest, &k.req(release())).await.unwrap();
     assert_eq!(ok.key_ids, vec![format!("{SUBJECT} ({GITHUB})")]);
     // Through the cached verifier too.
-    let v = env.verifier();
-    let verdict = v
-        .verify_keyless(&img, &req(&ss, window, release()), soon())
-        .await;
+    let v = k.env.verifier();
+    let verdict = v.verify_keyless(&img, &k.req(release()), soon()).await;
     assert_eq!(verdict.as_ref().as_ref().unwrap().key_ids, ok.key_ids);
 
     for (identity, field) in [
@@ -92,14 +73,7 @@ async fn referrer_bundles_verify_for_the_right_identity_only() {
             "issuer",
         ),
     ] {
-        let outcome = verify_keyless_digest(
-            &env.client,
-            &img,
-            &digest,
-            &req(&ss, window, identity),
-            soon(),
-        )
-        .await;
+        let outcome = k.verify(&img, &digest, &k.req(identity)).await;
         match &outcome {
             Err(VerifyError::ReferrerRejected {
                 referrer,
@@ -119,51 +93,34 @@ async fn referrer_bundles_verify_for_the_right_identity_only() {
     }
 
     // A message-signature bundle over the image manifest counts as a signature as well.
-    let (img2, digest2) = image(&env, "message").await;
-    let manifest = env
+    let (img2, digest2) = k.image("message").await;
+    let manifest = k
+        .env
         .client
         .get_manifest(&img2, digest2.as_str(), soon())
         .await
         .unwrap()
         .unwrap();
-    let blob_bundle = ss.sign_blob(&l, &manifest.bytes, t0);
-    attach_referrer(&env.client, &img2, &digest2, &blob_bundle).await;
-    let ok = verify_keyless_digest(
-        &env.client,
-        &img2,
-        &digest2,
-        &req(&ss, window, release()),
-        soon(),
-    )
-    .await
-    .unwrap();
+    let blob_bundle = k.ss.sign_blob(&l, &manifest.bytes, k.t0);
+    k.attach(&img2, &digest2, &blob_bundle).await;
+    let ok = k.verify(&img2, &digest2, &k.req(release())).await.unwrap();
     assert_eq!(ok.key_ids.len(), 1);
 }
 
 #[tokio::test]
 async fn bundles_for_other_digests_and_missing_referrers_are_rejected() {
-    let Some(env) = Env::start().await else {
+    let Some(mut k) = KeylessEnv::start(REPO).await else {
         return;
     };
-    let t0 = now();
-    let mut ss = TestSigstore::new((t0 - DAY, t0 + DAY));
-    let window = (Some(t0 - DAY), None);
-    let l = leaf(&ss, t0, (-60, 540));
-    let (img, digest) = image(&env, "target").await;
-    let (_, other) = image(&env, "other").await;
+    let l = k.valid_leaf();
+    let (img, digest) = k.image("target").await;
+    let (_, other) = k.image("other").await;
 
     // A valid bundle, by the right identity, but its statement is about another image: listed
     // as a referrer of `img`, it must not count.
-    let for_other = ss.sign_image_bundle(&l, &other, t0);
-    let referrer = attach_referrer(&env.client, &img, &digest, &for_other).await;
-    let outcome = verify_keyless_digest(
-        &env.client,
-        &img,
-        &digest,
-        &req(&ss, window, release()),
-        soon(),
-    )
-    .await;
+    let for_other = k.ss.sign_image_bundle(&l, &other, k.t0);
+    let referrer = k.attach(&img, &digest, &for_other).await;
+    let outcome = k.verify(&img, &digest, &k.req(release())).await;
     match &outcome {
         Err(VerifyError::ReferrerRejected {
             referrer: at,
@@ -182,18 +139,10 @@ async fn bundles_for_other_digests_and_missing_referrers_are_rejected() {
 
     // An index entry whose manifest is not in the registry (the registry checks entries when
     // the index is pushed, so the manifest is deleted afterwards).
-    let (img3, digest3) = image(&env, "dangling").await;
-    let doomed = ss.sign_image_bundle(&l, &digest3, t0);
-    let missing = attach_referrer(&env.client, &img3, &digest3, &doomed).await;
-    delete_manifest(&env, &missing).await;
-    let outcome = verify_keyless_digest(
-        &env.client,
-        &img3,
-        &digest3,
-        &req(&ss, window, release()),
-        soon(),
-    )
-    .await;
+    let (img3, digest3) = k.image("dangling").await;
+    let missing = k.attach_signature(&img3, &digest3, &l).await;
+    delete_manifest(&k.env, &missing).await;
+    let outcome = k.verify(&img3, &digest3, &k.req(release())).await;
     match &outcome {
         Err(VerifyError::Registry {
             source: RegistryError::NotFound { what, .. },
@@ -208,32 +157,15 @@ async fn bundles_for_other_digests_and_missing_referrers_are_rejected() {
         other => panic!("expected the missing referrer manifest, got {other:?}"),
     }
     // A valid bundle beside a dangling entry still verifies.
-    let (img4, digest4) = image(&env, "dangling-and-good").await;
-    let good = ss.sign_image_bundle(&l, &digest4, t0);
-    attach_referrer(&env.client, &img4, &digest4, &good).await;
-    let doomed = ss.sign_image_bundle(&l, &digest4, t0);
-    let missing = attach_referrer(&env.client, &img4, &digest4, &doomed).await;
-    delete_manifest(&env, &missing).await;
-    verify_keyless_digest(
-        &env.client,
-        &img4,
-        &digest4,
-        &req(&ss, window, release()),
-        soon(),
-    )
-    .await
-    .unwrap();
+    let (img4, digest4) = k.image("dangling-and-good").await;
+    k.attach_signature(&img4, &digest4, &l).await;
+    let missing = k.attach_signature(&img4, &digest4, &l).await;
+    delete_manifest(&k.env, &missing).await;
+    k.verify(&img4, &digest4, &k.req(release())).await.unwrap();
 
     // Nothing anywhere: the error names both places looked at.
-    let (bare, bare_digest) = image(&env, "bare").await;
-    let outcome = verify_keyless_digest(
-        &env.client,
-        &bare,
-        &bare_digest,
-        &req(&ss, window, release()),
-        soon(),
-    )
-    .await;
+    let (bare, bare_digest) = k.image("bare").await;
+    let outcome = k.verify(&bare, &bare_digest, &k.req(release())).await;
     match &outcome {
         Err(VerifyError::NoSignatureIn { looked, .. }) => {
             assert!(
@@ -252,7 +184,7 @@ async fn bundles_for_other_digests_and_missing_referrers_are_rejected() {
 /// Deletes a manifest straight from the registry (the client under test has no deletes).
 async fn delete_manifest(env: &Env, digest: &Digest) {
     let url = format!(
-        "http://{}/v2/referrers/app/manifests/{digest}",
+        "http://{}/v2/{REPO}/manifests/{digest}",
         env.registry.addr()
     );
     let deleted = reqwest::Client::new().delete(url).send().await.unwrap();
@@ -264,7 +196,7 @@ async fn delete_manifest(env: &Env, digest: &Digest) {
 /// signature verifies with its certificate, and then it is rejected for its subject.
 #[tokio::test]
 async fn a_real_cosign_bundle_for_another_image_is_rejected_for_its_subject() {
-    let Some(env) = Env::start().await else {
+    let Some(k) = KeylessEnv::start(REPO).await else {
         return;
     };
     let Some(dir) = portcullis_testkit::corpus("cosign") else {
@@ -273,8 +205,8 @@ async fn a_real_cosign_bundle_for_another_image_is_rejected_for_its_subject() {
     let bundle: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("bundles/bundle_v03.json")).unwrap())
             .unwrap();
-    let (img, digest) = image(&env, "kubewarden").await;
-    let manifest_digest = attach_referrer(&env.client, &img, &digest, &bundle).await;
+    let (img, digest) = k.image("kubewarden").await;
+    let manifest_digest = k.attach(&img, &digest, &bundle).await;
     let root = portcullis_verifier::keyless::TrustedRoot::from_file(
         &dir.join("trust/production_trusted_root.json"),
     )
@@ -289,7 +221,7 @@ async fn a_real_cosign_bundle_for_another_image_is_rejected_for_its_subject() {
         )],
         attestations: Vec::new(),
     };
-    let outcome = verify_keyless_digest(&env.client, &img, &digest, &req, soon()).await;
+    let outcome = k.verify(&img, &digest, &req).await;
     match &outcome {
         Err(VerifyError::ReferrerRejected {
             referrer, source, ..

@@ -6,23 +6,18 @@
 //! inclusion proof; tampered proofs are covered by `keyless_private_bundles.rs`.)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod keyless_env;
 mod keyless_support;
 mod support;
 
-use keyless_support::{DAY, GITHUB, LeafSpec, SUBJECT, TestSigstore, leaf, now, release, req};
+use keyless_env::KeylessEnv;
+use keyless_support::{DAY, GITHUB, LeafSpec, SUBJECT, TestSigstore, release, req};
 use portcullis_verifier::cosign::sign::sign_image;
 use portcullis_verifier::keyless::{
     CertError, Claim, Identity, IdentityMismatch, KeylessError, RekorError, StringMatcher,
-    verify_keyless_digest,
 };
-use portcullis_verifier::{Digest, ImageRef, PrivateKey, VerifyError};
-use support::{Env, soon};
-
-async fn image(env: &Env, tag: &str) -> (ImageRef, Digest) {
-    let image = env.push("keyless/app", tag, tag.as_bytes()).await;
-    let digest = env.client.resolve(&image, soon()).await.unwrap();
-    (image, digest)
-}
+use portcullis_verifier::{PrivateKey, VerifyError};
+use support::soon;
 
 fn rejected(outcome: Result<portcullis_verifier::Verified, VerifyError>) -> KeylessError {
     match outcome {
@@ -33,16 +28,11 @@ fn rejected(outcome: Result<portcullis_verifier::Verified, VerifyError>) -> Keyl
 
 #[tokio::test]
 async fn keyless_signed_image_verifies_for_the_right_identity_only() {
-    let Some(env) = Env::start().await else {
+    let Some(mut k) = KeylessEnv::start("keyless/app").await else {
         return;
     };
-    let t0 = now();
-    let mut ss = TestSigstore::new((t0 - DAY, t0 + DAY));
-    let (img, digest) = image(&env, "good").await;
-    let l = leaf(&ss, t0, (-60, 540));
-    ss.sign_image(&env.client, &img, &digest, &l, t0, None)
-        .await;
-    let window = (Some(t0 - DAY), None);
+    let l = k.valid_leaf();
+    let (img, digest) = k.signed_image("good", &l).await;
 
     let strict = release()
         .with_claim(
@@ -53,26 +43,14 @@ async fn keyless_signed_image_verifies_for_the_right_identity_only() {
             Claim::SourceRepositoryUri,
             StringMatcher::exact("https://github.com/acme/app"),
         );
-    let ok = verify_keyless_digest(
-        &env.client,
-        &img,
-        &digest,
-        &req(&ss, window, strict),
-        soon(),
-    )
-    .await
-    .unwrap();
+    let ok = k.verify(&img, &digest, &k.req(strict)).await.unwrap();
     assert_eq!(ok.digest, digest);
     assert_eq!(ok.key_ids, vec![format!("{SUBJECT} ({GITHUB})")]);
     let regex = Identity::new(
         StringMatcher::regex("^https://github.com/acme/").unwrap(),
         Some(StringMatcher::regex("^https://token\\.actions\\.").unwrap()),
     );
-    assert!(
-        verify_keyless_digest(&env.client, &img, &digest, &req(&ss, window, regex), soon())
-            .await
-            .is_ok()
-    );
+    assert!(k.verify(&img, &digest, &k.req(regex)).await.is_ok());
 
     let other_subject = Identity::new(
         StringMatcher::exact(
@@ -80,16 +58,7 @@ async fn keyless_signed_image_verifies_for_the_right_identity_only() {
         ),
         Some(StringMatcher::exact(GITHUB)),
     );
-    let e = rejected(
-        verify_keyless_digest(
-            &env.client,
-            &img,
-            &digest,
-            &req(&ss, window, other_subject),
-            soon(),
-        )
-        .await,
-    );
+    let e = rejected(k.verify(&img, &digest, &k.req(other_subject)).await);
     assert!(
         matches!(&e, KeylessError::Identity(IdentityMismatch { field, .. }) if field == "subject"),
         "{e}"
@@ -98,16 +67,7 @@ async fn keyless_signed_image_verifies_for_the_right_identity_only() {
         StringMatcher::exact(SUBJECT),
         Some(StringMatcher::exact("https://accounts.google.com")),
     );
-    let e = rejected(
-        verify_keyless_digest(
-            &env.client,
-            &img,
-            &digest,
-            &req(&ss, window, other_issuer),
-            soon(),
-        )
-        .await,
-    );
+    let e = rejected(k.verify(&img, &digest, &k.req(other_issuer)).await);
     assert!(
         matches!(&e, KeylessError::Identity(IdentityMismatch { field, .. }) if field == "issuer"),
         "{e}"
@@ -116,24 +76,15 @@ async fn keyless_signed_image_verifies_for_the_right_identity_only() {
         Claim::SourceRepositoryRef,
         StringMatcher::exact("refs/heads/main"),
     );
-    let e = rejected(
-        verify_keyless_digest(
-            &env.client,
-            &img,
-            &digest,
-            &req(&ss, window, other_ref),
-            soon(),
-        )
-        .await,
-    );
+    let e = rejected(k.verify(&img, &digest, &k.req(other_ref)).await);
     assert!(
         matches!(&e, KeylessError::Identity(IdentityMismatch { field, .. }) if field == "source-repository-ref"),
         "{e}"
     );
 
     // Through the cached verifier: the second call is a cache hit with the same verdict.
-    let v = env.verifier();
-    let r = req(&ss, window, release());
+    let v = k.env.verifier();
+    let r = k.req(release());
     let first = v.verify_keyless(&img, &r, soon()).await;
     assert_eq!(first.as_ref().as_ref().unwrap().key_ids, ok.key_ids);
     let again = v.verify_keyless(&img, &r, soon()).await;
@@ -141,16 +92,10 @@ async fn keyless_signed_image_verifies_for_the_right_identity_only() {
     assert_eq!(v.stats().hits.load(std::sync::atomic::Ordering::Relaxed), 1);
 
     // The same signature against another Sigstore's trusted root: its log is unknown there.
-    let stranger = TestSigstore::new((t0 - DAY, t0 + DAY));
+    let stranger = TestSigstore::new((k.t0 - DAY, k.t0 + DAY));
     let e = rejected(
-        verify_keyless_digest(
-            &env.client,
-            &img,
-            &digest,
-            &req(&stranger, window, release()),
-            soon(),
-        )
-        .await,
+        k.verify(&img, &digest, &req(&stranger, k.window, release()))
+            .await,
     );
     assert!(
         matches!(e, KeylessError::Log(RekorError::UnknownLog { .. })),
@@ -160,115 +105,53 @@ async fn keyless_signed_image_verifies_for_the_right_identity_only() {
 
 #[tokio::test]
 async fn expired_certificates_unknown_set_keys_and_ca_windows_are_rejected() {
-    let Some(env) = Env::start().await else {
+    let Some(mut k) = KeylessEnv::start("keyless/app").await else {
         return;
     };
-    let t0 = now();
-    let mut ss = TestSigstore::new((t0 - DAY, t0 + DAY));
-    let window = (Some(t0 - DAY), None);
+    let t0 = k.t0;
 
     // Certificate valid for ten minutes an hour before the log integrated the signature.
-    let (img, digest) = image(&env, "expired").await;
-    let old = leaf(&ss, t0, (-4200, -3600));
-    ss.sign_image(&env.client, &img, &digest, &old, t0, None)
-        .await;
-    let e = rejected(
-        verify_keyless_digest(
-            &env.client,
-            &img,
-            &digest,
-            &req(&ss, window, release()),
-            soon(),
-        )
-        .await,
-    );
+    let old = k.leaf((-4200, -3600));
+    let (img, digest) = k.signed_image("expired", &old).await;
+    let e = rejected(k.verify(&img, &digest, &k.req(release())).await);
     assert!(
         matches!(e, KeylessError::Certificate(CertError::NotValidAt { .. })),
         "{e}"
     );
 
     // A SET signed by a key that is not the log's.
-    let (img, digest) = image(&env, "forged-set").await;
+    let (img, digest) = k.image("forged-set").await;
     let impostor = PrivateKey::generate();
-    ss.sign_image(
-        &env.client,
-        &img,
-        &digest,
-        &leaf(&ss, t0, (-60, 540)),
-        t0,
-        Some(&impostor),
-    )
-    .await;
-    let e = rejected(
-        verify_keyless_digest(
-            &env.client,
-            &img,
-            &digest,
-            &req(&ss, window, release()),
-            soon(),
-        )
-        .await,
-    );
+    let l = k.valid_leaf();
+    k.ss.sign_image(&k.env.client, &img, &digest, &l, t0, Some(&impostor))
+        .await;
+    let e = rejected(k.verify(&img, &digest, &k.req(release())).await);
     assert!(
         matches!(e, KeylessError::Log(RekorError::BadSet { .. })),
         "{e}"
     );
 
     // A good signature, but the trusted root's CA window ended before the log time…
-    let (img, digest) = image(&env, "late").await;
-    ss.sign_image(
-        &env.client,
-        &img,
-        &digest,
-        &leaf(&ss, t0, (-60, 540)),
-        t0,
-        None,
-    )
-    .await;
-    let e = rejected(
-        verify_keyless_digest(
-            &env.client,
-            &img,
-            &digest,
-            &req(&ss, (Some(t0 - DAY), Some(t0 - 3600)), release()),
-            soon(),
-        )
-        .await,
-    );
+    let l = k.valid_leaf();
+    let (img, digest) = k.signed_image("late", &l).await;
+    let closed = req(&k.ss, (Some(t0 - DAY), Some(t0 - 3600)), release());
+    let e = rejected(k.verify(&img, &digest, &closed).await);
     assert!(
         matches!(e, KeylessError::Certificate(CertError::CaNotValidAt { .. })),
         "{e}"
     );
     // …or starts after it.
-    let e = rejected(
-        verify_keyless_digest(
-            &env.client,
-            &img,
-            &digest,
-            &req(&ss, (Some(t0 + 60), None), release()),
-            soon(),
-        )
-        .await,
-    );
+    let not_yet = req(&k.ss, (Some(t0 + 60), None), release());
+    let e = rejected(k.verify(&img, &digest, &not_yet).await);
     assert!(
         matches!(e, KeylessError::Certificate(CertError::CaNotValidAt { .. })),
         "{e}"
     );
-    assert!(
-        verify_keyless_digest(
-            &env.client,
-            &img,
-            &digest,
-            &req(&ss, window, release()),
-            soon()
-        )
-        .await
-        .is_ok()
-    );
+    assert!(k.verify(&img, &digest, &k.req(release())).await.is_ok());
 
     // A CA certificate that itself expired before the log time.
     let mut expired_ca = TestSigstore::new((t0 - 2 * DAY, t0 - DAY));
-    let (img, digest) = image(&env, "expired-ca").await;
+    let (img, digest) = k.image("expired-ca").await;
     let l = expired_ca.issue(&LeafSpec {
         subject: SUBJECT,
         issuer: GITHUB,
@@ -277,17 +160,11 @@ async fn expired_certificates_unknown_set_keys_and_ca_windows_are_rejected() {
         claims: &[],
     });
     expired_ca
-        .sign_image(&env.client, &img, &digest, &l, t0, None)
+        .sign_image(&k.env.client, &img, &digest, &l, t0, None)
         .await;
     let e = rejected(
-        verify_keyless_digest(
-            &env.client,
-            &img,
-            &digest,
-            &req(&expired_ca, (None, None), release()),
-            soon(),
-        )
-        .await,
+        k.verify(&img, &digest, &req(&expired_ca, (None, None), release()))
+            .await,
     );
     assert!(
         matches!(e, KeylessError::Certificate(CertError::CaNotValidAt { .. })),
@@ -297,56 +174,30 @@ async fn expired_certificates_unknown_set_keys_and_ca_windows_are_rejected() {
 
 #[tokio::test]
 async fn the_signature_that_got_furthest_explains_the_verdict() {
-    let Some(env) = Env::start().await else {
+    let Some(mut k) = KeylessEnv::start("keyless/app").await else {
         return;
     };
-    let t0 = now();
-    let mut ss = TestSigstore::new((t0 - DAY, t0 + DAY));
-    let window = (Some(t0 - DAY), None);
-    let (img, digest) = image(&env, "mixed").await;
+    let t0 = k.t0;
+    let (img, digest) = k.image("mixed").await;
     let key = PrivateKey::generate();
-    sign_image(&env.client, &img, &key, soon()).await.unwrap();
-    let e = rejected(
-        verify_keyless_digest(
-            &env.client,
-            &img,
-            &digest,
-            &req(&ss, window, release()),
-            soon(),
-        )
-        .await,
-    );
+    sign_image(&k.env.client, &img, &key, soon()).await.unwrap();
+    let e = rejected(k.verify(&img, &digest, &k.req(release())).await);
     assert!(
         matches!(e, KeylessError::NoCertificate { layers: 1 }),
         "key-signed only: {e}"
     );
 
-    ss.sign_image(
-        &env.client,
-        &img,
-        &digest,
-        &leaf(&ss, t0, (-4200, -3600)),
-        t0,
-        None,
-    )
-    .await;
-    let mallory = ss.issue(&LeafSpec {
+    let expired = k.leaf((-4200, -3600));
+    k.sign(&img, &digest, &expired).await;
+    let mallory = k.ss.issue(&LeafSpec {
         subject: "mallory@example.com",
         issuer: GITHUB,
         not_before: t0 - 60,
         not_after: t0 + 540,
         claims: &[],
     });
-    ss.sign_image(&env.client, &img, &digest, &mallory, t0, None)
-        .await;
-    let outcome = verify_keyless_digest(
-        &env.client,
-        &img,
-        &digest,
-        &req(&ss, window, release()),
-        soon(),
-    )
-    .await;
+    k.sign(&img, &digest, &mallory).await;
+    let outcome = k.verify(&img, &digest, &k.req(release())).await;
     assert!(
         matches!(
             &outcome,
@@ -358,35 +209,13 @@ async fn the_signature_that_got_furthest_explains_the_verdict() {
         ),
         "{outcome:?}"
     );
-    ss.sign_image(
-        &env.client,
-        &img,
-        &digest,
-        &leaf(&ss, t0, (-60, 540)),
-        t0,
-        None,
-    )
-    .await;
-    let ok = verify_keyless_digest(
-        &env.client,
-        &img,
-        &digest,
-        &req(&ss, window, release()),
-        soon(),
-    )
-    .await
-    .unwrap();
+    let l = k.valid_leaf();
+    k.sign(&img, &digest, &l).await;
+    let ok = k.verify(&img, &digest, &k.req(release())).await.unwrap();
     assert_eq!(ok.key_ids.len(), 1);
 
-    let (unsigned, digest) = image(&env, "unsigned").await;
-    let outcome = verify_keyless_digest(
-        &env.client,
-        &unsigned,
-        &digest,
-        &req(&ss, window, release()),
-        soon(),
-    )
-    .await;
+    let (unsigned, digest) = k.image("unsigned").await;
+    let outcome = k.verify(&unsigned, &digest, &k.req(release())).await;
     // Both places were looked at, and the error names them.
     let hex = digest.hex();
     assert!(

@@ -260,36 +260,7 @@ impl TestSigstore {
             "signature": {"content": B64.encode(sig), "publicKey": {"content": B64.encode(leaf_pem)}}}})
         .to_string()
         .into_bytes();
-        let mut leaf = Sha256::new();
-        leaf.update([0u8]);
-        leaf.update(&body);
-        self.leaves.push(leaf.finalize().into());
-        let log_index = self.leaves.len() as i64 - 1;
-        let log_id = self.log_id();
-        let set_doc = json!({"body": B64.encode(&body), "integratedTime": integrated_time,
-            "logID": hex::encode(&log_id), "logIndex": log_index});
-        let set = set_key
-            .unwrap_or(&self.log_key)
-            .sign(set_doc.to_string().as_bytes());
-        let root_hash = root_of(&self.leaves);
-        let note = format!(
-            "rekor.test - 1\n{}\n{}\n",
-            self.leaves.len(),
-            B64.encode(root_hash)
-        );
-        let mut signed = log_id[..4].to_vec();
-        signed.extend(self.log_key.sign(note.as_bytes()));
-        Logged {
-            checkpoint: format!("{note}\n\u{2014} rekor.test {}\n", B64.encode(signed)),
-            path: path_of(&self.leaves, log_index as usize),
-            tree_size: self.leaves.len() as u64,
-            root_hash,
-            body,
-            integrated_time,
-            log_index,
-            log_id,
-            set,
-        }
+        self.append(body, integrated_time, set_key)
     }
 
     /// Signs the image digest keylessly and attaches the classic `.sig` layer.
@@ -311,21 +282,8 @@ impl TestSigstore {
             integrated_time,
             set_key,
         );
-        let rekor_bundle = json!({"SignedEntryTimestamp": B64.encode(&logged.set), "Payload": {
-            "body": B64.encode(&logged.body), "integratedTime": logged.integrated_time,
-            "logIndex": logged.log_index, "logID": hex::encode(&logged.log_id)}});
         let mut layer = Descriptor::for_bytes(SIMPLESIGNING_MEDIA_TYPE, &payload);
-        let annotations: BTreeMap<String, String> = [
-            (SIGNATURE_ANNOTATION, B64.encode(&sig)),
-            (CERTIFICATE_ANNOTATION, leaf.pem.clone()),
-            (CHAIN_ANNOTATION, self.ca_pem()),
-            (BUNDLE_ANNOTATION, rekor_bundle.to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        layer.annotations = annotations;
-        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        layer.annotations = self.classic_annotations(B64.encode(&sig), leaf, &logged);
         attach(
             client,
             image,
@@ -333,10 +291,32 @@ impl TestSigstore {
             Artifact::Signature,
             layer,
             payload,
-            deadline,
+            deadline(),
         )
         .await
         .unwrap();
+    }
+
+    /// The annotations of a classic keyless layer (cosign's `.sig` and `.att` tags): `signature`,
+    /// `leaf`'s certificate, this CA as its chain, and `logged` as the Rekor bundle.
+    fn classic_annotations(
+        &self,
+        signature: String,
+        leaf: &Leaf,
+        logged: &Logged,
+    ) -> BTreeMap<String, String> {
+        let rekor_bundle = json!({"SignedEntryTimestamp": B64.encode(&logged.set), "Payload": {
+            "body": B64.encode(&logged.body), "integratedTime": logged.integrated_time,
+            "logIndex": logged.log_index, "logID": hex::encode(&logged.log_id)}});
+        [
+            (SIGNATURE_ANNOTATION, signature),
+            (CERTIFICATE_ANNOTATION, leaf.pem.clone()),
+            (CHAIN_ANNOTATION, self.ca_pem()),
+            (BUNDLE_ANNOTATION, rekor_bundle.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
     }
 
     /// A Sigstore v0.3 bundle with a message signature over `artifact` by `leaf`, logged at
@@ -374,19 +354,9 @@ impl TestSigstore {
         let sha = Sha256::digest(artifact);
         let sig = key.sign(artifact);
         let l = self.log(signer_pem, &sig, &sha, integrated_time, None);
-        material["tlogEntries"] = json!([{
-            "logIndex": l.log_index.to_string(),
-            "logId": {"keyId": B64.encode(&l.log_id)},
-            "kindVersion": {"kind": "hashedrekord", "version": "0.0.1"},
-            "integratedTime": l.integrated_time.to_string(),
-            "inclusionPromise": {"signedEntryTimestamp": B64.encode(&l.set)},
-            "inclusionProof": {"logIndex": l.log_index.to_string(), "rootHash": B64.encode(l.root_hash),
-                "treeSize": l.tree_size.to_string(),
-                "hashes": l.path.iter().map(|h| B64.encode(h)).collect::<Vec<_>>(),
-                "checkpoint": {"envelope": l.checkpoint}},
-            "canonicalizedBody": B64.encode(&l.body)}]);
+        material["tlogEntries"] = json!([tlog_entry(&l, "hashedrekord", "0.0.1")]);
         json!({
-            "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+            "mediaType": BUNDLE_V03,
             "verificationMaterial": material,
             "messageSignature": {"messageDigest": {"algorithm": "SHA2_256", "digest": B64.encode(sha)},
                 "signature": B64.encode(&sig)}
@@ -494,6 +464,17 @@ fn deadline() -> tokio::time::Instant {
 impl TestSigstore {
     /// Logs an arbitrary canonical `body` at `integrated_time`, SET by the log's own key.
     pub fn log_body(&mut self, body: Vec<u8>, integrated_time: i64) -> Logged {
+        self.append(body, integrated_time, None)
+    }
+
+    /// Appends `body` to the log at `integrated_time`: its SET signed by `set_key` (the log's
+    /// own key when `None`), its inclusion proof and a checkpoint signed by the log.
+    fn append(
+        &mut self,
+        body: Vec<u8>,
+        integrated_time: i64,
+        set_key: Option<&PrivateKey>,
+    ) -> Logged {
         let mut leaf = Sha256::new();
         leaf.update([0u8]);
         leaf.update(&body);
@@ -502,7 +483,9 @@ impl TestSigstore {
         let log_id = self.log_id();
         let set_doc = json!({"body": B64.encode(&body), "integratedTime": integrated_time,
             "logID": hex::encode(&log_id), "logIndex": log_index});
-        let set = self.log_key.sign(set_doc.to_string().as_bytes());
+        let set = set_key
+            .unwrap_or(&self.log_key)
+            .sign(set_doc.to_string().as_bytes());
         let root_hash = root_of(&self.leaves);
         let note = format!(
             "rekor.test - 1\n{}\n{}\n",
@@ -585,20 +568,12 @@ impl TestSigstore {
         .to_string()
         .into_bytes();
         let l = self.log_body(body, integrated_time);
-        let rekor_bundle = json!({"SignedEntryTimestamp": B64.encode(&l.set), "Payload": {
-            "body": B64.encode(&l.body), "integratedTime": l.integrated_time,
-            "logIndex": l.log_index, "logID": hex::encode(&l.log_id)}});
         let mut layer = Descriptor::for_bytes(DSSE_MEDIA_TYPE, &envelope);
-        layer.annotations = [
-            (SIGNATURE_ANNOTATION, String::new()),
-            (PREDICATE_TYPE_ANNOTATION, predicate_type.to_string()),
-            (CERTIFICATE_ANNOTATION, leaf.pem.clone()),
-            (CHAIN_ANNOTATION, self.ca_pem()),
-            (BUNDLE_ANNOTATION, rekor_bundle.to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        layer.annotations = self.classic_annotations(String::new(), leaf, &l);
+        layer.annotations.insert(
+            PREDICATE_TYPE_ANNOTATION.to_string(),
+            predicate_type.to_string(),
+        );
         attach(
             client,
             image,
