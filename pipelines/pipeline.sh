@@ -57,11 +57,12 @@ stage() {
 }
 
 # need_disk: stop before the image stages, with the reason, when the store's file system cannot
-# hold them. Measured peaks of .work/pipeline on a first run: ~3 GB with the overlay store, ~5 GB
-# with vfs; buildah's own "no space left on device" comes minutes later and names a layer file.
+# hold them. Measured on two cores: a first run adds ~2 GB under .work/pipeline with the overlay
+# store, ~4.5 GB with vfs (the margin is for a disk that others share). Without this check,
+# buildah's own "no space left on device" comes minutes later and names a layer file.
 need_disk() {
-    local want=4096 have
-    [[ $PIPELINE_STORAGE_DRIVER == overlay ]] || want=6144
+    local want=3072 have
+    [[ $PIPELINE_STORAGE_DRIVER == overlay ]] || want=5120
     have="$(df -Pm "$PIPELINE_WORK" | awk 'NR == 2 { print $4 }')"
     ((have >= want)) || die "only $have MiB free under ${PIPELINE_WORK#"$PORTCULLIS_ROOT"/}; building the" \
         "images needs about $want MiB with the $PIPELINE_STORAGE_DRIVER store. Free some space (make clean" \
