@@ -19,7 +19,12 @@ mod routes;
 use std::{future::IntoFuture, sync::Arc};
 
 use axum::{Router, extract::DefaultBodyLimit};
-use jobs_common::{Metrics, Pool, admin, admin::Health, config::ShutdownArgs, shutdown::Phases};
+use jobs_common::{
+    Metrics, Pool,
+    admin::{AdminServer, Health},
+    config::ShutdownArgs,
+    shutdown::Phases,
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -65,12 +70,7 @@ pub async fn run(
         timing.shutdown_grace,
         timing.drain_timeout,
     );
-    let admin_stop = CancellationToken::new();
-    let admin_task = tokio::spawn(admin::serve(
-        admin_listener,
-        admin::router(health, state.metrics.clone()),
-        admin_stop.clone(),
-    ));
+    let admin = AdminServer::spawn(admin_listener, health, state.metrics.clone());
     info!(listen = %api.local_addr()?, "Serving the API");
     let server =
         axum::serve(api, app(state)).with_graceful_shutdown(phases.stop.clone().cancelled_owned());
@@ -81,8 +81,7 @@ pub async fn run(
             Ok(())
         }
     };
-    admin_stop.cancel();
-    admin_task.await??;
+    admin.stop().await?;
     info!("API stopped");
     result
 }

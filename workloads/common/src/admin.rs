@@ -8,6 +8,7 @@
 //! Request handling of the services themselves is elsewhere.
 
 use std::{
+    future::IntoFuture,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -103,13 +104,29 @@ async fn metrics_text(State(s): State<AdminState>) -> Response {
     }
 }
 
-/// Serves the admin routes until `stop` is cancelled.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
+/// The admin listener running on its own task. It outlives the service's main listener during
+/// shutdown, so probes keep getting answers: stop it last, with [`AdminServer::stop`].
+pub struct AdminServer {
     stop: CancellationToken,
-) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl AdminServer {
+    /// Serves [`router`] on `listener` until [`Self::stop`].
+    pub fn spawn(listener: TcpListener, health: Arc<Health>, metrics: Arc<Metrics>) -> Self {
+        let stop = CancellationToken::new();
+        let server = axum::serve(listener, router(health, metrics))
+            .with_graceful_shutdown(stop.clone().cancelled_owned());
+        Self {
+            stop,
+            task: tokio::spawn(server.into_future()),
+        }
+    }
+
+    /// Closes the listener and waits for it; its I/O error, if it failed while serving.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.cancel();
+        self.task.await??;
+        Ok(())
+    }
 }

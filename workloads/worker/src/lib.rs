@@ -14,7 +14,11 @@ pub mod tasks;
 
 use std::sync::Arc;
 
-use jobs_common::{admin, admin::Health, config::ShutdownArgs, shutdown::Phases};
+use jobs_common::{
+    admin::{AdminServer, Health},
+    config::ShutdownArgs,
+    shutdown::Phases,
+};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -36,14 +40,7 @@ pub async fn run(
         timing.shutdown_grace,
         timing.drain_timeout,
     );
-    let admin_stop = CancellationToken::new();
-    let admin_task = tokio::spawn(admin::serve(
-        admin_listener,
-        admin::router(health, worker.metrics.clone()),
-        admin_stop.clone(),
-    ));
+    let admin = AdminServer::spawn(admin_listener, health, worker.metrics.clone());
     runner::run(worker, phases).await;
-    admin_stop.cancel();
-    admin_task.await??;
-    Ok(())
+    admin.stop().await
 }
