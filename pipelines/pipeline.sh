@@ -57,9 +57,9 @@ stage() {
 }
 
 # need_disk: stop before the image stages, with the reason, when the store's file system cannot
-# hold them. Measured on two cores: a first run adds ~2 GB under .work/pipeline with the overlay
-# store, ~4.5 GB with vfs (the margin is for a disk that others share). Without this check,
-# buildah's own "no space left on device" comes minutes later and names a layer file.
+# hold them. A first run adds ~2 GB under .work/pipeline with the overlay store, ~4.5 GB with
+# vfs (the run's last lines say how much; the margin is for a disk that others share). Without
+# this check, buildah's own "no space left on device" comes minutes later and names a layer file.
 need_disk() {
     local want=3072 have
     [[ $PIPELINE_STORAGE_DRIVER == overlay ]] || want=5120
@@ -68,6 +68,9 @@ need_disk() {
         "images needs about $want MiB with the $PIPELINE_STORAGE_DRIVER store. Free some space (make clean" \
         "removes target/ and .work/) or set PIPELINE_WORK to a larger file system"
 }
+
+# work_size_mib: what .work/pipeline holds now, in MiB (the store is root's: du as root).
+work_size_mib() { as_root du -sxm "$PIPELINE_WORK" | cut -f1; }
 
 summary() {
     printf '\n%-22s %9s\n' STAGE SECONDS
@@ -104,6 +107,8 @@ main() {
     ensure_storage_driver
     log "buildah store: ${PIPELINE_WORK#"$PORTCULLIS_ROOT"/}/containers/$PIPELINE_STORAGE_DRIVER"
     [[ -n $FROM && $FROM != bases && $FROM != build ]] || need_disk
+    local work_mib
+    work_mib="$(work_size_mib)"
     record_time "setup" "$start"
 
     stage bases "$STAGES/bases.sh"
@@ -117,6 +122,7 @@ main() {
     stage promote "$STAGES/promote.sh" --env "${PIPELINE_PROMOTE_ENV:-stage}"
     stage admit "$STAGES/admit.sh"
     summary
+    log "disk: .work/pipeline grew by $(($(work_size_mib) - work_mib)) MiB this run ($PIPELINE_STORAGE_DRIVER store)"
     log "artifacts (OCI layouts, SBOMs, scans, provenance, reviews) in ${PIPELINE_OUT#"$PORTCULLIS_ROOT"/}"
 }
 
