@@ -27,7 +27,8 @@ wait_http() { # URL [curl args...]: up to 20 s
 }
 
 log "building portcullis"
-cargo build -q -p portcullis-webhook -p portcullis-testkit --example push_image --example sigstore_sign
+# --bins as well: given only --example, cargo builds just those examples, not the portcullis CLI.
+cargo build -q -p portcullis-webhook -p portcullis-testkit --bins --example push_image --example sigstore_sign
 BIN="$ROOT/target/debug/portcullis"
 PUSH="$ROOT/target/debug/examples/push_image"
 SIGSTORE="$ROOT/target/debug/examples/sigstore_sign"
