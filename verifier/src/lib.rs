@@ -30,7 +30,7 @@ pub use error::{RegistryError, VerifyError};
 pub use keyless::{KeylessRequirement, verify_keyless_digest};
 pub use keys::{KeyError, PrivateKey, PublicKey};
 pub use reference::{Digest, ImageRef, ReferenceError};
-pub use registry::{Credentials, RegistryClient, RegistryConfig};
+pub use registry::{Credentials, Mirror, RegistryClient, RegistryConfig};
 pub use requirement::{
     AttestationRequirement, Requirement, Verdict, Verified, VerifiedAttestation, predicate_type_uri,
 };

@@ -8,8 +8,10 @@
 
 pub mod auth;
 pub mod manifest;
+mod mirror;
 pub mod referrers;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -22,6 +24,7 @@ use tokio::time::{Instant, sleep, timeout_at};
 
 use auth::Challenge;
 pub use auth::{Credential, Credentials};
+pub use mirror::{Mirror, MirrorError};
 use manifest::MANIFEST_ACCEPT;
 
 use crate::error::RegistryError;
@@ -39,6 +42,8 @@ pub struct RegistryConfig {
     /// Registries (`host` or `host:port`) reached over plain HTTP.
     pub insecure: Vec<String>,
     pub credentials: Credentials,
+    /// Registries served by another host (every request, reads and writes; no fallback).
+    pub mirrors: Vec<Mirror>,
     /// Attempts per request on 429/5xx/connection errors (at least 1).
     pub max_tries: u32,
     /// First backoff when the registry gives no `Retry-After`; doubles per attempt.
@@ -51,6 +56,7 @@ impl Default for RegistryConfig {
         Self {
             insecure: Vec::new(),
             credentials: Credentials::default(),
+            mirrors: Vec::new(),
             max_tries: 3,
             backoff: Duration::from_millis(200),
             observer: None,
@@ -94,12 +100,32 @@ impl RegistryClient {
         })
     }
 
+    /// Where requests for `image` go, after mirrors.
+    fn target<'a>(&'a self, image: &'a ImageRef) -> Target<'a> {
+        match self.cfg.mirrors.iter().find(|m| m.registry == image.registry()) {
+            Some(m) => Target {
+                registry: &m.host,
+                api_host: &m.host,
+                repository: m.repository(image.repository()),
+            },
+            None => Target {
+                registry: image.registry(),
+                api_host: image.api_host(),
+                repository: Cow::Borrowed(image.repository()),
+            },
+        }
+    }
+
     fn base(&self, image: &ImageRef) -> String {
-        let reg = image.registry();
-        let host = reg.split(':').next().unwrap_or(reg);
-        let plain = self.cfg.insecure.iter().any(|h| h == reg || h == host);
+        let t = self.target(image);
+        let host = t.registry.split(':').next().unwrap_or(t.registry);
+        let plain = self
+            .cfg
+            .insecure
+            .iter()
+            .any(|h| h == t.registry || h == host);
         let scheme = if plain { "http" } else { "https" };
-        format!("{scheme}://{}/v2/{}", image.api_host(), image.repository())
+        format!("{scheme}://{}/v2/{}", t.api_host, t.repository)
     }
 
     /// The digest an image reference names: its own digest if pinned (no round trip), otherwise
@@ -278,10 +304,11 @@ impl RegistryClient {
         push: bool,
         build: impl Fn(&reqwest::Client) -> RequestBuilder,
     ) -> Result<Response, RegistryError> {
-        let registry = image.registry().to_string();
+        let target = self.target(image);
+        let registry = target.registry.to_string();
         let scope = format!(
             "repository:{}:{}",
-            image.repository(),
+            target.repository,
             if push { "pull,push" } else { "pull" }
         );
         let token_key = format!("{registry} {scope}");
@@ -369,7 +396,11 @@ impl RegistryClient {
         scope: &str,
         deadline: Instant,
     ) -> Result<String, RegistryError> {
-        let cred = self.cfg.credentials.get(image.registry()).cloned();
+        let cred = self
+            .cfg
+            .credentials
+            .get(self.target(image).registry)
+            .cloned();
         let basic = |c: &Credential| {
             use base64::Engine as _;
             let raw = format!("{}:{}", c.username, c.password);
@@ -398,7 +429,7 @@ impl RegistryClient {
                     .await
                     .map_err(|_| self.deadline(image, "token"))?
                     .map_err(|e| RegistryError::Unreachable {
-                        registry: image.registry().into(),
+                        registry: self.target(image).registry.into(),
                         cause: format!("token endpoint {realm}: {}", error_chain(&e)),
                     })?;
                 if !resp.status().is_success() {
@@ -433,7 +464,7 @@ impl RegistryClient {
                 .await
                 .map_err(|_| self.deadline(image, what))?
                 .map_err(|e| RegistryError::Unreachable {
-                    registry: image.registry().into(),
+                    registry: self.target(image).registry.into(),
                     cause: format!("reading {what}: {}", error_chain(&e)),
                 })?;
             let Some(chunk) = chunk else { return Ok(out) };
@@ -462,22 +493,23 @@ impl RegistryClient {
 
     fn deadline(&self, image: &ImageRef, what: &str) -> RegistryError {
         RegistryError::Deadline {
-            registry: image.registry().into(),
+            registry: self.target(image).registry.into(),
             what: what.into(),
         }
     }
 
     fn not_found(&self, image: &ImageRef, what: &str) -> RegistryError {
         RegistryError::NotFound {
-            registry: image.registry().into(),
+            registry: self.target(image).registry.into(),
             what: what.into(),
         }
     }
 
     fn unauthorized(&self, image: &ImageRef, status: StatusCode) -> RegistryError {
+        let target = self.target(image);
         RegistryError::Unauthorized {
-            registry: image.registry().into(),
-            repository: image.repository().into(),
+            registry: target.registry.into(),
+            repository: target.repository.into(),
             status: status.as_u16(),
         }
     }
@@ -488,11 +520,18 @@ impl RegistryClient {
 
     fn protocol(&self, image: &ImageRef, what: &str, cause: String) -> RegistryError {
         RegistryError::Protocol {
-            registry: image.registry().into(),
+            registry: self.target(image).registry.into(),
             what: what.into(),
             cause,
         }
     }
+}
+
+/// The registry host, API host and repository that requests for an image go to.
+struct Target<'a> {
+    registry: &'a str,
+    api_host: &'a str,
+    repository: Cow<'a, str>,
 }
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -8,7 +8,7 @@ use clap::Args;
 
 use crate::duration::clap_duration;
 use portcullis_verifier::{
-    Credentials, ImageRef, PrivateKey, PublicKey, RegistryClient, RegistryConfig,
+    Credentials, ImageRef, Mirror, PrivateKey, PublicKey, RegistryClient, RegistryConfig,
 };
 
 /// How to reach the registry.
@@ -20,6 +20,15 @@ pub struct RegistryArgs {
     /// Docker config.json (or Kubernetes .dockerconfigjson) with registry credentials.
     #[arg(long, env = "PORTCULLIS_REGISTRY_CONFIG", value_name = "FILE")]
     pub registry_config: Option<PathBuf>,
+    /// Send every request for REGISTRY to a mirror, `REGISTRY=HOST[:PORT][/PREFIX]`; the image
+    /// keeps its name. Repeatable.
+    #[arg(
+        long = "registry-mirror",
+        env = "PORTCULLIS_REGISTRY_MIRROR",
+        value_name = "REGISTRY=HOST[:PORT][/PREFIX]",
+        value_delimiter = ','
+    )]
+    pub registry_mirrors: Vec<Mirror>,
     /// Give up after this long (e.g. 30s, 500ms, 2m).
     #[arg(long, env = "PORTCULLIS_TIMEOUT", default_value = "30s", value_parser = clap_duration)]
     pub timeout: Duration,
@@ -30,20 +39,32 @@ impl RegistryArgs {
         self.client_for(&[image.registry()])
     }
 
-    /// A client for images on `registries` (plain HTTP to them when the flag allows it).
+    /// A client for images on `registries` (plain HTTP to them, or to their mirrors, when the
+    /// flag allows it).
     pub fn client_for(&self, registries: &[&str]) -> anyhow::Result<RegistryClient> {
         let credentials = match &self.registry_config {
             Some(path) => Credentials::from_file(path)?,
             None => Credentials::default(),
         };
         let insecure = if self.allow_http_registry {
-            registries.iter().map(|r| r.to_string()).collect()
+            let mirrors = self
+                .registry_mirrors
+                .iter()
+                .filter(|m| registries.contains(&m.registry.as_str()))
+                .map(|m| m.host.as_str());
+            registries
+                .iter()
+                .copied()
+                .chain(mirrors)
+                .map(str::to_string)
+                .collect()
         } else {
             Vec::new()
         };
         Ok(RegistryClient::new(RegistryConfig {
             insecure,
             credentials,
+            mirrors: self.registry_mirrors.clone(),
             ..RegistryConfig::default()
         })?)
     }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use portcullis_verifier::Mirror;
 
 use crate::duration::clap_duration;
 
@@ -122,9 +123,19 @@ pub fn named_path(s: &str) -> Result<NamedPath, String> {
 /// How registries are reached (consumed by the verifier).
 #[derive(Debug, Clone, Args)]
 pub struct RegistryArgs {
-    /// Registry credentials and mirrors (docker `config.json` format).
+    /// Registry credentials: a docker `config.json` or a Kubernetes `.dockerconfigjson`.
     #[arg(long, env = "PORTCULLIS_REGISTRY_CONFIG")]
     pub registry_config: Option<PathBuf>,
+    /// Send every request for REGISTRY to a mirror, `REGISTRY=HOST[:PORT][/PREFIX]` (e.g.
+    /// `ghcr.io=registry.internal:5000/ghcr`). Images keep their names in policies and pins;
+    /// there is no fallback to REGISTRY. Repeatable.
+    #[arg(
+        long = "registry-mirror",
+        env = "PORTCULLIS_REGISTRY_MIRROR",
+        value_name = "REGISTRY=HOST[:PORT][/PREFIX]",
+        value_delimiter = ','
+    )]
+    pub registry_mirrors: Vec<Mirror>,
     /// A registry `HOST[:PORT]` that may be reached over plain HTTP. Repeatable.
     #[arg(
         long = "allow-http-registry",
@@ -179,6 +190,8 @@ mod tests {
             "/p2",
             "--allow-http-registry",
             "127.0.0.1:5000",
+            "--registry-mirror",
+            "ghcr.io=127.0.0.1:5000/ghcr",
             "--timeout-margin",
             "500ms",
             "--log-format",
@@ -191,6 +204,10 @@ mod tests {
         assert_eq!(s.cache.cache_ttl, Duration::from_secs(300));
         assert_eq!(s.cache.cache_tag_ttl, Duration::from_secs(30));
         assert_eq!(s.registry.allow_http_registries, ["127.0.0.1:5000"]);
+        assert_eq!(
+            s.registry.registry_mirrors,
+            ["ghcr.io=127.0.0.1:5000/ghcr".parse::<Mirror>().unwrap()]
+        );
         assert_eq!(s.admin.log_format, LogFormat::Text);
         assert_eq!(s.server.listen.port(), 8443);
     }
@@ -244,6 +261,10 @@ mod tests {
                 }
             ]
         );
+        let e = Cli::try_parse_from(base.iter().chain(&["--registry-mirror", "ghcr.io"]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("REGISTRY=HOST"), "{e}");
         for bad in ["a.json", "=a.json", "name="] {
             let e = Cli::try_parse_from(base.iter().chain(&["--trusted-root", bad]))
                 .unwrap_err()
