@@ -25,7 +25,9 @@ pub struct Mirror {
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("registry mirror {text:?}: {why} (expected REGISTRY=HOST[:PORT][/PREFIX], e.g. ghcr.io=127.0.0.1:5000)")]
+#[error(
+    "registry mirror {text:?}: {why} (expected REGISTRY=HOST[:PORT][/PREFIX], e.g. ghcr.io=127.0.0.1:5000)"
+)]
 pub struct MirrorError {
     pub text: String,
     pub why: &'static str,
@@ -53,9 +55,8 @@ impl FromStr for Mirror {
         }
         let valid_segment = |s: &str| {
             !s.is_empty()
-                && s.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
-                })
+                && s.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
         };
         if !prefix.is_empty() && !prefix.split('/').all(valid_segment) {
             return Err(err("the prefix is not a repository path"));
@@ -125,7 +126,10 @@ mod tests {
             ("ghcr.io=", "the mirror is not a host[:port]"),
             ("ghcr.io=host:port", "the mirror is not a host[:port]"),
             ("ghcr.io=ghcr.io", "a registry cannot mirror itself"),
-            ("ghcr.io=m.internal/Upper", "the prefix is not a repository path"),
+            (
+                "ghcr.io=m.internal/Upper",
+                "the prefix is not a repository path",
+            ),
         ] {
             let e = text.parse::<Mirror>().unwrap_err();
             assert_eq!(e.why, why, "{text}");

@@ -24,8 +24,8 @@ use tokio::time::{Instant, sleep, timeout_at};
 
 use auth::Challenge;
 pub use auth::{Credential, Credentials};
-pub use mirror::{Mirror, MirrorError};
 use manifest::MANIFEST_ACCEPT;
+pub use mirror::{Mirror, MirrorError};
 
 use crate::error::RegistryError;
 use crate::reference::{Digest, ImageRef};
@@ -102,7 +102,12 @@ impl RegistryClient {
 
     /// Where requests for `image` go, after mirrors.
     fn target<'a>(&'a self, image: &'a ImageRef) -> Target<'a> {
-        match self.cfg.mirrors.iter().find(|m| m.registry == image.registry()) {
+        match self
+            .cfg
+            .mirrors
+            .iter()
+            .find(|m| m.registry == image.registry())
+        {
             Some(m) => Target {
                 registry: &m.host,
                 api_host: &m.host,
