@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # make pipeline: the CI signing stage end to end on one machine.
 #
-#   bases -> build -> sbom -> scan -> push -> sign -> attest -> verify -> promote -> admit
+#   bases -> build -> sbom -> scan -> push -> sign -> attest -> verify -> promote -> manifests -> admit
 #
 # Each stage is a script in pipelines/stages/ (release.yml runs the same ones against GHCR). Here:
 # a loopback registry (Debian docker-registry) on a free port, a throwaway signing key, locally
 # built base images, promotion into a scratch copy of deploy/, and an admission replay through
 # `portcullis serve` with tampering cases (stages/admit.sh). Prints each stage's wall time.
 #
-# Environment: PIPELINE_IMAGES (default: both workloads when their Dockerfiles exist, else the
-# webhook), PIPELINE_REPRO=first|all|none (default first: rebuild the first image and compare
-# digests), SOURCE_DATE_EPOCH (default: commit time), PIPELINE_PROMOTE_ENV (default stage),
-# PIPELINE_FROM=STAGE (start at STAGE on the previous run's outputs, e.g. `push` to replay the
-# chain after a change to signing or admission without rebuilding the images).
+# Environment: PIPELINE_IMAGES (default: jobs-api jobs-worker portcullis), PIPELINE_REPRO=
+# first|all|none (default first: rebuild the first image and compare digests), SOURCE_DATE_EPOCH
+# (default: commit time), PIPELINE_PROMOTE_ENV (default stage), PIPELINE_FROM=STAGE (start at
+# STAGE on the previous run's outputs, e.g. `push` to replay the chain after a change to signing
+# or admission without rebuilding the images).
 # Everything started is stopped on exit, by PID.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
@@ -82,10 +82,6 @@ summary() {
 main() {
     local -a images
     mapfile -t images < <(pipeline_images)
-    if [[ -z ${PIPELINE_IMAGES:-} && ${images[0]} == portcullis ]]; then
-        warn "workloads/api/Dockerfile or workloads/worker/Dockerfile does not exist yet:" \
-            "building the webhook image (webhook/Dockerfile) instead of the two workloads"
-    fi
     export PIPELINE_IMAGES="${images[*]}"
     export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(source_date_epoch)}"
     export PIPELINE_THROWAWAY_KEY=1
@@ -120,6 +116,7 @@ main() {
     stage attest "$STAGES/attest.sh"
     stage verify "$STAGES/verify.sh"
     stage promote "$STAGES/promote.sh" --env "${PIPELINE_PROMOTE_ENV:-stage}"
+    stage manifests "$STAGES/manifests.sh"
     stage admit "$STAGES/admit.sh"
     summary
     log "disk: .work/pipeline grew by $(($(work_size_mib) - work_mib)) MiB this run ($PIPELINE_STORAGE_DRIVER store)"

@@ -27,7 +27,7 @@ main() {
     if [[ -z ${PORTCULLIS_REGISTRY_CONFIG:-} && -f ${HOME:-/nonexistent}/.docker/config.json ]]; then
         export PORTCULLIS_REGISTRY_CONFIG="$HOME/.docker/config.json"
     fi
-    [[ -n ${PIPELINE_IMAGES:-} ]] || die "set PIPELINE_IMAGES (e.g. \"jobs-api jobs-worker\")"
+    [[ -n ${PIPELINE_IMAGES:-} ]] || die "set PIPELINE_IMAGES (e.g. \"jobs-api jobs-worker portcullis\")"
     export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(source_date_epoch)}"
     rm -rf "$PIPELINE_OUT" && mkdir -p "$PIPELINE_OUT"
     "$PORTCULLIS_ROOT/pipelines/bootstrap-images.sh"

@@ -11,8 +11,8 @@
 # (loopback registry, locally built base images, a throwaway key) and in GitHub Actions (GHCR,
 # the official base images, keyless cosign beside the key). Environment (all optional locally):
 #
-#   PIPELINE_IMAGES          images to build, e.g. "jobs-api jobs-worker" (default: the workloads
-#                            whose Dockerfile exists, else "portcullis")
+#   PIPELINE_IMAGES          images to build (default: "jobs-api jobs-worker portcullis", every
+#                            image deploy/ runs)
 #   PIPELINE_REGISTRY        where images are pushed: "127.0.0.1:5000/portcullis-dev" or
 #                            "ghcr.io/portcullis-dev" (required from the push stage on)
 #   PIPELINE_INSECURE        1: the registry speaks plain HTTP (default: 1 for 127.0.0.1/localhost)
@@ -97,18 +97,11 @@ image_deployment() {
     esac
 }
 
+# PIPELINE_IMAGES's default: every image deploy/ runs (the two sample services and the webhook).
+ALL_IMAGES="jobs-api jobs-worker portcullis"
+
 # pipeline_images: the images this run builds, one per line.
-pipeline_images() {
-    if [[ -n ${PIPELINE_IMAGES:-} ]]; then
-        tr ' ' '\n' <<<"$PIPELINE_IMAGES" | sed '/^$/d'
-        return
-    fi
-    if [[ -f $PORTCULLIS_ROOT/workloads/api/Dockerfile && -f $PORTCULLIS_ROOT/workloads/worker/Dockerfile ]]; then
-        printf '%s\n' jobs-api jobs-worker
-    else
-        echo portcullis
-    fi
-}
+pipeline_images() { tr ' ' '\n' <<<"${PIPELINE_IMAGES:-$ALL_IMAGES}" | sed '/^$/d'; }
 
 # image_ref NAME: the repository NAME is pushed to ("$PIPELINE_REGISTRY/NAME").
 image_ref() {

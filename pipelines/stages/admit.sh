@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Stage 9 (local end to end), admit: replay the Deployments of the pushed images through
+# Stage 10 (local end to end), admit: replay the Deployments of the pushed images through
 # `portcullis serve` over TLS, as the API server would, then tamper with the chain and show each
 # break denied with its reason. Usage: admit.sh [IMAGE...]
 #

@@ -9,73 +9,14 @@
 #   CycloneDX SBOM (--type cyclonedx): sbom.cdx.json from the sbom stage.
 #
 # Key-based with `portcullis attest`; with PIPELINE_KEYLESS=1 also keyless with `cosign attest`.
-# The build type is documented in docs/images.md ("Provenance").
+# The predicate comes from lib/provenance.sh; its build type is documented in docs/images.md.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 # shellcheck source-path=SCRIPTDIR source=../lib/images.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/images.sh"
-
-BUILD_TYPE="https://github.com/portcullis-dev/portcullis/blob/main/docs/images.md#provenance"
-
-# The workflow that ran the pipeline: GitHub's (from GITHUB_WORKFLOW_REF) or the local script.
-invocation_json() {
-    if [[ -n ${GITHUB_WORKFLOW_REF:-} ]]; then
-        local path="${GITHUB_WORKFLOW_REF#"$GITHUB_REPOSITORY"/}"
-        jq -n --arg path "${path%@*}" --arg ref "${GITHUB_REF:-}" \
-            --arg builder "https://github.com/actions/runner/${RUNNER_ENVIRONMENT:-github-hosted}" \
-            --arg id "${GITHUB_SERVER_URL}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID}/attempts/${GITHUB_RUN_ATTEMPT:-1}" \
-            --arg event "${GITHUB_EVENT_NAME:-}" --arg repo_id "${GITHUB_REPOSITORY_ID:-}" \
-            --arg owner_id "${GITHUB_REPOSITORY_OWNER_ID:-}" --arg runner "${RUNNER_ENVIRONMENT:-}" \
-            '{path: $path, ref: $ref, builder: $builder, invocationId: $id,
-              github: {event_name: $event, repository_id: $repo_id, repository_owner_id: $owner_id,
-                       runner_environment: $runner}}'
-    else
-        jq -n --arg host "$(hostname -f 2>/dev/null || hostname)" --arg id "local:$(cat /proc/sys/kernel/random/uuid)" \
-            '{path: "pipelines/pipeline.sh", ref: null, builder: "local://\($host)/pipelines/pipeline.sh",
-              invocationId: $id, github: null}'
-    fi
-}
-
-provenance() {
-    local name="$1" out
-    out="$(image_out "$name")"
-    jq -n --slurpfile b "$out/build.json" --argjson inv "$(invocation_json)" --arg type "$BUILD_TYPE" \
-        --arg sbom "sha256:$(sha256sum "$out/sbom.cdx.json" | cut -d' ' -f1)" '
-      $b[0] as $b | $b.source as $s |
-      def dep($x): {name: $x.arg, uri: "oci://\($x.ref | sub("@sha256:.*$"; ""))",
-                    digest: {sha256: ($x.digest | ltrimstr("sha256:"))},
-                    annotations: {origin: $x.origin}};
-      {
-        buildDefinition: {
-          buildType: $type,
-          externalParameters: {
-            workflow: {repository: $s.repository, ref: ($inv.ref // $s.ref), path: $inv.path},
-            source: {repository: $s.repository, ref: $s.ref, commit: $s.commit, dirty: $s.dirty},
-            image: {name: $b.name, dockerfile: $b.dockerfile, tags: $b.tags},
-            buildArgs: $b.buildArgs
-          },
-          internalParameters: ({
-            sourceDateEpoch: $s.sourceDateEpoch,
-            context: {digest: $s.contextDigest, files: $s.contextFiles},
-            builder: $b.builder,
-            reproducibility: (if $b.rebuildDigest then {rebuiltDigest: $b.rebuildDigest,
-                              identical: ($b.rebuildDigest == $b.digest)} else null end)
-          } + (if $inv.github then {github: $inv.github} else {} end)),
-          resolvedDependencies: ([{
-            uri: "git+\($s.repository)@\($s.ref)",
-            digest: {gitCommit: $s.commit},
-            annotations: {dirty: $s.dirty, contextDigest: $s.contextDigest}
-          }] + [$b.bases[] | dep(.)])
-        },
-        runDetails: {
-          builder: {id: $inv.builder, version: {buildah: $b.builder.version}},
-          metadata: {invocationId: $inv.invocationId, startedOn: $b.startedOn, finishedOn: $b.finishedOn},
-          byproducts: [{name: "sbom.cdx.json", digest: {sha256: ($sbom | ltrimstr("sha256:"))},
-                        mediaType: "application/vnd.cyclonedx+json"}]
-        }
-      }' >"$out/provenance.json"
-}
+# shellcheck source-path=SCRIPTDIR source=../lib/provenance.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/provenance.sh"
 
 main() {
     ensure_pipeline_key
@@ -87,7 +28,7 @@ main() {
         out="$(image_out "$name")"
         pushed="$(pushed_ref "$name")"
         [[ -s $out/sbom.cdx.json ]] || die "$name has no SBOM: run pipelines/stages/sbom.sh first"
-        provenance "$name"
+        provenance "$name" "$out/provenance.json"
         # shellcheck disable=SC2086 # flags are words or nothing
         portcullis attest --key "$PIPELINE_KEY" $flags --type slsaprovenance1 \
             --predicate "$out/provenance.json" "$pushed" || die "attesting provenance for $pushed failed"
