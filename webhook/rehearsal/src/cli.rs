@@ -20,32 +20,64 @@ pub struct Args {
     /// A rendered webhook overlay (`kubectl kustomize deploy/overlays/ENV/webhook`), as
     /// LABEL=FILE or FILE (label: the file name without extension). Repeatable: each rendering
     /// is rehearsed in turn with its own Deployment, TLS and webhook configurations.
-    #[arg(long = "webhook", env = "PORTCULLIS_REHEARSAL_WEBHOOK", value_name = "[LABEL=]FILE", value_delimiter = ',', required = true)]
+    #[arg(
+        long = "webhook",
+        env = "PORTCULLIS_REHEARSAL_WEBHOOK",
+        value_name = "[LABEL=]FILE",
+        value_delimiter = ',',
+        required = true
+    )]
     pub webhooks: Vec<String>,
     /// A rendered workloads overlay (`kubectl kustomize deploy/overlays/ENV/workloads`): every
     /// pod-carrying object in it is admitted. Its Namespaces give the namespace labels.
     /// Repeatable.
-    #[arg(long = "workloads", env = "PORTCULLIS_REHEARSAL_WORKLOADS", value_name = "FILE", value_delimiter = ',', required = true)]
+    #[arg(
+        long = "workloads",
+        env = "PORTCULLIS_REHEARSAL_WORKLOADS",
+        value_name = "FILE",
+        value_delimiter = ',',
+        required = true
+    )]
     pub workloads: Vec<PathBuf>,
     /// The `portcullis` binary that stands in for the container image's entrypoint.
     #[arg(long, env = "PORTCULLIS_REHEARSAL_PORTCULLIS", value_name = "PATH")]
     pub portcullis: PathBuf,
     /// The webhook's Deployment in the rendering.
-    #[arg(long, env = "PORTCULLIS_REHEARSAL_DEPLOYMENT", value_name = "NAMESPACE/NAME", default_value = "portcullis-system/portcullis")]
+    #[arg(
+        long,
+        env = "PORTCULLIS_REHEARSAL_DEPLOYMENT",
+        value_name = "NAMESPACE/NAME",
+        default_value = "portcullis-system/portcullis"
+    )]
     pub deployment: String,
     /// Its container (default: the first).
     #[arg(long, env = "PORTCULLIS_REHEARSAL_CONTAINER")]
     pub container: Option<String>,
     /// Where volumes, logs, reviews and responses are written (per rendering; emptied first).
-    #[arg(long, env = "PORTCULLIS_REHEARSAL_WORK_DIR", default_value = ".work/rehearsal")]
+    #[arg(
+        long,
+        env = "PORTCULLIS_REHEARSAL_WORK_DIR",
+        default_value = ".work/rehearsal"
+    )]
     pub work_dir: PathBuf,
     /// Replace (or add) a ConfigMap key with a file's content before it is mounted, e.g. a test
     /// trust root in place of the public one. NAME may omit kustomize's hash suffix. Repeatable.
-    #[arg(long = "configmap", env = "PORTCULLIS_REHEARSAL_CONFIGMAPS", value_name = "NAMESPACE/NAME/KEY=FILE", value_delimiter = ',')]
+    #[arg(
+        long = "configmap",
+        env = "PORTCULLIS_REHEARSAL_CONFIGMAPS",
+        value_name = "NAMESPACE/NAME/KEY=FILE",
+        value_delimiter = ','
+    )]
     pub configmaps: Vec<ConfigMapOverride>,
     /// Arguments appended to the container's args, split at spaces, e.g.
     /// "--allow-http-registry 127.0.0.1:5000". Repeatable.
-    #[arg(long = "serve-arg", env = "PORTCULLIS_REHEARSAL_SERVE_ARGS", value_name = "ARGS", allow_hyphen_values = true, value_delimiter = ' ')]
+    #[arg(
+        long = "serve-arg",
+        env = "PORTCULLIS_REHEARSAL_SERVE_ARGS",
+        value_name = "ARGS",
+        allow_hyphen_values = true,
+        value_delimiter = ' '
+    )]
     pub serve_args: Vec<String>,
     /// An environment variable for the webhook process (set or replaced). Repeatable.
     #[arg(long = "env", env = "PORTCULLIS_REHEARSAL_ENV", value_name = "KEY=VALUE", value_parser = key_value, value_delimiter = ',')]
@@ -63,10 +95,18 @@ pub struct Args {
     #[arg(long, env = "PORTCULLIS_REHEARSAL_PINS", value_enum)]
     pub pins: Option<Pins>,
     /// The user who creates the rendered objects (the GitOps controller applying them).
-    #[arg(long, env = "PORTCULLIS_REHEARSAL_USER", default_value = "system:serviceaccount:flux-system:kustomize-controller")]
+    #[arg(
+        long,
+        env = "PORTCULLIS_REHEARSAL_USER",
+        default_value = "system:serviceaccount:flux-system:kustomize-controller"
+    )]
     pub user: String,
     /// That user's groups (default: a service account's groups, or system:authenticated).
-    #[arg(long = "group", env = "PORTCULLIS_REHEARSAL_GROUPS", value_delimiter = ',')]
+    #[arg(
+        long = "group",
+        env = "PORTCULLIS_REHEARSAL_GROUPS",
+        value_delimiter = ','
+    )]
     pub groups: Vec<String>,
     /// Send every request with dryRun: true (controllers then create nothing).
     #[arg(long, env = "PORTCULLIS_REHEARSAL_DRY_RUN")]
@@ -75,10 +115,20 @@ pub struct Args {
     #[arg(long, env = "PORTCULLIS_REHEARSAL_NO_CONTROLLERS")]
     pub no_controllers: bool,
     /// Seconds to wait for the webhook's readiness probe.
-    #[arg(long, env = "PORTCULLIS_REHEARSAL_READY_TIMEOUT", default_value_t = 30, value_name = "SECONDS")]
+    #[arg(
+        long,
+        env = "PORTCULLIS_REHEARSAL_READY_TIMEOUT",
+        default_value_t = 30,
+        value_name = "SECONDS"
+    )]
     pub ready_timeout: u64,
     /// Seconds to wait for the webhook to exit after SIGTERM before SIGKILL.
-    #[arg(long, env = "PORTCULLIS_REHEARSAL_STOP_TIMEOUT", default_value_t = 30, value_name = "SECONDS")]
+    #[arg(
+        long,
+        env = "PORTCULLIS_REHEARSAL_STOP_TIMEOUT",
+        default_value_t = 30,
+        value_name = "SECONDS"
+    )]
     pub stop_timeout: u64,
 }
 
@@ -106,20 +156,54 @@ mod tests {
     #[test]
     fn flags_parse() {
         let a = Args::try_parse_from([
-            "rehearse", "--webhook", "dev=d.yaml", "--webhook", "s.yaml", "--workloads", "w.yaml",
-            "--portcullis", "bin/portcullis", "--serve-arg", "--allow-http-registry 127.0.0.1:5000",
-            "--serve-arg=--cache-tag-ttl=0s", "--configmap", "ns/cm/k=f", "--env", "A=b=c", "--pins", "off",
+            "rehearse",
+            "--webhook",
+            "dev=d.yaml",
+            "--webhook",
+            "s.yaml",
+            "--workloads",
+            "w.yaml",
+            "--portcullis",
+            "bin/portcullis",
+            "--serve-arg",
+            "--allow-http-registry 127.0.0.1:5000",
+            "--serve-arg=--cache-tag-ttl=0s",
+            "--configmap",
+            "ns/cm/k=f",
+            "--env",
+            "A=b=c",
+            "--pins",
+            "off",
         ])
         .unwrap();
         assert_eq!(a.webhooks, ["dev=d.yaml", "s.yaml"]);
-        assert_eq!(a.serve_args, ["--allow-http-registry", "127.0.0.1:5000", "--cache-tag-ttl=0s"]);
+        assert_eq!(
+            a.serve_args,
+            [
+                "--allow-http-registry",
+                "127.0.0.1:5000",
+                "--cache-tag-ttl=0s"
+            ]
+        );
         assert_eq!(a.env, [("A".to_string(), "b=c".to_string())]);
         assert_eq!(a.configmaps[0].key, "k");
         assert_eq!(a.pins, Some(Pins::Off));
-        assert!(Args::try_parse_from(["rehearse", "--workloads", "w", "--portcullis", "p"]).is_err());
-        let e = Args::try_parse_from(["rehearse", "--webhook", "a", "--workloads", "w", "--portcullis", "p", "--env", "=x"])
-            .unwrap_err()
-            .to_string();
+        assert!(
+            Args::try_parse_from(["rehearse", "--workloads", "w", "--portcullis", "p"]).is_err()
+        );
+        let e = Args::try_parse_from([
+            "rehearse",
+            "--webhook",
+            "a",
+            "--workloads",
+            "w",
+            "--portcullis",
+            "p",
+            "--env",
+            "=x",
+        ])
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("KEY=VALUE"), "{e}");
     }
 }

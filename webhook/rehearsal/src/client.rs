@@ -58,18 +58,20 @@ pub async fn post(target: &CallTarget, body: Vec<u8>) -> Result<(u16, Bytes), Ca
 }
 
 async fn post_inner(target: &CallTarget, body: Vec<u8>) -> Result<(u16, Bytes), CallError> {
-    let ca = target
-        .ca_pem
-        .as_deref()
-        .ok_or_else(|| CallError::Tls("x509: certificate signed by unknown authority (no caBundle)".into()))?;
-    let connector = portcullis_testkit::tls_connector(ca).map_err(|e| CallError::Tls(format!("caBundle: {e:#}")))?;
-    let tcp = TcpStream::connect(target.addr).await.map_err(|e| CallError::Dial {
-        addr: target.addr,
-        reason: match e.kind() {
-            std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
-            _ => e.to_string(),
-        },
+    let ca = target.ca_pem.as_deref().ok_or_else(|| {
+        CallError::Tls("x509: certificate signed by unknown authority (no caBundle)".into())
     })?;
+    let connector = portcullis_testkit::tls_connector(ca)
+        .map_err(|e| CallError::Tls(format!("caBundle: {e:#}")))?;
+    let tcp = TcpStream::connect(target.addr)
+        .await
+        .map_err(|e| CallError::Dial {
+            addr: target.addr,
+            reason: match e.kind() {
+                std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+                _ => e.to_string(),
+            },
+        })?;
     let server_name = ServerName::try_from(target.host.clone())
         .map_err(|e| CallError::Tls(format!("invalid server name {:?}: {e}", target.host)))?;
     let tls = connector

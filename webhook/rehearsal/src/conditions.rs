@@ -26,7 +26,9 @@ const UNSUPPORTED: &str = "authorizer";
 pub enum ConditionError {
     #[error("matchConditions[{name}]: CEL does not compile: {message}")]
     Compile { name: String, message: String },
-    #[error("matchConditions[{name}]: names variable {variable:?}; only object, oldObject, request and namespaceObject are supported")]
+    #[error(
+        "matchConditions[{name}]: names variable {variable:?}; only object, oldObject, request and namespaceObject are supported"
+    )]
     Variable { name: String, variable: String },
     #[error("matchConditions: name {name:?} is used twice")]
     Duplicate { name: String },
@@ -200,12 +202,22 @@ mod tests {
     fn create_is_sent_unless_portcullis_itself_asks() {
         let c = rendered();
         let obj = deployment("a:1", 2);
-        let req = request("CREATE", "deployments", "system:serviceaccount:flux-system:kustomize-controller");
+        let req = request(
+            "CREATE",
+            "deployments",
+            "system:serviceaccount:flux-system:kustomize-controller",
+        );
         assert_eq!(eval(&c, &req, &obj, &Value::Null), Verdict::Call);
-        let own = request("CREATE", "deployments", "system:serviceaccount:portcullis-system:portcullis");
+        let own = request(
+            "CREATE",
+            "deployments",
+            "system:serviceaccount:portcullis-system:portcullis",
+        );
         assert_eq!(
             eval(&c, &own, &obj, &Value::Null),
-            Verdict::Skip { condition: "not-portcullis-itself".into() }
+            Verdict::Skip {
+                condition: "not-portcullis-itself".into()
+            }
         );
     }
 
@@ -214,11 +226,16 @@ mod tests {
         let c = rendered();
         let req = request("UPDATE", "deployments", "alice");
         // A new image: sent.
-        assert_eq!(eval(&c, &req, &deployment("a:2", 2), &deployment("a:1", 2)), Verdict::Call);
+        assert_eq!(
+            eval(&c, &req, &deployment("a:2", 2), &deployment("a:1", 2)),
+            Verdict::Call
+        );
         // Scale only (spec.replicas): skipped.
         assert_eq!(
             eval(&c, &req, &deployment("a:1", 5), &deployment("a:1", 2)),
-            Verdict::Skip { condition: "pod-spec-changed".into() }
+            Verdict::Skip {
+                condition: "pod-spec-changed".into()
+            }
         );
         // Pods compare the whole spec.
         let pod = |image: &str| json!({"kind": "Pod", "spec": {"containers": [{"name": "c", "image": image}]}});
@@ -226,17 +243,36 @@ mod tests {
         assert_eq!(eval(&c, &pod_req, &pod("a:2"), &pod("a:1")), Verdict::Call);
         assert_eq!(
             eval(&c, &pod_req, &pod("a:1"), &pod("a:1")),
-            Verdict::Skip { condition: "pod-spec-changed".into() }
+            Verdict::Skip {
+                condition: "pod-spec-changed".into()
+            }
         );
         // CronJobs compare spec.jobTemplate: a schedule change alone is skipped.
-        let cron = |schedule: &str, image: &str| json!({"kind": "CronJob", "spec": {"schedule": schedule,
-            "jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": image}]}}}}}});
+        let cron = |schedule: &str, image: &str| {
+            json!({"kind": "CronJob", "spec": {"schedule": schedule,
+            "jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": image}]}}}}}})
+        };
         let cron_req = request("UPDATE", "cronjobs", "alice");
         assert_eq!(
-            eval(&c, &cron_req, &cron("*/5 * * * *", "a:1"), &cron("0 * * * *", "a:1")),
-            Verdict::Skip { condition: "pod-spec-changed".into() }
+            eval(
+                &c,
+                &cron_req,
+                &cron("*/5 * * * *", "a:1"),
+                &cron("0 * * * *", "a:1")
+            ),
+            Verdict::Skip {
+                condition: "pod-spec-changed".into()
+            }
         );
-        assert_eq!(eval(&c, &cron_req, &cron("0 * * * *", "a:2"), &cron("0 * * * *", "a:1")), Verdict::Call);
+        assert_eq!(
+            eval(
+                &c,
+                &cron_req,
+                &cron("0 * * * *", "a:2"),
+                &cron("0 * * * *", "a:1")
+            ),
+            Verdict::Call
+        );
     }
 
     #[test]
@@ -254,22 +290,35 @@ mod tests {
             other => panic!("expected an evaluation error, got {other:?}"),
         }
         // A false condition wins over an error in another one.
-        let own = request("UPDATE", "cronjobs", "system:serviceaccount:portcullis-system:portcullis");
+        let own = request(
+            "UPDATE",
+            "cronjobs",
+            "system:serviceaccount:portcullis-system:portcullis",
+        );
         assert_eq!(
             eval(&c, &own, &broken, &broken),
-            Verdict::Skip { condition: "not-portcullis-itself".into() }
+            Verdict::Skip {
+                condition: "not-portcullis-itself".into()
+            }
         );
     }
 
     #[test]
     fn non_bool_results_and_bad_configurations() {
-        let cond = |name: &str, expr: &str| MatchCondition { name: name.into(), expression: expr.into() };
+        let cond = |name: &str, expr: &str| MatchCondition {
+            name: name.into(),
+            expression: expr.into(),
+        };
         let c = MatchConditions::compile(&[cond("size", "size(object.metadata)")]).unwrap();
         let obj = json!({"metadata": {"name": "x"}});
-        assert!(matches!(eval(&c, &request("CREATE", "pods", "a"), &obj, &Value::Null), Verdict::Error { .. }));
+        assert!(matches!(
+            eval(&c, &request("CREATE", "pods", "a"), &obj, &Value::Null),
+            Verdict::Error { .. }
+        ));
         let e = MatchConditions::compile(&[cond("bad", "object.metadata.name ==")]).unwrap_err();
         assert!(matches!(e, ConditionError::Compile { .. }), "{e}");
-        let e = MatchConditions::compile(&[cond("authz", "authorizer.group('apps').check('get')")]).unwrap_err();
+        let e = MatchConditions::compile(&[cond("authz", "authorizer.group('apps').check('get')")])
+            .unwrap_err();
         assert!(e.to_string().contains("authorizer"), "{e}");
         let e = MatchConditions::compile(&[cond("a", "true"), cond("a", "false")]).unwrap_err();
         assert_eq!(e, ConditionError::Duplicate { name: "a".into() });

@@ -30,7 +30,9 @@ const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
 /// FNV-1a (32 bit).
 pub fn fnv32a(bytes: &[u8]) -> u32 {
-    bytes.iter().fold(0x811c_9dc5_u32, |h, b| (h ^ u32::from(*b)).wrapping_mul(0x0100_0193))
+    bytes.iter().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 /// A hash written in the name alphabet, like the controllers' `pod-template-hash`.
@@ -63,7 +65,12 @@ fn object_map(v: Option<&Value>) -> Map<String, Value> {
 }
 
 /// A child's metadata: from the template's, plus `extra_labels`, in the parent's namespace.
-fn metadata(template_meta: Option<&Value>, parent_kind: Kind, parent: &Value, extra_labels: &[(&str, String)]) -> Map<String, Value> {
+fn metadata(
+    template_meta: Option<&Value>,
+    parent_kind: Kind,
+    parent: &Value,
+    extra_labels: &[(&str, String)],
+) -> Map<String, Value> {
     let mut labels = object_map(template_meta.and_then(|m| m.get("labels")));
     for (k, v) in extra_labels {
         labels.insert((*k).to_string(), json!(v));
@@ -75,11 +82,20 @@ fn metadata(template_meta: Option<&Value>, parent_kind: Kind, parent: &Value, ex
     if !annotations.is_empty() {
         meta.insert("annotations".into(), Value::Object(annotations));
     }
-    meta.insert("ownerReferences".into(), json!([owner_reference(parent_kind, parent)]));
+    meta.insert(
+        "ownerReferences".into(),
+        json!([owner_reference(parent_kind, parent)]),
+    );
     meta
 }
 
-fn pod(template: &Value, parent_kind: Kind, parent: &Value, name_or_prefix: Name, extra_labels: &[(&str, String)]) -> Value {
+fn pod(
+    template: &Value,
+    parent_kind: Kind,
+    parent: &Value,
+    name_or_prefix: Name,
+    extra_labels: &[(&str, String)],
+) -> Value {
     let mut meta = metadata(template.get("metadata"), parent_kind, parent, extra_labels);
     match name_or_prefix {
         Name::Fixed(n) => meta.insert("name".into(), json!(n)),
@@ -117,14 +133,22 @@ pub fn children(kind: Kind, parent: &Value) -> Vec<Child> {
                     }
                 }
             }
-            let mut selector = parent.pointer("/spec/selector").cloned().unwrap_or_else(|| json!({}));
+            let mut selector = parent
+                .pointer("/spec/selector")
+                .cloned()
+                .unwrap_or_else(|| json!({}));
             if let Some(s) = selector.as_object_mut() {
                 let ml = s.entry("matchLabels").or_insert_with(|| json!({}));
                 if let Some(ml) = ml.as_object_mut() {
                     ml.insert("pod-template-hash".into(), json!(hash));
                 }
             }
-            let mut meta = metadata(template.get("metadata"), kind, parent, &[("pod-template-hash", hash.clone())]);
+            let mut meta = metadata(
+                template.get("metadata"),
+                kind,
+                parent,
+                &[("pod-template-hash", hash.clone())],
+            );
             meta.insert("name".into(), json!(format!("{n}-{hash}")));
             meta.insert(
                 "annotations".into(),
@@ -133,7 +157,10 @@ pub fn children(kind: Kind, parent: &Value) -> Vec<Child> {
                     "deployment.kubernetes.io/desired-replicas": parent.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1).to_string(),
                 }),
             );
-            let replicas = parent.pointer("/spec/replicas").cloned().unwrap_or(json!(1));
+            let replicas = parent
+                .pointer("/spec/replicas")
+                .cloned()
+                .unwrap_or(json!(1));
             vec![Child {
                 kind: Kind::ReplicaSet,
                 object: json!({
@@ -148,7 +175,11 @@ pub fn children(kind: Kind, parent: &Value) -> Vec<Child> {
         }
         Kind::ReplicaSet | Kind::ReplicationController => {
             let template = parent.pointer("/spec/template").unwrap_or(&empty);
-            let controller = if kind == Kind::ReplicaSet { "replicaset-controller" } else { "replication-controller" };
+            let controller = if kind == Kind::ReplicaSet {
+                "replicaset-controller"
+            } else {
+                "replication-controller"
+            };
             vec![Child {
                 kind: Kind::Pod,
                 object: pod(template, kind, parent, Name::Generate(format!("{n}-")), &[]),
@@ -185,13 +216,21 @@ pub fn children(kind: Kind, parent: &Value) -> Vec<Child> {
                     .collect();
                 let volumes = spec.entry("volumes").or_insert_with(|| json!([]));
                 if let Some(vs) = volumes.as_array_mut() {
-                    vs.retain(|v| !claims.iter().any(|c| v.get("name").and_then(Value::as_str) == Some(c.as_str())));
+                    vs.retain(|v| {
+                        !claims
+                            .iter()
+                            .any(|c| v.get("name").and_then(Value::as_str) == Some(c.as_str()))
+                    });
                     for c in &claims {
                         vs.push(json!({"name": c, "persistentVolumeClaim": {"claimName": format!("{c}-{pod_name}")}}));
                     }
                 }
             }
-            vec![Child { kind: Kind::Pod, object: p, user: UserInfo::controller("statefulset-controller") }]
+            vec![Child {
+                kind: Kind::Pod,
+                object: p,
+                user: UserInfo::controller("statefulset-controller"),
+            }]
         }
         Kind::DaemonSet => {
             let template = parent.pointer("/spec/template").unwrap_or(&empty);
@@ -220,11 +259,19 @@ pub fn children(kind: Kind, parent: &Value) -> Vec<Child> {
                     }
                 }
             }
-            vec![Child { kind: Kind::Pod, object: p, user: UserInfo::controller("daemon-set-controller") }]
+            vec![Child {
+                kind: Kind::Pod,
+                object: p,
+                user: UserInfo::controller("daemon-set-controller"),
+            }]
         }
         Kind::Job => {
             let template = parent.pointer("/spec/template").unwrap_or(&empty);
-            let uid = parent.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("").to_string();
+            let uid = parent
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             vec![Child {
                 kind: Kind::Pod,
                 object: pod(
@@ -252,7 +299,10 @@ pub fn children(kind: Kind, parent: &Value) -> Vec<Child> {
             meta.insert("name".into(), json!(format!("{n}-{minutes}")));
             let annotations = meta.entry("annotations").or_insert_with(|| json!({}));
             if let Some(a) = annotations.as_object_mut() {
-                a.insert("batch.kubernetes.io/cronjob-scheduled-timestamp".into(), json!(format!("{}", minutes * 60)));
+                a.insert(
+                    "batch.kubernetes.io/cronjob-scheduled-timestamp".into(),
+                    json!(format!("{}", minutes * 60)),
+                );
             }
             vec![Child {
                 kind: Kind::Job,
@@ -273,9 +323,15 @@ pub fn persist(object: &Value) -> Value {
         meta.insert("uid".into(), json!(uid.to_string()));
         meta.insert("generation".into(), json!(1));
         meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
-        let unnamed = meta.get("name").and_then(Value::as_str).is_none_or(str::is_empty);
+        let unnamed = meta
+            .get("name")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty);
         if unnamed && let Some(prefix) = meta.get("generateName").and_then(Value::as_str) {
-            let suffix: String = uid.as_bytes()[..5].iter().map(|b| char::from(ALPHABET[usize::from(*b) % 27])).collect();
+            let suffix: String = uid.as_bytes()[..5]
+                .iter()
+                .map(|b| char::from(ALPHABET[usize::from(*b) % 27]))
+                .collect();
             let generated = format!("{prefix}{suffix}");
             meta.insert("name".into(), json!(generated));
         }
@@ -299,5 +355,10 @@ fn now_rfc3339() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }

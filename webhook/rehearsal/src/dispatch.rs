@@ -30,7 +30,11 @@ use crate::webhooks::{FailurePolicy, Hook, HookType};
 /// Sends one AdmissionReview body to a webhook; answers (HTTP status, body) or a transport
 /// error worded like the API server's.
 pub trait Caller {
-    fn call(&self, hook: &Hook, body: Vec<u8>) -> impl Future<Output = Result<(u16, Vec<u8>), String>>;
+    fn call(
+        &self,
+        hook: &Hook,
+        body: Vec<u8>,
+    ) -> impl Future<Output = Result<(u16, Vec<u8>), String>>;
 }
 
 /// What happened at one webhook.
@@ -98,20 +102,31 @@ enum Step {
     ConditionError(String),
 }
 
-fn step(hook: &Hook, req: &Request, object: &Value, namespace_object: &Value, request_fields: &Value) -> Step {
+fn step(
+    hook: &Hook,
+    req: &Request,
+    object: &Value,
+    namespace_object: &Value,
+    request_fields: &Value,
+) -> Step {
     if !any_rule_matches(&hook.rules, &req.attrs()) {
         return Step::Skip("no rule matches".into());
     }
     // Selectors were validated when the configuration was read; an error cannot occur here,
     // and would fail closed (treated as a mismatch) if it did.
-    if !matches(hook.namespace_selector.as_ref(), &labels_of(namespace_object)).unwrap_or(false) {
+    if !matches(
+        hook.namespace_selector.as_ref(),
+        &labels_of(namespace_object),
+    )
+    .unwrap_or(false)
+    {
         return Step::Skip("namespaceSelector does not match".into());
     }
-    let object_matches = matches(hook.object_selector.as_ref(), &labels_of(object)).unwrap_or(false)
-        || req
-            .old_object
-            .as_ref()
-            .is_some_and(|o| matches(hook.object_selector.as_ref(), &labels_of(o)).unwrap_or(false));
+    let object_matches = matches(hook.object_selector.as_ref(), &labels_of(object))
+        .unwrap_or(false)
+        || req.old_object.as_ref().is_some_and(|o| {
+            matches(hook.object_selector.as_ref(), &labels_of(o)).unwrap_or(false)
+        });
     if !object_matches {
         return Step::Skip("objectSelector does not match".into());
     }
@@ -123,9 +138,9 @@ fn step(hook: &Hook, req: &Request, object: &Value, namespace_object: &Value, re
     }) {
         Verdict::Call => Step::Call,
         Verdict::Skip { condition } => Step::Skip(format!("matchCondition {condition} is false")),
-        Verdict::Error { condition, message } => {
-            Step::ConditionError(format!("failed evaluating match conditions ({condition}): {message}"))
-        }
+        Verdict::Error { condition, message } => Step::ConditionError(format!(
+            "failed evaluating match conditions ({condition}): {message}"
+        )),
     }
 }
 
@@ -148,27 +163,45 @@ fn read_answer(hook: &Hook, uid: &str, status: u16, body: &[u8]) -> Result<Answe
             text.trim().lines().next().unwrap_or_default()
         ));
     }
-    let raw: Value = serde_json::from_slice(body).map_err(|e| format!("received invalid webhook response: {e}"))?;
-    let (av, kind) = (raw["apiVersion"].as_str().unwrap_or(""), raw["kind"].as_str().unwrap_or(""));
+    let raw: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("received invalid webhook response: {e}"))?;
+    let (av, kind) = (
+        raw["apiVersion"].as_str().unwrap_or(""),
+        raw["kind"].as_str().unwrap_or(""),
+    );
     if av != hook.review_api_version || kind != "AdmissionReview" {
         return Err(format!(
             "expected webhook response of {}, Kind=AdmissionReview, got {av}, Kind={kind}",
             hook.review_api_version
         ));
     }
-    let response = raw.get("response").filter(|r| r.is_object()).ok_or("webhook response was absent")?;
+    let response = raw
+        .get("response")
+        .filter(|r| r.is_object())
+        .ok_or("webhook response was absent")?;
     let got_uid = response["uid"].as_str().unwrap_or("");
     if got_uid != uid {
-        return Err(format!("expected response.uid=\"{uid}\", got \"{got_uid}\""));
+        return Err(format!(
+            "expected response.uid=\"{uid}\", got \"{got_uid}\""
+        ));
     }
-    let allowed = response["allowed"].as_bool().ok_or("response.allowed is not a bool")?;
-    let patch = match (response.get("patch").and_then(Value::as_str), response.get("patchType").and_then(Value::as_str)) {
+    let allowed = response["allowed"]
+        .as_bool()
+        .ok_or("response.allowed is not a bool")?;
+    let patch = match (
+        response.get("patch").and_then(Value::as_str),
+        response.get("patchType").and_then(Value::as_str),
+    ) {
         (None, _) => None,
         (Some(_), _) if hook.hook_type == HookType::Validating => {
             return Err("validating webhooks may not return patches".into());
         }
-        (Some(_), None) => return Err("webhook returned response.patch but not response.patchType".into()),
-        (Some(_), Some(t)) if t != "JSONPatch" => return Err(format!("webhook returned invalid patchType: \"{t}\"")),
+        (Some(_), None) => {
+            return Err("webhook returned response.patch but not response.patchType".into());
+        }
+        (Some(_), Some(t)) if t != "JSONPatch" => {
+            return Err(format!("webhook returned invalid patchType: \"{t}\""));
+        }
         (Some(p), Some(_)) => Some(p),
     };
     let patch = match patch {
@@ -178,7 +211,11 @@ fn read_answer(hook: &Hook, uid: &str, status: u16, body: &[u8]) -> Result<Answe
     };
     Ok(Answer {
         allowed,
-        message: response.pointer("/status/message").and_then(Value::as_str).unwrap_or("").to_string(),
+        message: response
+            .pointer("/status/message")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
         patch,
         warnings: response["warnings"]
             .as_array()
@@ -190,7 +227,12 @@ fn read_answer(hook: &Hook, uid: &str, status: u16, body: &[u8]) -> Result<Answe
             .as_object()
             .into_iter()
             .flatten()
-            .map(|(k, v)| (format!("{}/{k}", hook.name), v.as_str().unwrap_or("").to_string()))
+            .map(|(k, v)| {
+                (
+                    format!("{}/{k}", hook.name),
+                    v.as_str().unwrap_or("").to_string(),
+                )
+            })
             .collect(),
         raw,
     })
@@ -206,15 +248,18 @@ pub fn decode_patch(b64: &str) -> Result<Vec<Value>, String> {
 
 /// Applies RFC 6902 operations to a copy of `object`.
 pub fn apply_patch(object: &Value, ops: &[Value]) -> Result<Value, String> {
-    let patch: json_patch::Patch =
-        serde_json::from_value(Value::Array(ops.to_vec())).map_err(|e| format!("patch is not a JSON Patch: {e}"))?;
+    let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops.to_vec()))
+        .map_err(|e| format!("patch is not a JSON Patch: {e}"))?;
     let mut out = object.clone();
     json_patch::patch(&mut out, &patch).map_err(|e| format!("patch does not apply: {e}"))?;
     Ok(out)
 }
 
 fn failed_calling(hook: &Hook, reason: &str) -> String {
-    format!("Internal error occurred: failed calling webhook \"{}\": {reason}", hook.name)
+    format!(
+        "Internal error occurred: failed calling webhook \"{}\": {reason}",
+        hook.name
+    )
 }
 
 fn call_record(hook: &Hook, reinvocation: bool, decision: Decision, detail: String) -> Call {
@@ -234,11 +279,22 @@ fn call_record(hook: &Hook, reinvocation: bool, decision: Decision, detail: Stri
 }
 
 /// Runs the whole chain for `req` (its `object` is the object as submitted).
-pub async fn admit<C: Caller>(hooks: &[Hook], req: &Request, namespace_object: &Value, caller: &C) -> Admission {
+pub async fn admit<C: Caller>(
+    hooks: &[Hook],
+    req: &Request,
+    namespace_object: &Value,
+    caller: &C,
+) -> Admission {
     let mut object = req.object.clone();
     let mut calls = Vec::new();
-    let mutating: Vec<&Hook> = hooks.iter().filter(|h| h.hook_type == HookType::Mutating).collect();
-    let validating: Vec<&Hook> = hooks.iter().filter(|h| h.hook_type == HookType::Validating).collect();
+    let mutating: Vec<&Hook> = hooks
+        .iter()
+        .filter(|h| h.hook_type == HookType::Mutating)
+        .collect();
+    let validating: Vec<&Hook> = hooks
+        .iter()
+        .filter(|h| h.hook_type == HookType::Validating)
+        .collect();
 
     // Pass 1, then one reinvocation pass for IfNeeded webhooks that a later change touched.
     let mut reinvoke = vec![false; mutating.len()];
@@ -252,8 +308,25 @@ pub async fn admit<C: Caller>(hooks: &[Hook], req: &Request, namespace_object: &
                 continue;
             }
             let before = object.clone();
-            match run_one(hook, req, &object, namespace_object, caller, reinvocation, &mut calls).await {
-                Err(message) => return Admission { allowed: false, message, object, calls },
+            match run_one(
+                hook,
+                req,
+                &object,
+                namespace_object,
+                caller,
+                reinvocation,
+                &mut calls,
+            )
+            .await
+            {
+                Err(message) => {
+                    return Admission {
+                        allowed: false,
+                        message,
+                        object,
+                        calls,
+                    };
+                }
                 Ok(Some(patched)) => object = patched,
                 Ok(None) => {}
             }
@@ -273,13 +346,33 @@ pub async fn admit<C: Caller>(hooks: &[Hook], req: &Request, namespace_object: &
 
     let mut denial = None;
     for hook in validating {
-        if let Err(message) = run_one(hook, req, &object, namespace_object, caller, false, &mut calls).await {
+        if let Err(message) = run_one(
+            hook,
+            req,
+            &object,
+            namespace_object,
+            caller,
+            false,
+            &mut calls,
+        )
+        .await
+        {
             denial.get_or_insert(message);
         }
     }
     match denial {
-        Some(message) => Admission { allowed: false, message, object, calls },
-        None => Admission { allowed: true, message: String::new(), object, calls },
+        Some(message) => Admission {
+            allowed: false,
+            message,
+            object,
+            calls,
+        },
+        None => Admission {
+            allowed: true,
+            message: String::new(),
+            object,
+            calls,
+        },
     }
 }
 
@@ -295,23 +388,23 @@ async fn run_one<C: Caller>(
     calls: &mut Vec<Call>,
 ) -> Result<Option<Value>, String> {
     let uid = uuid::Uuid::new_v4().to_string();
-    let current = Request { object: object.clone(), ..req.clone() };
+    let current = Request {
+        object: object.clone(),
+        ..req.clone()
+    };
     let fields = current.request_fields(&uid);
-    let fail = |calls: &mut Vec<Call>, reason: String, mut record: Call| {
-        match hook.failure_policy {
-            FailurePolicy::Ignore => {
-                record.decision = Decision::FailedOpen;
-                record.detail = format!("{} (failurePolicy Ignore: admitted)", failed_calling(hook, &reason));
-                calls.push(record);
-                Ok(None)
-            }
-            FailurePolicy::Fail => {
-                let message = failed_calling(hook, &reason);
-                record.decision = Decision::FailedClosed;
-                record.detail = message.clone();
-                calls.push(record);
-                Err(message)
-            }
+    let fail = |calls: &mut Vec<Call>, reason: String, mut record: Call| match hook.failure_policy {
+        FailurePolicy::Ignore => {
+            record.decision = Decision::FailedOpen;
+            record.detail = format!("failurePolicy Ignore, admitted: {reason}");
+            calls.push(record);
+            Ok(None)
+        }
+        FailurePolicy::Fail => {
+            record.decision = Decision::FailedClosed;
+            record.detail = format!("failurePolicy Fail, rejected: {reason}");
+            calls.push(record);
+            Err(failed_calling(hook, &reason))
         }
     };
     match step(hook, &current, object, namespace_object, &fields) {
@@ -320,7 +413,11 @@ async fn run_one<C: Caller>(
             return Ok(None);
         }
         Step::ConditionError(reason) => {
-            return fail(calls, reason, call_record(hook, reinvocation, Decision::FailedClosed, String::new()));
+            return fail(
+                calls,
+                reason,
+                call_record(hook, reinvocation, Decision::FailedClosed, String::new()),
+            );
         }
         Step::Call => {}
     }
@@ -335,14 +432,21 @@ async fn run_one<C: Caller>(
         Ok(a) => a,
         Err(e) => {
             let url = hook.endpoint.url(hook.timeout);
-            return fail(calls, format!("failed to call webhook: Post \"{url}\": {e}"), record);
+            return fail(
+                calls,
+                format!("failed to call webhook: Post \"{url}\": {e}"),
+                record,
+            );
         }
     };
     record.response = serde_json::from_slice(&bytes).ok();
     let answer = match read_answer(hook, &uid, status, &bytes) {
         Ok(a) => a,
         Err(e) if e.starts_with("INTERNAL:") => {
-            let message = format!("Internal error occurred: {}", e.trim_start_matches("INTERNAL:"));
+            let message = format!(
+                "Internal error occurred: {}",
+                e.trim_start_matches("INTERNAL:")
+            );
             record.decision = Decision::FailedClosed;
             record.detail = message.clone();
             calls.push(record);
@@ -355,9 +459,15 @@ async fn run_one<C: Caller>(
     record.response = Some(answer.raw);
     if !answer.allowed {
         let message = if answer.message.is_empty() {
-            format!("admission webhook \"{}\" denied the request without explanation", hook.name)
+            format!(
+                "admission webhook \"{}\" denied the request without explanation",
+                hook.name
+            )
         } else {
-            format!("admission webhook \"{}\" denied the request: {}", hook.name, answer.message)
+            format!(
+                "admission webhook \"{}\" denied the request: {}",
+                hook.name, answer.message
+            )
         };
         record.decision = Decision::Denied;
         record.detail = answer.message;

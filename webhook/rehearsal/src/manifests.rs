@@ -53,9 +53,11 @@ impl Stream {
         let mut options = serde_saphyr::Options::default();
         options.legacy_octal_numbers = true;
         let docs: Vec<Value> =
-            serde_saphyr::from_multiple_with_options(text, options).map_err(|e| ManifestError::Yaml {
-                origin: origin.to_string(),
-                message: e.to_string().lines().next().unwrap_or_default().to_string(),
+            serde_saphyr::from_multiple_with_options(text, options).map_err(|e| {
+                ManifestError::Yaml {
+                    origin: origin.to_string(),
+                    message: e.to_string().lines().next().unwrap_or_default().to_string(),
+                }
             })?;
         let mut objects = Vec::new();
         for (i, doc) in docs.into_iter().enumerate() {
@@ -63,7 +65,12 @@ impl Stream {
             match doc {
                 Value::Null => {}
                 Value::Object(_) if kind(&doc) == "List" => {
-                    for item in doc.get("items").and_then(Value::as_array).into_iter().flatten() {
+                    for item in doc
+                        .get("items")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                    {
                         check(origin, index, item)?;
                         objects.push(item.clone());
                     }
@@ -186,16 +193,26 @@ mod tests {
             apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: c, namespace: jobs}\n  data: {k: v}\n";
         let s = Stream::parse("t.yaml", text).unwrap();
         assert_eq!(s.objects.len(), 2);
-        assert_eq!(str_at(s.find("ConfigMap", "jobs", "c").unwrap(), "/data/k"), "v");
+        assert_eq!(
+            str_at(s.find("ConfigMap", "jobs", "c").unwrap(), "/data/k"),
+            "v"
+        );
         let ns = Namespaces::collect([&s]);
         let jobs = ns.get("jobs").unwrap();
-        assert_eq!(str_at(jobs, "/metadata/labels/kubernetes.io~1metadata.name"), "jobs");
+        assert_eq!(
+            str_at(jobs, "/metadata/labels/kubernetes.io~1metadata.name"),
+            "jobs"
+        );
         assert_eq!(str_at(jobs, "/metadata/labels/a"), "b");
     }
 
     #[test]
     fn modes_are_yaml_1_1_octal_as_kubectl_reads_them() {
-        let s = Stream::parse("t", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {mode: 0440, plain: 440}\n").unwrap();
+        let s = Stream::parse(
+            "t",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {mode: 0440, plain: 440}\n",
+        )
+        .unwrap();
         assert_eq!(s.objects[0]["spec"]["mode"], 288);
         assert_eq!(s.objects[0]["spec"]["plain"], 440);
     }
@@ -205,7 +222,13 @@ mod tests {
         let e = Stream::parse("t.yaml", "a: [").unwrap_err();
         assert!(matches!(e, ManifestError::Yaml { .. }), "{e}");
         let e = Stream::parse("t.yaml", "- 1\n- 2\n").unwrap_err();
-        assert_eq!(e, ManifestError::NotAnObject { origin: "t.yaml".into(), index: 1 });
+        assert_eq!(
+            e,
+            ManifestError::NotAnObject {
+                origin: "t.yaml".into(),
+                index: 1
+            }
+        );
         let e = Stream::parse("t.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {}\n").unwrap_err();
         assert!(e.to_string().contains("has no metadata.name"), "{e}");
     }

@@ -51,7 +51,10 @@ impl LocalCa {
 
     /// A serving certificate for `dns_names` (the first is also the common name).
     pub fn issue(&self, dns_names: &[String]) -> anyhow::Result<Leaf> {
-        anyhow::ensure!(!dns_names.is_empty(), "a serving certificate needs at least one DNS name");
+        anyhow::ensure!(
+            !dns_names.is_empty(),
+            "a serving certificate needs at least one DNS name"
+        );
         let mut params = rcgen::CertificateParams::new(dns_names.to_vec())
             .with_context(|| format!("serving certificate parameters for {dns_names:?}"))?;
         params

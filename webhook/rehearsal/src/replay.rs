@@ -83,14 +83,19 @@ pub async fn replay<C: Caller>(phase: &Phase<'_, C>, s: Submission, out: &mut Ve
             .clone()
             .unwrap_or_else(|| down_expectation(&admission, phase.hooks));
         let mut verdict = judge(&admission, &expectation);
-        if s.expectation.is_none() {
-            if let Some(answered) = admission
-                .calls
-                .iter()
-                .find(|c| matches!(c.decision, Decision::Allowed | Decision::Patched | Decision::Denied))
-            {
-                verdict = Err(format!("{} answered although the webhook was stopped", answered.webhook));
-            }
+        let answered = admission.calls.iter().find(|c| {
+            matches!(
+                c.decision,
+                Decision::Allowed | Decision::Patched | Decision::Denied
+            )
+        });
+        if s.expectation.is_none()
+            && let Some(answered) = answered
+        {
+            verdict = Err(format!(
+                "{} answered although the webhook was stopped",
+                answered.webhook
+            ));
         }
         if verdict.is_ok() && admission.allowed && kind == Kind::Pod {
             verdict = check_pins(&admission.object, &expectation);
@@ -116,7 +121,10 @@ pub async fn replay<C: Caller>(phase: &Phase<'_, C>, s: Submission, out: &mut Ve
                 } else {
                     format!(", via {}/{}", kind.name(), name(&stored))
                 };
-                let label = format!("{} of {root_short}{through}", child.kind.name().to_lowercase());
+                let label = format!(
+                    "{} of {root_short}{through}",
+                    child.kind.name().to_lowercase()
+                );
                 queue.push_back((child.kind, child.object, child.user, Some(label)));
             }
         }

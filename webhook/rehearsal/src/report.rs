@@ -71,7 +71,12 @@ fn call_detail(call: &crate::dispatch::Call) -> String {
         _ => first_line(&call.detail),
     };
     if !call.warnings.is_empty() {
-        let _ = write!(detail, "{}warning: {}", if detail.is_empty() { "" } else { "; " }, first_line(&call.warnings[0]));
+        let _ = write!(
+            detail,
+            "{}warning: {}",
+            if detail.is_empty() { "" } else { "; " },
+            first_line(&call.warnings[0])
+        );
     }
     detail
 }
@@ -84,7 +89,11 @@ pub fn table(outcomes: &[Outcome]) -> String {
         if (o.rendering.as_str(), o.phase.as_str()) != (section.0.as_str(), section.1.as_str()) {
             section = (o.rendering.clone(), o.phase.clone());
             let _ = writeln!(out, "\n== {}: webhook {} ==", o.rendering, o.phase);
-            let _ = writeln!(out, "{:<64} {:<26} {:<13} {:>6}  REASON / IMAGE", "OBJECT", "WEBHOOK", "DECISION", "MS");
+            let _ = writeln!(
+                out,
+                "{:<64} {:<26} {:<13} {:>6}  REASON / IMAGE",
+                "OBJECT", "WEBHOOK", "DECISION", "MS"
+            );
         }
         let mut label = o.object.clone();
         if let Some(via) = &o.via {
@@ -94,8 +103,15 @@ pub fn table(outcomes: &[Outcome]) -> String {
             let _ = write!(label, " [case: {case}]");
         }
         for (i, call) in o.admission.calls.iter().enumerate() {
-            let webhook = if call.reinvocation { format!("{} (again)", call.webhook) } else { call.webhook.clone() };
-            let ms = call.latency.map(|l| format!("{:.1}", l.as_secs_f64() * 1000.0)).unwrap_or_default();
+            let webhook = if call.reinvocation {
+                format!("{} (again)", call.webhook)
+            } else {
+                call.webhook.clone()
+            };
+            let ms = call
+                .latency
+                .map(|l| format!("{:.1}", l.as_secs_f64() * 1000.0))
+                .unwrap_or_default();
             let _ = writeln!(
                 out,
                 "{:<64} {:<26} {:<13} {:>6}  {}",
@@ -106,7 +122,11 @@ pub fn table(outcomes: &[Outcome]) -> String {
                 call_detail(call)
             );
         }
-        let result = if o.admission.allowed { "admitted" } else { "denied" };
+        let result = if o.admission.allowed {
+            "admitted"
+        } else {
+            "denied"
+        };
         let detail = match &o.verdict {
             Ok(()) if o.admission.allowed => {
                 let imgs = images(o.admission.object.pointer("/spec").unwrap_or(&Value::Null));
@@ -117,12 +137,19 @@ pub fn table(outcomes: &[Outcome]) -> String {
                 }
             }
             Ok(()) => format!("ok: {}", first_line(&o.admission.message)),
-            Err(why) => format!("EXPECTATION FAILED: {why}; {}", first_line(&o.admission.message)),
+            Err(why) => format!(
+                "EXPECTATION FAILED: {why}; {}",
+                first_line(&o.admission.message)
+            ),
         };
         let _ = writeln!(
             out,
             "{:<64} {:<26} {:<13} {:>6}  {}",
-            if o.admission.calls.is_empty() { label.as_str() } else { "" },
+            if o.admission.calls.is_empty() {
+                label.as_str()
+            } else {
+                ""
+            },
             "=> result",
             result,
             "",
@@ -135,7 +162,16 @@ pub fn table(outcomes: &[Outcome]) -> String {
 /// The closing line: counts, and which objects failed.
 pub fn summary(outcomes: &[Outcome]) -> String {
     let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.verdict.is_err()).collect();
-    let calls: usize = outcomes.iter().map(|o| o.admission.calls.iter().filter(|c| c.latency.is_some()).count()).sum();
+    let calls: usize = outcomes
+        .iter()
+        .map(|o| {
+            o.admission
+                .calls
+                .iter()
+                .filter(|c| c.latency.is_some())
+                .count()
+        })
+        .sum();
     let mut s = format!(
         "rehearsal: {} admissions ({} webhook calls): {} as expected, {} not",
         outcomes.len(),
@@ -144,13 +180,28 @@ pub fn summary(outcomes: &[Outcome]) -> String {
         failed.len()
     );
     for f in failed {
-        let _ = write!(s, "\n  FAILED {}/{} {}: {}", f.rendering, f.phase, f.object, f.verdict.as_ref().err().map_or("", String::as_str));
+        let _ = write!(
+            s,
+            "\n  FAILED {}/{} {}: {}",
+            f.rendering,
+            f.phase,
+            f.object,
+            f.verdict.as_ref().err().map_or("", String::as_str)
+        );
     }
     s
 }
 
 fn file_safe(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '.' { c } else { '_' }).collect()
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Writes every call's review and response under `dir/<rendering>/<phase>/reviews/`, and
@@ -159,16 +210,24 @@ pub fn write_json(dir: &Path, outcomes: &[Outcome]) -> anyhow::Result<()> {
     let mut results = Vec::new();
     for (n, o) in outcomes.iter().enumerate() {
         let reviews = dir.join(&o.rendering).join(&o.phase).join("reviews");
-        std::fs::create_dir_all(&reviews).with_context(|| format!("creating {}", reviews.display()))?;
+        std::fs::create_dir_all(&reviews)
+            .with_context(|| format!("creating {}", reviews.display()))?;
         let mut files = Vec::new();
         for (i, c) in o.admission.calls.iter().enumerate() {
             if c.request.is_none() {
                 continue;
             }
-            let file = reviews.join(format!("{:03}-{}-{}-{}.json", n + 1, file_safe(&o.object), i + 1, file_safe(&c.webhook)));
+            let file = reviews.join(format!(
+                "{:03}-{}-{}-{}.json",
+                n + 1,
+                file_safe(&o.object),
+                i + 1,
+                file_safe(&c.webhook)
+            ));
             let body = json!({"webhook": c.webhook, "reinvocation": c.reinvocation, "decision": c.decision.as_str(),
                 "latencyMs": c.latency.map(|l| l.as_secs_f64() * 1000.0), "request": c.request, "response": c.response});
-            std::fs::write(&file, serde_json::to_vec_pretty(&body)?).with_context(|| format!("writing {}", file.display()))?;
+            std::fs::write(&file, serde_json::to_vec_pretty(&body)?)
+                .with_context(|| format!("writing {}", file.display()))?;
             files.push(file.display().to_string());
         }
         results.push(json!({
@@ -185,6 +244,7 @@ pub fn write_json(dir: &Path, outcomes: &[Outcome]) -> anyhow::Result<()> {
         }));
     }
     let path = dir.join("results.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(&results)?).with_context(|| format!("writing {}", path.display()))?;
+    std::fs::write(&path, serde_json::to_vec_pretty(&results)?)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }

@@ -173,7 +173,11 @@ impl Request {
     pub fn request_fields(&self, uid: &str) -> Value {
         let gvk = json!({"group": self.kind.group(), "version": self.kind.version(), "kind": self.kind.name()});
         let gvr = json!({"group": self.kind.group(), "version": self.kind.version(), "resource": self.kind.resource()});
-        let options_kind = if self.operation == "UPDATE" { "UpdateOptions" } else { "CreateOptions" };
+        let options_kind = if self.operation == "UPDATE" {
+            "UpdateOptions"
+        } else {
+            "CreateOptions"
+        };
         let mut r = json!({
             "uid": uid,
             "kind": gvk,
@@ -219,7 +223,11 @@ impl Request {
 /// `Kind/namespace/name` of an object; `Kind/namespace/prefix-…` for a `generateName` one.
 pub fn display_name(kind: Kind, object: &Value) -> String {
     let meta = object.get("metadata");
-    let field = |f: &str| meta.and_then(|m| m.get(f)).and_then(Value::as_str).unwrap_or("");
+    let field = |f: &str| {
+        meta.and_then(|m| m.get(f))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
     let name = match field("name") {
         "" => format!("{}…", field("generateName")),
         n => n.to_string(),
@@ -237,7 +245,10 @@ mod tests {
         let obj = json!({"apiVersion": "apps/v1", "kind": "Deployment",
             "metadata": {"name": "api", "namespace": "jobs"}, "spec": {}});
         assert_eq!(Kind::of(&obj), Some(Kind::Deployment));
-        assert_eq!(Kind::of(&json!({"apiVersion": "extensions/v1beta1", "kind": "Deployment"})), None);
+        assert_eq!(
+            Kind::of(&json!({"apiVersion": "extensions/v1beta1", "kind": "Deployment"})),
+            None
+        );
         let r = Request {
             kind: Kind::Deployment,
             subresource: String::new(),

@@ -83,9 +83,11 @@ mod tests {
 
     /// The first rule of the rendered webhook configurations.
     fn core_rule() -> RuleWithOperations {
-        rule(json!({"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+        rule(
+            json!({"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
             "resources": ["pods", "pods/ephemeralcontainers", "replicationcontrollers"],
-            "scope": "Namespaced"}))
+            "scope": "Namespaced"}),
+        )
     }
 
     #[test]
@@ -93,12 +95,24 @@ mod tests {
         let r = core_rule();
         assert!(rule_matches(&r, &attrs("", "pods", "", "CREATE", true)));
         assert!(rule_matches(&r, &attrs("", "pods", "", "UPDATE", true)));
-        assert!(rule_matches(&r, &attrs("", "pods", "ephemeralcontainers", "UPDATE", true)));
-        assert!(rule_matches(&r, &attrs("", "replicationcontrollers", "", "CREATE", true)));
+        assert!(rule_matches(
+            &r,
+            &attrs("", "pods", "ephemeralcontainers", "UPDATE", true)
+        ));
+        assert!(rule_matches(
+            &r,
+            &attrs("", "replicationcontrollers", "", "CREATE", true)
+        ));
         // Not listed: other subresources, DELETE, other groups, cluster scope.
-        assert!(!rule_matches(&r, &attrs("", "pods", "status", "UPDATE", true)));
+        assert!(!rule_matches(
+            &r,
+            &attrs("", "pods", "status", "UPDATE", true)
+        ));
         assert!(!rule_matches(&r, &attrs("", "pods", "", "DELETE", true)));
-        assert!(!rule_matches(&r, &attrs("apps", "pods", "", "CREATE", true)));
+        assert!(!rule_matches(
+            &r,
+            &attrs("apps", "pods", "", "CREATE", true)
+        ));
         assert!(!rule_matches(&r, &attrs("", "pods", "", "CREATE", false)));
         let mut v1beta1 = attrs("", "pods", "", "CREATE", true);
         v1beta1.version = "v1beta1".into();
@@ -107,36 +121,80 @@ mod tests {
 
     #[test]
     fn wildcards_and_subresource_forms() {
-        let all = rule(json!({"apiGroups": ["*"], "apiVersions": ["*"], "operations": ["*"],
-            "resources": ["*"]}));
-        assert!(rule_matches(&all, &attrs("apps", "deployments", "", "DELETE", true)));
-        assert!(rule_matches(&all, &attrs("", "namespaces", "", "CREATE", false)));
+        let all = rule(
+            json!({"apiGroups": ["*"], "apiVersions": ["*"], "operations": ["*"],
+            "resources": ["*"]}),
+        );
+        assert!(rule_matches(
+            &all,
+            &attrs("apps", "deployments", "", "DELETE", true)
+        ));
+        assert!(rule_matches(
+            &all,
+            &attrs("", "namespaces", "", "CREATE", false)
+        ));
         // `*` is every resource but no subresource; `*/*` is both.
-        assert!(!rule_matches(&all, &attrs("apps", "deployments", "scale", "UPDATE", true)));
+        assert!(!rule_matches(
+            &all,
+            &attrs("apps", "deployments", "scale", "UPDATE", true)
+        ));
         let mut all_sub = all.clone();
         all_sub.resources = Some(vec!["*/*".into()]);
-        assert!(rule_matches(&all_sub, &attrs("apps", "deployments", "scale", "UPDATE", true)));
-        assert!(rule_matches(&all_sub, &attrs("apps", "deployments", "", "UPDATE", true)));
+        assert!(rule_matches(
+            &all_sub,
+            &attrs("apps", "deployments", "scale", "UPDATE", true)
+        ));
+        assert!(rule_matches(
+            &all_sub,
+            &attrs("apps", "deployments", "", "UPDATE", true)
+        ));
         let mut scale = all.clone();
         scale.resources = Some(vec!["*/scale".into()]);
-        assert!(rule_matches(&scale, &attrs("apps", "statefulsets", "scale", "UPDATE", true)));
-        assert!(!rule_matches(&scale, &attrs("apps", "statefulsets", "", "UPDATE", true)));
+        assert!(rule_matches(
+            &scale,
+            &attrs("apps", "statefulsets", "scale", "UPDATE", true)
+        ));
+        assert!(!rule_matches(
+            &scale,
+            &attrs("apps", "statefulsets", "", "UPDATE", true)
+        ));
         let mut pods_sub = all.clone();
         pods_sub.resources = Some(vec!["pods/*".into()]);
-        assert!(rule_matches(&pods_sub, &attrs("", "pods", "exec", "CONNECT", true)));
+        assert!(rule_matches(
+            &pods_sub,
+            &attrs("", "pods", "exec", "CONNECT", true)
+        ));
         // The API server's matcher lets `*` match an empty subresource too.
-        assert!(rule_matches(&pods_sub, &attrs("", "pods", "", "CREATE", true)));
-        assert!(!rule_matches(&pods_sub, &attrs("", "services", "", "CREATE", true)));
+        assert!(rule_matches(
+            &pods_sub,
+            &attrs("", "pods", "", "CREATE", true)
+        ));
+        assert!(!rule_matches(
+            &pods_sub,
+            &attrs("", "services", "", "CREATE", true)
+        ));
         let mut cluster = all.clone();
         cluster.scope = Some("Cluster".into());
-        assert!(!rule_matches(&cluster, &attrs("apps", "deployments", "", "CREATE", true)));
-        assert!(rule_matches(&cluster, &attrs("", "namespaces", "", "CREATE", false)));
+        assert!(!rule_matches(
+            &cluster,
+            &attrs("apps", "deployments", "", "CREATE", true)
+        ));
+        assert!(rule_matches(
+            &cluster,
+            &attrs("", "namespaces", "", "CREATE", false)
+        ));
     }
 
     #[test]
     fn no_rules_match_nothing() {
-        assert!(!any_rule_matches(&[], &attrs("", "pods", "", "CREATE", true)));
+        assert!(!any_rule_matches(
+            &[],
+            &attrs("", "pods", "", "CREATE", true)
+        ));
         let empty = rule(json!({}));
-        assert!(!rule_matches(&empty, &attrs("", "pods", "", "CREATE", true)));
+        assert!(!rule_matches(
+            &empty,
+            &attrs("", "pods", "", "CREATE", true)
+        ));
     }
 }

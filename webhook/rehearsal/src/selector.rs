@@ -15,15 +15,21 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 /// A selector that is not valid Kubernetes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SelectorError {
-    #[error("matchExpressions[{index}]: unknown operator {operator:?} (In, NotIn, Exists, DoesNotExist)")]
+    #[error(
+        "matchExpressions[{index}]: unknown operator {operator:?} (In, NotIn, Exists, DoesNotExist)"
+    )]
     UnknownOperator { index: usize, operator: String },
-    #[error("matchExpressions[{index}] ({key} {operator}): values must be non-empty for In and NotIn")]
+    #[error(
+        "matchExpressions[{index}] ({key} {operator}): values must be non-empty for In and NotIn"
+    )]
     MissingValues {
         index: usize,
         key: String,
         operator: String,
     },
-    #[error("matchExpressions[{index}] ({key} {operator}): values must be empty for Exists and DoesNotExist")]
+    #[error(
+        "matchExpressions[{index}] ({key} {operator}): values must be empty for Exists and DoesNotExist"
+    )]
     UnexpectedValues {
         index: usize,
         key: String,
@@ -50,12 +56,7 @@ pub fn labels_of(object: &serde_json::Value) -> Labels {
 
 /// Checks that `selector` is one the API server accepts.
 pub fn validate(selector: &LabelSelector) -> Result<(), SelectorError> {
-    for (index, e) in selector
-        .match_expressions
-        .iter()
-        .flatten()
-        .enumerate()
-    {
+    for (index, e) in selector.match_expressions.iter().flatten().enumerate() {
         let has_values = e.values.as_ref().is_some_and(|v| !v.is_empty());
         let err_fields = || (index, e.key.clone(), e.operator.clone());
         match e.operator.as_str() {
@@ -167,13 +168,27 @@ mod tests {
         assert!(m(json!({"matchLabels": {"tier": "web"}})));
         assert!(!m(json!({"matchLabels": {"tier": "db"}})));
         assert!(!m(json!({"matchLabels": {"tier": "web", "absent": "x"}})));
-        assert!(m(json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["db", "web"]}]})));
-        assert!(!m(json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["web"]}]})));
-        assert!(m(json!({"matchExpressions": [{"key": "absent", "operator": "NotIn", "values": ["x"]}]})));
-        assert!(!m(json!({"matchExpressions": [{"key": "absent", "operator": "In", "values": ["x"]}]})));
-        assert!(m(json!({"matchExpressions": [{"key": "team", "operator": "Exists"}]})));
-        assert!(!m(json!({"matchExpressions": [{"key": "team", "operator": "DoesNotExist"}]})));
-        assert!(m(json!({"matchExpressions": [{"key": "absent", "operator": "DoesNotExist"}]})));
+        assert!(m(
+            json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["db", "web"]}]})
+        ));
+        assert!(!m(
+            json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["web"]}]})
+        ));
+        assert!(m(
+            json!({"matchExpressions": [{"key": "absent", "operator": "NotIn", "values": ["x"]}]})
+        ));
+        assert!(!m(
+            json!({"matchExpressions": [{"key": "absent", "operator": "In", "values": ["x"]}]})
+        ));
+        assert!(m(
+            json!({"matchExpressions": [{"key": "team", "operator": "Exists"}]})
+        ));
+        assert!(!m(
+            json!({"matchExpressions": [{"key": "team", "operator": "DoesNotExist"}]})
+        ));
+        assert!(m(
+            json!({"matchExpressions": [{"key": "absent", "operator": "DoesNotExist"}]})
+        ));
         // matchLabels and matchExpressions are ANDed.
         assert!(!m(json!({"matchLabels": {"tier": "web"},
             "matchExpressions": [{"key": "team", "operator": "DoesNotExist"}]})));
@@ -187,19 +202,25 @@ mod tests {
     fn invalid_selectors_are_errors_not_mismatches() {
         let l = Labels::new();
         let e = matches(
-            Some(&sel(json!({"matchExpressions": [{"key": "a", "operator": "Equals", "values": ["x"]}]}))),
+            Some(&sel(
+                json!({"matchExpressions": [{"key": "a", "operator": "Equals", "values": ["x"]}]}),
+            )),
             &l,
         )
         .unwrap_err();
         assert!(e.to_string().contains("unknown operator \"Equals\""), "{e}");
         let e = matches(
-            Some(&sel(json!({"matchExpressions": [{"key": "a", "operator": "In", "values": []}]}))),
+            Some(&sel(
+                json!({"matchExpressions": [{"key": "a", "operator": "In", "values": []}]}),
+            )),
             &l,
         )
         .unwrap_err();
         assert!(matches!(e, SelectorError::MissingValues { .. }), "{e}");
         let e = matches(
-            Some(&sel(json!({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]}))),
+            Some(&sel(
+                json!({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]}),
+            )),
             &l,
         )
         .unwrap_err();

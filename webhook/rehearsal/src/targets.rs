@@ -30,7 +30,12 @@ fn key(hook: &Hook) -> String {
 
 impl HttpCaller {
     /// Resolves every hook; returns the caller and one printed line per hook.
-    pub fn resolve(hooks: &[Hook], plan: &Plan, stream: &Stream, ca_pem: &str) -> (Self, Vec<String>) {
+    pub fn resolve(
+        hooks: &[Hook],
+        plan: &Plan,
+        stream: &Stream,
+        ca_pem: &str,
+    ) -> (Self, Vec<String>) {
         let mut targets = BTreeMap::new();
         let mut lines = Vec::new();
         for hook in hooks {
@@ -56,32 +61,38 @@ impl HttpCaller {
             };
             let path_and_query = |path: &str| format!("{path}?timeout={}s", hook.timeout.as_secs());
             let target = match &hook.endpoint {
-                Endpoint::Service { namespace, name, port, path } => {
-                    match plan.services.get(&(namespace.clone(), name.clone(), *port)) {
-                        None => Err(format!("service \"{name}\" not found")),
-                        Some(Err(e)) => Err(e.clone()),
-                        Some(Ok(local)) => {
-                            let addr = SocketAddr::from(([127, 0, 0, 1], *local));
-                            lines.push(format!(
+                Endpoint::Service {
+                    namespace,
+                    name,
+                    port,
+                    path,
+                } => match plan.services.get(&(namespace.clone(), name.clone(), *port)) {
+                    None => Err(format!("service \"{name}\" not found")),
+                    Some(Err(e)) => Err(e.clone()),
+                    Some(Ok(local)) => {
+                        let addr = SocketAddr::from(([127, 0, 0, 1], *local));
+                        lines.push(format!(
                                 "clientConfig.service {namespace}/{name}:{port}{path} ({}) -> {addr}, TLS verified as {}",
                                 hook.name,
                                 hook.endpoint.host()
                             ));
-                            Ok(CallTarget {
-                                addr,
-                                host: hook.endpoint.host(),
-                                path_and_query: path_and_query(path),
-                                authority: format!("{}:{port}", hook.endpoint.host()),
-                                ca_pem: ca.clone(),
-                                timeout: hook.timeout,
-                            })
-                        }
+                        Ok(CallTarget {
+                            addr,
+                            host: hook.endpoint.host(),
+                            path_and_query: path_and_query(path),
+                            authority: format!("{}:{port}", hook.endpoint.host()),
+                            ca_pem: ca.clone(),
+                            timeout: hook.timeout,
+                        })
                     }
-                }
+                },
                 Endpoint::Url(url) => loopback_target(url, hook, ca.clone()),
             };
             if let Err(e) = &target {
-                lines.push(format!("{} ({}) cannot be reached: {e}", hook.configuration, hook.name));
+                lines.push(format!(
+                    "{} ({}) cannot be reached: {e}",
+                    hook.configuration, hook.name
+                ));
             }
             targets.insert(key(hook), target);
         }
@@ -101,7 +112,9 @@ fn loopback_target(url: &str, hook: &Hook, ca_pem: Option<String>) -> Result<Cal
         .parse()
         .map_err(|_| format!("rehearse calls URLs on loopback addresses only, not {host}"))?;
     if !ip.is_loopback() {
-        return Err(format!("rehearse calls URLs on loopback addresses only, not {host}"));
+        return Err(format!(
+            "rehearse calls URLs on loopback addresses only, not {host}"
+        ));
     }
     let path = if path.is_empty() { "/" } else { path };
     let sep = if path.contains('?') { '&' } else { '?' };

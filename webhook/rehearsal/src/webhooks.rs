@@ -30,7 +30,10 @@ pub const INJECT_CA_FROM: &str = "cert-manager.io/inject-ca-from";
 #[derive(Debug, thiserror::Error)]
 pub enum HookError {
     #[error("{configuration}: does not decode as admissionregistration.k8s.io/v1: {message}")]
-    Decode { configuration: String, message: String },
+    Decode {
+        configuration: String,
+        message: String,
+    },
     #[error("{configuration} webhook {webhook}: {message}")]
     Invalid {
         configuration: String,
@@ -205,7 +208,12 @@ pub fn load(stream: &Stream) -> Result<Vec<Hook>, HookError> {
             let reinvoke = match w.reinvocation_policy.as_deref().unwrap_or("Never") {
                 "Never" => false,
                 "IfNeeded" => true,
-                other => return Err(invalid(&common, format!("reinvocationPolicy {other:?} is not Never or IfNeeded"))),
+                other => {
+                    return Err(invalid(
+                        &common,
+                        format!("reinvocationPolicy {other:?} is not Never or IfNeeded"),
+                    ));
+                }
             };
             hooks.push(build(&common, HookType::Mutating, reinvoke)?);
         }
@@ -253,16 +261,27 @@ fn build(c: &Common<'_>, hook_type: HookType, reinvoke_if_needed: bool) -> Resul
     let failure_policy = match c.failure_policy.unwrap_or("Fail") {
         "Fail" => FailurePolicy::Fail,
         "Ignore" => FailurePolicy::Ignore,
-        other => return Err(invalid(c, format!("failurePolicy {other:?} is not Fail or Ignore"))),
+        other => {
+            return Err(invalid(
+                c,
+                format!("failurePolicy {other:?} is not Fail or Ignore"),
+            ));
+        }
     };
     let seconds = c.timeout_seconds.unwrap_or(10);
     if !(1..=30).contains(&seconds) {
-        return Err(invalid(c, format!("timeoutSeconds {seconds} is not between 1 and 30")));
+        return Err(invalid(
+            c,
+            format!("timeoutSeconds {seconds} is not between 1 and 30"),
+        ));
     }
     if !matches!(c.side_effects, "None" | "NoneOnDryRun") {
         return Err(invalid(
             c,
-            format!("sideEffects {:?}: admissionregistration.k8s.io/v1 allows only None and NoneOnDryRun", c.side_effects),
+            format!(
+                "sideEffects {:?}: admissionregistration.k8s.io/v1 allows only None and NoneOnDryRun",
+                c.side_effects
+            ),
         ));
     }
     // The API server sends the first version in the list that it speaks.
@@ -271,8 +290,19 @@ fn build(c: &Common<'_>, hook_type: HookType, reinvoke_if_needed: bool) -> Resul
         .iter()
         .find(|v| matches!(v.as_str(), "v1" | "v1beta1"))
         .map(|v| format!("admission.k8s.io/{v}"))
-        .ok_or_else(|| invalid(c, format!("admissionReviewVersions {:?} has neither v1 nor v1beta1", c.versions)))?;
-    for (what, s) in [("namespaceSelector", c.namespace_selector), ("objectSelector", c.object_selector)] {
+        .ok_or_else(|| {
+            invalid(
+                c,
+                format!(
+                    "admissionReviewVersions {:?} has neither v1 nor v1beta1",
+                    c.versions
+                ),
+            )
+        })?;
+    for (what, s) in [
+        ("namespaceSelector", c.namespace_selector),
+        ("objectSelector", c.object_selector),
+    ] {
         if let Some(s) = s {
             selector::validate(s).map_err(|source| HookError::Selector {
                 configuration: c.configuration.to_string(),
@@ -296,9 +326,17 @@ fn build(c: &Common<'_>, hook_type: HookType, reinvoke_if_needed: bool) -> Resul
         },
         (None, Some(u)) if u.starts_with("https://") => Endpoint::Url(u.clone()),
         (None, Some(u)) => return Err(invalid(c, format!("clientConfig.url {u:?} is not https"))),
-        _ => return Err(invalid(c, "clientConfig needs exactly one of service and url".into())),
+        _ => {
+            return Err(invalid(
+                c,
+                "clientConfig needs exactly one of service and url".into(),
+            ));
+        }
     };
-    let injected = str_at(c.annotations, &format!("/{}", INJECT_CA_FROM.replace('/', "~1")));
+    let injected = str_at(
+        c.annotations,
+        &format!("/{}", INJECT_CA_FROM.replace('/', "~1")),
+    );
     let ca = match (&c.client.ca_bundle, injected) {
         (_, from) if !from.is_empty() => CaSource::Injected(from.to_string()),
         (Some(bundle), _) => CaSource::Bundle(String::from_utf8_lossy(&bundle.0).into_owned()),
@@ -339,17 +377,26 @@ mod tests {
     #[test]
     fn base_configurations_read_in_api_server_order() {
         let hooks = load(&base_stream()).unwrap();
-        let names: Vec<_> = hooks.iter().map(|h| (h.hook_type, h.name.as_str())).collect();
+        let names: Vec<_> = hooks
+            .iter()
+            .map(|h| (h.hook_type, h.name.as_str()))
+            .collect();
         assert_eq!(
             names,
-            [(HookType::Mutating, "mutate.portcullis.dev"), (HookType::Validating, "validate.portcullis.dev")]
+            [
+                (HookType::Mutating, "mutate.portcullis.dev"),
+                (HookType::Validating, "validate.portcullis.dev")
+            ]
         );
         let m = &hooks[0];
         assert!(m.reinvoke_if_needed);
         assert_eq!(m.failure_policy, FailurePolicy::Fail);
         assert_eq!(m.timeout, Duration::from_secs(10));
         assert_eq!(m.review_api_version, "admission.k8s.io/v1");
-        assert_eq!(m.ca, CaSource::Injected("portcullis-system/portcullis-serving".into()));
+        assert_eq!(
+            m.ca,
+            CaSource::Injected("portcullis-system/portcullis-serving".into())
+        );
         assert_eq!(m.endpoint.host(), "portcullis.portcullis-system.svc");
         assert_eq!(
             m.endpoint.url(m.timeout),
@@ -363,9 +410,21 @@ mod tests {
     fn configurations_the_api_server_refuses_are_errors() {
         let text = include_str!("../../../deploy/base/webhook/validatingwebhookconfiguration.yaml");
         for (from, to, expect) in [
-            ("failurePolicy: Fail", "failurePolicy: Sometimes", "failurePolicy \"Sometimes\""),
-            ("timeoutSeconds: 10", "timeoutSeconds: 31", "timeoutSeconds 31"),
-            ("sideEffects: None", "sideEffects: Some", "sideEffects \"Some\""),
+            (
+                "failurePolicy: Fail",
+                "failurePolicy: Sometimes",
+                "failurePolicy \"Sometimes\"",
+            ),
+            (
+                "timeoutSeconds: 10",
+                "timeoutSeconds: 31",
+                "timeoutSeconds 31",
+            ),
+            (
+                "sideEffects: None",
+                "sideEffects: Some",
+                "sideEffects \"Some\"",
+            ),
             ("operator: In", "operator: Is", "unknown operator \"Is\""),
         ] {
             let s = Stream::parse("t", &text.replace(from, to)).unwrap();
@@ -374,6 +433,9 @@ mod tests {
         }
         let url = Endpoint::Url("https://127.0.0.1:9443/validate".into());
         assert_eq!(url.host(), "127.0.0.1");
-        assert_eq!(url.url(Duration::from_secs(5)), "https://127.0.0.1:9443/validate?timeout=5s");
+        assert_eq!(
+            url.url(Duration::from_secs(5)),
+            "https://127.0.0.1:9443/validate?timeout=5s"
+        );
     }
 }

@@ -68,27 +68,58 @@ pub fn plan(
 ) -> anyhow::Result<Plan> {
     let deployment = stream
         .find("Deployment", target.namespace, target.name)
-        .with_context(|| format!("no Deployment {}/{} in {}", target.namespace, target.name, stream.origin))?;
+        .with_context(|| {
+            format!(
+                "no Deployment {}/{} in {}",
+                target.namespace, target.name, stream.origin
+            )
+        })?;
     let pod_spec = deployment
         .pointer("/spec/template/spec")
         .context("the Deployment has no spec.template.spec")?;
-    let containers = pod_spec.get("containers").and_then(Value::as_array).cloned().unwrap_or_default();
+    let containers = pod_spec
+        .get("containers")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let container = match target.container {
         Some(c) => containers.iter().find(|x| str_at(x, "/name") == c),
         None => containers.first(),
     }
-    .with_context(|| format!("Deployment {}/{} has no container {:?}", target.namespace, target.name, target.container))?;
+    .with_context(|| {
+        format!(
+            "Deployment {}/{} has no container {:?}",
+            target.namespace, target.name, target.container
+        )
+    })?;
     let mut substitutions = Vec::new();
 
     let configmaps = volumes::configmaps(stream, &overrides.configmaps, &mut substitutions)?;
-    let layout = volumes::layout(stream, target.namespace, pod_spec, container, &configmaps, ca, work_dir)?;
+    let layout = volumes::layout(
+        stream,
+        target.namespace,
+        pod_spec,
+        container,
+        &configmaps,
+        ca,
+        work_dir,
+    )?;
     substitutions.extend(layout.substitutions.iter().cloned());
 
     // Ports: every declared containerPort gets a local one.
     let mut ports = BTreeMap::new();
     let mut port_names = BTreeMap::new();
-    for p in container.get("ports").and_then(Value::as_array).into_iter().flatten() {
-        let Some(cp) = p.get("containerPort").and_then(Value::as_u64).and_then(|n| u16::try_from(n).ok()) else {
+    for p in container
+        .get("ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let Some(cp) = p
+            .get("containerPort")
+            .and_then(Value::as_u64)
+            .and_then(|n| u16::try_from(n).ok())
+        else {
             continue;
         };
         ports.entry(cp).or_insert_with(&mut *free_port);
@@ -120,19 +151,32 @@ pub fn plan(
         None => format!("image {image} entrypoint -> {}", program.display()),
     });
     for a in command.iter().skip(1).copied().chain(
-        container.get("args").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str),
+        container
+            .get("args")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str),
     ) {
         args.push(rewrite("arg", a, &mut substitutions));
     }
-    for a in &overrides.serve_args {
-        substitutions.push(format!("serve arg appended: {a}"));
-        args.push(a.clone());
+    if !overrides.serve_args.is_empty() {
+        substitutions.push(format!(
+            "serve args appended: {}",
+            overrides.serve_args.join(" ")
+        ));
+        args.extend(overrides.serve_args.iter().cloned());
     }
 
     // Env.
     let pod_name = format!("{}-rehearsal", target.name);
     let mut env: Vec<(String, String)> = Vec::new();
-    for e in container.get("env").and_then(Value::as_array).into_iter().flatten() {
+    for e in container
+        .get("env")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let key = str_at(e, "/name").to_string();
         let value = if let Some(v) = e.get("value").and_then(Value::as_str) {
             rewrite(&format!("env {key}"), v, &mut substitutions)
@@ -140,9 +184,18 @@ pub fn plan(
             let cm = configmaps
                 .get(&(target.namespace.to_string(), str_at(r, "/name").to_string()))
                 .and_then(|d| d.get(str_at(r, "/key")))
-                .with_context(|| format!("env {key}: ConfigMap key {}/{} not in the rendering", str_at(r, "/name"), str_at(r, "/key")))?;
+                .with_context(|| {
+                    format!(
+                        "env {key}: ConfigMap key {}/{} not in the rendering",
+                        str_at(r, "/name"),
+                        str_at(r, "/key")
+                    )
+                })?;
             String::from_utf8_lossy(cm).into_owned()
-        } else if let Some(f) = e.pointer("/valueFrom/fieldRef/fieldPath").and_then(Value::as_str) {
+        } else if let Some(f) = e
+            .pointer("/valueFrom/fieldRef/fieldPath")
+            .and_then(Value::as_str)
+        {
             match f {
                 "metadata.name" => pod_name.clone(),
                 "metadata.namespace" => target.namespace.to_string(),
@@ -172,7 +225,13 @@ pub fn plan(
             _ => None,
         }?;
         let local = *ports.get(&port)?;
-        Some((local, get.get("path").and_then(Value::as_str).unwrap_or("/").to_string()))
+        Some((
+            local,
+            get.get("path")
+                .and_then(Value::as_str)
+                .unwrap_or("/")
+                .to_string(),
+        ))
     });
 
     // Services selecting this pod template.
@@ -183,10 +242,21 @@ pub fn plan(
             .pointer("/spec/selector")
             .and_then(|s| serde_json::from_value(serde_json::json!({"matchLabels": s})).ok());
         let selects = namespace(svc) == target.namespace
-            && selector.as_ref().is_some_and(|s| s.match_labels.as_ref().is_some_and(|m| !m.is_empty()))
+            && selector
+                .as_ref()
+                .is_some_and(|s| s.match_labels.as_ref().is_some_and(|m| !m.is_empty()))
             && matches(selector.as_ref(), &template_labels).unwrap_or(false);
-        for p in svc.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten() {
-            let Some(port) = p.get("port").and_then(Value::as_i64).and_then(|n| i32::try_from(n).ok()) else {
+        for p in svc
+            .pointer("/spec/ports")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let Some(port) = p
+                .get("port")
+                .and_then(Value::as_i64)
+                .and_then(|n| i32::try_from(n).ok())
+            else {
                 continue;
             };
             let target_port = match p.get("targetPort") {
@@ -196,9 +266,15 @@ pub fn plan(
             };
             let local = match (selects, target_port.and_then(|t| ports.get(&t))) {
                 (true, Some(l)) => Ok(*l),
-                _ => Err(format!("no endpoints available for service \"{}\"", name(svc))),
+                _ => Err(format!(
+                    "no endpoints available for service \"{}\"",
+                    name(svc)
+                )),
             };
-            services.insert((namespace(svc).to_string(), name(svc).to_string(), port), local);
+            services.insert(
+                (namespace(svc).to_string(), name(svc).to_string(), port),
+                local,
+            );
         }
     }
 
@@ -238,7 +314,9 @@ fn rewrite_value(
     if value.contains(',') && value.split(',').all(|p| p.starts_with('/')) {
         return value
             .split(',')
-            .map(|p| rewrite_path(mounts, p).map_or_else(|| p.to_string(), |l| l.display().to_string()))
+            .map(|p| {
+                rewrite_path(mounts, p).map_or_else(|| p.to_string(), |l| l.display().to_string())
+            })
             .collect::<Vec<_>>()
             .join(",");
     }

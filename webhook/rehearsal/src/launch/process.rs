@@ -23,18 +23,24 @@ pub struct Webhook {
 
 impl Webhook {
     /// Writes the plan's files, starts the process and waits until it is ready.
-    pub async fn start(plan: &Plan, work_dir: &Path, ready_timeout: Duration) -> anyhow::Result<Self> {
+    pub async fn start(
+        plan: &Plan,
+        work_dir: &Path,
+        ready_timeout: Duration,
+    ) -> anyhow::Result<Self> {
         for d in &plan.dirs {
             std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
         }
         for (path, bytes) in &plan.files {
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
             }
             std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
         }
         let log = work_dir.join("serve.log");
-        let out = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
+        let out =
+            std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
         let err = out.try_clone()?;
         let child = Command::new(&plan.program)
             .args(&plan.args)
@@ -90,8 +96,11 @@ impl Webhook {
                     self.log_tail(15)
                 );
             }
-            if let Ok(Ok((200, _))) =
-                tokio::time::timeout(Duration::from_secs(2), portcullis_testkit::http_get(addr, &path)).await
+            if let Ok(Ok((200, _))) = tokio::time::timeout(
+                Duration::from_secs(2),
+                portcullis_testkit::http_get(addr, &path),
+            )
+            .await
             {
                 return Ok(());
             }

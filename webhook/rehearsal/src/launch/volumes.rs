@@ -49,6 +49,9 @@ impl std::str::FromStr for ConfigMapOverride {
     }
 }
 
+/// ConfigMap data by (namespace, name): key → bytes.
+pub type ConfigMaps = BTreeMap<(String, String), BTreeMap<String, Vec<u8>>>;
+
 /// Files and directories to create, and what each mount path maps to.
 #[derive(Debug, Default)]
 pub struct Layout {
@@ -64,17 +67,36 @@ pub fn configmaps(
     stream: &Stream,
     overrides: &[ConfigMapOverride],
     substitutions: &mut Vec<String>,
-) -> anyhow::Result<BTreeMap<(String, String), BTreeMap<String, Vec<u8>>>> {
+) -> anyhow::Result<ConfigMaps> {
     let mut out = BTreeMap::new();
     for cm in stream.of_kind("ConfigMap") {
         let mut data = BTreeMap::new();
-        for (k, v) in cm.get("data").and_then(Value::as_object).into_iter().flatten() {
-            data.insert(k.clone(), v.as_str().unwrap_or_default().as_bytes().to_vec());
+        for (k, v) in cm
+            .get("data")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            data.insert(
+                k.clone(),
+                v.as_str().unwrap_or_default().as_bytes().to_vec(),
+            );
         }
-        for (k, v) in cm.get("binaryData").and_then(Value::as_object).into_iter().flatten() {
+        for (k, v) in cm
+            .get("binaryData")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(v.as_str().unwrap_or_default())
-                .with_context(|| format!("ConfigMap {}/{} binaryData {k} is not base64", namespace(cm), name(cm)))?;
+                .with_context(|| {
+                    format!(
+                        "ConfigMap {}/{} binaryData {k} is not base64",
+                        namespace(cm),
+                        name(cm)
+                    )
+                })?;
             data.insert(k.clone(), bytes);
         }
         out.insert((namespace(cm).to_string(), name(cm).to_string()), data);
@@ -88,7 +110,9 @@ pub fn configmaps(
                     && (n == &o.name
                         || n.strip_prefix(&o.name)
                             .and_then(|rest| rest.strip_prefix('-'))
-                            .is_some_and(|h| h.len() == 10 && h.chars().all(|c| c.is_ascii_alphanumeric())))
+                            .is_some_and(|h| {
+                                h.len() == 10 && h.chars().all(|c| c.is_ascii_alphanumeric())
+                            }))
             })
             .cloned()
             .collect();
@@ -96,17 +120,41 @@ pub fn configmaps(
             [one] => one.clone(),
             [] => bail!(
                 "--configmap {}/{}/{}: no ConfigMap {}/{} (or {}-<hash>) in the rendering",
-                o.namespace, o.name, o.key, o.namespace, o.name, o.name
+                o.namespace,
+                o.name,
+                o.key,
+                o.namespace,
+                o.name,
+                o.name
             ),
-            many => bail!("--configmap {}/{}: ambiguous, matches {many:?}", o.namespace, o.name),
+            many => bail!(
+                "--configmap {}/{}: ambiguous, matches {many:?}",
+                o.namespace,
+                o.name
+            ),
         };
-        let bytes = std::fs::read(&o.file)
-            .with_context(|| format!("--configmap {}/{}/{}: reading {}", o.namespace, o.name, o.key, o.file.display()))?;
+        let bytes = std::fs::read(&o.file).with_context(|| {
+            format!(
+                "--configmap {}/{}/{}: reading {}",
+                o.namespace,
+                o.name,
+                o.key,
+                o.file.display()
+            )
+        })?;
         let data = out.entry(key.clone()).or_default();
-        let verb = if data.contains_key(&o.key) { "replaced" } else { "added" };
+        let verb = if data.contains_key(&o.key) {
+            "replaced"
+        } else {
+            "added"
+        };
         substitutions.push(format!(
             "ConfigMap {}/{} key {} {verb} by {} ({} bytes)",
-            key.0, key.1, o.key, o.file.display(), bytes.len()
+            key.0,
+            key.1,
+            o.key,
+            o.file.display(),
+            bytes.len()
         ));
         data.insert(o.key.clone(), bytes);
     }
@@ -119,7 +167,7 @@ pub fn layout(
     pod_namespace: &str,
     pod_spec: &Value,
     container: &Value,
-    configmaps: &BTreeMap<(String, String), BTreeMap<String, Vec<u8>>>,
+    configmaps: &ConfigMaps,
     ca: &LocalCa,
     root: &Path,
 ) -> anyhow::Result<Layout> {
@@ -132,18 +180,33 @@ pub fn layout(
         .map(|v| (str_at(v, "/name"), v))
         .collect();
     let mut done: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for mount in container.get("volumeMounts").and_then(Value::as_array).into_iter().flatten() {
+    for mount in container
+        .get("volumeMounts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let vname = str_at(mount, "/name");
-        let mount_path = str_at(mount, "/mountPath").trim_end_matches('/').to_string();
-        let volume = volumes
-            .get(vname)
-            .with_context(|| format!("volumeMount {vname}: no volume of that name in the pod spec"))?;
+        let mount_path = str_at(mount, "/mountPath")
+            .trim_end_matches('/')
+            .to_string();
+        let volume = volumes.get(vname).with_context(|| {
+            format!("volumeMount {vname}: no volume of that name in the pod spec")
+        })?;
         let dir = match done.get(vname) {
             Some(d) => d.clone(),
             None => {
                 let dir = root.join("volumes").join(vname);
-                materialise(stream, pod_namespace, volume, configmaps, ca, &dir, &mut out)
-                    .with_context(|| format!("volume {vname}"))?;
+                materialise(
+                    stream,
+                    pod_namespace,
+                    volume,
+                    configmaps,
+                    ca,
+                    &dir,
+                    &mut out,
+                )
+                .with_context(|| format!("volume {vname}"))?;
                 done.insert(vname.to_string(), dir.clone());
                 dir
             }
@@ -162,7 +225,7 @@ fn materialise(
     stream: &Stream,
     ns: &str,
     volume: &Value,
-    configmaps: &BTreeMap<(String, String), BTreeMap<String, Vec<u8>>>,
+    configmaps: &ConfigMaps,
     ca: &LocalCa,
     dir: &Path,
     out: &mut Layout,
@@ -183,7 +246,8 @@ fn materialise(
                     let bytes = data
                         .get(key)
                         .with_context(|| format!("ConfigMap {ns}/{cm_name} has no key {key}"))?;
-                    out.files.push((dir.join(str_at(item, "/path")), bytes.clone()));
+                    out.files
+                        .push((dir.join(str_at(item, "/path")), bytes.clone()));
                 }
             }
             None => {
@@ -214,12 +278,18 @@ fn materialise(
             .collect();
         if dns.is_empty() {
             let cn = str_at(certificate, "/spec/commonName");
-            anyhow::ensure!(!cn.is_empty(), "Certificate {ns}/{} has neither dnsNames nor commonName", name(certificate));
+            anyhow::ensure!(
+                !cn.is_empty(),
+                "Certificate {ns}/{} has neither dnsNames nor commonName",
+                name(certificate)
+            );
             dns.push(cn.to_string());
         }
         let leaf = ca.issue(&dns)?;
-        out.files.push((dir.join("tls.crt"), leaf.cert_pem.into_bytes()));
-        out.files.push((dir.join("tls.key"), leaf.key_pem.into_bytes()));
+        out.files
+            .push((dir.join("tls.crt"), leaf.cert_pem.into_bytes()));
+        out.files
+            .push((dir.join("tls.key"), leaf.key_pem.into_bytes()));
         out.files.push((dir.join("ca.crt"), ca.pem().into_bytes()));
         out.substitutions.push(format!(
             "Secret {ns}/{secret_name} generated in place of cert-manager's Certificate {}: \
@@ -259,8 +329,13 @@ mod tests {
 
     #[test]
     fn configmap_override_syntax() {
-        let o: ConfigMapOverride = "portcullis-system/portcullis-policies/extra.yaml=/tmp/p.yaml".parse().unwrap();
-        assert_eq!((o.namespace.as_str(), o.name.as_str(), o.key.as_str()), ("portcullis-system", "portcullis-policies", "extra.yaml"));
+        let o: ConfigMapOverride = "portcullis-system/portcullis-policies/extra.yaml=/tmp/p.yaml"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            (o.namespace.as_str(), o.name.as_str(), o.key.as_str()),
+            ("portcullis-system", "portcullis-policies", "extra.yaml")
+        );
         for bad in ["a/b=c", "a/b/c", "/b/c=f", "a/b/c/d=f", "a/b/c="] {
             assert!(bad.parse::<ConfigMapOverride>().is_err(), "{bad}");
         }
@@ -269,12 +344,27 @@ mod tests {
     #[test]
     fn paths_under_mounts_are_rewritten_longest_first() {
         let mounts = vec![
-            ("/etc/portcullis/tls".to_string(), PathBuf::from("/w/volumes/tls")),
-            ("/etc/portcullis".to_string(), PathBuf::from("/w/volumes/all")),
+            (
+                "/etc/portcullis/tls".to_string(),
+                PathBuf::from("/w/volumes/tls"),
+            ),
+            (
+                "/etc/portcullis".to_string(),
+                PathBuf::from("/w/volumes/all"),
+            ),
         ];
-        assert_eq!(rewrite_path(&mounts, "/etc/portcullis/tls/tls.crt"), Some("/w/volumes/tls/tls.crt".into()));
-        assert_eq!(rewrite_path(&mounts, "/etc/portcullis/policies"), Some("/w/volumes/all/policies".into()));
-        assert_eq!(rewrite_path(&mounts, "/etc/portcullis"), Some("/w/volumes/all".into()));
+        assert_eq!(
+            rewrite_path(&mounts, "/etc/portcullis/tls/tls.crt"),
+            Some("/w/volumes/tls/tls.crt".into())
+        );
+        assert_eq!(
+            rewrite_path(&mounts, "/etc/portcullis/policies"),
+            Some("/w/volumes/all/policies".into())
+        );
+        assert_eq!(
+            rewrite_path(&mounts, "/etc/portcullis"),
+            Some("/w/volumes/all".into())
+        );
         assert_eq!(rewrite_path(&mounts, "/etc/portcullis-other"), None);
         assert_eq!(rewrite_path(&mounts, "relative/path"), None);
     }
