@@ -18,9 +18,10 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use serde_json::Value;
 
+use crate::answer::read_answer;
+pub use crate::answer::{apply_patch, decode_patch};
 use crate::conditions::{Variables, Verdict};
 use crate::review::Request;
 use crate::rules::any_rule_matches;
@@ -142,117 +143,6 @@ fn step(
             "failed evaluating match conditions ({condition}): {message}"
         )),
     }
-}
-
-/// A response the API server accepts, reduced to what it uses.
-struct Answer {
-    allowed: bool,
-    message: String,
-    patch: Option<Vec<Value>>,
-    warnings: Vec<String>,
-    audit: BTreeMap<String, String>,
-    raw: Value,
-}
-
-/// Checks a webhook's answer like the API server does; `Err` is a "failed calling webhook".
-fn read_answer(hook: &Hook, uid: &str, status: u16, body: &[u8]) -> Result<Answer, String> {
-    if status != 200 {
-        let text = String::from_utf8_lossy(body);
-        return Err(format!(
-            "an error on the server (\"{}\") has prevented the request from succeeding (HTTP {status})",
-            text.trim().lines().next().unwrap_or_default()
-        ));
-    }
-    let raw: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("received invalid webhook response: {e}"))?;
-    let (av, kind) = (
-        raw["apiVersion"].as_str().unwrap_or(""),
-        raw["kind"].as_str().unwrap_or(""),
-    );
-    if av != hook.review_api_version || kind != "AdmissionReview" {
-        return Err(format!(
-            "expected webhook response of {}, Kind=AdmissionReview, got {av}, Kind={kind}",
-            hook.review_api_version
-        ));
-    }
-    let response = raw
-        .get("response")
-        .filter(|r| r.is_object())
-        .ok_or("webhook response was absent")?;
-    let got_uid = response["uid"].as_str().unwrap_or("");
-    if got_uid != uid {
-        return Err(format!(
-            "expected response.uid=\"{uid}\", got \"{got_uid}\""
-        ));
-    }
-    let allowed = response["allowed"]
-        .as_bool()
-        .ok_or("response.allowed is not a bool")?;
-    let patch = match (
-        response.get("patch").and_then(Value::as_str),
-        response.get("patchType").and_then(Value::as_str),
-    ) {
-        (None, _) => None,
-        (Some(_), _) if hook.hook_type == HookType::Validating => {
-            return Err("validating webhooks may not return patches".into());
-        }
-        (Some(_), None) => {
-            return Err("webhook returned response.patch but not response.patchType".into());
-        }
-        (Some(_), Some(t)) if t != "JSONPatch" => {
-            return Err(format!("webhook returned invalid patchType: \"{t}\""));
-        }
-        (Some(p), Some(_)) => Some(p),
-    };
-    let patch = match patch {
-        None => None,
-        // Not a failurePolicy matter in the API server: an undecodable patch is an internal error.
-        Some(p) => Some(decode_patch(p).map_err(|e| format!("INTERNAL:{e}"))?),
-    };
-    Ok(Answer {
-        allowed,
-        message: response
-            .pointer("/status/message")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-        patch,
-        warnings: response["warnings"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|w| w.as_str().map(str::to_string))
-            .collect(),
-        audit: response["auditAnnotations"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| {
-                (
-                    format!("{}/{k}", hook.name),
-                    v.as_str().unwrap_or("").to_string(),
-                )
-            })
-            .collect(),
-        raw,
-    })
-}
-
-/// base64 JSON Patch → operations.
-pub fn decode_patch(b64: &str) -> Result<Vec<Value>, String> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .map_err(|e| format!("patch is not base64: {e}"))?;
-    serde_json::from_slice(&bytes).map_err(|e| format!("patch is not a JSON Patch: {e}"))
-}
-
-/// Applies RFC 6902 operations to a copy of `object`.
-pub fn apply_patch(object: &Value, ops: &[Value]) -> Result<Value, String> {
-    let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops.to_vec()))
-        .map_err(|e| format!("patch is not a JSON Patch: {e}"))?;
-    let mut out = object.clone();
-    json_patch::patch(&mut out, &patch).map_err(|e| format!("patch does not apply: {e}"))?;
-    Ok(out)
 }
 
 fn failed_calling(hook: &Hook, reason: &str) -> String {

@@ -14,6 +14,7 @@
 //! object [`replay`] → [`dispatch`] (with [`rules`], [`selector`], [`conditions`], [`client`]) →
 //! [`controllers`] for the children → [`report`].
 
+pub mod answer;
 pub mod cases;
 pub mod cli;
 pub mod client;
