@@ -30,6 +30,10 @@ demo: bootstrap ## admission replay table in a few minutes; DEMO_PIPELINE=1 adds
 	@if [ "$${DEMO_PIPELINE:-0}" = 1 ]; then pipelines/pipeline.sh; \
 	 else echo "The whole chain on real images (builds both services, ~15 min the first time): make pipeline"; fi
 
+.PHONY: rehearsal
+rehearsal: bootstrap ## admission rehearsal from what deploy/ renders (dev + stage webhook, webhook up and down)
+	@pipelines/rehearsal.sh
+
 .PHONY: pipeline
 pipeline: bootstrap ## CI signing stage locally: build, SBOM, scan, push, sign, attest, verify, promote, admission replay
 	@pipelines/pipeline.sh
