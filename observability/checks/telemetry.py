@@ -21,6 +21,11 @@ import sys
 
 import yaml
 
+try:  # in the validation venv (check-jsonschema depends on it); `sync` does not need it
+    import jsonschema
+except ImportError:  # pragma: no cover
+    jsonschema = None
+
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "../.."))
 OBS = os.path.join(ROOT, "observability")
 TELEMETRY = os.path.join(ROOT, "deploy/infrastructure/telemetry")
@@ -184,6 +189,36 @@ def check_collector(r, hrs):
             r.fail(rel(path), f"serviceMonitor endpoint port {ep.get('port')!r} is not an enabled port")
 
 
+def merged_values(path, hr):
+    """spec.values over the generated valuesFrom files, as the helm-controller merges them."""
+    def merge(a, b):
+        out = dict(a)
+        for k, v in b.items():
+            out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        return out
+    values = {}
+    for ref in hr["spec"].get("valuesFrom") or []:
+        name = ref["name"].replace("-values", "")
+        values = merge(values, load(os.path.join(TELEMETRY, "values", f"{name}.yaml")))
+    return merge(values, hr["spec"].get("values") or {})
+
+
+def check_chart_schemas(r, hrs):
+    """Values of the charts whose values.schema.json is kept here (Helm validates against it)."""
+    schemas = {"otel-collector": os.path.join(OBS, "otel-collector/chart/values.schema.json")}
+    if jsonschema is None:
+        r.fail("telemetry.py", "the jsonschema module is missing (run it with the validation venv)")
+        return 0
+    for name, schema_path in schemas.items():
+        path, hr = hrs[name]
+        schema = json.load(open(schema_path))
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
+        for e in cls(schema).iter_errors(merged_values(path, hr)):
+            where = "/".join(str(p) for p in e.absolute_path) or "(top)"
+            r.fail(rel(path), f"values {where}: {e.message} (chart schema {rel(schema_path)})")
+    return len(schemas)
+
+
 def check_otlp_endpoints(r, hrs, rendered):
     hr = hrs["otel-collector"][1]
     want = f"http://{service_host(hr)}:4317"
@@ -344,11 +379,12 @@ def check(rendered):
         return r, []
     check_generated(r)
     check_collector(r, hrs)
+    schemas = check_chart_schemas(r, hrs)
     workloads = check_otlp_endpoints(r, hrs, rendered)
     check_uptrace(r, hrs)
     labels = check_alloy(r, hrs)
     exprs = check_loki_rules(r, hrs, labels)
-    print(f"stats: {workloads} OTLP senders, {len(exprs)} LogQL rules")
+    print(f"stats: {workloads} OTLP senders, {len(exprs)} LogQL rules, {schemas} chart values schema-checked")
     return r, exprs
 
 
