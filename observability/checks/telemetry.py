@@ -333,7 +333,13 @@ def check_loki_rules(r, hrs, stream_labels):
                "container": dep["spec"]["template"]["spec"]["containers"][0]["name"]}
     gen = load(os.path.join(OBS, "kustomization.yaml")).get("configMapGenerator") or []
     shipped = {f for g in gen for f in g.get("files", [])}
-    sidecar = hrs["loki"][1]["spec"]["values"]["sidecar"]["rules"]
+    loki_values = hrs["loki"][1]["spec"]["values"]
+    sidecar = loki_values["sidecar"]["rules"]
+    rules_dir = loki_values["loki"]["structuredConfig"]["ruler"]["storage"]["local"]["directory"]
+    tenant = "fake" if loki_values["loki"].get("auth_enabled") is False else None
+    if sidecar.get("folder") != f"{rules_dir}/{tenant}":
+        r.fail(rel(hrs["loki"][0]), f"sidecar.rules.folder {sidecar.get('folder')!r} is not the ruler's "
+               f"directory for the single tenant ({rules_dir}/fake, with auth_enabled: false): no rule would load")
     for g in gen:
         labels = (g.get("options") or {}).get("labels") or {}
         if labels.get(sidecar["label"]) != sidecar["labelValue"] or g.get("namespace") != "monitoring":
