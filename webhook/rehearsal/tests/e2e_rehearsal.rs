@@ -218,7 +218,8 @@ async fn dev_and_stage_renderings_admit_pin_and_follow_their_failure_policy() {
     .unwrap();
 
     // Renderings: the dev and stage webhook overlays as they are, the dev workloads with their
-    // images moved to the loopback registry (a kustomization on top, as a pipeline would do).
+    // images moved to the loopback registry and pinned to the pushed digests (a kustomization on
+    // top, as promotion does).
     render(
         &root.join("deploy/overlays/dev/webhook"),
         &t.join("dev-webhook.yaml"),
@@ -233,8 +234,8 @@ async fn dev_and_stage_renderings_admit_pin_and_follow_their_failure_policy() {
         k.join("kustomization.yaml"),
         format!(
             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {}\nimages:\n\
-             \x20 - {{name: ghcr.io/portcullis-dev/jobs-api, newName: {reg}/portcullis-dev/jobs-api}}\n\
-             \x20 - {{name: ghcr.io/portcullis-dev/jobs-worker, newName: {reg}/portcullis-dev/jobs-worker}}\n\
+             \x20 - {{name: ghcr.io/portcullis-dev/jobs-api, newName: {reg}/portcullis-dev/jobs-api, digest: '{api}'}}\n\
+             \x20 - {{name: ghcr.io/portcullis-dev/jobs-worker, newName: {reg}/portcullis-dev/jobs-worker, digest: '{worker}'}}\n\
              \x20 - {{name: docker.io/library/postgres, newName: {reg}/library/postgres}}\n",
             relative(&k, &root.join("deploy/overlays/dev/workloads"))
         ),
@@ -343,13 +344,18 @@ async fn dev_and_stage_renderings_admit_pin_and_follow_their_failure_policy() {
                     "{via}: {image} not pinned to {want}"
                 );
             }
-            assert!(
-                pod["calls"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|c| c["webhook"] == "mutate.portcullis.dev" && c["decision"] == "patched")
-            );
+            // The workloads come pinned from the rendering; PostgreSQL's tag is pinned by /mutate.
+            if via.contains("postgres") {
+                assert!(
+                    pod["calls"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|c| c["webhook"] == "mutate.portcullis.dev"
+                            && c["decision"] == "patched"),
+                    "{via}: /mutate did not pin the tag"
+                );
+            }
         }
         let rs_pod = pods
             .iter()

@@ -302,6 +302,10 @@ fn rewrite_value(
     if let Some((flag, v)) = value.split_once('=').filter(|(f, _)| f.starts_with("--")) {
         return format!("{flag}={}", rewrite_value(v, mounts, ports, free_port));
     }
+    // `NAME=/path` values, e.g. `--trusted-root=sigstore-public=/etc/portcullis/trust/root.json`.
+    if let Some((name, v)) = value.split_once('=').filter(|(_, v)| v.starts_with('/')) {
+        return format!("{name}={}", rewrite_value(v, mounts, ports, free_port));
+    }
     let addr = value
         .parse::<SocketAddr>()
         .ok()
@@ -345,6 +349,11 @@ mod tests {
         assert_eq!(rw("/etc/p/a.yaml"), "/w/v/p/a.yaml");
         assert_eq!(rw("/etc/p/a,/etc/p/b"), "/w/v/p/a,/w/v/p/b");
         assert_eq!(rw("--policy=/etc/p"), "--policy=/w/v/p");
+        assert_eq!(
+            rw("--trusted-root=public=/etc/p/root.json"),
+            "--trusted-root=public=/w/v/p/root.json"
+        );
+        assert_eq!(rw("public=/etc/p/root.json"), "public=/w/v/p/root.json");
         assert_eq!(rw("serve"), "serve");
         assert_eq!(rw("ghcr.io=127.0.0.1:5000"), "ghcr.io=127.0.0.1:5000");
     }
