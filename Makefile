@@ -31,7 +31,7 @@ demo: bootstrap ## admission replay table in a few minutes; DEMO_PIPELINE=1 adds
 	 else echo "The whole chain on real images (builds both services, ~15 min the first time): make pipeline"; fi
 
 .PHONY: rehearsal
-rehearsal: bootstrap ## admission rehearsal from what deploy/ renders (dev + stage webhook, webhook up and down)
+rehearsal: bootstrap ## admission rehearsal: what deploy/ renders, through the webhook as the API server would, on the pipeline's images
 	@pipelines/rehearsal.sh
 
 .PHONY: pipeline

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # make pipeline: the CI signing stage end to end on one machine.
 #
-#   bases -> build -> sbom -> scan -> push -> sign -> attest -> verify -> promote -> manifests -> admit
+#   bases -> build -> sbom -> scan -> push -> sign -> attest -> verify -> promote -> manifests
+#     -> rehearse
 #
 # Each stage is a script in pipelines/stages/ (release.yml runs the same ones against GHCR). Here:
 # a loopback registry (Debian docker-registry) on a free port, a throwaway signing key, locally
-# built base images, promotion into a scratch copy of deploy/, and an admission replay through
-# `portcullis serve` with tampering cases (stages/admit.sh). Prints each stage's wall time.
+# built base images, promotion into a scratch copy of deploy/, the manifests artifact, and the
+# admission rehearsal (stages/rehearse.sh): the release signing rehearsed with a test Sigstore,
+# tampering cases, and what deploy/ renders admitted through `portcullis serve` the way the API
+# server would. Prints each stage's wall time.
 #
 # Environment: PIPELINE_IMAGES (default: jobs-api jobs-worker portcullis), PIPELINE_REPRO=
 # first|all|none (default first: rebuild the first image and compare digests), SOURCE_DATE_EPOCH
@@ -97,8 +100,8 @@ main() {
     local start
     start="$(now_s)"
     "$PORTCULLIS_ROOT/pipelines/bootstrap-images.sh"
-    log "building the portcullis CLI (signing, verification, admission)"
-    cargo build -q -p portcullis-webhook
+    log "building the portcullis CLI, the admission rehearsal and the test Sigstore signer"
+    cargo build -q -p portcullis-webhook -p portcullis-rehearsal --bins --example sigstore_sign
     start_registry
     ensure_storage_driver
     log "buildah store: ${PIPELINE_WORK#"$PORTCULLIS_ROOT"/}/containers/$PIPELINE_STORAGE_DRIVER"
@@ -117,7 +120,7 @@ main() {
     stage verify "$STAGES/verify.sh"
     stage promote "$STAGES/promote.sh" --env "${PIPELINE_PROMOTE_ENV:-stage}"
     stage manifests "$STAGES/manifests.sh"
-    stage admit "$STAGES/admit.sh"
+    stage rehearse "$STAGES/rehearse.sh"
     summary
     log "disk: .work/pipeline grew by $(($(work_size_mib) - work_mib)) MiB this run ($PIPELINE_STORAGE_DRIVER store)"
     log "artifacts (OCI layouts, SBOMs, scans, provenance, reviews) in ${PIPELINE_OUT#"$PORTCULLIS_ROOT"/}"
