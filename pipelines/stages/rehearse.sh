@@ -136,7 +136,7 @@ main() {
         printf -- '- name: %s\n  object: Deployment/jobs/jobs-api\n  images: {%s: "%s"}\n  expect: deny\n  reason: "%s"\n' \
             "unsigned image" "$upstream" "$upstream:tampered-unsigned" "no signature" \
             "provenance from another repository" "$upstream" "$upstream:tampered-fork" "workflow.repository" \
-            "signed by another repository's workflow" "$upstream" "$upstream:tampered-identity" "github.com/attacker/portcullis" \
+            "signed by another repository's workflow" "$upstream" "$upstream:tampered-identity" "attacker/portcullis" \
             "tag re-pushed after signing" "$upstream" "$upstream:$sha" "no signature"
         printf -- '- name: build as root, run as uid 0\n  object: Deployment/jobs/jobs-api\n  images: {%s: "%s"}\n' \
             "$upstream" "$upstream:tampered-root"
