@@ -85,7 +85,8 @@ main() {
     skopeo copy --quiet --preserve-digests $(skopeo_dest_flags) "oci:$layout:$tag" "docker://$target" ||
         die "pushing the manifests artifact to $target failed"
     [[ -z $out ]] || printf '%s\n' "${manifest[0]}" >"$out"
-    log "pushed ${dir#"$PORTCULLIS_ROOT"/} as $target@${manifest[0]} (revision $revision, $(tar -tzf "$layout/blobs/sha256/${content[0]#sha256:}" | wc -l) files)"
+    # On stderr: stdout is the digest alone, for callers that capture it.
+    log "pushed ${dir#"$PORTCULLIS_ROOT"/} as $target@${manifest[0]} (revision $revision, $(tar -tzf "$layout/blobs/sha256/${content[0]#sha256:}" | wc -l) files)" >&2
     echo "${manifest[0]}"
 }
 
