@@ -45,7 +45,8 @@ main() {
     # shellcheck disable=SC2046
     skopeo copy --quiet $(skopeo_src_flags) "docker://$ref:$version" "dir:$out/pulled" ||
         die "pulling $ref:$version back failed"
-    tar -tzf "$out/pulled/${layer#sha256:}" | grep -qx "overlays/$env/webhook/kustomization.yaml" ||
+    # grep without -q reads all of tar's output (-q would stop early and fail the pipe).
+    tar -tzf "$out/pulled/${layer#sha256:}" | grep -x "overlays/$env/webhook/kustomization.yaml" >/dev/null ||
         die "the artifact does not hold overlays/$env/webhook/kustomization.yaml at its root"
     portcullis verify --key "$PIPELINE_PUB" "${pflags[@]}" "$ref@$digest" >/dev/null ||
         die "the artifact's signature does not verify"
