@@ -17,7 +17,8 @@
 # user-defined bridge that containers share; published ports are served by docker-proxy (the
 # userland proxy) on the addresses compose.yaml names, 127.0.0.1 only. Storage: overlay2 where
 # the kernel mounts it on the data-root's file system, vfs otherwise (slower, more disk).
-# It never touches /var/run/docker.sock, /var/lib/docker or a system containerd.
+# It never touches /var/run/docker.sock, /var/lib/docker or a system containerd. Needs root, as
+# dockerd does (there is no rootless setup here).
 
 ENGINE_DIR="${ENGINE_DIR:-$PORTCULLIS_WORK/compose-smoke/engine}"
 DOCKER_TOOLS="$PORTCULLIS_WORK/tools/docker"
@@ -27,9 +28,9 @@ ENGINE_PID=""
 engine_storage_driver() {
     local probe="$ENGINE_DIR/overlay-probe" driver=vfs
     rm -rf "$probe" && mkdir -p "$probe/lower" "$probe/upper" "$probe/work" "$probe/merged"
-    if as_root mount -t overlay overlay -o "lowerdir=$probe/lower,upperdir=$probe/upper,workdir=$probe/work" \
+    if mount -t overlay overlay -o "lowerdir=$probe/lower,upperdir=$probe/upper,workdir=$probe/work" \
         "$probe/merged" 2>/dev/null; then
-        as_root umount "$probe/merged"
+        umount "$probe/merged"
         driver=overlay2
     fi
     rm -rf "$probe"
@@ -37,6 +38,8 @@ engine_storage_driver() {
 }
 
 engine_start() {
+    # dockerd needs root, and so does its socket (root-owned, 0660) for the CLI.
+    [[ ${EUID:-$(id -u)} -eq 0 ]] || die "the private Docker engine needs root: run this as root (e.g. sudo -E)"
     command -v dockerd >/dev/null || die "no dockerd: run pipelines/bootstrap-compose.sh"
     [[ -x $DOCKER_TOOLS/cli-plugins/docker-compose ]] ||
         die "no docker compose plugin in ${DOCKER_TOOLS#"$PORTCULLIS_ROOT"/}: run pipelines/bootstrap-compose.sh"
