@@ -85,7 +85,18 @@ check() {
     else
         record "$name" FAIL "$start" "$(last_line "$log")"
         sed 's/^/    /' "$log" | tail -n 15
+        capture_compose_state
     fi
+}
+
+# capture_compose_state: container states and recent logs at the first failure, before anything
+# is torn down (once per run).
+CAPTURED=0
+capture_compose_state() {
+    ((COMPOSE_STARTED && !CAPTURED)) || return 0
+    CAPTURED=1
+    { dc ps -a; dc logs --no-color --timestamps --tail 40; } >"$LOGS/compose-at-failure.log" 2>&1 || true
+    log "container states and logs at the first failure: ${LOGS#"$PORTCULLIS_ROOT"/}/compose-at-failure.log"
 }
 
 summary() {
@@ -107,16 +118,15 @@ on_exit() {
     # A step that failed exited with its output redirected to its log: back to the terminal.
     exec 1>&3 2>&4
     if [[ -n $CURRENT ]]; then
-        record "$CURRENT" FAIL "$CURRENT_START" "$(last_line "$LOGS/$(slug "$CURRENT").log")"
+        local why
+        why="$(last_line "$LOGS/$(slug "$CURRENT").log")"
+        ((rc < 128)) || why="interrupted (exit $rc) after: $why"
+        record "$CURRENT" FAIL "$CURRENT_START" "$why"
         sed 's/^/    /' "$LOGS/$(slug "$CURRENT").log" | tail -n 20
     fi
     if ((COMPOSE_STARTED)); then
-        if ((FAILED > 0 || rc != 0)); then
-            { dc ps -a; dc logs --no-color --tail 40; } >"$LOGS/compose-at-failure.log" 2>&1 || true
-            log "container states and logs: ${LOGS#"$PORTCULLIS_ROOT"/}/compose-at-failure.log"
-        fi
-        timeout 120 docker compose --project-directory "$PORTCULLIS_ROOT" -f "$PORTCULLIS_ROOT/compose.yaml" \
-            down -v --timeout 10 >/dev/null 2>&1 || warn "docker compose down -v failed during cleanup"
+        ((FAILED == 0 && rc == 0)) || capture_compose_state
+        timeout 120 "${COMPOSE_CMD[@]}" down -v --timeout 10 >/dev/null 2>&1 || warn "docker compose down -v failed during cleanup"
     fi
     engine_stop
     stop_pids
@@ -209,16 +219,19 @@ compose_up() {
     project="$(jq -r .name <<<"$COMPOSE_JSON")"
     if [[ -n "$(docker ps -aq --filter "label=com.docker.compose.project=$project")" ]]; then
         log "removing containers an earlier, interrupted run left"
-        timeout 120 docker compose --project-directory "$PORTCULLIS_ROOT" -f "$PORTCULLIS_ROOT/compose.yaml" down -v --timeout 5
+        timeout 120 "${COMPOSE_CMD[@]}" down -v --timeout 5
     fi
     COMPOSE_STARTED=1
-    timeout 300 docker compose --project-directory "$PORTCULLIS_ROOT" -f "$PORTCULLIS_ROOT/compose.yaml" \
-        up --detach --no-build --pull never ||
+    timeout 300 "${COMPOSE_CMD[@]}" up --detach --no-build --pull never ||
         die "docker compose up failed or took over 300 s"
-    echo "$(dc ps -q | wc -l) containers up; webhook https://localhost:$WEBHOOK_PORT, api http://127.0.0.1:$JOBS_API_PORT"
+    echo "$(dc ps -q | wc -l) containers running; webhook https://localhost:$WEBHOOK_PORT, api http://127.0.0.1:$JOBS_API_PORT"
 }
 
-bootstrap() { "$PORTCULLIS_ROOT/pipelines/bootstrap-compose.sh"; }
+bootstrap() {
+    "$PORTCULLIS_ROOT/pipelines/bootstrap-compose.sh"
+    echo "dockerd $(dockerd --version | sed 's/^Docker version //; s/,.*//'), compose plugin" \
+        "$("$DOCKER_TOOLS/cli-plugins/docker-compose" version --short), docker CLI on PATH: $(command -v docker)"
+}
 compose_init() { "$PORTCULLIS_ROOT/pipelines/compose-init.sh"; }
 
 # compose.yaml as the compose plugin reads it (anchors merged, variables at their defaults), as

@@ -28,7 +28,9 @@ wait_http() {
         if curl -fsS --max-time 3 "$@" "$url" 2>/dev/null; then return 0; fi
         sleep 0.5
     done
-    fail "no 2xx from $url within $secs s (last: $(curl -sS --max-time 3 -o /dev/null -w '%{http_code}' "$@" "$url" 2>&1))"
+    local last
+    last="$(curl -sS --max-time 3 -w '\nHTTP %{http_code}' "$@" "$url" 2>&1 | grep -v '^\[+\]' | paste -sd' ' | cut -c1-160)"
+    fail "no 2xx from $url within $secs s; last answer: $last"
 }
 
 # container_of SERVICE: the (possibly exited) container of SERVICE.
@@ -183,8 +185,7 @@ check_job() {
 }
 
 check_down() {
-    timeout 120 docker compose --project-directory "$PORTCULLIS_ROOT" -f "$PORTCULLIS_ROOT/compose.yaml" \
-        down -v --timeout 15 || fail "docker compose down -v failed or took over 120 s"
+    timeout 120 "${COMPOSE_CMD[@]}" down -v --timeout 15 || fail "docker compose down -v failed or took over 120 s"
     local f left
     f="label=com.docker.compose.project=$(jq -r .name <<<"$COMPOSE_JSON")"
     left="$(docker ps -aq --filter "$f") $(docker volume ls -q --filter "$f") $(docker network ls -q --filter "$f")"

@@ -8,7 +8,7 @@
 #                    its PID goes to ENGINE_PID, for engine_stop
 #   engine_stop      SIGTERM to that PID (dockerd stops its containers and its own containerd),
 #                    SIGKILL to it and its containerd after 30 s; a no-op when nothing was started
-#   dc ARGS...       `docker compose` on the repository's compose.yaml
+#   dc ARGS...       `docker compose` on the repository's compose.yaml (also as COMPOSE_CMD)
 #
 # The daemon shares nothing with a system Docker: its own data-root and exec-root (so its own
 # containerd), socket and pidfile. Networking is kept to what the host already allows:
@@ -100,4 +100,7 @@ engine_stop() {
     ENGINE_PID=""
 }
 
-dc() { docker compose --project-directory "$PORTCULLIS_ROOT" -f "$PORTCULLIS_ROOT/compose.yaml" "$@"; }
+# The repository's compose.yaml, without terminal control sequences in logs. `dc` for calls in
+# this shell; "${COMPOSE_CMD[@]}" where an outer command (timeout) runs it.
+COMPOSE_CMD=(docker compose --ansi never --project-directory "$PORTCULLIS_ROOT" -f "$PORTCULLIS_ROOT/compose.yaml")
+dc() { "${COMPOSE_CMD[@]}" "$@"; }

@@ -34,15 +34,16 @@ postgres_suite() {
 }
 
 # standin_build NAME IMAGE SUITE PACKAGES CONTEXT [MMDEBSTRAP ARGS...]: the rootfs from
-# mmdebstrap, imported as localhost/portcullis-standin/NAME-rootfs:STAMP, then CONTEXT/Dockerfile
-# (its FROM line says "FROM @ROOTFS@") built on it and tagged IMAGE. Reuses IMAGE when its label
-# matches the inputs.
+# mmdebstrap, imported as localhost/portcullis-standin/NAME-rootfs:ROOTFS-STAMP, then
+# CONTEXT/Dockerfile (its FROM line says "FROM @ROOTFS@") built on it and tagged IMAGE. Reuses
+# IMAGE when its label matches the inputs, and the rootfs when only CONTEXT changed.
 standin_build() {
-    local name="$1" image="$2" suite="$3" packages="$4" context="$5" stamp have rootfs tar
+    local name="$1" image="$2" suite="$3" packages="$4" context="$5" rootfs_stamp stamp have rootfs tar
     shift 5
+    rootfs_stamp="$(printf '%s\n' "$suite" "$packages" "$STANDIN_MIRROR" "$*" | sha256sum | cut -c1-16)"
     stamp="$(
         {
-            printf '%s\n' "$suite" "$packages" "$STANDIN_MIRROR" "$*"
+            echo "$rootfs_stamp"
             (cd "$context" && find . -type f -print0 | sort -z | xargs -0 sha256sum)
         } | sha256sum | cut -c1-16
     )"
@@ -51,7 +52,7 @@ standin_build() {
         present "$image" "stand-in: $(docker image inspect -f '{{index .Config.Labels "org.opencontainers.image.description"}}' "$image")"
         return
     fi
-    rootfs="localhost/portcullis-standin/$name-rootfs:$stamp"
+    rootfs="localhost/portcullis-standin/$name-rootfs:$rootfs_stamp"
     if ! docker image inspect "$rootfs" >/dev/null 2>&1; then
         tar="$STANDINS_DIR/$name-rootfs.tar"
         log "mmdebstrap $suite with $packages for the $image stand-in (once, a few minutes)"
