@@ -44,6 +44,7 @@ FAILED=0
 CURRENT=""
 CURRENT_START=0
 COMPOSE_STARTED=0
+CHECK_PID=""
 
 now_s() { date +%s.%N; }
 slug() { tr -c 'a-z0-9\n' '-' <<<"${1,,}"; }
@@ -80,9 +81,12 @@ check() {
     start="$(now_s)"
     log="$LOGS/$(slug "$name").log"
     ("$@") >"$log" 2>&1 &
-    if wait $!; then
+    CHECK_PID=$!
+    if wait "$CHECK_PID"; then
+        CHECK_PID=""
         record "$name" PASS "$start" "$(last_line "$log")"
     else
+        CHECK_PID=""
         record "$name" FAIL "$start" "$(last_line "$log")"
         sed 's/^/    /' "$log" | tail -n 15
         capture_compose_state
@@ -100,7 +104,7 @@ capture_compose_state() {
 }
 
 summary() {
-    printf '\n%-26s %-6s %8s  %s\n' CHECK RESULT SECONDS DETAIL
+    printf '\n%-26s %-6s %8s  %s\n' "STEP / CHECK" RESULT SECONDS DETAIL
     printf '%s\n' "----------------------------------------------------------------------------------------------------"
     local row name result secs detail
     for row in "${RESULTS[@]}"; do
@@ -117,6 +121,11 @@ on_exit() {
     trap - EXIT
     # A step that failed exited with its output redirected to its log: back to the terminal.
     exec 1>&3 2>&4
+    # A check still running when a signal came: stop it before what it talks to goes away.
+    if [[ -n $CHECK_PID ]]; then
+        kill "$CHECK_PID" 2>/dev/null || true
+        wait "$CHECK_PID" 2>/dev/null || true
+    fi
     if [[ -n $CURRENT ]]; then
         local why
         why="$(last_line "$LOGS/$(slug "$CURRENT").log")"
@@ -126,7 +135,8 @@ on_exit() {
     fi
     if ((COMPOSE_STARTED)); then
         ((FAILED == 0 && rc == 0)) || capture_compose_state
-        timeout 120 "${COMPOSE_CMD[@]}" down -v --timeout 10 >/dev/null 2>&1 || warn "docker compose down -v failed during cleanup"
+        timeout 120 "${COMPOSE_CMD[@]}" down -v --timeout 10 >/dev/null 2>&1 ||
+            warn "docker compose down -v failed during cleanup"
     fi
     engine_stop
     stop_pids
@@ -140,24 +150,25 @@ on_exit() {
 
 # --- setup steps ----------------------------------------------------------------------------------
 
-# The compose services built from a Dockerfile, as "SERVICE IMAGE PIPELINE-IMAGE" lines.
+# The compose services built from a Dockerfile, as "SERVICE PIPELINE-IMAGE IMAGE" lines
+# (PIPELINE-IMAGE is "unknown:DOCKERFILE" for a Dockerfile the pipeline does not build; IMAGE is
+# missing when the service has no image: name).
 app_images() {
-    local service dockerfile image name
+    local service dockerfile image name found
     while read -r service dockerfile image; do
+        found="unknown:$dockerfile"
         for name in portcullis jobs-api jobs-worker; do
-            if [[ $(image_dockerfile "$name") == "$dockerfile" ]]; then
-                echo "$service $image $name"
-                continue 2
-            fi
+            [[ $(image_dockerfile "$name") != "$dockerfile" ]] || found="$name"
         done
-        die "compose service $service builds $dockerfile, which the pipeline does not build"
+        echo "$service $found $image"
     done < <(jq -r '.services | to_entries[] | select(.value.build) |
         "\(.key) \(.value.build.dockerfile) \(.value.image // "")"' <<<"$COMPOSE_JSON")
 }
 
 need_pipeline_images() {
     local service image name missing=()
-    while read -r service image name; do
+    while read -r service name image; do
+        [[ $name != unknown:* ]] || die "compose service $service builds ${name#unknown:}, which the pipeline does not build"
         [[ -n $image ]] || die "compose service $service has build: but no image: name to load the pipeline's build under"
         [[ -f $PIPELINE_OUT/$name/oci/index.json ]] || missing+=("$name")
     done < <(app_images)
@@ -167,7 +178,7 @@ need_pipeline_images() {
             "first (it must build portcullis, jobs-api and jobs-worker, e.g." \
             "PIPELINE_IMAGES=\"portcullis jobs-api jobs-worker\" make pipeline)"
     fi
-    echo "OCI layouts for $(app_images | awk '{ print $3 }' | sort -u | paste -sd' ') from $(jq -r '"\(.commit[:12]) dirty=\(.dirty)"' "$PIPELINE_OUT/source.json" 2>/dev/null)"
+    echo "OCI layouts for $(app_images | awk '{ print $2 }' | sort -u | paste -sd' ') from $(jq -r '"\(.commit[:12]) dirty=\(.dirty)"' "$PIPELINE_OUT/source.json" 2>/dev/null)"
 }
 
 # load_app_image IMAGE NAME: the pipeline's OCI layout of NAME into the engine as IMAGE, unless
@@ -190,11 +201,11 @@ load_app_image() {
 
 load_app_images() {
     local service image name
-    while read -r service image name; do
+    while read -r service name image; do
         load_app_image "$image" "$name"
-    done < <(app_images | sort -u -k2,2)
+    done < <(app_images | sort -u -k3,3)
     docker image prune -f >/dev/null
-    echo "$(app_images | awk '{ print $2 }' | sort -u | wc -l) images from the pipeline's OCI layouts"
+    echo "$(app_images | awk '{ print $3 }' | sort -u | wc -l) images from the pipeline's OCI layouts"
 }
 
 standins() {
