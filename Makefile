@@ -38,6 +38,10 @@ rehearsal: bootstrap ## admission rehearsal: what deploy/ renders, through the w
 pipeline: bootstrap ## CI signing stage locally: build, SBOM, scan, push, sign, attest, verify, promote, admission replay
 	@pipelines/pipeline.sh
 
+.PHONY: compose-smoke
+compose-smoke: ## compose.yaml up for real on a private Docker engine, with make pipeline's images; checks, then down
+	@pipelines/compose-smoke.sh
+
 package: ## release binary
 	cargo build --release --locked -p portcullis-webhook
 

@@ -13,8 +13,9 @@
 #   free_port         a free TCP port on 127.0.0.1
 #   PIDS / stop_pids  background processes to stop by PID: `cmd & PIDS+=($!)`, and
 #                     `trap stop_pids EXIT` once
-#   webhook_tls DIR SAN  a CA (DIR/ca.crt) and a serving certificate (DIR/tls.crt, DIR/tls.key)
-#                     for SAN (openssl subjectAltName syntax), as cert-manager would issue
+#   webhook_tls DIR SAN [DAYS]  a CA (DIR/ca.crt) and a serving certificate (DIR/tls.crt,
+#                     DIR/tls.key) for SAN (openssl subjectAltName syntax), as cert-manager would
+#                     issue, valid for DAYS (default 1)
 #
 # It deliberately never writes outside PORTCULLIS_WORK except through apt/dpkg in need_apt.
 
@@ -41,14 +42,14 @@ stop_pids() {
 }
 
 webhook_tls() {
-    local dir="$1" san="$2"
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=portcullis-test-ca \
+    local dir="$1" san="$2" days="${3:-1}"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days "$days" -subj /CN=portcullis-test-ca \
         -keyout "$dir/ca.key" -out "$dir/ca.crt" 2>/dev/null
     openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=portcullis \
         -keyout "$dir/tls.key" -out "$dir/tls.csr" 2>/dev/null
     printf 'subjectAltName=%s\n' "$san" >"$dir/san.ext"
     openssl x509 -req -in "$dir/tls.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
-        -days 1 -extfile "$dir/san.ext" -out "$dir/tls.crt" 2>/dev/null
+        -days "$days" -extfile "$dir/san.ext" -out "$dir/tls.crt" 2>/dev/null
 }
 
 # Report a tool that is already there: "present  NAME  DETAIL".
