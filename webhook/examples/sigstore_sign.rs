@@ -28,6 +28,7 @@ const USAGE: &str = "usage: sigstore_sign OUT_DIR [--runner-environment ENV] [[-
 async fn main() {
     let mut args = std::env::args().skip(1);
     let out = PathBuf::from(args.next().expect(USAGE));
+    std::fs::create_dir_all(&out).unwrap_or_else(|e| panic!("{}: {e}", out.display()));
     let t0 = now();
     let mut ss = TestSigstore::new((t0 - DAY, t0 + DAY));
     let mut runner = None;
