@@ -19,8 +19,9 @@
 #      promoted (digests written by promote.sh) replayed through the rendered webhook
 #      configurations with every ReplicaSet, Job and Pod the controllers would create; the
 #      tampered variants as cases; then the webhook stopped: dev (failurePolicy Ignore) admits,
-#      stage (Fail) denies. Images keep their ghcr.io names: the webhook reads them from the
-#      loopback registry through --registry-mirror.
+#      stage (Fail) denies in the opted-in namespace, and a copy of jobs-api in a namespace that
+#      has not opted in is admitted either way. Images keep their ghcr.io names: the webhook
+#      reads them from the loopback registry through --registry-mirror.
 #   4. Gates beside the webhook: the webhook's own rendered Deployment against its own policies
 #      (`portcullis evaluate`, since the API server never sends it: portcullis-system is
 #      excluded), the verify stage on the root build and after the re-push.
@@ -154,10 +155,13 @@ main() {
     kubectl kustomize "$overlay/dev/webhook" >"$R/dev-webhook.yaml"
     kubectl kustomize "$overlay/stage/webhook" >"$R/stage-webhook.yaml"
     kubectl kustomize "$overlay/dev/workloads" >"$R/dev-workloads.yaml"
+    # The same Deployment in a namespace that has not opted in: never sent, so admitted whether
+    # the webhook is up or down.
+    elsewhere "$R/dev-workloads.yaml" >"$R/elsewhere.yaml"
     local trust="$R/sigstore/trusted_root.json" status=0
     "$PORTCULLIS_ROOT/target/debug/rehearse" --portcullis "$(portcullis_bin)" --work-dir "$R/run" \
         --webhook "dev=$R/dev-webhook.yaml" --webhook "stage=$R/stage-webhook.yaml" \
-        --workloads "$R/dev-workloads.yaml" --cases "$R/cases.yaml" --webhook-down \
+        --workloads "$R/dev-workloads.yaml" --workloads "$R/elsewhere.yaml" --cases "$R/cases.yaml" --webhook-down \
         --configmap "portcullis-system/portcullis-trusted-roots/sigstore-public.json=$trust" \
         --serve-arg "--registry-mirror ghcr.io=$mirror --allow-http-registry $mirror" \
         --serve-arg "--cache-tag-ttl 0s --shutdown-grace 0s" || status=$?
@@ -190,6 +194,22 @@ for d in yaml.safe_load_all(open(path)):
         break
 else:
     sys.exit(f"no ConfigMap {name} in {path}")
+PY
+}
+
+# elsewhere FILE: a Namespace "sandbox" without the opt-in label, and FILE's jobs-api Deployment
+# moved into it.
+elsewhere() {
+    python3 - "$@" <<'PY'
+import sys, yaml
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if d and d.get("kind") == "Deployment" and d["metadata"]["name"] == "jobs-api":
+        d["metadata"]["namespace"] = "sandbox"
+        ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "sandbox"}}
+        print(yaml.safe_dump_all([ns, d]))
+        break
+else:
+    sys.exit("no Deployment jobs-api in " + sys.argv[1])
 PY
 }
 
