@@ -28,14 +28,14 @@ bench: bootstrap ## performance figures with their floors, measured in the same 
 demo: bootstrap ## admission replay table in a few minutes; DEMO_PIPELINE=1 adds the signing pipeline end to end
 	@pipelines/demo.sh
 	@if [ "$${DEMO_PIPELINE:-0}" = 1 ]; then pipelines/pipeline.sh; \
-	 else echo "The whole chain on real images (builds both services, ~15 min the first time): make pipeline"; fi
+	 else echo "The whole chain on real images (builds the three images, ~20 min the first time): make pipeline"; fi
 
 .PHONY: rehearsal
 rehearsal: bootstrap ## admission rehearsal: what deploy/ renders, through the webhook as the API server would, on the pipeline's images
 	@pipelines/rehearsal.sh
 
 .PHONY: pipeline
-pipeline: bootstrap ## CI signing stage locally: build, SBOM, scan, push, sign, attest, verify, promote, admission replay
+pipeline: bootstrap ## CI signing stage locally: build, SBOM, scan, push, sign, attest, verify, promote, manifests, rehearsal
 	@pipelines/pipeline.sh
 
 .PHONY: compose-smoke
