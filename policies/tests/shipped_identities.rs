@@ -5,7 +5,8 @@
 //! - the release-signature policy's provenance conditions name the workflow that runs the release
 //!   stages and this repository, and the policy loads with the trust root shipped beside it;
 //! - the key-based variant is the keyless policy but for its authorities;
-//! - the library policies copied into the webhook's ConfigMap equal their originals.
+//! - the library policies copied into the webhook's ConfigMap equal their originals;
+//! - only the prod job, behind the prod environment's approval, publishes what prod applies.
 //!
 //! A renamed workflow, a changed repository URL or a policy edited in one place only fails here.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -404,4 +405,41 @@ fn policies_copied_into_the_webhook_configmap_equal_the_library() {
             "{name} is in deploy/base/webhook/policies but not in its configMapGenerator"
         );
     }
+}
+
+#[test]
+fn prod_manifests_are_published_only_by_the_approved_prod_job() {
+    let mut publishers = Vec::new();
+    for w in workflows() {
+        let doc = documents(&root().join(".github/workflows").join(&w.file)).remove(0);
+        for (name, job) in doc["jobs"].as_object().into_iter().flatten() {
+            let runs_it = job["steps"].as_array().into_iter().flatten().any(|s| {
+                s["run"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("pipelines/push-manifests.sh"))
+            });
+            if runs_it {
+                publishers.push(format!("{}:{name}", w.file));
+                assert_eq!(
+                    job["environment"], "prod",
+                    "{}: job {name} publishes the prod manifests without the prod environment's approval",
+                    w.file
+                );
+                assert_eq!(
+                    job["permissions"]["id-token"], "write",
+                    "{}: job {name} must sign the manifests keyless (id-token: write)",
+                    w.file
+                );
+            }
+        }
+    }
+    let source = documents(&root().join("deploy/clusters/prod/source.yaml")).remove(0);
+    assert_eq!(source["kind"], "OCIRepository");
+    let url = source["spec"]["url"].as_str().unwrap();
+    assert!(url.ends_with("/portcullis-manifests"), "{url}");
+    assert_eq!(
+        publishers.len(),
+        1,
+        "exactly one job publishes what prod's OCIRepository ({url}) pulls: {publishers:?}"
+    );
 }
