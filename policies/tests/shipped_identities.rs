@@ -326,7 +326,7 @@ fn release_provenance_conditions_name_the_release_workflow_and_this_repository()
         .collect();
     assert_eq!(
         releasing,
-        [path.clone()],
+        std::slice::from_ref(&path),
         "the provenance condition names {path}; the workflows running pipelines/release.sh are {releasing:?}"
     );
     for id in policy["spec"]["authorities"]["keyless"]["identities"]
