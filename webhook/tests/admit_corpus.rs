@@ -94,7 +94,7 @@ fn manifest(dir: &std::path::Path) -> HashMap<String, HashMap<String, String>> {
 
 #[tokio::test]
 async fn every_fixture_gets_a_well_formed_answer_with_its_uid() {
-    let Some(dir) = corpus_dir() else { return };
+    let dir = corpus_dir();
     let reviews = corpus_reviews(&dir);
     assert!(
         reviews.len() >= 100,
@@ -168,7 +168,7 @@ async fn every_fixture_gets_a_well_formed_answer_with_its_uid() {
 /// Variants the corpus lacks, derived from captured files (as its README suggests).
 #[tokio::test]
 async fn derived_variants_get_answers() {
-    let Some(dir) = corpus_dir() else { return };
+    let dir = corpus_dir();
     let reviews = corpus_reviews(&dir);
     let (_, pod) = reviews
         .iter()
