@@ -1,4 +1,4 @@
-//! Every captured AdmissionReview in the shared corpus (`$PORTCULLIS_CORPORA/admissionreview`)
+//! Every captured AdmissionReview in the corpus (`testdata/corpora/admissionreview`)
 //! gets a well-formed answer from both endpoints: the right envelope, its own uid, a patch (if
 //! any) that is base64 JSON Patch applying cleanly and leaving an object that still parses as
 //! its Kubernetes type; DELETE is allowed; privileged or hostPath pods are denied under the
