@@ -56,7 +56,7 @@ main() {
     local start=$SECONDS rc=0
     log "instrumented build and test run (limit ${LIMIT}s)"
     timeout --signal=INT --kill-after=30 "$LIMIT" \
-        cargo tarpaulin --engine llvm --workspace --lib --tests --locked \
+        cargo tarpaulin --engine llvm --workspace --lib --tests --locked --color never \
         --target-dir target/coverage --skip-clean --timeout "$PER_BINARY_TIMEOUT" \
         --exclude-files 'target/*' --exclude-files '*/tests/*' --exclude-files '*/examples/*' \
         --out Json --out Html --output-dir "$OUT" >"$OUT/tarpaulin.log" 2>&1 || rc=$?
