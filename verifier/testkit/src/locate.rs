@@ -28,6 +28,7 @@ pub fn corpora_root() -> PathBuf {
 }
 
 /// The folder `<corpora root>/<name>`, e.g. `corpus("psa")`. Panics when it is missing.
+#[track_caller]
 pub fn corpus(name: &str) -> PathBuf {
     match try_corpus(name) {
         Ok(dir) => dir,
@@ -60,6 +61,7 @@ pub fn try_corpus(name: &str) -> Result<PathBuf, String> {
 /// Otherwise `cosign` is the pinned binary `make bootstrap` puts in `.work/tools/bin/cosign`
 /// (never the one on `PATH`, which may be another version), and every other tool is searched on
 /// `PATH`.
+#[track_caller]
 pub fn tool(name: &str) -> PathBuf {
     match try_tool(name) {
         Ok(path) => path,
@@ -134,6 +136,7 @@ fn is_executable(path: &Path) -> bool {
     clippy::panic,
     reason = "a missing test input must fail the test that needs it, never skip it"
 )]
+#[track_caller]
 fn fail(why: &str) -> ! {
     panic!("{why}")
 }
