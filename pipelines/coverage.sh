@@ -11,6 +11,9 @@
 # (default 2400). Prints one row per crate (covered / coverable lines, %), a total, and the wall
 # time; writes .work/coverage/{tarpaulin-report.html,tarpaulin-report.json,coverage.txt}.
 # Coverage is a figure, not a gate: it fails only when the run itself fails.
+# The instrumented build takes ~16 GB (full debug info): it is deleted afterwards unless
+# COVERAGE_KEEP_BUILD=1 (then a second run only rebuilds what changed). Profiles that processes
+# started by the tests write into their working folder (*.profraw) are removed too.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -49,11 +52,18 @@ print(f"{'total':<22} {c:>8} {n:>8} {100 * c / n if n else 0:>6.1f}%")
 PYEOF
 }
 
+cleanup() {
+    find "$PORTCULLIS_ROOT" -path "$PORTCULLIS_ROOT/target" -prune -o -name '*.profraw' -type f -print0 |
+        xargs -0 -r rm -f
+    [[ ${COVERAGE_KEEP_BUILD:-0} == 1 ]] || rm -rf "$PORTCULLIS_ROOT/target/coverage"
+}
+
 main() {
     cd "$PORTCULLIS_ROOT"
     command -v cargo-tarpaulin >/dev/null || die "cargo-tarpaulin not found: run pipelines/bootstrap.sh coverage"
     rm -rf "$OUT" && mkdir -p "$OUT"
     local start=$SECONDS rc=0
+    trap cleanup EXIT
     log "instrumented build and test run (limit ${LIMIT}s)"
     timeout --signal=INT --kill-after=30 "$LIMIT" \
         cargo tarpaulin --engine llvm --workspace --lib --tests --locked --color never \
