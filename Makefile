@@ -1,9 +1,11 @@
-# Portcullis: every target a developer runs is the one CI runs (see .ci/run).
+# Portcullis: every target a developer runs is the one CI runs (see .ci/run and .github/workflows).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export CARGO_TERM_COLOR ?= never
+# Tools `make bootstrap` installs only where the machine has none (kubectl): last on PATH.
+export PATH := $(PATH):$(CURDIR)/.work/tools/fallback/bin
 
-.PHONY: help bootstrap lint test manifests bench demo package clean
+.PHONY: help bootstrap lint test manifests coverage audit bench demo package clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -11,16 +13,21 @@ help: ## list targets
 bootstrap: ## install system packages and pinned tools (idempotent)
 	@pipelines/bootstrap.sh
 
-lint: bootstrap ## rustfmt, clippy and manifest linters
-	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
+lint: bootstrap ## rustfmt, clippy, cargo-deny (licences, bans, sources): the list in pipelines/lint.sh
+	@pipelines/lint.sh
 
-test: lint ## the full test suite (README quick start)
-	cargo test --workspace --no-fail-fast
-	@PORTCULLIS_BIN="$(CURDIR)/target/debug/portcullis" pipelines/validate-manifests.sh
+test: lint ## the full test suite (README quick start); ends with one "tests: N passed, N failed, N skipped" line
+	@pipelines/test.sh
 
-manifests: ## render and validate everything under deploy/ offline
+manifests: bootstrap ## render and validate everything under deploy/ offline
 	@pipelines/validate-manifests.sh
+
+coverage: ## line coverage per crate (cargo-tarpaulin), report in .work/coverage
+	@pipelines/bootstrap.sh coverage
+	@pipelines/coverage.sh
+
+audit: bootstrap ## RustSec advisories for Cargo.lock (needs the network to fetch the advisory database)
+	cargo deny --locked check --hide-inclusion-graph advisories
 
 bench: bootstrap ## performance figures with their floors, measured in the same run
 	@pipelines/bench.sh

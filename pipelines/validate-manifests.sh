@@ -25,7 +25,7 @@
 # Tools are installed idempotently into .work/venv with pinned versions (PINS below).
 # Environment:
 #   PORTCULLIS_SCHEMAS  folder holding crds/<group>/<kind>_<version>.json
-#                       (default: ../shared/schemas relative to the repository root)
+#                       (default: testdata/schemas in the repository, see testdata/README.md)
 #   CI=true             a missing schema folder fails instead of being skipped
 #   PORTCULLIS_BIN      portcullis binary for the dogfood check (default: built with
 #                       `cargo build -q -p portcullis-webhook`, then target/debug/portcullis)
@@ -48,7 +48,7 @@ LEZER_LOGQL_NPM_PIN="@grafana/lezer-logql@0.4.2"
 # Newest Kubernetes we target and the oldest we support (webhook matchConditions and the preStop
 # sleep action are on by default from 1.30).
 K8S_VERSIONS=("1.35.0" "1.30.0")
-SCHEMAS="${PORTCULLIS_SCHEMAS:-$ROOT/../shared/schemas}"
+SCHEMAS="${PORTCULLIS_SCHEMAS:-$ROOT/testdata/schemas}"
 
 # Policies from the library that everything we deploy must pass (the dogfood check).
 DOGFOOD_POLICIES=(

@@ -104,9 +104,7 @@ fn evaluate(policies: &portcullis_policies::PolicySet, object: &Value) -> Decisi
 
 #[test]
 fn every_psa_fixture_gets_upstream_verdict_as_pod_and_deployment() {
-    let Some(root) = common::corpus("psa") else {
-        return;
-    };
+    let root = common::corpus("psa");
     let manifest: BTreeMap<String, BTreeMap<String, String>> =
         common::read_csv(&root.join("MANIFEST.csv"))
             .into_iter()

@@ -47,9 +47,7 @@ const ON_OTHER: &str = "$.runDetails.builder.id == https://github.com/evil/build
 
 #[tokio::test]
 async fn classic_keyless_attestations_are_verified() {
-    let Some(mut k) = KeylessEnv::start("attest/app").await else {
-        return;
-    };
+    let mut k = KeylessEnv::start("attest/app").await;
     let t0 = k.t0;
     let l = k.valid_leaf();
     let (img, digest) = k.signed_image("classic", &l).await;
@@ -143,9 +141,7 @@ async fn classic_keyless_attestations_are_verified() {
 
 #[tokio::test]
 async fn referrer_attestation_bundles_are_verified() {
-    let Some(mut k) = KeylessEnv::start("attest/app").await else {
-        return;
-    };
+    let mut k = KeylessEnv::start("attest/app").await;
     let t0 = k.t0;
     let l = k.valid_leaf();
     let base = k.req(release());

@@ -28,9 +28,7 @@ fn rejected(outcome: Result<portcullis_verifier::Verified, VerifyError>) -> Keyl
 
 #[tokio::test]
 async fn keyless_signed_image_verifies_for_the_right_identity_only() {
-    let Some(mut k) = KeylessEnv::start("keyless/app").await else {
-        return;
-    };
+    let mut k = KeylessEnv::start("keyless/app").await;
     let l = k.valid_leaf();
     let (img, digest) = k.signed_image("good", &l).await;
 
@@ -105,9 +103,7 @@ async fn keyless_signed_image_verifies_for_the_right_identity_only() {
 
 #[tokio::test]
 async fn expired_certificates_unknown_set_keys_and_ca_windows_are_rejected() {
-    let Some(mut k) = KeylessEnv::start("keyless/app").await else {
-        return;
-    };
+    let mut k = KeylessEnv::start("keyless/app").await;
     let t0 = k.t0;
 
     // Certificate valid for ten minutes an hour before the log integrated the signature.
@@ -174,9 +170,7 @@ async fn expired_certificates_unknown_set_keys_and_ca_windows_are_rejected() {
 
 #[tokio::test]
 async fn the_signature_that_got_furthest_explains_the_verdict() {
-    let Some(mut k) = KeylessEnv::start("keyless/app").await else {
-        return;
-    };
+    let mut k = KeylessEnv::start("keyless/app").await;
     let t0 = k.t0;
     let (img, digest) = k.image("mixed").await;
     let key = PrivateKey::generate();

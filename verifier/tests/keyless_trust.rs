@@ -11,7 +11,7 @@ use portcullis_verifier::keyless::cert::CertError;
 use portcullis_verifier::keyless::{Certificate, TrustError, TrustedRoot, parse_rfc3339};
 use serde_json::Value;
 
-fn corpus() -> Option<PathBuf> {
+fn corpus() -> PathBuf {
     portcullis_testkit::corpus("cosign")
 }
 
@@ -36,7 +36,7 @@ fn bundle_leaf(dir: &Path, rel: &str) -> Certificate {
 
 #[test]
 fn production_trusted_root_loads_every_log_ca_and_window() {
-    let Some(dir) = corpus() else { return };
+    let dir = corpus();
     let r = root(&dir, "trust/production_trusted_root.json");
     assert_eq!(r.tlogs.len(), 2);
     let rekor = &r.tlogs[0];
@@ -77,7 +77,7 @@ fn production_trusted_root_loads_every_log_ca_and_window() {
 
 #[test]
 fn pgi_trusted_root_loads() {
-    let Some(dir) = corpus() else { return };
+    let dir = corpus();
     let r = root(&dir, "bundles/trusted_root_pgi.json");
     assert_eq!(r.tlogs.len(), 1);
     assert_eq!(r.certificate_authorities.len(), 2);
@@ -91,7 +91,7 @@ fn pgi_trusted_root_loads() {
 
 #[test]
 fn broken_trusted_roots_are_refused_by_name() {
-    let Some(dir) = corpus() else { return };
+    let dir = corpus();
     let prod = "trust/production_trusted_root.json";
     let missing = TrustedRoot::from_file(&dir.join("trust/nope.json")).unwrap_err();
     assert!(matches!(missing, TrustError::Read { .. }), "{missing}");
@@ -143,7 +143,7 @@ fn broken_trusted_roots_are_refused_by_name() {
 
 #[test]
 fn fulcio_2021_leaf_chains_to_the_v1_root_only_inside_its_windows() {
-    let Some(dir) = corpus() else { return };
+    let dir = corpus();
     let r = root(&dir, "trust/production_trusted_root.json");
     let pem = std::fs::read_to_string(dir.join("vectors/simple-signing-keyless/cert.pem")).unwrap();
     let leaf = Certificate::from_pem(&pem).unwrap();
@@ -195,7 +195,7 @@ fn fulcio_2021_leaf_chains_to_the_v1_root_only_inside_its_windows() {
 
 #[test]
 fn github_actions_leaf_chains_through_the_intermediate_and_names_its_claims() {
-    let Some(dir) = corpus() else { return };
+    let dir = corpus();
     let leaf = bundle_leaf(&dir, "bundles/bundle_v03.json");
     let id = leaf.identity();
     assert_eq!(
@@ -247,7 +247,7 @@ fn github_actions_leaf_chains_through_the_intermediate_and_names_its_claims() {
 
 #[test]
 fn staging_root_loads_with_its_rsa_ct_key_unusable() {
-    let Some(dir) = corpus() else { return };
+    let dir = corpus();
     let r = root(&dir, "trust/staging_trusted_root.json");
     assert_eq!(r.ctlogs[0].key.algorithm(), "PKCS1_RSA_PKCS1V5");
     assert!(

@@ -10,7 +10,7 @@ use portcullis_verifier::{
 };
 use tokio::time::Instant;
 
-/// A registry with a counting proxy in front; `None` when docker-registry is missing locally.
+/// A registry with a counting proxy in front.
 pub struct Env {
     pub registry: Registry,
     pub proxy: Proxy,
@@ -18,16 +18,17 @@ pub struct Env {
 }
 
 impl Env {
-    pub async fn start() -> Option<Self> {
-        let registry = Registry::start_or_skip().await.unwrap()?;
+    /// Starts both; panics naming the fix when docker-registry is missing (`make bootstrap`).
+    pub async fn start() -> Self {
+        let registry = Registry::start().await.unwrap();
         let upstream = registry.addr().parse().unwrap();
         let proxy = Proxy::start(upstream).await.unwrap();
         let client = client_for(&proxy.addr());
-        Some(Self {
+        Self {
             registry,
             proxy,
             client,
-        })
+        }
     }
 
     /// Pushes an image through the registry directly (not counted by the proxy) and returns

@@ -20,9 +20,7 @@ fn is_sig_manifest(method: &str, path: &str) -> bool {
 
 #[tokio::test]
 async fn registry_stopped_mid_test_is_unreachable_then_recovers() {
-    let Some(mut env) = Env::start().await else {
-        return;
-    };
+    let mut env = Env::start().await;
     let key = PrivateKey::generate();
     let image = env.push("app", "v1", b"stop").await;
     sign_image(&env.client, &image, &key, soon()).await.unwrap();
@@ -54,9 +52,7 @@ async fn registry_stopped_mid_test_is_unreachable_then_recovers() {
 
 #[tokio::test]
 async fn rate_limits_are_retried_honouring_retry_after_then_named() {
-    let Some(env) = Env::start().await else {
-        return;
-    };
+    let env = Env::start().await;
     let key = PrivateKey::generate();
     let image = env.push("app", "v1", b"429").await;
     let signed = sign_image(&env.client, &image, &key, soon()).await.unwrap();
@@ -120,9 +116,7 @@ fn err_text<T: std::fmt::Debug>(r: Result<T, VerifyError>) -> String {
 
 #[tokio::test]
 async fn a_slow_registry_hits_the_callers_deadline() {
-    let Some(env) = Env::start().await else {
-        return;
-    };
+    let env = Env::start().await;
     let key = PrivateKey::generate();
     let image = env.push("app", "slow", b"slow").await;
     sign_image(&env.client, &image, &key, soon()).await.unwrap();
@@ -140,9 +134,7 @@ async fn a_slow_registry_hits_the_callers_deadline() {
 
 #[tokio::test]
 async fn a_burst_for_one_new_digest_makes_one_signature_fetch() {
-    let Some(env) = Env::start().await else {
-        return;
-    };
+    let env = Env::start().await;
     let key = PrivateKey::generate();
     let image = env.push("app", "burst", b"burst").await;
     let signed = sign_image(&env.client, &image, &key, soon()).await.unwrap();
@@ -179,9 +171,7 @@ async fn a_burst_for_one_new_digest_makes_one_signature_fetch() {
 
 #[tokio::test]
 async fn cold_verification_round_trips() {
-    let Some(env) = Env::start().await else {
-        return;
-    };
+    let env = Env::start().await;
     let key = PrivateKey::generate();
     let image = env.push("app", "rt", b"round-trips").await;
     sign_image(&env.client, &image, &key, soon()).await.unwrap();

@@ -23,9 +23,7 @@ fn mirrored_verifier(mirror: &str, insecure: &str) -> Verifier {
 
 #[tokio::test]
 async fn an_image_named_after_its_registry_verifies_from_the_mirror() {
-    let Some(env) = Env::start().await else {
-        return;
-    };
+    let env = Env::start().await;
     // The mirror holds ghcr.io/acme/app under the prefix "ghcr", signed there.
     let on_mirror = env.push("ghcr/acme/app", "v1", b"mirrored").await;
     let key = PrivateKey::generate();

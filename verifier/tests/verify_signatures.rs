@@ -10,9 +10,7 @@ use support::{Env, requirement, soon};
 
 #[tokio::test]
 async fn signed_image_verifies_and_names_its_key() {
-    let Some(env) = Env::start().await else {
-        return;
-    };
+    let env = Env::start().await;
     let image = env.push("app", "v1", b"signed").await;
     let key = PrivateKey::generate();
     let done = sign_image(&env.client, &image, &key, soon()).await.unwrap();
@@ -36,9 +34,7 @@ async fn signed_image_verifies_and_names_its_key() {
 
 #[tokio::test]
 async fn unsigned_wrong_key_and_threshold_fail_by_name() {
-    let Some(env) = Env::start().await else {
-        return;
-    };
+    let env = Env::start().await;
     let (k1, k2, k3) = (
         PrivateKey::generate(),
         PrivateKey::generate(),
@@ -96,9 +92,7 @@ async fn unsigned_wrong_key_and_threshold_fail_by_name() {
 
 #[tokio::test]
 async fn tampered_signature_is_rejected() {
-    let Some(env) = Env::start().await else {
-        return;
-    };
+    let env = Env::start().await;
     let key = PrivateKey::generate();
     let image = env.push("app", "tamper", b"tamper").await;
     let done = sign_image(&env.client, &image, &key, soon()).await.unwrap();
@@ -138,9 +132,7 @@ async fn tampered_signature_is_rejected() {
 
 #[tokio::test]
 async fn a_verdict_does_not_follow_the_digest_to_another_repository() {
-    let Some(env) = Env::start().await else {
-        return;
-    };
+    let env = Env::start().await;
     let key = PrivateKey::generate();
     let req = requirement(&[&key], 1);
     let signed = env.push("team-a/app", "v1", b"same-content").await;
@@ -162,9 +154,7 @@ async fn a_verdict_does_not_follow_the_digest_to_another_repository() {
 
 #[tokio::test]
 async fn repushed_tag_and_copied_signature_are_caught() {
-    let Some(env) = Env::start().await else {
-        return;
-    };
+    let env = Env::start().await;
     let key = PrivateKey::generate();
     let image = env.push("app", "v1", b"original").await;
     let signed = sign_image(&env.client, &image, &key, soon()).await.unwrap();
@@ -206,9 +196,7 @@ async fn repushed_tag_and_copied_signature_are_caught() {
 
 #[tokio::test]
 async fn multi_arch_index_resolves_to_the_index_digest() {
-    let Some(env) = Env::start().await else {
-        return;
-    };
+    let env = Env::start().await;
     let digest = portcullis_testkit::push_index(&env.registry.addr(), "multi", "v1", b"idx")
         .await
         .unwrap();

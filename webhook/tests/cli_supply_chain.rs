@@ -37,9 +37,7 @@ fn provenance(dir: &Path, repo: &str) -> String {
 
 #[tokio::test]
 async fn keygen_sign_attest_verify_round_trip() {
-    let Some(registry) = Registry::start_or_skip().await.unwrap() else {
-        return;
-    };
+    let registry = Registry::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     push_image(&registry.addr(), "cli/app", "1.0", b"cli-app")
@@ -259,9 +257,7 @@ async fn keygen_sign_attest_verify_round_trip() {
 
 #[tokio::test]
 async fn registry_down_and_plain_http_mistakes_are_named() {
-    let Some(mut registry) = Registry::start_or_skip().await.unwrap() else {
-        return;
-    };
+    let mut registry = Registry::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     push_image(&registry.addr(), "cli/app", "1.0", b"cli-down")
@@ -304,12 +300,8 @@ async fn registry_down_and_plain_http_mistakes_are_named() {
 
 #[tokio::test]
 async fn cosign_generated_keys_work_with_portcullis() {
-    let Some(cosign) = portcullis_testkit::tool("cosign") else {
-        return;
-    };
-    let Some(registry) = Registry::start_or_skip().await.unwrap() else {
-        return;
-    };
+    let cosign = portcullis_testkit::tool("cosign");
+    let registry = Registry::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let keypair = Command::new(&cosign)

@@ -45,9 +45,7 @@ spec:
 
 #[tokio::test]
 async fn signed_images_are_admitted_and_pinned_unsigned_and_slow_ones_denied() {
-    let Some(registry) = Registry::start_or_skip().await.unwrap() else {
-        return;
-    };
+    let registry = Registry::start().await.unwrap();
     let proxy = Proxy::start(
         registry
             .url()

@@ -1,4 +1,4 @@
-//! Helpers shared by the integration suites: locating the shared corpora, reading YAML/JSON,
+//! Helpers shared by the integration suites: locating the test corpora, reading YAML/JSON,
 //! a tiny CSV reader for the corpus manifests, and policy-set builders.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -12,29 +12,26 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// `<corpora root>/<name>`: `$PORTCULLIS_CORPORA/<name>`, else `../shared/corpora/<name>`
-/// relative to the workspace root. When it is missing, panics under `CI=true`, otherwise prints
-/// a loud SKIPPED line and returns `None`.
-pub fn corpus(name: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("PORTCULLIS_CORPORA")
+/// `<corpora root>/<name>`: `$PORTCULLIS_CORPORA/<name>`, else `testdata/corpora/<name>` in the
+/// repository (the same lookup as `portcullis_testkit::corpus`, which this engine-only suite does
+/// not link). A missing folder fails the test, naming the fix; it never skips.
+pub fn corpus(name: &str) -> PathBuf {
+    let from_env = std::env::var_os("PORTCULLIS_CORPORA");
+    let root = from_env
+        .clone()
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("../shared/corpora"));
+        .unwrap_or_else(|| workspace_root().join("testdata/corpora"));
     let dir = root.join(name);
     if dir.is_dir() {
-        return Some(dir);
+        return dir;
     }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "corpus folder {} is missing (set PORTCULLIS_CORPORA to the corpora root)",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: corpus folder {} is missing (set PORTCULLIS_CORPORA to the corpora root); its tests did not run",
-        dir.display()
-    );
-    println!("SKIPPED: corpus folder {} is missing", dir.display());
-    None
+    let how = if from_env.is_some() {
+        "PORTCULLIS_CORPORA points at a folder without it: unset it to use testdata/corpora"
+    } else {
+        "it is part of the repository: restore it with `git checkout -- testdata/corpora`, \
+         or set PORTCULLIS_CORPORA to a corpora root holding it (testdata/README.md)"
+    };
+    panic!("test corpus {name} not found at {}; {how}", dir.display());
 }
 
 pub fn read_yaml(path: &Path) -> Value {

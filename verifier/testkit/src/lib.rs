@@ -9,8 +9,8 @@
 //!   pushed over the registry HTTP API;
 //! - [`tls_connector`] / [`http_get`]: clients for the servers a test starts (the webhook's TLS
 //!   listener, trusting one CA only, and its plain admin listener);
-//! - [`corpus`] / [`tool`]: locate the shared test corpora and the external tools (`cosign`,
-//!   `docker-registry`, `skopeo`), skipping loudly when one is missing, or failing under `CI=true`.
+//! - [`corpus`] / [`tool`]: locate the test corpora (`testdata/corpora`) and the external tools
+//!   (`cosign`, `docker-registry`, `skopeo`); a missing one fails the test, naming the fix.
 //!
 //! It deliberately knows nothing about signatures, policies or admission: it sits below the
 //! verifier (`registry + cosign + in-toto`) and the webhook as a dev-dependency only, and never
@@ -25,7 +25,7 @@ mod push;
 mod registry;
 
 pub use http::{http_get, tls_connector};
-pub use locate::{corpus, tool, workspace_root};
+pub use locate::{corpora_root, corpus, tool, try_corpus, try_tool, workspace_root};
 pub use net::free_port;
 pub use oci::{OCI_INDEX, OCI_MANIFEST, Platform};
 pub use proxy::Proxy;

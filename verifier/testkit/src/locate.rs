@@ -1,9 +1,11 @@
-//! Finding the shared test corpora and the external tools the tests drive.
+//! Finding the test corpora and the external tools the tests drive.
 //!
-//! A missing input never makes a test pass silently: outside CI the lookup prints a loud
-//! `SKIPPED:` line on stderr and returns `None` (the test returns early); under `CI=true` it
-//! panics naming what is missing, because CI installs everything (`make bootstrap`) and a skip
-//! there would hide a broken setup.
+//! A missing input never makes a test pass: [`corpus`] and [`tool`] panic with a message that
+//! names what is missing and how to get it, on every machine (not only under `CI=true`). The
+//! corpora are in the repository (`testdata/corpora`, see `testdata/README.md`) and every tool is
+//! installed by `make bootstrap`, so a clone that ran `make bootstrap` has everything. A test that
+//! truly cannot run somewhere is `#[ignore = "needs …"]` and counted by `make test`; it never
+//! returns early.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -18,45 +20,103 @@ pub fn workspace_root() -> PathBuf {
         .map_or_else(|| manifest.to_path_buf(), Path::to_path_buf)
 }
 
-/// The folder `<corpora root>/<name>`, e.g. `corpus("psa")`.
-///
-/// The corpora root is `$PORTCULLIS_CORPORA` when set, else `../shared/corpora` relative to the
-/// workspace root. Missing folder: `None` after a `SKIPPED:` line, or a panic under `CI=true`.
-pub fn corpus(name: &str) -> Option<PathBuf> {
-    let root = env::var_os("PORTCULLIS_CORPORA")
+/// The corpora root: `$PORTCULLIS_CORPORA` when set, else `testdata/corpora` in the repository.
+pub fn corpora_root() -> PathBuf {
+    env::var_os("PORTCULLIS_CORPORA")
         .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("../shared/corpora"));
-    let dir = root.join(name);
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        missing(&format!(
-            "corpus {} not found (set PORTCULLIS_CORPORA to the corpora root)",
-            dir.display()
-        ))
+        .unwrap_or_else(|| workspace_root().join("testdata/corpora"))
+}
+
+/// The folder `<corpora root>/<name>`, e.g. `corpus("psa")`. Panics when it is missing.
+#[track_caller]
+pub fn corpus(name: &str) -> PathBuf {
+    match try_corpus(name) {
+        Ok(dir) => dir,
+        Err(why) => fail(&why),
     }
 }
 
-/// An external tool: `cosign`, `docker-registry`, `skopeo`, or any other executable.
+/// Like [`corpus`], with the message as an error instead of a panic.
+pub fn try_corpus(name: &str) -> Result<PathBuf, String> {
+    let dir = corpora_root().join(name);
+    if dir.is_dir() {
+        return Ok(dir);
+    }
+    let how = if env::var_os("PORTCULLIS_CORPORA").is_some() {
+        "PORTCULLIS_CORPORA points at a folder without it: unset it to use testdata/corpora"
+    } else {
+        "it is part of the repository: restore it with `git checkout -- testdata/corpora`, \
+         or set PORTCULLIS_CORPORA to a corpora root holding it (testdata/README.md)"
+    };
+    Err(format!(
+        "test corpus {name} not found at {}; {how}",
+        dir.display()
+    ))
+}
+
+/// An external tool: `cosign`, `docker-registry`, `htpasswd`, `skopeo`, or any other executable.
+/// Panics when it is missing.
 ///
 /// `$PORTCULLIS_<NAME>` (upper case, `-` → `_`, e.g. `PORTCULLIS_COSIGN`) wins when set.
 /// Otherwise `cosign` is the pinned binary `make bootstrap` puts in `.work/tools/bin/cosign`
 /// (never the one on `PATH`, which may be another version), and every other tool is searched on
-/// `PATH`. Missing tool: `None` after a `SKIPPED:` line, or a panic under `CI=true`.
-pub fn tool(name: &str) -> Option<PathBuf> {
+/// `PATH`.
+#[track_caller]
+pub fn tool(name: &str) -> PathBuf {
+    match try_tool(name) {
+        Ok(path) => path,
+        Err(why) => fail(&why),
+    }
+}
+
+/// Like [`tool`], with the message as an error instead of a panic.
+pub fn try_tool(name: &str) -> Result<PathBuf, String> {
     let var = format!("PORTCULLIS_{}", name.to_uppercase().replace('-', "_"));
-    let found = if let Some(path) = env::var_os(&var) {
-        Some(PathBuf::from(path)).filter(|p| is_executable(p))
-    } else if name == "cosign" {
-        Some(workspace_root().join(".work/tools/bin/cosign")).filter(|p| is_executable(p))
-    } else {
-        on_path(name)
-    };
-    found.or_else(|| {
-        missing(&format!(
-            "tool {name} not found (run `make bootstrap`, or set {var} to its path)"
-        ))
+    if let Some(path) = env::var_os(&var) {
+        let path = PathBuf::from(path);
+        return if is_executable(&path) {
+            Ok(path)
+        } else {
+            Err(format!(
+                "tool {name}: {var}={} is not an executable file; unset it to use the one \
+                 `make bootstrap` installs",
+                path.display()
+            ))
+        };
+    }
+    if name == "cosign" {
+        let pinned = workspace_root().join(".work/tools/bin/cosign");
+        return if is_executable(&pinned) {
+            Ok(pinned)
+        } else {
+            Err(format!(
+                "tool cosign not found at {}: run `make bootstrap` (it installs the pinned \
+                 cosign there), or set {var} to a cosign 2.5 binary",
+                pinned.display()
+            ))
+        };
+    }
+    on_path(name).ok_or_else(|| {
+        let from = match debian_package(name) {
+            Some(pkg) => format!("it installs the Debian package {pkg}"),
+            None => "add it to pipelines/bootstrap.sh if it is missing there".to_string(),
+        };
+        format!(
+            "tool {name} not found on PATH: run `make bootstrap` ({from}), or set {var} to its path"
+        )
     })
+}
+
+/// The Debian package `make bootstrap` installs for a tool the tests run.
+fn debian_package(tool: &str) -> Option<&'static str> {
+    match tool {
+        "docker-registry" => Some("docker-registry"),
+        "skopeo" => Some("skopeo"),
+        "htpasswd" => Some("apache2-utils"),
+        "jq" => Some("jq"),
+        "curl" => Some("curl"),
+        _ => None,
+    }
 }
 
 fn on_path(name: &str) -> Option<PathBuf> {
@@ -72,20 +132,13 @@ fn is_executable(path: &Path) -> bool {
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-fn in_ci() -> bool {
-    env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
-}
-
 #[allow(
     clippy::panic,
-    reason = "under CI a missing test input must fail the test run"
+    reason = "a missing test input must fail the test that needs it, never skip it"
 )]
-fn missing(what: &str) -> Option<PathBuf> {
-    if in_ci() {
-        panic!("{what}; CI=true, so this is a failure, not a skip");
-    }
-    eprintln!("SKIPPED: {what} … this test did not run");
-    None
+#[track_caller]
+fn fail(why: &str) -> ! {
+    panic!("{why}")
 }
 
 #[cfg(test)]
@@ -100,26 +153,40 @@ mod tests {
     }
 
     #[test]
-    fn shared_corpora_are_found() {
-        let Some(dir) = corpus("cosign") else { return };
-        assert!(dir.ends_with("corpora/cosign"), "{}", dir.display());
+    fn repository_corpora_are_found() {
+        let dir = corpus("cosign");
+        assert!(dir.ends_with("cosign"), "{}", dir.display());
         assert!(dir.join("README.md").is_file());
+        assert!(dir.join("SOURCES.md").is_file());
     }
 
     #[test]
-    fn a_missing_corpus_skips_or_fails_under_ci() {
-        let looked_up = std::panic::catch_unwind(|| corpus("portcullis-no-such-corpus"));
-        if in_ci() {
-            assert!(
-                looked_up.is_err(),
-                "CI=true must turn a missing corpus into a failure"
-            );
-        } else {
-            assert!(
-                matches!(looked_up, Ok(None)),
-                "outside CI a missing corpus is skipped"
-            );
-        }
+    fn a_missing_corpus_fails_naming_it_and_the_fix() {
+        let err = try_corpus("portcullis-no-such-corpus").unwrap_err();
+        assert!(err.contains("portcullis-no-such-corpus"), "{err}");
+        assert!(err.contains("PORTCULLIS_CORPORA"), "{err}");
+        let panicked = std::panic::catch_unwind(|| corpus("portcullis-no-such-corpus"));
+        assert!(panicked.is_err(), "a missing corpus must panic, not skip");
+    }
+
+    #[test]
+    fn a_missing_tool_fails_naming_it_and_the_fix() {
+        let err = try_tool("portcullis-no-such-tool-xyz").unwrap_err();
+        assert!(err.contains("portcullis-no-such-tool-xyz"), "{err}");
+        assert!(err.contains("make bootstrap"), "{err}");
+        assert!(
+            err.contains("PORTCULLIS_PORTCULLIS_NO_SUCH_TOOL_XYZ"),
+            "{err}"
+        );
+        let panicked = std::panic::catch_unwind(|| tool("portcullis-no-such-tool-xyz"));
+        assert!(panicked.is_err(), "a missing tool must panic, not skip");
+    }
+
+    #[test]
+    fn apt_tools_name_the_package_that_brings_them() {
+        assert_eq!(debian_package("htpasswd"), Some("apache2-utils"));
+        assert_eq!(debian_package("docker-registry"), Some("docker-registry"));
+        assert_eq!(debian_package("portcullis-no-such-tool-xyz"), None);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
-use crate::{free_port, tool};
+use crate::{free_port, try_tool};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 const PORT_ATTEMPTS: usize = 3;
@@ -31,22 +31,18 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Starts a registry and waits (≤ 10 s) until `GET /v2/` answers 200.
-    /// Fails when `docker-registry` is missing; see [`Registry::start_or_skip`].
+    /// Starts a registry and waits (≤ 10 s) until `GET /v2/` answers 200. An error naming the
+    /// fix when `docker-registry` is missing (`make bootstrap` installs it).
     pub async fn start() -> Result<Registry> {
-        let binary = tool("docker-registry").ok_or_else(|| anyhow!("docker-registry not found"))?;
+        let binary = try_tool("docker-registry").map_err(|why| anyhow!(why))?;
         Registry::start_with(binary, None).await
     }
 
-    /// Like [`Registry::start_or_skip`], with HTTP basic auth for one user (an htpasswd file
-    /// written by `htpasswd -B`, from Debian's apache2-utils).
-    pub async fn start_with_basic_auth_or_skip(
-        user: &str,
-        password: &str,
-    ) -> Result<Option<Registry>> {
-        let (Some(binary), Some(htpasswd)) = (tool("docker-registry"), tool("htpasswd")) else {
-            return Ok(None);
-        };
+    /// Like [`Registry::start`], with HTTP basic auth for one user (an htpasswd file written by
+    /// `htpasswd -B`, from Debian's apache2-utils, which `make bootstrap` installs).
+    pub async fn start_with_basic_auth(user: &str, password: &str) -> Result<Registry> {
+        let binary = try_tool("docker-registry").map_err(|why| anyhow!(why))?;
+        let htpasswd = try_tool("htpasswd").map_err(|why| anyhow!(why))?;
         let out = std::process::Command::new(htpasswd)
             .args(["-Bbn", user, password])
             .output()?;
@@ -61,16 +57,7 @@ impl Registry {
             .tempfile()?;
         fs::write(file.path(), &out.stdout)?;
         let (_, path) = file.keep()?;
-        Registry::start_with(binary, Some(path)).await.map(Some)
-    }
-
-    /// Like [`Registry::start`], but `Ok(None)` (after a `SKIPPED:` line) when `docker-registry`
-    /// is not installed outside CI, so a test can `let Some(reg) = … else { return Ok(()) };`.
-    pub async fn start_or_skip() -> Result<Option<Registry>> {
-        match tool("docker-registry") {
-            Some(binary) => Registry::start_with(binary, None).await.map(Some),
-            None => Ok(None),
-        }
+        Registry::start_with(binary, Some(path)).await
     }
 
     async fn start_with(binary: PathBuf, htpasswd: Option<PathBuf>) -> Result<Registry> {

@@ -72,9 +72,7 @@ fn socket(addr: &str) -> Result<SocketAddr> {
 
 #[tokio::test]
 async fn pinned_cosign_is_found_and_runs() -> Result<()> {
-    let Some(cosign) = tool("cosign") else {
-        return Ok(());
-    };
+    let cosign = tool("cosign");
     let out = tokio::process::Command::new(&cosign)
         .arg("version")
         .output()
@@ -90,9 +88,7 @@ async fn pinned_cosign_is_found_and_runs() -> Result<()> {
 
 #[tokio::test]
 async fn registry_starts_and_answers_the_v2_api() -> Result<()> {
-    let Some(mut reg) = Registry::start_or_skip().await? else {
-        return Ok(());
-    };
+    let mut reg = Registry::start().await?;
     assert_eq!(reg.addr(), format!("127.0.0.1:{}", reg.port()));
     assert!(reg.is_running());
     let res = client()?.get(format!("{}/v2/", reg.url())).send().await?;
@@ -108,9 +104,7 @@ async fn registry_starts_and_answers_the_v2_api() -> Result<()> {
 
 #[tokio::test]
 async fn push_image_returns_the_digest_the_registry_reports() -> Result<()> {
-    let Some(reg) = Registry::start_or_skip().await? else {
-        return Ok(());
-    };
+    let reg = Registry::start().await?;
     let a = push_image(&reg.addr(), "team/app", "v1", b"seed-a").await?;
     let b = push_image(&reg.addr(), "team/app", "v2", b"seed-b").await?;
     assert!(a.starts_with("sha256:") && a.len() == 71, "{a}");
@@ -148,9 +142,7 @@ async fn push_image_returns_the_digest_the_registry_reports() -> Result<()> {
 
 #[tokio::test]
 async fn push_index_builds_a_two_platform_index() -> Result<()> {
-    let Some(reg) = Registry::start_or_skip().await? else {
-        return Ok(());
-    };
+    let reg = Registry::start().await?;
     let index = push_index(&reg.addr(), "multi", "latest", b"idx").await?;
     let (status, digest, content_type) = head_manifest(&reg.addr(), "multi", "latest").await?;
     assert_eq!(
@@ -184,12 +176,8 @@ async fn push_index_builds_a_two_platform_index() -> Result<()> {
 
 #[tokio::test]
 async fn pushed_image_is_valid_for_skopeo() -> Result<()> {
-    let Some(skopeo) = tool("skopeo") else {
-        return Ok(());
-    };
-    let Some(reg) = Registry::start_or_skip().await? else {
-        return Ok(());
-    };
+    let skopeo = tool("skopeo");
+    let reg = Registry::start().await?;
     let digest = push_image(&reg.addr(), "valid", "v1", b"skopeo").await?;
     let out = tempfile::tempdir()?;
     let status = tokio::process::Command::new(skopeo)
@@ -215,9 +203,7 @@ async fn pushed_image_is_valid_for_skopeo() -> Result<()> {
 
 #[tokio::test]
 async fn proxy_forwards_counts_and_rewrites_upload_locations() -> Result<()> {
-    let Some(reg) = Registry::start_or_skip().await? else {
-        return Ok(());
-    };
+    let reg = Registry::start().await?;
     let proxy = Proxy::start(socket(&reg.addr())?).await?;
     let digest = push_image(&proxy.addr(), "via/proxy", "v1", b"proxied").await?;
     assert_eq!(
@@ -276,9 +262,7 @@ async fn raw_http(addr: &str, request: &[u8]) -> Result<String> {
 
 #[tokio::test]
 async fn proxy_streams_chunked_uploads() -> Result<()> {
-    let Some(reg) = Registry::start_or_skip().await? else {
-        return Ok(());
-    };
+    let reg = Registry::start().await?;
     let proxy = Proxy::start(socket(&reg.addr())?).await?;
     let started = client()?
         .post(format!("http://{}/v2/chunked/blobs/uploads/", proxy.addr()))
@@ -342,9 +326,7 @@ fn hex_sha256(bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn proxy_injects_429_with_retry_after_then_recovers() -> Result<()> {
-    let Some(reg) = Registry::start_or_skip().await? else {
-        return Ok(());
-    };
+    let reg = Registry::start().await?;
     let proxy = Proxy::start(socket(&reg.addr())?).await?;
     proxy.fail_next(2, 429, Some(1));
     let url = format!("http://{}/v2/", proxy.addr());
@@ -365,9 +347,7 @@ async fn proxy_injects_429_with_retry_after_then_recovers() -> Result<()> {
 
 #[tokio::test]
 async fn proxy_down_drops_connections_including_kept_alive_ones() -> Result<()> {
-    let Some(reg) = Registry::start_or_skip().await? else {
-        return Ok(());
-    };
+    let reg = Registry::start().await?;
     let proxy = Proxy::start(socket(&reg.addr())?).await?;
     let url = format!("http://{}/v2/", proxy.addr());
     let http = client()?; // one pooled client: its keep-alive connection must be cut too
@@ -394,9 +374,7 @@ async fn proxy_down_drops_connections_including_kept_alive_ones() -> Result<()> 
 
 #[tokio::test]
 async fn proxy_delay_trips_a_client_deadline() -> Result<()> {
-    let Some(reg) = Registry::start_or_skip().await? else {
-        return Ok(());
-    };
+    let reg = Registry::start().await?;
     let proxy = Proxy::start(socket(&reg.addr())?).await?;
     let url = format!("http://{}/v2/", proxy.addr());
     proxy.set_delay(Duration::from_secs(3));
@@ -418,9 +396,7 @@ async fn proxy_delay_trips_a_client_deadline() -> Result<()> {
 
 #[tokio::test]
 async fn registry_restart_keeps_port_and_data() -> Result<()> {
-    let Some(mut reg) = Registry::start_or_skip().await? else {
-        return Ok(());
-    };
+    let mut reg = Registry::start().await?;
     let proxy = Proxy::start(socket(&reg.addr())?).await?;
     let digest = push_image(&reg.addr(), "durable", "v1", b"keep me").await?;
     let addr = reg.addr();

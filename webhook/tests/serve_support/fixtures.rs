@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 
 // === fixtures ===
 
-/// `<corpora>/admissionreview`, or `None` after a loud SKIPPED line (a panic under CI=true).
-pub fn corpus_dir() -> Option<PathBuf> {
+/// `<corpora>/admissionreview` (a panic naming the fix when it is missing).
+pub fn corpus_dir() -> PathBuf {
     portcullis_testkit::corpus("admissionreview")
 }
 

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn create_get_and_errors() {
-    let mut api = api_or_skip!();
+    let mut api = support::TestApi::start().await;
 
     let (status, job) = api
         .post_job(
@@ -127,7 +127,7 @@ async fn create_get_and_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idempotency_replays_and_conflicts() {
-    let api = api_or_skip!();
+    let api = support::TestApi::start().await;
     let body = json!({"kind": "summarise", "payload": "a b a"});
     let (s1, first) = api.post_job(body.clone(), Some("order-1")).await;
     assert_eq!(s1, 201);
@@ -184,7 +184,7 @@ async fn idempotency_replays_and_conflicts() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pagination_walks_every_job_once() {
-    let api = api_or_skip!();
+    let api = support::TestApi::start().await;
     let total = 57;
     let mut created = Vec::new();
     for (i, job) in jobs_common::fixtures::jobs(3, total)

@@ -35,9 +35,7 @@ fn spawn_api(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_fails_readiness_then_drains_and_exits_zero() {
-    let Some(pg) = PgServer::start().await.unwrap() else {
-        return;
-    };
+    let pg = PgServer::start().await.unwrap();
     pg.migrated_pool().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let http = reqwest::Client::builder()

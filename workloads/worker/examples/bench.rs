@@ -38,9 +38,7 @@ async fn main() {
     let requests = args.next().unwrap_or(4000);
     let concurrency = args.next().unwrap_or(16);
     let jobs = args.next().unwrap_or(2000);
-    let Some(pg) = PgServer::start().await.unwrap() else {
-        return;
-    };
+    let pg = PgServer::start().await.unwrap();
     let pool = pg.migrated_pool().await.unwrap();
 
     let floor = run_load(requests, concurrency, {

@@ -14,7 +14,7 @@ const JOBS: usize = 1_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_jobs_two_workers_each_completes_once() {
-    let env = env_or_skip!();
+    let env = support::Env::start().await;
     let api = env.api().await;
     let ids = env.enqueue(&api, support::fixture_bodies(11, JOBS)).await;
     assert_eq!(ids.len(), JOBS);

@@ -19,7 +19,7 @@ use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_follows_the_database_and_work_resumes() {
-    let mut env = env_or_skip!();
+    let mut env = support::Env::start().await;
     let api = env.api().await;
     let bodies = (0..150)
         .map(|i| json!({"kind": "hash", "payload": format!("before {i}")}))

@@ -20,7 +20,7 @@ const JOBS: usize = 200;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_batch_then_restart_loses_nothing() {
-    let env = env_or_skip!();
+    let env = support::Env::start().await;
     let api = env.api().await;
     let bodies = (0..JOBS)
         .map(|i| json!({"kind": "hash", "payload": format!("artifact {i}")}))

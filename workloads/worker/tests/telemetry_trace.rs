@@ -23,7 +23,7 @@ const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_trace_from_request_to_worker_span() {
-    let env = env_or_skip!();
+    let env = support::Env::start().await;
     let receiver = OtlpReceiver::start().await.unwrap();
     let args = TelemetryArgs {
         otlp_endpoint: Some(receiver.endpoint().to_owned()),

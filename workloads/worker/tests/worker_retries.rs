@@ -90,7 +90,7 @@ fn start_worker(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retries_then_fails_or_succeeds() {
-    let env = env_or_skip!();
+    let env = support::Env::start().await;
     let always = insert(&env, JobKind::Hash, "fail:disk on fire", 3).await;
     let flaky = insert(&env, JobKind::Summarise, "flaky:2:third time lucky", 3).await;
     let too_flaky = insert(&env, JobKind::Hash, "flaky:5:never", 2).await;
@@ -131,7 +131,7 @@ async fn retries_then_fails_or_succeeds() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_lease_is_taken_over_and_the_ghost_cannot_complete() {
-    let env = env_or_skip!();
+    let env = support::Env::start().await;
     let id = insert(&env, JobKind::Hash, "taken over", 3).await;
     let last_try = insert(&env, JobKind::Hash, "last try", 1).await;
     let mut conn = db::get(&env.pool).await.unwrap();

@@ -1,5 +1,5 @@
-//! Shared by the API integration tests: a real PostgreSQL (skipped with a loud line when the
-//! binaries are missing, unless CI=true), the API served in-process on loopback ports, and an
+//! Shared by the API integration tests: a real PostgreSQL (a missing server fails the test,
+//! naming the fix: `make bootstrap`), the API served in-process on loopback ports, and an
 //! HTTP client. Each test gets its own server and database; everything stops on drop.
 
 // Test support: failing loudly is the point.
@@ -27,13 +27,13 @@ pub struct TestApi {
 }
 
 impl TestApi {
-    /// `None` when PostgreSQL is not installed (and not in CI).
-    pub async fn start() -> Option<TestApi> {
+    /// Panics, naming the fix, when PostgreSQL is not installed.
+    pub async fn start() -> TestApi {
         Self::start_with(|_| {}).await
     }
 
-    pub async fn start_with(tune: impl FnOnce(&mut DatabaseArgs)) -> Option<TestApi> {
-        let pg = PgServer::start().await.expect("starting PostgreSQL")?;
+    pub async fn start_with(tune: impl FnOnce(&mut DatabaseArgs)) -> TestApi {
+        let pg = PgServer::start().await.expect("starting PostgreSQL");
         let mut args = pg.database_args().unwrap();
         tune(&mut args);
         let pool = db::pool(&args).unwrap();
@@ -56,7 +56,7 @@ impl TestApi {
         let token = shutdown.clone();
         let task =
             tokio::spawn(async move { jobs_api::run(api, admin, state, token, &timing).await });
-        Some(TestApi {
+        TestApi {
             pg,
             pool,
             base: format!("http://{api_addr}"),
@@ -67,7 +67,7 @@ impl TestApi {
                 .unwrap(),
             shutdown,
             task: Some(task),
-        })
+        }
     }
 
     pub async fn post_job(&self, body: Value, key: Option<&str>) -> (u16, Value) {
@@ -112,15 +112,4 @@ impl TestApi {
                 .unwrap();
         }
     }
-}
-
-/// Skips the test (after PgServer printed SKIPPED) when PostgreSQL is missing.
-#[macro_export]
-macro_rules! api_or_skip {
-    () => {
-        match support::TestApi::start().await {
-            Some(api) => api,
-            None => return,
-        }
-    };
 }

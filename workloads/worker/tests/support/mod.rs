@@ -25,11 +25,11 @@ pub struct Env {
 }
 
 impl Env {
-    /// `None` when PostgreSQL is not installed (and not in CI).
-    pub async fn start() -> Option<Env> {
-        let pg = PgServer::start().await.expect("starting PostgreSQL")?;
+    /// Panics, naming the fix, when PostgreSQL is not installed.
+    pub async fn start() -> Env {
+        let pg = PgServer::start().await.expect("starting PostgreSQL");
         let pool = pg.migrated_pool().await.unwrap();
-        Some(Env {
+        Env {
             pg,
             pool,
             logs: tempfile::tempdir().unwrap(),
@@ -37,7 +37,7 @@ impl Env {
                 .timeout(Duration::from_secs(20))
                 .build()
                 .unwrap(),
-        })
+        }
     }
 
     /// The API on loopback ports, in this process.
@@ -260,15 +260,4 @@ pub fn fixture_bodies(seed: u64, n: usize) -> Vec<Value> {
         .into_iter()
         .map(|j| json!({"kind": j.kind.as_str(), "payload": j.payload, "maxAttempts": j.max_attempts}))
         .collect()
-}
-
-/// Skips the test (after PgServer printed SKIPPED) when PostgreSQL is missing.
-#[macro_export]
-macro_rules! env_or_skip {
-    () => {
-        match support::Env::start().await {
-            Some(env) => env,
-            None => return,
-        }
-    };
 }
