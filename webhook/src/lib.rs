@@ -5,4 +5,5 @@
 pub mod cli;
 pub mod commands;
 pub mod duration;
+pub mod mirrors;
 pub mod serve;

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 use regex::Regex;
 use serde_json::{Value, json};
-use serve_support::{Client, Workdir, compliant_pod, review_for, root_pod};
+use serve_support::{Client, Workdir, compliant_pod, image_policy, review_for, root_pod};
 
 /// One alert's LogQL, reduced to what decides which lines it counts.
 #[derive(Debug)]
@@ -168,17 +168,9 @@ fn passes(labels: &BTreeMap<String, String>, filters: &[(String, String, String)
 /// JSON log lines.
 async fn real_log_lines() -> Vec<Value> {
     let work = Workdir::new();
-    let key = portcullis_verifier::PrivateKey::generate()
-        .public()
-        .to_pem();
-    let policy = json!({
-        "apiVersion": "policy.portcullis.dev/v1alpha1", "kind": "ClusterImagePolicy",
-        "metadata": {"name": "signed"},
-        "spec": {"images": ["127.0.0.1:*/**"], "authorities": {"keys": [{"name": "k", "pem": key}]}}
-    });
     std::fs::write(
         work.policies.join("signed.yaml"),
-        serde_json::to_string(&policy).unwrap(),
+        image_policy("signed", "127.0.0.1:*/**", "enforce"),
     )
     .unwrap();
     let mut server = work.start(&["--allow-http-registry", "127.0.0.1:1"]);

@@ -6,23 +6,15 @@ mod serve_support;
 
 use jobs_common::testing::otlp::OtlpReceiver;
 use serde_json::json;
-use serve_support::{Client, Workdir, compliant_pod, review_for};
+use serve_support::{Client, Workdir, compliant_pod, image_policy, review_for};
 
 #[tokio::test]
 async fn review_and_image_verification_spans_reach_the_collector() {
     let receiver = OtlpReceiver::start().await.unwrap();
     let work = Workdir::new();
-    let key = portcullis_verifier::PrivateKey::generate()
-        .public()
-        .to_pem();
-    let policy = json!({
-        "apiVersion": "policy.portcullis.dev/v1alpha1", "kind": "ClusterImagePolicy",
-        "metadata": {"name": "signed"},
-        "spec": {"images": ["127.0.0.1:*/**"], "authorities": {"keys": [{"name": "k", "pem": key}]}}
-    });
     std::fs::write(
         work.policies.join("signed.yaml"),
-        serde_json::to_string(&policy).unwrap(),
+        image_policy("signed", "127.0.0.1:*/**", "enforce"),
     )
     .unwrap();
     let mut server = work.start(&[

@@ -59,8 +59,9 @@ fn portcullis_bin() -> PathBuf {
     bin
 }
 
+/// kubectl renders deploy/ (`tool` fails the test, naming `make bootstrap`, when it is missing).
 fn kubectl() -> PathBuf {
-    tool("kubectl").expect("kubectl is needed to render deploy/ (make bootstrap)")
+    tool("kubectl")
 }
 
 fn render(dir: &Path, out: &Path) {

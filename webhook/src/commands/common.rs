@@ -7,8 +7,9 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 
 use crate::duration::clap_duration;
+use crate::mirrors::MirrorArgs;
 use portcullis_verifier::{
-    Credentials, ImageRef, Mirror, PrivateKey, PublicKey, RegistryClient, RegistryConfig,
+    Credentials, ImageRef, PrivateKey, PublicKey, RegistryClient, RegistryConfig,
 };
 
 /// How to reach the registry.
@@ -20,15 +21,8 @@ pub struct RegistryArgs {
     /// Docker config.json (or Kubernetes .dockerconfigjson) with registry credentials.
     #[arg(long, env = "PORTCULLIS_REGISTRY_CONFIG", value_name = "FILE")]
     pub registry_config: Option<PathBuf>,
-    /// Send every request for REGISTRY to a mirror, `REGISTRY=HOST[:PORT][/PREFIX]`; the image
-    /// keeps its name. Repeatable.
-    #[arg(
-        long = "registry-mirror",
-        env = "PORTCULLIS_REGISTRY_MIRROR",
-        value_name = "REGISTRY=HOST[:PORT][/PREFIX]",
-        value_delimiter = ','
-    )]
-    pub registry_mirrors: Vec<Mirror>,
+    #[clap(flatten)]
+    pub mirrors: MirrorArgs,
     /// Give up after this long (e.g. 30s, 500ms, 2m).
     #[arg(long, env = "PORTCULLIS_TIMEOUT", default_value = "30s", value_parser = clap_duration)]
     pub timeout: Duration,
@@ -48,6 +42,7 @@ impl RegistryArgs {
         };
         let insecure = if self.allow_http_registry {
             let mirrors = self
+                .mirrors
                 .registry_mirrors
                 .iter()
                 .filter(|m| registries.contains(&m.registry.as_str()))
@@ -64,7 +59,7 @@ impl RegistryArgs {
         Ok(RegistryClient::new(RegistryConfig {
             insecure,
             credentials,
-            mirrors: self.registry_mirrors.clone(),
+            mirrors: self.mirrors.registry_mirrors.clone(),
             ..RegistryConfig::default()
         })?)
     }

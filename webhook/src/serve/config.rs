@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use portcullis_verifier::Mirror;
 
 use crate::duration::clap_duration;
+use crate::mirrors::MirrorArgs;
 
 /// Run the admission webhook server.
 #[derive(Debug, Clone, Args)]
@@ -126,16 +126,8 @@ pub struct RegistryArgs {
     /// Registry credentials: a docker `config.json` or a Kubernetes `.dockerconfigjson`.
     #[arg(long, env = "PORTCULLIS_REGISTRY_CONFIG")]
     pub registry_config: Option<PathBuf>,
-    /// Send every request for REGISTRY to a mirror, `REGISTRY=HOST[:PORT][/PREFIX]` (e.g.
-    /// `ghcr.io=registry.internal:5000/ghcr`). Images keep their names in policies and pins;
-    /// there is no fallback to REGISTRY. Repeatable.
-    #[arg(
-        long = "registry-mirror",
-        env = "PORTCULLIS_REGISTRY_MIRROR",
-        value_name = "REGISTRY=HOST[:PORT][/PREFIX]",
-        value_delimiter = ','
-    )]
-    pub registry_mirrors: Vec<Mirror>,
+    #[clap(flatten)]
+    pub mirrors: MirrorArgs,
     /// A registry `HOST[:PORT]` that may be reached over plain HTTP. Repeatable.
     #[arg(
         long = "allow-http-registry",
@@ -205,8 +197,10 @@ mod tests {
         assert_eq!(s.cache.cache_tag_ttl, Duration::from_secs(30));
         assert_eq!(s.registry.allow_http_registries, ["127.0.0.1:5000"]);
         assert_eq!(
-            s.registry.registry_mirrors,
-            ["ghcr.io=127.0.0.1:5000/ghcr".parse::<Mirror>().unwrap()]
+            s.registry.mirrors.registry_mirrors,
+            ["ghcr.io=127.0.0.1:5000/ghcr"
+                .parse::<portcullis_verifier::Mirror>()
+                .unwrap()]
         );
         assert_eq!(s.admin.log_format, LogFormat::Text);
         assert_eq!(s.server.listen.port(), 8443);

@@ -41,7 +41,7 @@ pub fn build_verifier(
     let client = RegistryClient::new(RegistryConfig {
         insecure: registry.allow_http_registries.clone(),
         credentials,
-        mirrors: registry.registry_mirrors.clone(),
+        mirrors: registry.mirrors.registry_mirrors.clone(),
         observer: Some(observer),
         ..RegistryConfig::default()
     })
