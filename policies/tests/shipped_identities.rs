@@ -416,7 +416,7 @@ fn prod_manifests_are_published_only_by_the_approved_prod_job() {
             let runs_it = job["steps"].as_array().into_iter().flatten().any(|s| {
                 s["run"]
                     .as_str()
-                    .is_some_and(|r| r.contains("pipelines/push-manifests.sh"))
+                    .is_some_and(|r| r.contains("pipelines/publish-manifests.sh"))
             });
             if runs_it {
                 publishers.push(format!("{}:{name}", w.file));
