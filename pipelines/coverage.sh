@@ -59,7 +59,7 @@ main() {
     echo "coverage: $(cargo-tarpaulin --version 2>/dev/null | head -n 1), took $((SECONDS - start)) s" |
         tee -a "$OUT/coverage.txt"
     if [[ -n ${GITHUB_STEP_SUMMARY:-} ]]; then
-        printf '## Line coverage\n\n```\n%s\n```\n' "$(cat "$OUT/coverage.txt")" >>"$GITHUB_STEP_SUMMARY"
+        { echo "## Line coverage" && echo && echo '```' && cat "$OUT/coverage.txt" && echo '```'; } >>"$GITHUB_STEP_SUMMARY"
     fi
 }
 
