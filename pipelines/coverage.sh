@@ -59,6 +59,7 @@ main() {
     echo "coverage: $(cargo-tarpaulin --version 2>/dev/null | head -n 1), took $((SECONDS - start)) s" |
         tee -a "$OUT/coverage.txt"
     if [[ -n ${GITHUB_STEP_SUMMARY:-} ]]; then
+        # shellcheck disable=SC2016 # the backticks are a Markdown code fence, not a command
         printf '## Line coverage\n\n```\n%s\n```\n' "$(cat "$OUT/coverage.txt")" >>"$GITHUB_STEP_SUMMARY"
     fi
 }
