@@ -4,6 +4,7 @@
 # Source it after lib/common.sh. Provides:
 #   VENV         the virtualenv (PORTCULLIS_VENV overrides the folder)
 #   VENV_PINS    the packages it holds, pinned (manifest checks, workflow linters, ruff)
+#   venv_is_current  the virtualenv holds exactly VENV_PINS
 #   ensure_venv  creates the virtualenv and installs VENV_PINS once; a stamp file records the pins,
 #                so a second call with the same pins does nothing and prints nothing
 #
@@ -21,15 +22,17 @@ VENV_PINS=(
     "ruff==0.17.5"
 )
 
+VENV_STAMP="$VENV/.portcullis-pins"
+
+venv_is_current() {
+    [[ -x $VENV/bin/python && -f $VENV_STAMP && "$(<"$VENV_STAMP")" == "$(printf '%s\n' "${VENV_PINS[@]}")" ]]
+}
+
 ensure_venv() {
-    local stamp="$VENV/.portcullis-pins" want
-    want="$(printf '%s\n' "${VENV_PINS[@]}")"
-    if [[ -x $VENV/bin/python && -f $stamp && "$(<"$stamp")" == "$want" ]]; then
-        return 0
-    fi
+    venv_is_current && return 0
     log "installing pinned Python tools into ${VENV#"$PORTCULLIS_ROOT"/} (once)" >&2
     python3 -m venv "$VENV" || die "python3 -m venv $VENV failed (Debian: apt-get install python3-venv)"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "${VENV_PINS[@]}" >&2 ||
         die "pip install of the pinned tools failed: ${VENV_PINS[*]}"
-    printf '%s\n' "$want" >"$stamp"
+    printf '%s\n' "${VENV_PINS[@]}" >"$VENV_STAMP"
 }

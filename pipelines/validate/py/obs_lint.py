@@ -153,9 +153,8 @@ def check_dashboards(files, records, root):
                     if name not in records:
                         problems.append(f"{rel}: panel {p.get('title')!r} uses {name}, which no rule file records")
                 record = re.sub(r"\W", "_", os.path.basename(f)[:-5]) + f"__panel{p.get('id')}_{t.get('refId')}"
-                exprs.append(
-                    {"record": record, "expr": e, "labels": {"dashboard": os.path.basename(f), "panel": str(p.get("title"))}}
-                )
+                labels = {"dashboard": os.path.basename(f), "panel": str(p.get("title"))}
+                exprs.append({"record": record, "expr": e, "labels": labels})
     return uids, exprs, problems
 
 
@@ -173,9 +172,11 @@ def check_prometheusrule(rendered, groups):
             f"observability/prometheusrule.yaml: groups {[g['name'] for g in theirs]} "
             f"differ from the rule files' {[g['name'] for g in groups]}"
         )
-    for mine, other in zip(groups, theirs):
+    # Differing group names or counts are reported above; compare what pairs up.
+    for mine, other in zip(groups, theirs, strict=False):
         if mine != other:
-            diff = [r.get("alert") or r.get("record") for r, o in zip(mine["rules"], other["rules"]) if r != o]
+            pairs = zip(mine["rules"], other["rules"], strict=False)
+            diff = [r.get("alert") or r.get("record") for r, o in pairs if r != o]
             problems.append(
                 f"observability/prometheusrule.yaml: group {mine['name']} differs from the rule "
                 f"file (rules: {diff or 'count or group fields'})"

@@ -25,7 +25,9 @@ def spell_out(text):
     for old, new in KNOWN.items():
         text = text.replace(old, new)
     if needs_fix(text):
-        raise UnknownInlineFlag("unexpected inline regex flag (?i): extend KNOWN in pipelines/validate/py/schema_fix.py")
+        raise UnknownInlineFlag(
+            "unexpected inline regex flag (?i): extend KNOWN in pipelines/validate/py/schema_fix.py"
+        )
     return text
 
 
