@@ -65,9 +65,7 @@ def check_webhook(w, where):
         problems.append(f"{where}: failurePolicy Fail without requiring {OPT_IN_KEY}=true")
     ops = {op for r in w.get("rules") or [] for op in r.get("operations") or []}
     if ops & NEVER_OPERATIONS:
-        problems.append(
-            f"{where}: rules include {sorted(ops & NEVER_OPERATIONS)}; only CREATE/UPDATE are needed"
-        )
+        problems.append(f"{where}: rules include {sorted(ops & NEVER_OPERATIONS)}; only CREATE/UPDATE are needed")
     return problems
 
 
