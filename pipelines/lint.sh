@@ -11,7 +11,7 @@
 # cargo-deny checks licences, bans and sources offline against deny.toml; advisories need the
 # network and run in the GitHub workflow only (`make audit`). ruff checks the project's Python
 # (ruff.toml; pinned in pipelines/lib/venv.sh, which bootstrap installs). Manifest, shell and
-# workflow linters live in pipelines/validate-manifests.sh (`make manifests`).
+# workflow linters are checks of pipelines/validate-manifests.sh (`make manifests`).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
