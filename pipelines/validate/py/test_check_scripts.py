@@ -10,8 +10,9 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import unittest
+
+from treecase import TreeCase
 
 REPO = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../.."))
 CHECKS = os.path.join(REPO, "pipelines/validate")
@@ -45,21 +46,10 @@ webhooks:
 """
 
 
-class CheckScript(unittest.TestCase):
+class CheckScript(TreeCase):
     def setUp(self):
-        self._tmp = tempfile.TemporaryDirectory()
-        self.root = self._tmp.name
+        super().setUp()
         self.work = os.path.join(self.root, ".work/validate")
-
-    def tearDown(self):
-        self._tmp.cleanup()
-
-    def write(self, path, text):
-        full = os.path.join(self.root, path)
-        os.makedirs(os.path.dirname(full), exist_ok=True)
-        with open(full, "w") as fh:
-            fh.write(text)
-        return full
 
     def app(self, name, *manifests):
         """deploy/base/NAME with a kustomization.yaml listing the given manifests."""

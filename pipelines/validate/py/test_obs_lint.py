@@ -1,13 +1,12 @@
 """Unit tests of obs_lint (pipelines/test.sh runs them with python -m unittest)."""
 
 import json
-import os
-import tempfile
 import unittest
 
 import yaml
 
 import obs_lint as ol
+from treecase import TreeCase
 
 RUNBOOK = "https://github.com/portcullis-dev/portcullis/blob/main/docs/ops.md#webhook-down"
 
@@ -23,21 +22,10 @@ def alert(name, **overrides):
     return rule
 
 
-class Tree(unittest.TestCase):
+class Tree(TreeCase):
     def setUp(self):
-        self._tmp = tempfile.TemporaryDirectory()
-        self.root = self._tmp.name
+        super().setUp()
         self.write("docs/ops.md", "# Operations\n\n## Webhook down!\n")
-
-    def tearDown(self):
-        self._tmp.cleanup()
-
-    def write(self, path, text):
-        full = os.path.join(self.root, path)
-        os.makedirs(os.path.dirname(full), exist_ok=True)
-        with open(full, "w") as fh:
-            fh.write(text)
-        return full
 
 
 class Alerts(Tree):

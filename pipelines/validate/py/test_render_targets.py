@@ -1,26 +1,13 @@
 """Unit tests of render_targets (pipelines/test.sh runs them with python -m unittest)."""
 
 import os
-import tempfile
 import unittest
 
 import render_targets as rt
+from treecase import TreeCase
 
 
-class Tree(unittest.TestCase):
-    def setUp(self):
-        self._tmp = tempfile.TemporaryDirectory()
-        self.root = self._tmp.name
-
-    def tearDown(self):
-        self._tmp.cleanup()
-
-    def write(self, path, text):
-        full = os.path.join(self.root, path)
-        os.makedirs(os.path.dirname(full), exist_ok=True)
-        with open(full, "w") as fh:
-            fh.write(text)
-
+class Tree(TreeCase):
     def rel(self, found):
         return [(kind, os.path.relpath(path, self.root)) for kind, path in found]
 
