@@ -48,7 +48,7 @@ main() {
     local -a chosen=("$@")
     [[ ${#chosen[@]} -gt 0 ]] || chosen=("${CHECKS[@]}")
     for name in "${chosen[@]}"; do
-        [[ -x $PORTCULLIS_ROOT/pipelines/validate/$name.sh ]] || die "unknown check $name (known: ${CHECKS[*]})"
+        [[ " ${CHECKS[*]} " == *" $name "* ]] || die "unknown check $name (known: ${CHECKS[*]})"
     done
     ensure_venv
     for name in "${chosen[@]}"; do
