@@ -12,7 +12,9 @@
 # - cosign and, where the machine has none on PATH, kubectl: the real upstream CLIs from Debian
 #   trixie's packages at a pinned version and sha256, extracted (not installed) to .work/tools.
 #   Tests find cosign through portcullis-testkit's `tool("cosign")`; kubectl goes to
-#   .work/tools/fallback/bin, which the Makefile appends to PATH.
+#   .work/tools/fallback/bin, which the Makefile appends to PATH. (pipelines/lib/trixie.sh)
+# - The pinned Python tools (manifest checks, workflow linters, ruff) in .work/venv:
+#   pipelines/lib/venv.sh.
 # - cargo-deny (make lint) and, with `coverage`, cargo-tarpaulin: `cargo install --locked` at a
 #   pinned version into the user's cargo home, so a fresh clone on the same machine reuses them.
 #
@@ -20,14 +22,12 @@
 set -euo pipefail
 
 # --- pins -------------------------------------------------------------------------------------
-# To bump a trixie tool: run the apt-get download shown in fetch_trixie_deb by hand, then update
+# To bump a trixie tool: run the apt-get download shown in lib/trixie.sh by hand, then update
 # its version and sha256 together.
-TRIXIE_SOURCE="deb http://deb.debian.org/debian trixie main"
 COSIGN_DEB_VERSION="2.5.0-2+b5"
 COSIGN_DEB_SHA256="3b6eadd27f3c4c00bfa7eab5c2397a6a15a763630c7a1d40d06ff60d24799eef"
 KUBECTL_DEB_VERSION="1.32.3+ds-2"
 KUBECTL_DEB_SHA256="9825aaf4c14913027aae04af8688e580459f781c829bd5de00cc4dc2cc5a867f"
-DEB_ARCH="amd64"
 CARGO_DENY_VERSION="0.20.2"
 CARGO_TARPAULIN_VERSION="0.37.5"
 
@@ -36,12 +36,15 @@ APT_PACKAGES=(docker-registry skopeo jq curl ca-certificates python3-venv apache
 
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/trixie.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/trixie.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/venv.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/venv.sh"
 
 TOOLS_BIN="$PORTCULLIS_WORK/tools/bin"
 FALLBACK_BIN="$PORTCULLIS_WORK/tools/fallback/bin"
 COSIGN="$TOOLS_BIN/cosign"
 KUBECTL="$FALLBACK_BIN/kubectl"
-TRIXIE_APT="$PORTCULLIS_WORK/tools/cosign-apt"
 
 # --- Rust toolchain ----------------------------------------------------------------------------
 
@@ -72,63 +75,6 @@ ensure_toolchain() {
 
 # --- Debian trixie tools -----------------------------------------------------------------------
 
-# fetch_trixie_deb PKG VERSION SHA256: downloads the pinned .deb into a fresh folder through a
-# private apt configuration (trixie's lists and cache live in .work; the system's apt sources and
-# state are untouched; APT::Sandbox::User=root because _apt cannot write there), checks it, and
-# prints its path.
-fetch_trixie_deb() {
-    local pkg="$1" version="$2" sha256="$3" arch
-    arch="$(dpkg --print-architecture)"
-    [[ $arch == "$DEB_ARCH" ]] || die "the $pkg pin is for $DEB_ARCH, this machine is $arch: add a pin for it"
-    mkdir -p "$TRIXIE_APT/lists/partial" "$TRIXIE_APT/cache/archives/partial"
-    printf '%s\n' "$TRIXIE_SOURCE" >"$TRIXIE_APT/sources.list"
-    local -a apt=(
-        apt-get -q
-        -o "Dir::Etc::sourcelist=$TRIXIE_APT/sources.list"
-        -o "Dir::Etc::sourceparts=-"
-        -o "Dir::State::Lists=$TRIXIE_APT/lists"
-        -o "Dir::Cache=$TRIXIE_APT/cache"
-        -o "APT::Sandbox::User=root"
-    )
-    local dl="$TRIXIE_APT/download-$pkg"
-    rm -rf "$dl" && mkdir -p "$dl"
-    log "fetching $pkg $version from: $TRIXIE_SOURCE" >&2
-    "${apt[@]}" update >/dev/null || die "apt-get update of the private trixie sources failed"
-    if ! (cd "$dl" && "${apt[@]}" download "$pkg:$DEB_ARCH=$version" >/dev/null); then
-        die "cannot download the pinned $pkg $version from trixie (has trixie moved on? see:" \
-            "apt-cache policy $pkg with the same private config); update its pins in pipelines/bootstrap.sh"
-    fi
-    local -a debs=("$dl/${pkg}_"*"_$DEB_ARCH.deb")
-    [[ ${#debs[@]} -eq 1 && -f ${debs[0]} ]] || die "expected one $pkg .deb in $dl"
-    local deb="${debs[0]}" sum
-    sum="$(sha256sum "$deb" | cut -d' ' -f1)"
-    [[ $sum == "$sha256" ]] || die "sha256 mismatch for $(basename "$deb"): got $sum, pinned $sha256"
-    [[ "$(dpkg-deb -f "$deb" Package)" == "$pkg" && "$(dpkg-deb -f "$deb" Version)" == "$version" ]] ||
-        die "$(basename "$deb") is not $pkg $version"
-    printf '%s\n' "$deb"
-}
-
-# install_trixie_bin PKG VERSION SHA256 DEST: extracts usr/bin/PKG from the pinned .deb to DEST
-# and records the pin in DEST's stamp.
-install_trixie_bin() {
-    local pkg="$1" version="$2" sha256="$3" dest="$4" deb root
-    deb="$(fetch_trixie_deb "$pkg" "$version" "$sha256")"
-    root="$(dirname "$deb")/root"
-    dpkg-deb -x "$deb" "$root"
-    mkdir -p "$(dirname "$dest")"
-    install -m 0755 "$root/usr/bin/$pkg" "$dest.new"
-    mv -f "$dest.new" "$dest"
-    rm -rf "$(dirname "$deb")"
-    printf '%s %s\n' "$version" "$sha256" >"$(dirname "$dest")/.$pkg.stamp"
-}
-
-# is_current DEST VERSION SHA256: DEST is there, executable and from that pin.
-is_current() {
-    local dest="$1" stamp
-    stamp="$(dirname "$dest")/.$(basename "$dest").stamp"
-    [[ -x $dest && -f $stamp && "$(<"$stamp")" == "$2 $3" ]]
-}
-
 # The Debian version's upstream part (2.5.0 from 2.5.0-2+b5).
 upstream_version() {
     local v="${1#*:}"
@@ -147,11 +93,11 @@ ensure_cosign() {
     [[ $COSIGN_DEB_VERSION == 2.5.* ]] || die "COSIGN_DEB_VERSION=$COSIGN_DEB_VERSION is not a cosign 2.5.x"
     local what
     what="$(upstream_version "$COSIGN_DEB_VERSION") (debian $COSIGN_DEB_VERSION, ${COSIGN#"$PORTCULLIS_ROOT"/})"
-    if is_current "$COSIGN" "$COSIGN_DEB_VERSION" "$COSIGN_DEB_SHA256" && check_cosign_runs; then
+    if trixie_is_current "$COSIGN" "$COSIGN_DEB_VERSION" "$COSIGN_DEB_SHA256" && check_cosign_runs; then
         present cosign "$what"
         return 0
     fi
-    install_trixie_bin cosign "$COSIGN_DEB_VERSION" "$COSIGN_DEB_SHA256" "$COSIGN"
+    install_trixie_file cosign "$COSIGN_DEB_VERSION" "$COSIGN_DEB_SHA256" usr/bin/cosign "$COSIGN"
     check_cosign_runs || die "$COSIGN does not run: $("$COSIGN" version 2>&1 | tail -n 3)"
     installed cosign "$what"
 }
@@ -166,11 +112,11 @@ ensure_kubectl() {
     fi
     local what
     what="$(upstream_version "$KUBECTL_DEB_VERSION") (debian $KUBECTL_DEB_VERSION, ${KUBECTL#"$PORTCULLIS_ROOT"/})"
-    if is_current "$KUBECTL" "$KUBECTL_DEB_VERSION" "$KUBECTL_DEB_SHA256" && "$KUBECTL" version --client >/dev/null 2>&1; then
+    if trixie_is_current "$KUBECTL" "$KUBECTL_DEB_VERSION" "$KUBECTL_DEB_SHA256" && "$KUBECTL" version --client >/dev/null 2>&1; then
         present kubectl "$what"
         return 0
     fi
-    install_trixie_bin kubectl "$KUBECTL_DEB_VERSION" "$KUBECTL_DEB_SHA256" "$KUBECTL"
+    install_trixie_file kubectl "$KUBECTL_DEB_VERSION" "$KUBECTL_DEB_SHA256" usr/bin/kubectl "$KUBECTL"
     "$KUBECTL" kustomize --help >/dev/null 2>&1 || die "$KUBECTL has no kustomize subcommand"
     installed kubectl "$what"
 }
@@ -224,6 +170,13 @@ main() {
     need_command npm npm
     ensure_cosign
     ensure_kubectl
+    local venv_what="${#VENV_PINS[@]} pinned packages (${VENV#"$PORTCULLIS_ROOT"/}, pipelines/lib/venv.sh)"
+    if venv_is_current; then
+        present python-tools "$venv_what"
+    else
+        ensure_venv
+        installed python-tools "$venv_what"
+    fi
     need_cargo_tool cargo-deny "$CARGO_DENY_VERSION"
     if ((want_coverage)); then
         need_cargo_tool cargo-tarpaulin "$CARGO_TARPAULIN_VERSION"

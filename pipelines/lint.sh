@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pipelines/lint.sh: the Rust linters, from one list (LINTERS below) that `make lint` and the
+# pipelines/lint.sh: the Rust and Python linters, from one list (LINTERS below) that `make lint` and the
 # pre-commit hooks (.pre-commit-config.yaml, one hook per name) both run.
 #
 #   pipelines/lint.sh            every linter, in order; exits non-zero if any fails
@@ -9,8 +9,9 @@
 #
 # It installs nothing: `make lint` runs `make bootstrap` first (cargo-deny comes from there).
 # cargo-deny checks licences, bans and sources offline against deny.toml; advisories need the
-# network and run in the GitHub workflow only (`make audit`). Manifest, shell and workflow
-# linters live in pipelines/validate-manifests.sh (`make manifests`).
+# network and run in the GitHub workflow only (`make audit`). ruff checks the project's Python
+# (ruff.toml; pinned in pipelines/lib/venv.sh, which bootstrap installs). Manifest, shell and
+# workflow linters are checks of pipelines/validate-manifests.sh (`make manifests`).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -20,6 +21,7 @@ LINTERS=(
     "rustfmt|cargo fmt --all -- --check"
     "clippy|cargo clippy --workspace --all-targets --locked -- -D warnings"
     "cargo-deny|cargo deny --locked --offline check --hide-inclusion-graph licenses bans sources"
+    "ruff|.work/venv/bin/ruff check --no-fix"
 )
 
 names() {

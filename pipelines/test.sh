@@ -6,10 +6,13 @@
 #      is shown and kept in .work/test/cargo-test.log.
 #   2. pipelines/validate-manifests.sh with the portcullis binary just built: one PASS/FAIL line
 #      per check.
-#   3. Counts, from libtest's own lines ("test result: … N passed; N failed; N ignored" per test
-#      binary, "test NAME ... ignored" per ignored test) and the manifest check lines, ending with
-#      one line `tests: N passed, N failed, N skipped` (skipped = #[ignore]d tests and skipped
-#      checks). libtest output rather than cargo-nextest: doc tests stay in the same run and
+#   3. The Python unit tests (python -m unittest, with the pinned venv's python) of the modules in
+#      PY_TEST_DIRS: the manifest checks' modules and fixture tests, the coverage report.
+#   4. Counts, from libtest's own lines ("test result: … N passed; N failed; N ignored" per test
+#      binary, "test NAME ... ignored" per ignored test), the manifest check lines and unittest's
+#      summaries ("Ran N tests", "FAILED (failures=N, errors=N, skipped=N)"), ending with one line
+#      `tests: N passed, N failed, N skipped` (skipped = #[ignore]d tests, skipped checks and
+#      skipped Python tests). libtest output rather than cargo-nextest: doc tests stay in the same run and
 #      count, and the tests keep running the way `cargo test` runs them.
 #
 # A test never skips by returning early (a missing tool or corpus panics, naming the fix); one
@@ -19,9 +22,14 @@
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source-path=SCRIPTDIR source=lib/venv.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/venv.sh"
 
 ALLOWED="$PORTCULLIS_ROOT/pipelines/ci-ignored-tests.txt"
 OUT="$PORTCULLIS_WORK/test"
+# Folders of Python modules whose test_*.py files run with python -m unittest (each its own top
+# level: the tests import the modules beside them by name).
+PY_TEST_DIRS=(pipelines/py pipelines/validate/py)
 
 # Reads cargo test's output on stdin; prints "passed failed ignored results" then one line per
 # ignored test, "<test binary>::<test name>" (binary without its hash; "doc:<crate>" for doc tests).
@@ -42,6 +50,46 @@ count_cargo() {
         }
         END { print p + 0, f + 0, g + 0, results + 0; for (i = 1; i <= n; i++) print ign[i] }
     '
+}
+
+# Reads `python -m unittest` output on stdin; prints "passed failed skipped". Failures, errors and
+# unexpected successes fail; expected failures pass.
+count_unittest() {
+    awk '
+        /^Ran [0-9]+ tests? in / { ran += $2 }
+        /^(OK|FAILED)( |$)/ {
+            line = $0
+            while (match(line, /(failures|errors|skipped|expected failures|unexpected successes)=[0-9]+/)) {
+                split(substr(line, RSTART, RLENGTH), kv, "=")
+                if (kv[1] == "skipped") s += kv[2]
+                else if (kv[1] != "expected failures") f += kv[2]
+                line = substr(line, RSTART + RLENGTH)
+            }
+        }
+        END { print ran - f - s, f + 0, s + 0 }
+    '
+}
+
+# python_tests LOG: runs the unit tests of every PY_TEST_DIRS folder into LOG (shown too); prints
+# "passed failed skipped". A run that fails without a counted failure counts as one.
+python_tests() {
+    local log="$1" dir rc p f s tp=0 tf=0 ts=0
+    : >"$log"
+    for dir in "${PY_TEST_DIRS[@]}"; do
+        rc=0
+        echo "== python -m unittest: $dir" | tee -a "$log" >&2
+        PORTCULLIS_BIN="$PORTCULLIS_ROOT/target/debug/portcullis" \
+            "$VENV/bin/python" -m unittest discover -s "$dir" -t "$dir" >"$log.part" 2>&1 || rc=$?
+        tee -a "$log" <"$log.part" >&2
+        read -r p f s <<<"$(count_unittest <"$log.part")"
+        if [[ $rc -ne 0 && $f -eq 0 ]]; then
+            echo "python -m unittest exited with status $rc in $dir without a counted failure" | tee -a "$log" >&2
+            f=1
+        fi
+        tp=$((tp + p)) tf=$((tf + f)) ts=$((ts + s))
+    done
+    rm -f "$log.part"
+    echo "$tp $tf $ts"
 }
 
 # check_ignored FILE: under CI=true, every ignored test listed in FILE must be in the allow-list
@@ -92,6 +140,10 @@ main() {
     ms="$(grep -c '^!!!! ' "$mlog" || true)"
     if [[ $manifests_rc -ne 0 && $mf -eq 0 ]]; then mf=1; fi
 
+    # After the manifest checks: they install the venv these tests run with.
+    local pp pf ps
+    read -r pp pf ps <<<"$(python_tests "$OUT/python-tests.log")"
+
     local ci_rc=0
     if [[ $g -gt 0 ]]; then
         echo "ignored tests ($g):"
@@ -103,10 +155,12 @@ main() {
     fi
     [[ ${CI:-} != true || $ms -eq 0 ]] || { echo "manifest checks skipped under CI=true: $ms"; mf=$((mf + ms)); }
 
+    [[ ${CI:-} != true || $ps -eq 0 ]] || { echo "Python tests skipped under CI=true: $ps"; pf=$((pf + ps)); }
+
     echo "test summary: cargo test $p passed, $f failed, $g ignored ($results test binaries);" \
-        "manifest checks $mp passed, $mf failed, $ms skipped"
-    echo "tests: $((p + mp)) passed, $((f + mf)) failed, $((g + ms)) skipped"
-    [[ $cargo_rc -eq 0 && $manifests_rc -eq 0 && $ci_rc -eq 0 && $((f + mf)) -eq 0 ]]
+        "manifest checks $mp passed, $mf failed, $ms skipped; Python tests $pp passed, $pf failed, $ps skipped"
+    echo "tests: $((p + mp + pp)) passed, $((f + mf + pf)) failed, $((g + ms + ps)) skipped"
+    [[ $cargo_rc -eq 0 && $manifests_rc -eq 0 && $ci_rc -eq 0 && $((f + mf + pf)) -eq 0 ]]
 }
 
 main "$@"

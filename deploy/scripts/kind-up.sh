@@ -19,18 +19,15 @@
 # `kind load docker-image <image> --name "$CLUSTER_NAME"` with the tags in deploy/overlays/dev.
 # Tear down: kind delete cluster --name "$CLUSTER_NAME"
 set -euo pipefail
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=deploy/scripts/lib/flux-dev.sh
-source "$ROOT/deploy/scripts/lib/flux-dev.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/flux-dev.sh"
 
 CLUSTER_NAME="${CLUSTER_NAME:-portcullis}"
 KIND_NODE_IMAGE="${KIND_NODE_IMAGE:-kindest/node:v1.33.1}"
 
-need kind kubectl flux git
-
-if ! kind get clusters | grep -qx "$CLUSTER_NAME"; then
-  # Three nodes in two zones, so the webhook's topology spread and PodDisruptionBudget mean something.
+# Three nodes in two zones, so the webhook's topology spread and PodDisruptionBudget mean something.
+create_kind_cluster() {
+  if kind get clusters | grep -x "$CLUSTER_NAME" >/dev/null; then return 0; fi
   kind create cluster --name "$CLUSTER_NAME" --image "$KIND_NODE_IMAGE" --wait 5m --config - <<'KIND'
 kind: Cluster
 apiVersion: kind.x-k8s.io/v1alpha4
@@ -43,10 +40,6 @@ nodes:
     labels:
       topology.kubernetes.io/zone: zone-b
 KIND
-fi
-kubectl config use-context "kind-$CLUSTER_NAME"
+}
 
-seed_secret_store
-flux_sync
-wait_for_chain
-echo "Cluster $CLUSTER_NAME is up. Namespace jobs is guarded by Portcullis (portcullis.dev/enforce=true)."
+dev_cluster_up kind "kind-$CLUSTER_NAME" create_kind_cluster

@@ -15,26 +15,19 @@
 # Load locally built images with `minikube -p "$PROFILE" image load <image>`.
 # Tear down: minikube delete -p "$PROFILE"
 set -euo pipefail
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=deploy/scripts/lib/flux-dev.sh
-source "$ROOT/deploy/scripts/lib/flux-dev.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/flux-dev.sh"
 
 PROFILE="${PROFILE:-portcullis}"
 KUBERNETES_VERSION="${KUBERNETES_VERSION:-v1.33.1}"
 
-need minikube kubectl flux git
-
-driver_args=()
-[[ -z "${MINIKUBE_DRIVER:-}" ]] || driver_args=(--driver="$MINIKUBE_DRIVER")
-if ! minikube -p "$PROFILE" status >/dev/null 2>&1; then
-  # Calico: minikube's default CNI does not enforce NetworkPolicy, and the manifests rely on it.
+# Calico: minikube's default CNI does not enforce NetworkPolicy, and the manifests rely on it.
+create_minikube_cluster() {
+  local driver_args=()
+  [[ -z "${MINIKUBE_DRIVER:-}" ]] || driver_args=(--driver="$MINIKUBE_DRIVER")
+  minikube -p "$PROFILE" status >/dev/null 2>&1 && return 0
   minikube start -p "$PROFILE" --kubernetes-version="$KUBERNETES_VERSION" --nodes=2 --cni=calico \
     --cpus=2 --memory=6g "${driver_args[@]}"
-fi
-kubectl config use-context "$PROFILE"
+}
 
-seed_secret_store
-flux_sync
-wait_for_chain
-echo "Cluster $PROFILE is up. Namespace jobs is guarded by Portcullis (portcullis.dev/enforce=true)."
+dev_cluster_up minikube "$PROFILE" create_minikube_cluster

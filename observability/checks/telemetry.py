@@ -50,6 +50,11 @@ def load(path):
         return yaml.safe_load(f)
 
 
+def read_text(path):
+    with open(path) as f:
+        return f.read()
+
+
 # === generated files ============================================================================
 
 def generated():
@@ -98,7 +103,7 @@ class Report:
 def helmreleases():
     out = {}
     for path in glob.glob(os.path.join(TELEMETRY, "*.yaml")):
-        for doc in yaml.safe_load_all(open(path)):
+        for doc in yaml.safe_load_all(read_text(path)):
             if doc and doc.get("kind") == "HelmRelease":
                 out[doc["metadata"]["name"]] = (path, doc)
     return out
@@ -113,7 +118,7 @@ def check_generated(r):
     for path, text in generated().items():
         if not os.path.isfile(path):
             r.fail(rel(path), "missing; run `python3 observability/checks/telemetry.py sync`")
-        elif open(path).read() != text:
+        elif read_text(path) != text:
             r.fail(rel(path), "out of date with its source; run `python3 observability/checks/telemetry.py sync`")
     want = set(generated())
     for path in glob.glob(os.path.join(PROD_COPY, "**", "*.yaml"), recursive=True):
@@ -127,7 +132,7 @@ def env_refs(text):
 
 def check_collector(r, hrs):
     src = os.path.join(OBS, "otel-collector/config.yaml")
-    where, cfg, text = rel(src), load(src), open(src).read()
+    where, cfg, text = rel(src), load(src), read_text(src)
     path, hr = hrs["otel-collector"]
     values = hr["spec"]["values"]
     kinds = ("receivers", "processors", "exporters", "extensions", "connectors")
@@ -172,11 +177,13 @@ def check_collector(r, hrs):
     uptrace = (cfg.get("exporters") or {}).get("otlp/uptrace") or {}
     dsn = (uptrace.get("headers") or {}).get("uptrace-dsn", "")
     if not re.fullmatch(r"\$\{env:\w+\}", str(dsn)):
-        r.fail(where, "exporters.otlp/uptrace.headers.uptrace-dsn must come from the environment (${env:...}), never a literal DSN")
+        r.fail(where, "exporters.otlp/uptrace.headers.uptrace-dsn must come from the environment (${env:...}), "
+               "never a literal DSN")
     uhr = hrs["uptrace"][1]
     want = f"{service_host(uhr)}:{uhr['spec']['values']['uptrace']['service']['grpc_port']}"
     if uptrace.get("endpoint") != want:
-        r.fail(where, f"exporters.otlp/uptrace.endpoint {uptrace.get('endpoint')!r} is not Uptrace's gRPC Service {want!r}")
+        r.fail(where, f"exporters.otlp/uptrace.endpoint {uptrace.get('endpoint')!r} "
+               f"is not Uptrace's gRPC Service {want!r}")
     provided = {"MY_POD_IP"} | {e["name"] for e in values.get("extraEnvs", [])}
     for var in env_refs(text) - provided:
         r.fail(where, f"${{env:{var}}} is set neither by the chart (MY_POD_IP) nor by extraEnvs in {rel(path)}")
@@ -211,7 +218,7 @@ def check_chart_schemas(r, hrs):
         return 0
     for name, schema_path in schemas.items():
         path, hr = hrs[name]
-        schema = json.load(open(schema_path))
+        schema = json.loads(read_text(schema_path))
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
         for e in cls(schema).iter_errors(merged_values(path, hr)):
             where = "/".join(str(p) for p in e.absolute_path) or "(top)"
@@ -224,7 +231,7 @@ def check_otlp_endpoints(r, hrs, rendered):
     want = f"http://{service_host(hr)}:4317"
     seen, egress_ok = {}, {}
     for f in sorted(glob.glob(os.path.join(rendered, "*.yaml"))):
-        for doc in yaml.safe_load_all(open(f)):
+        for doc in yaml.safe_load_all(read_text(f)):
             if not doc:
                 continue
             ns = doc.get("metadata", {}).get("namespace", "")
@@ -238,7 +245,8 @@ def check_otlp_endpoints(r, hrs, rendered):
             for c in pod.get("containers") or []:
                 for e in c.get("env") or []:
                     if e.get("name") == "OTEL_EXPORTER_OTLP_ENDPOINT":
-                        seen.setdefault((doc["kind"], ns, doc["metadata"]["name"]), set()).add((e.get("value"), os.path.basename(f)))
+                        key = (doc["kind"], ns, doc["metadata"]["name"])
+                        seen.setdefault(key, set()).add((e.get("value"), os.path.basename(f)))
     names = {n for (_, _, n) in seen}
     for need in ("portcullis", "jobs-api", "jobs-worker"):
         if need not in names:
@@ -248,7 +256,8 @@ def check_otlp_endpoints(r, hrs, rendered):
             if value != want:
                 r.fail(f, f"{kind} {ns}/{name}: OTEL_EXPORTER_OTLP_ENDPOINT {value!r}, but the collector is {want!r}")
         if not egress_ok.get(ns):
-            r.fail("renderings", f"{kind} {ns}/{name} exports OTLP but no NetworkPolicy in {ns} allows egress to monitoring:4317")
+            r.fail("renderings", f"{kind} {ns}/{name} exports OTLP but no NetworkPolicy in {ns} "
+                   "allows egress to monitoring:4317")
     return len(seen)
 
 
@@ -286,7 +295,8 @@ def check_uptrace(r, hrs):
     host = f"{service_host(hrs['uptrace'][1])}:{values['service']['grpc_port']}"
     project = (cfg.get("projects") or [{}])[0].get("id")
     if not dsn.endswith(f"@{host}/{project}"):
-        r.fail(rel(os.path.join(TELEMETRY, "uptrace-secret.yaml")), f"UPTRACE_DSN {dsn!r} is not project {project} at {host}")
+        r.fail(rel(os.path.join(TELEMETRY, "uptrace-secret.yaml")),
+               f"UPTRACE_DSN {dsn!r} is not project {project} at {host}")
 
 
 def alloy_blocks(text):
@@ -304,13 +314,14 @@ def alloy_blocks(text):
     if any(depth.values()):
         return set(), set(), f"unclosed brackets {depth}"
     declared = {f"{m[0]}.{m[1]}" for m in re.findall(r'^\s*([a-z_]+(?:\.[a-z_]+)+)\s+"([\w-]+)"\s*\{', text, re.M)}
-    refs = {m for m in re.findall(r"\b((?:discovery|loki|prometheus|otelcol)\.[a-z_.]+)\.(?:receiver|targets|output)\b", code)}
+    component = r"\b((?:discovery|loki|prometheus|otelcol)\.[a-z_.]+)\.(?:receiver|targets|output)\b"
+    refs = set(re.findall(component, code))
     return declared, refs, None
 
 
 def check_alloy(r, hrs):
     src = os.path.join(OBS, "alloy/config.alloy")
-    where, text = rel(src), open(src).read()
+    where, text = rel(src), read_text(src)
     declared, refs, problem = alloy_blocks(text)
     if problem:
         r.fail(where, problem)
@@ -327,7 +338,7 @@ def check_alloy(r, hrs):
 def check_loki_rules(r, hrs, stream_labels):
     docs = os.path.join(ROOT, "docs/operations.md")
     slugs = {re.sub(r"\s", "-", re.sub(r"[^\w\s-]", "", h.strip().lower()))
-             for h in re.findall(r"^#{1,6}\s+(.+)$", open(docs).read(), re.M)}
+             for h in re.findall(r"^#{1,6}\s+(.+)$", read_text(docs), re.M)}
     dep = load(os.path.join(ROOT, "deploy/base/webhook/deployment.yaml"))
     webhook = {"namespace": dep["metadata"]["namespace"],
                "container": dep["spec"]["template"]["spec"]["containers"][0]["name"]}

