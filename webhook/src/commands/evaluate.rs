@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::common::RegistryArgs;
 use super::verify::Output;
 use crate::serve::config::{NamedPath, named_path};
-use crate::serve::engine::Policies;
+use crate::serve::decide::Policies;
 use crate::serve::policy::{read_sources, read_trusted_roots};
 
 #[derive(Debug, Args)]

@@ -36,7 +36,7 @@ use http_body_util::BodyExt as _;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
-use super::engine::Outcome;
+use super::decide::Outcome;
 use super::metrics::{Metrics, PolicyResultLabels, ReviewLabels, WebhookLabels};
 use super::policy::PolicyStore;
 use super::review::{AdmissionResponse, Operation, ParsedReview, ReviewError, parse_review};
