@@ -232,12 +232,11 @@ impl Request {
     where
         D: serde::Deserializer<'de>,
     {
-        let wire: AdmissionRequest = serde_path_to_error::deserialize(request).map_err(|e| {
-            RequestError::Malformed {
+        let wire: AdmissionRequest =
+            serde_path_to_error::deserialize(request).map_err(|e| RequestError::Malformed {
                 field: join("request", &e.path().to_string()),
                 cause: e.into_inner().to_string(),
-            }
-        })?;
+            })?;
         Self::build(wire, "request.object")
     }
 
@@ -366,14 +365,19 @@ mod tests {
         assert!(by_serde.dry_run && by_serde.sub_resource.is_none());
         assert_eq!(by_serde.name, "d");
         let bad = pod_request(json!({"spec": {"containers": {}}}));
-        let err = serde_json::from_value::<Request>(bad).unwrap_err().to_string();
+        let err = serde_json::from_value::<Request>(bad)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("request.object.spec.containers"), "{err}");
     }
 
     #[test]
     fn errors_name_the_field() {
         let cases = [
-            (json!({"operation": "CREATE"}), "request: missing field `uid`"),
+            (
+                json!({"operation": "CREATE"}),
+                "request: missing field `uid`",
+            ),
             (
                 json!({"uid": "x", "kind": {"version": "v1", "kind": "Pod"}}),
                 "operation",
@@ -420,19 +424,18 @@ mod tests {
                 json!({"spec": {"containers": [{"name": "a", "securityContext": []}]}}),
                 "request.object.spec.containers[0].securityContext: invalid type: sequence",
             ),
-            (json!({"spec": 7}), "request.object.spec: invalid type: integer `7`"),
+            (
+                json!({"spec": 7}),
+                "request.object.spec: invalid type: integer `7`",
+            ),
             (
                 json!({"metadata": {"labels": {"a": 1}}, "spec": {}}),
                 "request.object.metadata.labels.a: invalid type: integer `1`",
             ),
         ];
         for (object, needle) in cases {
-            let err = Request::from_admission_request(pod_request(object))
-                .unwrap_err();
-            assert!(
-                matches!(err, RequestError::Unreadable { .. }),
-                "{err:?}"
-            );
+            let err = Request::from_admission_request(pod_request(object)).unwrap_err();
+            assert!(matches!(err, RequestError::Unreadable { .. }), "{err:?}");
             let text = err.to_string();
             assert!(text.contains(needle), "{text:?} should contain {needle:?}");
             assert!(text.contains("v1/Pod"), "{text}");

@@ -209,13 +209,17 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Expect)> {
         ),
     ]
     .into_iter()
-    .chain(unreadable_objects().into_iter().map(|(name, review, needle)| {
-        (
-            name,
-            serde_json::to_vec(&review).unwrap(),
-            Expect::Invalid("bad-1", needle),
-        )
-    }))
+    .chain(
+        unreadable_objects()
+            .into_iter()
+            .map(|(name, review, needle)| {
+                (
+                    name,
+                    serde_json::to_vec(&review).unwrap(),
+                    Expect::Invalid("bad-1", needle),
+                )
+            }),
+    )
     .collect()
 }
 

@@ -40,9 +40,15 @@ pub enum ReviewError {
     #[error("AdmissionReview request has no uid (a non-empty string)")]
     MissingUid,
     #[error("AdmissionReview request is malformed: {cause}")]
-    Malformed { uid: String, cause: RequestError },
+    Malformed {
+        uid: String,
+        cause: Box<RequestError>,
+    },
     #[error("cannot read the object: {cause}")]
-    Unreadable { uid: String, cause: RequestError },
+    Unreadable {
+        uid: String,
+        cause: Box<RequestError>,
+    },
 }
 
 impl ReviewError {
@@ -103,8 +109,14 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview, ReviewError> {
     };
     match Request::from_admission_request(request) {
         Ok(request) => Ok(ParsedReview { request }),
-        Err(cause @ RequestError::Unreadable { .. }) => Err(ReviewError::Unreadable { uid, cause }),
-        Err(cause) => Err(ReviewError::Malformed { uid, cause }),
+        Err(cause @ RequestError::Unreadable { .. }) => Err(ReviewError::Unreadable {
+            uid,
+            cause: Box::new(cause),
+        }),
+        Err(cause) => Err(ReviewError::Malformed {
+            uid,
+            cause: Box::new(cause),
+        }),
     }
 }
 
@@ -233,7 +245,9 @@ mod tests {
         assert_eq!(e.uid(), Some("u2"));
         assert!(e.to_string().contains("v1beta1"), "{e}");
 
-        let bad_op = review(json!({"uid": "u3", "kind": {"version": "v1", "kind": "Pod"}, "operation": "PATCH"}));
+        let bad_op = review(
+            json!({"uid": "u3", "kind": {"version": "v1", "kind": "Pod"}, "operation": "PATCH"}),
+        );
         let e = parse_review(&bad_op).unwrap_err();
         assert_eq!(e.uid(), Some("u3"));
         assert!(e.to_string().contains("PATCH"), "{e}");
