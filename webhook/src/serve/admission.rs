@@ -2,9 +2,10 @@
 //!
 //! Per review: read the body (≤ 3 MiB, within the deadline), parse the AdmissionReview into the
 //! engine's request (an object that is not a valid instance of its kind is refused here, as
-//! invalid), ask the policy set which images need verifying, verify them all concurrently until the deadline, let
-//! the engine decide, answer. The answer is always HTTP 200 with an AdmissionReview once a `uid`
-//! could be read; unusable bodies without one get HTTP 400 (413 when too large).
+//! invalid), ask the policy set which images need verifying, verify them all concurrently until
+//! the deadline, let the engine decide, answer. The answer is always HTTP 200 with an
+//! AdmissionReview once a `uid` could be read; unusable bodies without one get HTTP 400 (413 when
+//! too large).
 //!
 //! - `/validate` answers the engine's decision: `allowed`, the reasons as `status.message`,
 //!   `warn` results as `warnings`, `audit` results as `auditAnnotations`. Never a patch.
@@ -269,10 +270,11 @@ fn invalid(metrics: &Metrics, webhook: Webhook, error: &ReviewError) -> Response
     match error.uid() {
         Some(uid) => {
             tracing::info!(%uid, %error, "Invalid AdmissionReview");
-            json_200(AdmissionResponse::invalid(
-                uid,
-                format!("invalid AdmissionReview: {error}"),
-            ))
+            let message = match error {
+                ReviewError::Unreadable { .. } => error.to_string(),
+                _ => format!("invalid AdmissionReview: {error}"),
+            };
+            json_200(AdmissionResponse::invalid(uid, message))
         }
         None => {
             tracing::info!(%error, "Unusable request body");

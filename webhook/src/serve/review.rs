@@ -44,7 +44,8 @@ pub enum ReviewError {
         uid: String,
         cause: Box<RequestError>,
     },
-    #[error("cannot read the object: {cause}")]
+    /// The envelope is fine but the object is missing or not a valid instance of its kind.
+    #[error("portcullis cannot read the object: {cause}")]
     Unreadable {
         uid: String,
         cause: Box<RequestError>,
@@ -109,10 +110,12 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview, ReviewError> {
     };
     match Request::from_admission_request(request) {
         Ok(request) => Ok(ParsedReview { request }),
-        Err(cause @ RequestError::Unreadable { .. }) => Err(ReviewError::Unreadable {
-            uid,
-            cause: Box::new(cause),
-        }),
+        Err(cause @ (RequestError::Unreadable { .. } | RequestError::MissingObject { .. })) => {
+            Err(ReviewError::Unreadable {
+                uid,
+                cause: Box::new(cause),
+            })
+        }
         Err(cause) => Err(ReviewError::Malformed {
             uid,
             cause: Box::new(cause),
