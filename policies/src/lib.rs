@@ -7,6 +7,11 @@
 //! defaulting mutations). They are parsed and compiled once ([`PolicySet::from_sources`]); a bad
 //! set is a [`LoadError`] naming the file, the document and the field, and nothing of it is used.
 //!
+//! The webhook and `portcullis evaluate` hand it the same [`Request`], read once from an
+//! AdmissionReview or built from a manifest through one constructor; a Pod or pod-template
+//! workload whose object does not deserialise as its Kubernetes type is a [`RequestError`] naming
+//! the field, refused rather than evaluated.
+//!
 //! Evaluation is pure and synchronous: no network, no files, no clock. Image verification results
 //! come in through the [`ImageFacts`] trait, so the webhook first asks
 //! [`PolicySet::image_checks`] what to verify, verifies asynchronously under its own deadline, then

@@ -1,18 +1,30 @@
-//! The parts of an admission request the engine needs, taken from an AdmissionReview v1
-//! `request` member or from a plain manifest for offline evaluation (`portcullis check`).
+//! The one model of an admission request: what the engine evaluates, read from the `request`
+//! member of an AdmissionReview `admission.k8s.io/v1` (the webhook) or built from a plain
+//! manifest (`portcullis evaluate`). Both go through one constructor and its checks, so a review
+//! and the same object as a manifest are read alike.
 //!
-//! Parsing is tolerant where the API server itself is lenient in practice (missing `group` on
-//! core kinds, missing `namespace`, unknown extra fields) and strict where the engine could
-//! otherwise guess wrong: an unknown operation, a missing kind or a missing object on a
-//! CREATE/UPDATE is a [`RequestError`] naming the field, which the webhook answers as invalid.
+//! The envelope is plain serde ([`Request`] deserialises from the wire form) with the tolerance
+//! the API server itself has: `group` may be missing on core kinds, `namespace` and `name` may be
+//! missing (they fall back to the object's metadata), unknown extra fields are ignored. It is
+//! strict where the engine could otherwise guess wrong: an unknown operation, a missing kind or a
+//! missing object on CREATE/UPDATE is a [`RequestError`] naming the field.
+//!
+//! The object is strict too, for the kinds the engine reads ([`WorkloadKind`]): its `metadata`
+//! and `spec` must deserialise as the Kubernetes types (k8s-openapi), or the request is
+//! [`RequestError::Unreadable`] with the field path (`request.object.spec.containers: invalid
+//! type: map, expected a sequence`). A pod spec the engine cannot read is refused, never waved
+//! through because no container was found in it. Other kinds are policy-matched and custom rules
+//! read them as JSON; they have no fixed type here.
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::workload::WorkloadKind;
+
 /// Admission operations.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Operation {
     Create,
@@ -26,22 +38,29 @@ impl Operation {
     pub fn writes(self) -> bool {
         matches!(self, Operation::Create | Operation::Update)
     }
-}
 
-impl fmt::Display for Operation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+    /// The wire name (`CREATE`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
             Operation::Create => "CREATE",
             Operation::Update => "UPDATE",
             Operation::Delete => "DELETE",
             Operation::Connect => "CONNECT",
-        })
+        }
     }
 }
 
-/// group/version/kind of the admitted object (`group` is empty for the core API group).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// group/version/kind of the admitted object (`group` is empty, or absent on the wire, for the
+/// core API group).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct GroupVersionKind {
+    #[serde(default)]
     pub group: String,
     pub version: String,
     pub kind: String,
@@ -75,8 +94,10 @@ impl fmt::Display for GroupVersionKind {
     }
 }
 
-/// What the engine evaluates.
-#[derive(Debug, Clone, PartialEq)]
+/// What the engine evaluates. Deserialising one (from an AdmissionReview's `request`) runs the
+/// same checks as [`Request::from_admission_request`], which also names the failing field.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(try_from = "AdmissionRequest")]
 pub struct Request {
     /// Echoed by the webhook; empty for manifests.
     pub uid: String,
@@ -95,34 +116,64 @@ pub struct Request {
     pub dry_run: bool,
 }
 
+/// The `request` member of an AdmissionReview v1 as it is on the wire: the fields the engine
+/// reads, everything else ignored.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionRequest {
+    pub uid: String,
+    pub kind: GroupVersionKind,
+    pub operation: Operation,
+    #[serde(default)]
+    pub sub_resource: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub user_info: UserInfo,
+    #[serde(default)]
+    pub object: Option<Value>,
+    #[serde(default)]
+    pub old_object: Option<Value>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+}
+
+/// `request.userInfo` (the fields policies match on).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct UserInfo {
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub groups: Option<Vec<String>>,
+}
+
 /// Why an admission request or manifest cannot be evaluated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
-    #[error("admission request: missing field `{field}`")]
-    Missing { field: &'static str },
-    #[error("admission request: field `{field}` must be {expected}")]
-    WrongType {
-        field: &'static str,
-        expected: &'static str,
-    },
-    #[error(
-        "admission request: unknown operation {operation:?} (expected CREATE, UPDATE, DELETE or CONNECT)"
-    )]
-    Operation { operation: String },
-    #[error("admission request: {operation} needs `object`, which is missing or null")]
+    /// The envelope does not deserialise; `field` is `request` or `request.<path>`.
+    #[error("{field}: {cause}")]
+    Malformed { field: String, cause: String },
+    #[error("request.object: {operation} needs an object, which is missing or null")]
     MissingObject { operation: Operation },
+    /// The object (or old object) is not a readable instance of its kind.
+    #[error("{field}: {cause} (not a valid {kind})")]
+    Unreadable {
+        /// From the request (`request.object.spec.containers`) or the manifest root.
+        field: String,
+        kind: GroupVersionKind,
+        cause: String,
+    },
     #[error("manifest: missing `{field}`")]
     Manifest { field: &'static str },
 }
 
-fn str_field<'a>(v: &'a Value, field: &'static str) -> Result<Option<&'a str>, RequestError> {
-    match v.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(RequestError::WrongType {
-            field,
-            expected: "a string",
-        }),
+impl TryFrom<AdmissionRequest> for Request {
+    type Error = RequestError;
+
+    fn try_from(wire: AdmissionRequest) -> Result<Self, RequestError> {
+        Self::build(wire, "request.object")
     }
 }
 
@@ -130,105 +181,68 @@ fn metadata_str<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
     object.get("metadata")?.get(key)?.as_str()
 }
 
+/// `prefix.path`, where either may be empty (`.` is serde_path_to_error's root).
+fn join(prefix: &str, path: &str) -> String {
+    match (prefix, path) {
+        (p, "." | "") => p.to_string(),
+        ("", p) => p.to_string(),
+        (prefix, p) if p.starts_with('[') => format!("{prefix}{p}"),
+        (prefix, p) => format!("{prefix}.{p}"),
+    }
+}
+
+/// A JSON value's type, as serde names it in its errors.
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a sequence",
+        Value::Object(_) => "a map",
+    }
+}
+
+/// Refuses an object (`field` names where it is) that is not a JSON object or, for a kind the
+/// engine reads, whose metadata or spec does not deserialise as the Kubernetes type.
+fn check_object(field: &str, kind: &GroupVersionKind, object: &Value) -> Result<(), RequestError> {
+    if !object.is_object() {
+        return Err(RequestError::Unreadable {
+            field: join(field, ""),
+            kind: kind.clone(),
+            cause: format!("expected an object, found {}", type_name(object)),
+        });
+    }
+    match WorkloadKind::of(kind).map(|k| k.check_shape(object)) {
+        Some(Err(e)) => Err(RequestError::Unreadable {
+            field: join(field, &e.path),
+            kind: kind.clone(),
+            cause: e.cause,
+        }),
+        _ => Ok(()),
+    }
+}
+
 impl Request {
-    /// From the `request` member of an AdmissionReview `admission.k8s.io/v1`.
-    pub fn from_admission_request(request: &Value) -> Result<Self, RequestError> {
-        if !request.is_object() {
-            return Err(RequestError::WrongType {
-                field: "request",
-                expected: "an object",
-            });
-        }
-        let uid = str_field(request, "uid")?.ok_or(RequestError::Missing { field: "uid" })?;
-        let op =
-            str_field(request, "operation")?.ok_or(RequestError::Missing { field: "operation" })?;
-        let operation = match op {
-            "CREATE" => Operation::Create,
-            "UPDATE" => Operation::Update,
-            "DELETE" => Operation::Delete,
-            "CONNECT" => Operation::Connect,
-            other => {
-                return Err(RequestError::Operation {
-                    operation: other.to_string(),
-                });
-            }
-        };
-        let kind_v = request
-            .get("kind")
-            .filter(|k| k.is_object())
-            .ok_or(RequestError::Missing { field: "kind" })?;
-        let kind = GroupVersionKind {
-            group: str_field(kind_v, "group")?.unwrap_or_default().to_string(),
-            version: str_field(kind_v, "version")?
-                .ok_or(RequestError::Missing {
-                    field: "kind.version",
-                })?
-                .to_string(),
-            kind: str_field(kind_v, "kind")?
-                .ok_or(RequestError::Missing { field: "kind.kind" })?
-                .to_string(),
-        };
-        let object = match request.get("object") {
-            None | Some(Value::Null) if operation.writes() => {
-                return Err(RequestError::MissingObject { operation });
-            }
-            None => Value::Null,
-            Some(o) if o.is_object() || o.is_null() => o.clone(),
-            Some(_) => {
-                return Err(RequestError::WrongType {
-                    field: "object",
-                    expected: "an object",
-                });
-            }
-        };
-        let old_object = request.get("oldObject").filter(|o| o.is_object()).cloned();
-        let user = request.get("userInfo");
-        let username = user
-            .and_then(|u| u.get("username"))
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let groups = user
-            .and_then(|u| u.get("groups"))
-            .and_then(Value::as_array)
-            .map(|gs| {
-                gs.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
-        let namespace = str_field(request, "namespace")?
-            .or_else(|| metadata_str(&object, "namespace"))
-            .unwrap_or_default()
-            .to_string();
-        let name = str_field(request, "name")?
-            .or_else(|| metadata_str(&object, "name"))
-            .or_else(|| metadata_str(&object, "generateName"))
-            .unwrap_or_default()
-            .to_string();
-        Ok(Self {
-            uid: uid.to_string(),
-            operation,
-            kind,
-            sub_resource: str_field(request, "subResource")?
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
-            namespace,
-            name,
-            username,
-            groups,
-            object,
-            old_object,
-            dry_run: request
-                .get("dryRun")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
-        })
+    /// From the `request` member of an AdmissionReview `admission.k8s.io/v1`: a
+    /// `serde_json::Value` (by value, so the object is moved rather than copied), a `&Value`, or
+    /// any other serde deserializer. Errors name the field (`request.operation`,
+    /// `request.object.spec.containers`).
+    pub fn from_admission_request<'de, D>(request: D) -> Result<Self, RequestError>
+    where
+        D: serde::Deserializer<'de>,
+    {
+        let wire: AdmissionRequest =
+            serde_path_to_error::deserialize(request).map_err(|e| RequestError::Malformed {
+                field: join("request", &e.path().to_string()),
+                cause: e.into_inner().to_string(),
+            })?;
+        Self::build(wire, "request.object")
     }
 
-    /// A CREATE of `manifest` by an anonymous user, for offline evaluation. The namespace is
-    /// the manifest's own or `default`.
+    /// A CREATE of `manifest` by an anonymous user, for offline evaluation, read with the same
+    /// checks as an admission request. The namespace is the manifest's own or `default`; error
+    /// paths start at the manifest's root (`spec.containers`).
     pub fn from_manifest(manifest: &Value) -> Result<Self, RequestError> {
         let api_version =
             manifest
@@ -241,22 +255,69 @@ impl Request {
             .get("kind")
             .and_then(Value::as_str)
             .ok_or(RequestError::Manifest { field: "kind" })?;
-        Ok(Self {
+        let wire = AdmissionRequest {
             uid: String::new(),
-            operation: Operation::Create,
             kind: GroupVersionKind::from_api_version(api_version, kind),
+            operation: Operation::Create,
             sub_resource: None,
-            namespace: metadata_str(manifest, "namespace")
-                .unwrap_or("default")
-                .to_string(),
-            name: metadata_str(manifest, "name")
-                .unwrap_or_default()
-                .to_string(),
-            username: String::new(),
-            groups: Vec::new(),
-            object: manifest.clone(),
+            name: None,
+            namespace: Some(
+                metadata_str(manifest, "namespace")
+                    .unwrap_or("default")
+                    .to_string(),
+            ),
+            user_info: UserInfo::default(),
+            object: Some(manifest.clone()),
             old_object: None,
-            dry_run: true,
+            dry_run: Some(true),
+        };
+        Self::build(wire, "")
+    }
+
+    /// The one constructor: checks the object (at `object_field`) and fills the defaults.
+    fn build(wire: AdmissionRequest, object_field: &str) -> Result<Self, RequestError> {
+        let operation = wire.operation;
+        let object = match wire.object {
+            None | Some(Value::Null) if operation.writes() => {
+                return Err(RequestError::MissingObject { operation });
+            }
+            None => Value::Null,
+            Some(object) => object,
+        };
+        let old_object = wire.old_object.filter(|o| !o.is_null());
+        if operation.writes() {
+            check_object(object_field, &wire.kind, &object)?;
+            if operation == Operation::Update
+                && let Some(old) = &old_object
+            {
+                check_object("request.oldObject", &wire.kind, old)?;
+            }
+        }
+        let namespace = wire
+            .namespace
+            .or_else(|| metadata_str(&object, "namespace").map(str::to_string))
+            .unwrap_or_default();
+        let name = wire
+            .name
+            .or_else(|| {
+                metadata_str(&object, "name")
+                    .or_else(|| metadata_str(&object, "generateName"))
+                    .map(str::to_string)
+            })
+            .unwrap_or_default();
+        Ok(Self {
+            uid: wire.uid,
+            operation,
+            kind: wire.kind,
+            sub_resource: wire.sub_resource.filter(|s| !s.is_empty()),
+            namespace,
+            name,
+            username: wire.user_info.username.unwrap_or_default(),
+            groups: wire.user_info.groups.unwrap_or_default(),
+            object,
+            // DELETE/CONNECT: kept only when it is an object, as nothing reads it.
+            old_object: old_object.filter(Value::is_object),
+            dry_run: wire.dry_run.unwrap_or(false),
         })
     }
 
@@ -271,12 +332,16 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn pod_request(object: Value) -> Value {
+        json!({"uid": "u1", "operation": "CREATE", "kind": {"version": "v1", "kind": "Pod"},
+               "object": object})
+    }
+
     #[test]
     fn parses_a_minimal_request_with_defaults() {
-        let r = Request::from_admission_request(&json!({
-            "uid": "u1", "operation": "CREATE", "kind": {"version": "v1", "kind": "Pod"},
-            "object": {"metadata": {"name": "p", "namespace": "ns1"}, "spec": {}}
-        }))
+        let r = Request::from_admission_request(pod_request(json!({
+            "metadata": {"name": "p", "namespace": "ns1"}, "spec": {}, "unknownField": [1]
+        })))
         .unwrap();
         assert_eq!(r.kind, GroupVersionKind::new("", "v1", "Pod"));
         assert_eq!((r.namespace.as_str(), r.name.as_str()), ("ns1", "p"));
@@ -284,9 +349,35 @@ mod tests {
     }
 
     #[test]
+    fn deserialising_is_the_same_as_the_constructor() {
+        let wire = json!({
+            "uid": "u2", "operation": "UPDATE", "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+            "namespace": "ns", "subResource": "", "dryRun": true,
+            "userInfo": {"username": "alice", "groups": ["devs"], "uid": "x"},
+            "object": {"metadata": {"name": "d"}, "spec": {"template": {"spec": {"containers": []}}}},
+            "oldObject": {"metadata": {"name": "d"}}
+        });
+        let by_serde: Request = serde_json::from_value(wire.clone()).unwrap();
+        let by_constructor = Request::from_admission_request(&wire).unwrap();
+        assert_eq!(by_serde, by_constructor);
+        assert_eq!(by_serde.username, "alice");
+        assert_eq!(by_serde.groups, ["devs"]);
+        assert!(by_serde.dry_run && by_serde.sub_resource.is_none());
+        assert_eq!(by_serde.name, "d");
+        let bad = pod_request(json!({"spec": {"containers": {}}}));
+        let err = serde_json::from_value::<Request>(bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("request.object.spec.containers"), "{err}");
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let cases = [
-            (json!({"operation": "CREATE"}), "uid"),
+            (
+                json!({"operation": "CREATE"}),
+                "request: missing field `uid`",
+            ),
             (
                 json!({"uid": "x", "kind": {"version": "v1", "kind": "Pod"}}),
                 "operation",
@@ -294,17 +385,21 @@ mod tests {
             (json!({"uid": "x", "operation": "CREATE"}), "kind"),
             (
                 json!({"uid": "x", "operation": "CREATE", "kind": {"kind": "Pod"}}),
-                "kind.version",
+                "request.kind: missing field `version`",
             ),
             (
                 json!({"uid": "x", "operation": "PATCH", "kind": {"version": "v1", "kind": "Pod"}}),
-                "PATCH",
+                "request.operation: unknown variant `PATCH`",
             ),
             (
                 json!({"uid": "x", "operation": "CREATE", "kind": {"version": "v1", "kind": "Pod"}}),
                 "object",
             ),
-            (json!({"uid": 7, "operation": "CREATE"}), "uid"),
+            (json!({"uid": 7, "operation": "CREATE"}), "request.uid"),
+            (
+                pod_request(json!("a pod")),
+                "request.object: expected an object, found a string",
+            ),
         ];
         for (req, needle) in cases {
             let err = Request::from_admission_request(&req)
@@ -315,8 +410,70 @@ mod tests {
     }
 
     #[test]
+    fn an_object_that_is_not_its_kind_is_unreadable() {
+        let cases = [
+            (
+                json!({"spec": {"containers": {"name": "a", "image": "x"}}}),
+                "request.object.spec.containers: invalid type: map, expected a sequence",
+            ),
+            (
+                json!({"spec": {"containers": "nginx"}}),
+                "request.object.spec.containers: invalid type: string \"nginx\", expected a sequence",
+            ),
+            (
+                json!({"spec": {"containers": [{"name": "a", "securityContext": []}]}}),
+                "request.object.spec.containers[0].securityContext: invalid type: sequence",
+            ),
+            (
+                json!({"spec": 7}),
+                "request.object.spec: invalid type: integer `7`",
+            ),
+            (
+                json!({"metadata": {"labels": {"a": 1}}, "spec": {}}),
+                "request.object.metadata.labels.a: invalid type: integer `1`",
+            ),
+        ];
+        for (object, needle) in cases {
+            let err = Request::from_admission_request(pod_request(object)).unwrap_err();
+            assert!(matches!(err, RequestError::Unreadable { .. }), "{err:?}");
+            let text = err.to_string();
+            assert!(text.contains(needle), "{text:?} should contain {needle:?}");
+            assert!(text.contains("v1/Pod"), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_old_object_is_checked_on_update_only() {
+        let mut update = json!({
+            "uid": "x", "operation": "UPDATE", "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+            "object": {"spec": {"template": {"spec": {"containers": []}}}},
+            "oldObject": {"spec": {"template": {"spec": {"containers": {}}}}}
+        });
+        let err = Request::from_admission_request(&update)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("request.oldObject.spec.template.spec.containers: invalid type: map"),
+            "{err}"
+        );
+        update["operation"] = json!("DELETE");
+        update["object"] = Value::Null;
+        assert!(Request::from_admission_request(&update).is_ok());
+    }
+
+    #[test]
+    fn kinds_the_engine_does_not_read_are_not_typed() {
+        let r = Request::from_admission_request(json!({
+            "uid": "x", "operation": "CREATE", "kind": {"version": "v1", "kind": "ConfigMap"},
+            "object": {"metadata": {"name": "c"}, "data": {"a": 1}, "spec": 7}
+        }))
+        .unwrap();
+        assert_eq!(r.name, "c");
+    }
+
+    #[test]
     fn delete_needs_no_object() {
-        let r = Request::from_admission_request(&json!({
+        let r = Request::from_admission_request(json!({
             "uid": "x", "operation": "DELETE", "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
             "namespace": "default", "object": null, "oldObject": {"metadata": {"name": "d"}}
         }))
@@ -326,13 +483,22 @@ mod tests {
     }
 
     #[test]
-    fn manifest_defaults_namespace() {
+    fn manifests_are_read_with_the_same_checks() {
         let r = Request::from_manifest(
             &json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}}),
         )
         .unwrap();
         assert_eq!(r.kind, GroupVersionKind::new("apps", "v1", "Deployment"));
-        assert_eq!(r.namespace, "default");
+        assert_eq!((r.namespace.as_str(), r.name.as_str()), ("default", "d"));
+        assert!(r.dry_run && r.uid.is_empty());
         assert!(Request::from_manifest(&json!({"kind": "Pod"})).is_err());
+        let err = Request::from_manifest(&json!({"apiVersion": "batch/v1", "kind": "CronJob",
+            "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": {}}}}}}}))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("spec.jobTemplate.spec.template.spec.containers: invalid type: map"),
+            "{err}"
+        );
     }
 }

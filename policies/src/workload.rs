@@ -6,6 +6,12 @@
 //! carries the real path into the admitted object. Containers are visited in upstream Pod
 //! Security Admission's order: init containers, containers, ephemeral containers.
 
+use k8s_openapi::api::apps::v1::{DaemonSetSpec, DeploymentSpec, ReplicaSetSpec, StatefulSetSpec};
+use k8s_openapi::api::batch::v1::{CronJobSpec, JobSpec};
+use k8s_openapi::api::core::v1::{PodSpec, ReplicationControllerSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::path::FieldPath;
@@ -89,6 +95,22 @@ impl WorkloadKind {
         !matches!(self, WorkloadKind::Pod | WorkloadKind::Job)
     }
 
+    /// Checks that `object`'s `metadata` and `spec` deserialise as this kind's Kubernetes types
+    /// (k8s-openapi): what the API server's own decoding would accept, including unknown fields
+    /// and missing optional ones. The rest of the object (`status`) is not read by the engine.
+    pub fn check_shape(self, object: &Value) -> Result<(), ShapeError> {
+        match self {
+            WorkloadKind::Pod => shape::<PodSpec>(object),
+            WorkloadKind::Deployment => shape::<DeploymentSpec>(object),
+            WorkloadKind::ReplicaSet => shape::<ReplicaSetSpec>(object),
+            WorkloadKind::StatefulSet => shape::<StatefulSetSpec>(object),
+            WorkloadKind::DaemonSet => shape::<DaemonSetSpec>(object),
+            WorkloadKind::Job => shape::<JobSpec>(object),
+            WorkloadKind::CronJob => shape::<CronJobSpec>(object),
+            WorkloadKind::ReplicationController => shape::<ReplicationControllerSpec>(object),
+        }
+    }
+
     /// Wraps a pod spec and its metadata into a minimal object of this kind, as the API
     /// server would accept it. For tests and the CLI.
     pub fn wrap(self, name: &str, pod_metadata: Value, pod_spec: Value) -> Value {
@@ -123,6 +145,32 @@ impl WorkloadKind {
         };
         json!({"apiVersion": self.api_version(), "kind": self.name(), "metadata": {"name": name}, "spec": spec})
     }
+}
+
+/// Where and why an object does not deserialise as its kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShapeError {
+    /// From the object root, as serde_path_to_error prints it (`spec.containers[0].ports`).
+    pub path: String,
+    pub cause: String,
+}
+
+/// The parts of a workload the engine reads, typed.
+#[derive(Deserialize)]
+#[expect(dead_code, reason = "deserialised only to check the object's shape")]
+struct Typed<S> {
+    // Missing or null: `None`, as serde reads an absent `Option`.
+    metadata: Option<ObjectMeta>,
+    spec: Option<S>,
+}
+
+fn shape<S: DeserializeOwned>(object: &Value) -> Result<(), ShapeError> {
+    serde_path_to_error::deserialize::<_, Typed<S>>(object)
+        .map(drop)
+        .map_err(|e| ShapeError {
+            path: e.path().to_string(),
+            cause: e.into_inner().to_string(),
+        })
 }
 
 /// Which container list a container is in.

@@ -1,6 +1,9 @@
 //! Malformed, hostile and unusual AdmissionReview bodies get a clean answer, never a crash:
 //! an AdmissionReview denying with a clear `status.message` when a uid could be read (HTTP 200),
 //! otherwise HTTP 400 (413 when over the 3 MiB limit) with a message saying what is wrong.
+//! A well-formed review whose object is not a valid instance of its kind (containers as a map,
+//! a string where a struct belongs) is refused as invalid with the field path, through the
+//! router and over TLS against the real binary: never allowed because no container was found.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod serve_support;
@@ -31,6 +34,69 @@ fn valid_review() -> Value {
 fn with(mut review: Value, pointer: &str, value: Value) -> Value {
     *review.pointer_mut(pointer).unwrap() = value;
     review
+}
+
+/// A Deployment whose pod template is the compliant pod.
+fn compliant_deployment() -> Value {
+    let pod = compliant_pod();
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": pod["metadata"]["namespace"]},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": pod["spec"]}
+        }
+    })
+}
+
+/// Well-formed reviews (uid `bad-1`) whose object does not parse as its kind, with the field
+/// path and cause the answer must name.
+fn unreadable_objects() -> Vec<(&'static str, Value, &'static str)> {
+    let pod = valid_review();
+    let deployment = review_for("bad-1", &compliant_deployment());
+    vec![
+        (
+            "containers is a map",
+            with(
+                pod.clone(),
+                "/request/object/spec/containers",
+                json!({"name": "app", "image": "nginx", "securityContext": {"privileged": true}}),
+            ),
+            "request.object.spec.containers: invalid type: map, expected a sequence",
+        ),
+        (
+            "containers is a string",
+            with(
+                pod.clone(),
+                "/request/object/spec/containers",
+                json!("nginx"),
+            ),
+            "request.object.spec.containers: invalid type: string \"nginx\", expected a sequence",
+        ),
+        (
+            "securityContext is a list",
+            with(
+                pod.clone(),
+                "/request/object/spec/containers/0/securityContext",
+                json!([{"privileged": true}]),
+            ),
+            "request.object.spec.containers[0].securityContext: invalid type: sequence",
+        ),
+        (
+            "spec is a number",
+            with(pod, "/request/object/spec", json!(7)),
+            "request.object.spec: invalid type: integer `7`",
+        ),
+        (
+            "Deployment template containers is a map",
+            with(
+                deployment,
+                "/request/object/spec/template/spec/containers",
+                json!({"name": "app", "image": "nginx"}),
+            ),
+            "request.object.spec.template.spec.containers: invalid type: map, expected a sequence",
+        ),
+    ]
 }
 
 fn cases() -> Vec<(&'static str, Vec<u8>, Expect)> {
@@ -142,6 +208,19 @@ fn cases() -> Vec<(&'static str, Vec<u8>, Expect)> {
             Expect::Invalid("bad-1", "object"),
         ),
     ]
+    .into_iter()
+    .chain(
+        unreadable_objects()
+            .into_iter()
+            .map(|(name, review, needle)| {
+                (
+                    name,
+                    serde_json::to_vec(&review).unwrap(),
+                    Expect::Invalid("bad-1", needle),
+                )
+            }),
+    )
+    .collect()
 }
 
 #[tokio::test]
@@ -231,4 +310,33 @@ async fn no_policy_set_loaded_fails_closed() {
             .unwrap()
             .contains("not loaded its policies")
     );
+}
+
+#[tokio::test]
+async fn unreadable_objects_are_refused_over_tls() {
+    let work = Workdir::new();
+    let server = work.start(&[]);
+    let mut client = Client::connect(server.admission, &work.pki.ca_pem())
+        .await
+        .unwrap();
+    // The same objects, well-formed, are allowed: the refusals below are about the shape.
+    for object in [compliant_pod(), compliant_deployment()] {
+        let ok = client
+            .review("/validate?timeout=10s", &review_for("bad-1", &object))
+            .await;
+        assert_eq!(ok["allowed"], true, "{object}: {ok}");
+    }
+    for (name, review, needle) in unreadable_objects() {
+        for path in ["/validate?timeout=10s", "/mutate?timeout=10s"] {
+            let response = client.review(path, &review).await;
+            assert_eq!(response["allowed"], false, "{name} on {path}: {response}");
+            assert_eq!(response["status"]["code"], 400, "{name}: {response}");
+            let message = response["status"]["message"].as_str().unwrap();
+            assert!(
+                message.contains(needle),
+                "{name} on {path}: {needle:?} not in {message:?}"
+            );
+            assert!(response.get("patch").is_none(), "{name}: {response}");
+        }
+    }
 }

@@ -4,6 +4,8 @@
 //! evaluated against the policy set; the decision is printed per resource. Images that a
 //! `ClusterImagePolicy` covers are verified against their registry (the same verifier the webhook
 //! uses); without registry access they are denied with the reason, never skipped.
+//! Every document becomes the engine's `Request` the way an admission review does, so a workload
+//! whose object is not a valid instance of its kind is bad input naming the field path.
 //! Exit status: 0 all allowed, 1 any denied, 2 bad input.
 
 use std::path::PathBuf;
@@ -18,7 +20,7 @@ use serde_json::{Value, json};
 use super::common::RegistryArgs;
 use super::verify::Output;
 use crate::serve::config::{NamedPath, named_path};
-use crate::serve::engine::Policies;
+use crate::serve::decide::Policies;
 use crate::serve::policy::{read_sources, read_trusted_roots};
 
 #[derive(Debug, Args)]

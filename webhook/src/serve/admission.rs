@@ -1,9 +1,11 @@
 //! The admission endpoints: `POST /validate` and `POST /mutate`.
 //!
-//! Per review: read the body (≤ 3 MiB, within the deadline), parse the AdmissionReview, ask the
-//! policy set which images need verifying, verify them all concurrently until the deadline, let
-//! the engine decide, answer. The answer is always HTTP 200 with an AdmissionReview once a `uid`
-//! could be read; unusable bodies without one get HTTP 400 (413 when too large).
+//! Per review: read the body (≤ 3 MiB, within the deadline), parse the AdmissionReview into the
+//! engine's request (an object that is not a valid instance of its kind is refused here, as
+//! invalid), ask the policy set which images need verifying, verify them all concurrently until
+//! the deadline, let the engine decide, answer. The answer is always HTTP 200 with an
+//! AdmissionReview once a `uid` could be read; unusable bodies without one get HTTP 400 (413 when
+//! too large).
 //!
 //! - `/validate` answers the engine's decision: `allowed`, the reasons as `status.message`,
 //!   `warn` results as `warnings`, `audit` results as `auditAnnotations`. Never a patch.
@@ -33,13 +35,14 @@ use axum::http::{StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http_body_util::BodyExt as _;
+use portcullis_policies::Operation;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
-use super::engine::Outcome;
+use super::decide::Outcome;
 use super::metrics::{Metrics, PolicyResultLabels, ReviewLabels, WebhookLabels};
 use super::policy::PolicyStore;
-use super::review::{AdmissionResponse, Operation, ParsedReview, ReviewError, parse_review};
+use super::review::{AdmissionResponse, ParsedReview, ReviewError, parse_review};
 use super::verify::{ImageVerifier, verify_all};
 use crate::duration::parse_duration;
 
@@ -126,14 +129,15 @@ async fn handle(state: &AdmissionState, webhook: Webhook, uri: &Uri, body: Body)
         Ok(bytes) => match parse_review(&bytes) {
             Err(error) => invalid(&state.metrics, webhook, &error),
             Ok(review) => {
+                let request = &review.request;
                 let span = tracing::info_span!(
                     "review",
-                    uid = %review.meta.uid,
+                    uid = %request.uid,
                     webhook = webhook.as_str(),
-                    operation = review.meta.operation.as_str(),
-                    kind = %review.meta.kind.kind,
-                    namespace = review.meta.namespace.as_deref().unwrap_or(""),
-                    object_name = review.meta.name.as_deref().unwrap_or(""),
+                    operation = request.operation.as_str(),
+                    kind = %request.kind.kind,
+                    namespace = request.namespace.as_str(),
+                    object_name = request.name.as_str(),
                     dry_run = review.is_dry_run(),
                 );
                 let (decision, answer) = review_one(state, webhook, &review, deadline)
@@ -142,8 +146,8 @@ async fn handle(state: &AdmissionState, webhook: Webhook, uri: &Uri, body: Body)
                 count(
                     &state.metrics,
                     webhook,
-                    review.meta.operation.as_str(),
-                    &review.meta.kind.kind,
+                    request.operation.as_str(),
+                    &request.kind.kind,
                     decision,
                 );
                 json_200(answer)
@@ -167,9 +171,9 @@ async fn review_one(
     review: &ParsedReview,
     deadline: Instant,
 ) -> (&'static str, AdmissionResponse) {
-    let uid = review.meta.uid.as_str();
+    let uid = review.uid();
     if matches!(
-        review.meta.operation,
+        review.request.operation,
         Operation::Delete | Operation::Connect
     ) {
         tracing::debug!("Allowed without evaluation");
@@ -187,19 +191,7 @@ async fn review_one(
             ),
         );
     };
-    let prepared = match loaded.policies.prepare(&review.request) {
-        Ok(p) => p,
-        Err(message) => {
-            tracing::info!(error = %message, "Invalid request");
-            return (
-                "invalid",
-                AdmissionResponse::invalid(
-                    uid,
-                    format!("portcullis cannot read the object: {message}"),
-                ),
-            );
-        }
-    };
+    let prepared = loaded.policies.prepare(&review.request);
     let jobs = prepared.jobs();
     let verdicts = if jobs.is_empty() {
         Default::default()
@@ -278,10 +270,11 @@ fn invalid(metrics: &Metrics, webhook: Webhook, error: &ReviewError) -> Response
     match error.uid() {
         Some(uid) => {
             tracing::info!(%uid, %error, "Invalid AdmissionReview");
-            json_200(AdmissionResponse::invalid(
-                uid,
-                format!("invalid AdmissionReview: {error}"),
-            ))
+            let message = match error {
+                ReviewError::Unreadable { .. } => error.to_string(),
+                _ => format!("invalid AdmissionReview: {error}"),
+            };
+            json_200(AdmissionResponse::invalid(uid, message))
         }
         None => {
             tracing::info!(%error, "Unusable request body");

@@ -23,7 +23,7 @@
 pub mod admin;
 pub mod admission;
 pub mod config;
-pub mod engine;
+pub mod decide;
 pub mod metrics;
 pub mod policy;
 pub mod review;

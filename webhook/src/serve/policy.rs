@@ -17,7 +17,7 @@ use arc_swap::ArcSwapOption;
 use tokio::sync::watch;
 
 use super::config::NamedPath;
-use super::engine::{NamedSource, Policies, SourceFile};
+use super::decide::{NamedSource, Policies, SourceFile};
 use super::metrics::Metrics;
 
 /// Why a set of policy files could not be loaded.

@@ -1,17 +1,21 @@
 //! The `admission.k8s.io/v1` AdmissionReview wire format, in and out.
 //!
-//! Own serde types rather than `kube::core::admission`: the webhook needs only a handful of
-//! request fields (the policy engine reads the raw `request` JSON itself), and kube-core
+//! The `request` member is read once, into the policy engine's own [`Request`] (its
+//! [`Request::from_admission_request`] checks the envelope and, for the kinds the engine reads,
+//! that the object is a valid instance of its Kubernetes type); this module handles the envelope
+//! around it. Own serde types for the response rather than `kube::core::admission`: kube-core
 //! serialises `response.patch` as an array of numbers where the API server expects base64
 //! (kube-rs #1781). Here [`AdmissionResponse::patch`] is always base64 of the JSON Patch bytes.
 //!
 //! Parsing never panics and never trusts the input: [`parse_review`] either returns a request or
 //! a [`ReviewError`] that still carries the `uid` when one could be read, so the caller can answer
-//! with a denial (HTTP 200) instead of a bare HTTP 400.
+//! with a denial (HTTP 200) instead of a bare HTTP 400. An object that does not parse as its kind
+//! is [`ReviewError::Unreadable`], answered like any other invalid review: never allowed.
 
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
+use portcullis_policies::{Request, RequestError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -36,7 +40,16 @@ pub enum ReviewError {
     #[error("AdmissionReview request has no uid (a non-empty string)")]
     MissingUid,
     #[error("AdmissionReview request is malformed: {cause}")]
-    Malformed { uid: String, cause: String },
+    Malformed {
+        uid: String,
+        cause: Box<RequestError>,
+    },
+    /// The envelope is fine but the object is missing or not a valid instance of its kind.
+    #[error("portcullis cannot read the object: {cause}")]
+    Unreadable {
+        uid: String,
+        cause: Box<RequestError>,
+    },
 }
 
 impl ReviewError {
@@ -44,7 +57,7 @@ impl ReviewError {
     pub fn uid(&self) -> Option<&str> {
         match self {
             ReviewError::WrongType { uid, .. } => uid.as_deref(),
-            ReviewError::Malformed { uid, .. } => Some(uid),
+            ReviewError::Malformed { uid, .. } | ReviewError::Unreadable { uid, .. } => Some(uid),
             ReviewError::Json { .. } | ReviewError::MissingRequest | ReviewError::MissingUid => {
                 None
             }
@@ -52,64 +65,19 @@ impl ReviewError {
     }
 }
 
-/// Group/version/kind as it appears in `request.kind` (`group` is absent for the core group).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct GroupVersionKind {
-    #[serde(default)]
-    pub group: String,
-    #[serde(default)]
-    pub version: String,
-    pub kind: String,
-}
-
-/// The request fields the server itself looks at; the policy engine gets the raw JSON.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RequestMeta {
-    pub uid: String,
-    pub kind: GroupVersionKind,
-    pub operation: Operation,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    pub namespace: Option<String>,
-    #[serde(default)]
-    pub sub_resource: Option<String>,
-    #[serde(default)]
-    pub dry_run: Option<bool>,
-}
-
-/// `request.operation`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Operation {
-    Create,
-    Update,
-    Delete,
-    Connect,
-}
-
-impl Operation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Create => "CREATE",
-            Operation::Update => "UPDATE",
-            Operation::Delete => "DELETE",
-            Operation::Connect => "CONNECT",
-        }
-    }
-}
-
-/// A parsed review: typed fields for routing, logs and metrics, raw JSON for the engine.
+/// A parsed review: the engine's [`Request`], read once from the body.
 #[derive(Debug, Clone)]
 pub struct ParsedReview {
-    pub meta: RequestMeta,
-    pub request: Value,
+    pub request: Request,
 }
 
 impl ParsedReview {
+    pub fn uid(&self) -> &str {
+        &self.request.uid
+    }
+
     pub fn is_dry_run(&self) -> bool {
-        self.meta.dry_run == Some(true)
+        self.request.dry_run
     }
 }
 
@@ -140,12 +108,19 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview, ReviewError> {
     let Some(uid) = uid else {
         return Err(ReviewError::MissingUid);
     };
-    let meta: RequestMeta =
-        serde_path_to_error::deserialize(&request).map_err(|e| ReviewError::Malformed {
-            uid: uid.clone(),
-            cause: format!("request.{}: {}", e.path(), e.inner()),
-        })?;
-    Ok(ParsedReview { meta, request })
+    match Request::from_admission_request(request) {
+        Ok(request) => Ok(ParsedReview { request }),
+        Err(cause @ (RequestError::Unreadable { .. } | RequestError::MissingObject { .. })) => {
+            Err(ReviewError::Unreadable {
+                uid,
+                cause: Box::new(cause),
+            })
+        }
+        Err(cause) => Err(ReviewError::Malformed {
+            uid,
+            cause: Box::new(cause),
+        }),
+    }
 }
 
 /// `response.status` (a `metav1.Status` subset).
@@ -240,6 +215,7 @@ pub struct AdmissionReviewOut {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use portcullis_policies::Operation;
     use serde_json::json;
 
     fn review(request: Value) -> Vec<u8> {
@@ -254,11 +230,11 @@ mod tests {
             "object": {"kind": "Pod"}, "extra": [1, 2]
         }));
         let r = parse_review(&body).unwrap();
-        assert_eq!(r.meta.uid, "u1");
-        assert_eq!(r.meta.kind.group, "");
-        assert_eq!(r.meta.operation, Operation::Create);
+        assert_eq!(r.uid(), "u1");
+        assert_eq!(r.request.kind.group, "");
+        assert_eq!(r.request.operation, Operation::Create);
         assert!(!r.is_dry_run());
-        assert_eq!(r.request["object"]["kind"], "Pod");
+        assert_eq!(r.request.object["kind"], "Pod");
     }
 
     #[test]
@@ -272,7 +248,9 @@ mod tests {
         assert_eq!(e.uid(), Some("u2"));
         assert!(e.to_string().contains("v1beta1"), "{e}");
 
-        let bad_op = review(json!({"uid": "u3", "kind": {"kind": "Pod"}, "operation": "PATCH"}));
+        let bad_op = review(
+            json!({"uid": "u3", "kind": {"version": "v1", "kind": "Pod"}, "operation": "PATCH"}),
+        );
         let e = parse_review(&bad_op).unwrap_err();
         assert_eq!(e.uid(), Some("u3"));
         assert!(e.to_string().contains("PATCH"), "{e}");
@@ -291,6 +269,22 @@ mod tests {
             parse_review(b"{\"apiV"),
             Err(ReviewError::Json { .. })
         ));
+    }
+
+    #[test]
+    fn an_object_that_is_not_its_kind_is_unreadable() {
+        let body = review(json!({
+            "uid": "u4", "kind": {"version": "v1", "kind": "Pod"}, "operation": "CREATE",
+            "object": {"spec": {"containers": {"name": "a"}}}
+        }));
+        let e = parse_review(&body).unwrap_err();
+        assert!(matches!(e, ReviewError::Unreadable { .. }), "{e:?}");
+        assert_eq!(e.uid(), Some("u4"));
+        assert!(
+            e.to_string()
+                .contains("request.object.spec.containers: invalid type: map, expected a sequence"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use super::*;
 
 // === router tests (no network) ===
 
-use portcullis_webhook::serve::engine::{Policies, SourceFile};
+use portcullis_webhook::serve::decide::{Policies, SourceFile};
 use portcullis_webhook::serve::{AdmissionState, ImageVerifier, Metrics, PolicyStore};
 
 /// Parses `(file name, YAML)` policy sources, panicking with the load error.

@@ -1,9 +1,11 @@
-//! The one place the server touches the policy engine (`portcullis_policies`).
+//! The webhook's adapter around the policy engine (`portcullis_policies`): where the server
+//! compiles the policy set and asks it for decisions.
 //!
 //! It turns the engine's types into what the transport needs: source files in, a
-//! [`Prepared`] request with its verification [`Job`]s, and an [`Outcome`] with the reasons as
-//! display strings, the patch as JSON values, per-rule results for metrics, and which denials
-//! came from image verification (the only ones `/mutate` acts on).
+//! [`Prepared`] request (the engine's [`Request`], read by [`super::review`]) with its
+//! verification [`Job`]s, and an [`Outcome`] with the reasons as display strings, the patch as
+//! JSON values, per-rule results for metrics, and which denials came from image verification (the
+//! only ones `/mutate` acts on).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -40,10 +42,10 @@ pub struct Policies {
     set: PolicySet,
 }
 
-/// A request read by the engine, with the image checks it needs.
+/// A request with the image checks it needs.
 #[derive(Debug)]
-pub struct Prepared {
-    request: Request,
+pub struct Prepared<'a> {
+    request: &'a Request,
     checks: Vec<ImageCheck>,
 }
 
@@ -122,16 +124,15 @@ impl Policies {
         self.set.policies()
     }
 
-    /// Reads the AdmissionReview `request` and lists the verifications it needs.
-    pub fn prepare(&self, request: &Value) -> Result<Prepared, String> {
-        let request = Request::from_admission_request(request).map_err(|e| e.to_string())?;
-        let checks = self.set.image_checks(&request);
-        Ok(Prepared { request, checks })
+    /// Lists the verifications `request` needs.
+    pub fn prepare<'a>(&self, request: &'a Request) -> Prepared<'a> {
+        let checks = self.set.image_checks(request);
+        Prepared { request, checks }
     }
 
     /// The decision, given the verdicts for [`Prepared::jobs`].
-    pub fn decide(&self, prepared: &Prepared, verdicts: &Verdicts) -> Outcome {
-        let decision = self.set.evaluate(&prepared.request, &Facts(verdicts));
+    pub fn decide(&self, prepared: &Prepared<'_>, verdicts: &Verdicts) -> Outcome {
+        let decision = self.set.evaluate(prepared.request, &Facts(verdicts));
         let mut results = Vec::new();
         let mut verification_denials = Vec::new();
         for r in &decision.reasons {
@@ -171,7 +172,7 @@ impl Policies {
     }
 }
 
-impl Prepared {
+impl Prepared<'_> {
     /// The verifications to run (duplicates are merged by [`super::verify::verify_all`]).
     pub fn jobs(&self) -> Vec<Job> {
         self.checks
