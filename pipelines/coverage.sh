@@ -54,8 +54,11 @@ main() {
         die "cargo tarpaulin failed (status $rc); log: ${OUT#"$PORTCULLIS_ROOT"/}/tarpaulin.log"
     fi
     [[ -f $OUT/tarpaulin-report.json ]] || die "cargo tarpaulin wrote no JSON report"
+    local only=()
+    # shellcheck disable=SC2206 # word splitting of the crate list is meant
+    [[ -z ${COVERAGE_PACKAGES:-} ]] || only=(--only $COVERAGE_PACKAGES)
     python3 "$PORTCULLIS_ROOT/pipelines/py/coverage_report.py" "$OUT/tarpaulin-report.json" \
-        "$PORTCULLIS_ROOT" --badge "$OUT/badge.svg" | tee "$OUT/coverage.txt"
+        "$PORTCULLIS_ROOT" "${only[@]}" --badge "$OUT/badge.svg" | tee "$OUT/coverage.txt"
     echo "coverage: $(cargo-tarpaulin --version 2>/dev/null | head -n 1), took $((SECONDS - start)) s" |
         tee -a "$OUT/coverage.txt"
     if [[ -n ${GITHUB_STEP_SUMMARY:-} ]]; then

@@ -1,9 +1,11 @@
 """Per-crate line coverage from cargo-tarpaulin's JSON report, and a badge for the total.
 
-    python3 pipelines/py/coverage_report.py REPORT.json WORKSPACE_ROOT [--badge OUT.svg]
+    python3 pipelines/py/coverage_report.py REPORT.json WORKSPACE_ROOT [--only CRATE ...] [--badge OUT.svg]
 
 Prints one row per workspace crate that has coverable lines (covered, lines, %) and a total.
 Files are attributed to the crate whose manifest folder is the longest prefix of their path.
+--only keeps the named crates: a run of some crates' tests also reports the workspace crates
+they link, whose figures would only say that other crates' tests did not run.
 """
 
 from __future__ import annotations
@@ -36,13 +38,13 @@ def file_path(entry: dict) -> str:
     return "/" + path.lstrip("/")
 
 
-def per_crate(report: dict, crates: list[tuple[str, str]]) -> dict[str, list[int]]:
-    """{crate: [covered, coverable]} for the crates with at least one coverable line."""
+def per_crate(report: dict, crates: list[tuple[str, str]], only: set[str] | None = None) -> dict[str, list[int]]:
+    """{crate: [covered, coverable]} for the crates (of `only`, when given) with a coverable line."""
     rows: dict[str, list[int]] = {}
     for entry in report["files"]:
         path = file_path(entry)
         owner = next((name for folder, name in crates if path.startswith(folder + os.sep)), None)
-        if owner is None:
+        if owner is None or (only is not None and owner not in only):
             continue
         row = rows.setdefault(owner, [0, 0])
         row[0] += entry["covered"]
@@ -93,10 +95,11 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("report")
     parser.add_argument("root")
+    parser.add_argument("--only", nargs="+", metavar="CRATE", help="report these crates only")
     parser.add_argument("--badge", help="write an SVG badge of the total here")
     args = parser.parse_args(argv)
     with open(args.report, encoding="utf-8") as f:
-        rows = per_crate(json.load(f), workspace_crates(args.root))
+        rows = per_crate(json.load(f), workspace_crates(args.root), set(args.only) if args.only else None)
     if not rows:
         print(f"coverage: no coverable line of a workspace crate in {args.report}", file=sys.stderr)
         return 1

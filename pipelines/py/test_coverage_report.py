@@ -22,6 +22,13 @@ class PerCrate(unittest.TestCase):
         self.assertEqual(cr.per_crate(report, CRATES), {
             "portcullis-testkit": [1, 4], "portcullis-verifier": [3, 4], "portcullis-policies": [0, 2]})
 
+    def test_only_keeps_the_named_crates(self):
+        report = {"files": [
+            {"path": "/r/verifier/src/lib.rs", "covered": 3, "coverable": 4},
+            {"path": "/r/policies/src/a.rs", "covered": 1, "coverable": 2},
+        ]}
+        self.assertEqual(cr.per_crate(report, CRATES, {"portcullis-policies"}), {"portcullis-policies": [1, 2]})
+
     def test_a_crate_without_coverable_lines_is_left_out(self):
         report = {"files": [{"path": "/r/policies/src/a.rs", "covered": 0, "coverable": 0}]}
         self.assertEqual(cr.per_crate(report, CRATES), {})
