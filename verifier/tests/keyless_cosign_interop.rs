@@ -6,7 +6,6 @@
 //! SCTs are not made by the test CA, so cosign runs with `--insecure-ignore-sct`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod keyless_support;
 mod support;
 
 use std::path::Path;
@@ -14,7 +13,7 @@ use std::process::{Command, Output};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use keyless_support::{DAY, GITHUB, SUBJECT, TestSigstore, leaf, now};
+use portcullis_testkit::sigstore::{DAY, GITHUB, SUBJECT, TestSigstore, leaf, now};
 use support::{Env, soon};
 
 fn cosign(cosign: &Path, dir: &Path, args: &[&str], envs: &[(&str, &Path)]) -> Output {

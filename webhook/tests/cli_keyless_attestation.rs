@@ -6,13 +6,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli_support;
-#[path = "../../verifier/tests/keyless_support/mod.rs"]
-mod keyless_support;
 
 use std::time::Duration;
 
 use cli_support::{fails_with, ok, portcullis};
-use keyless_support::{
+use portcullis_testkit::sigstore::{
     DAY, GITHUB, LeafSpec, SUBJECT, TestSigstore, attach_referrer, leaf, now, statement,
 };
 use portcullis_testkit::{Registry, push_image};

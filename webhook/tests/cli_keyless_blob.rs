@@ -5,11 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli_support;
-#[path = "../../verifier/tests/keyless_support/mod.rs"]
-mod keyless_support;
 
 use cli_support::{fails_with, ok, portcullis};
-use keyless_support::{DAY, GITHUB, SUBJECT, TestSigstore, leaf, now};
+use portcullis_testkit::sigstore::{DAY, GITHUB, SUBJECT, TestSigstore, leaf, now};
 use portcullis_verifier::PrivateKey;
 
 const V03_DIGEST: &str = "sha256:c811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172";

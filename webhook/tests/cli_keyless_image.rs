@@ -5,13 +5,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli_support;
-#[path = "../../verifier/tests/keyless_support/mod.rs"]
-mod keyless_support;
 
 use std::time::Duration;
 
 use cli_support::{fails_with, ok, portcullis};
-use keyless_support::{DAY, GITHUB, SUBJECT, TestSigstore, leaf, now};
+use portcullis_testkit::sigstore::{DAY, GITHUB, SUBJECT, TestSigstore, leaf, now};
 use portcullis_testkit::{Registry, push_image};
 use portcullis_verifier::{RegistryClient, RegistryConfig};
 

@@ -5,11 +5,9 @@
 //! denied with the reason; a broken trusted root is reported and the last good set stays.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../verifier/tests/keyless_support/mod.rs"]
-mod keyless_support;
 mod serve_support;
 
-use keyless_support::{DAY, GITHUB, LeafSpec, TestSigstore, leaf, now};
+use portcullis_testkit::sigstore::{DAY, GITHUB, LeafSpec, TestSigstore, leaf, now};
 use portcullis_testkit::{Registry, push_image};
 use portcullis_verifier::{Digest, ImageRef, RegistryClient, RegistryConfig};
 use serde_json::{Value, json};

@@ -2,17 +2,14 @@
 //! private Sigstore whose CA is valid a day either side of the test's start, with the steps
 //! those tests share — push an image, sign or attest it keylessly, attach a bundle as a
 //! referrer, build a requirement, verify.
-//!
-//! Kept apart from `keyless_support`, which the webhook's tests include by path without the
-//! verifier's `support` module.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use portcullis_verifier::keyless::{Identity, KeylessRequirement, verify_keyless_digest};
 use portcullis_verifier::{Digest, ImageRef, Verified, VerifyError};
 use serde_json::Value;
 
-use super::keyless_support::{DAY, Leaf, TestSigstore, attach_referrer, leaf, now, req};
 use super::support::{Env, soon};
+use portcullis_testkit::sigstore::{DAY, Leaf, TestSigstore, attach_referrer, leaf, now, req};
 
 pub struct KeylessEnv {
     pub env: Env,
