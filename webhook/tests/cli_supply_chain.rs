@@ -3,24 +3,19 @@
 //! that cross over with cosign's `generate-key-pair`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cli_support;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
+use cli_support::{fails_with, ok, portcullis_with, stderr};
 use portcullis_testkit::{Registry, push_image};
 
 const PASSWORD: &str = "cli-test-pw";
 
+/// Runs `portcullis` in `dir` with the test keys' password.
 fn portcullis(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(args)
-        .current_dir(dir)
-        .env("PORTCULLIS_PASSWORD", PASSWORD)
-        .output()
-        .unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).trim().to_string()
+    portcullis_with(dir, args, &[("PORTCULLIS_PASSWORD", PASSWORD)])
 }
 
 fn provenance(dir: &Path, repo: &str) -> String {
@@ -45,11 +40,10 @@ async fn keygen_sign_attest_verify_round_trip() {
         .unwrap();
     let image = format!("{}/cli/app:1.0", registry.addr());
 
-    assert!(
-        portcullis(d, &["keygen", "--output-key-prefix", "release"])
-            .status
-            .success()
-    );
+    ok(&portcullis(
+        d,
+        &["keygen", "--output-key-prefix", "release"],
+    ));
     let again = portcullis(d, &["keygen", "--output-key-prefix", "release"]);
     assert!(!again.status.success());
     assert!(
@@ -57,11 +51,7 @@ async fn keygen_sign_attest_verify_round_trip() {
         "{}",
         stderr(&again)
     );
-    assert!(
-        portcullis(d, &["keygen", "--output-key-prefix", "other"])
-            .status
-            .success()
-    );
+    ok(&portcullis(d, &["keygen", "--output-key-prefix", "other"]));
 
     let unsigned = portcullis(
         d,
@@ -73,10 +63,7 @@ async fn keygen_sign_attest_verify_round_trip() {
             &image,
         ],
     );
-    assert_eq!(unsigned.status.code(), Some(1));
-    let line = stderr(&unsigned);
-    assert_eq!(line.lines().count(), 1, "one-line reason: {line}");
-    assert!(line.contains("no signature found"), "{line}");
+    fails_with(&unsigned, "no signature found");
 
     let sign = portcullis(
         d,
@@ -90,8 +77,8 @@ async fn keygen_sign_attest_verify_round_trip() {
             &image,
         ],
     );
-    assert!(sign.status.success(), "{}", stderr(&sign));
-    let ok = portcullis(
+    ok(&sign);
+    let verified = portcullis(
         d,
         &[
             "verify",
@@ -103,8 +90,8 @@ async fn keygen_sign_attest_verify_round_trip() {
             &image,
         ],
     );
-    assert!(ok.status.success(), "{}", stderr(&ok));
-    let json: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    ok(&verified);
+    let json: serde_json::Value = serde_json::from_slice(&verified.stdout).unwrap();
     assert!(json["digest"].as_str().unwrap().starts_with("sha256:"));
     assert_eq!(json["keyIds"].as_array().unwrap().len(), 1);
     let by_digest = format!(
@@ -122,7 +109,7 @@ async fn keygen_sign_attest_verify_round_trip() {
             &by_digest,
         ],
     );
-    assert!(text.status.success(), "{}", stderr(&text));
+    ok(&text);
     assert_eq!(
         String::from_utf8_lossy(&text.stdout)
             .lines()
@@ -145,12 +132,7 @@ async fn keygen_sign_attest_verify_round_trip() {
             &image,
         ],
     );
-    assert_eq!(wrong.status.code(), Some(1));
-    assert!(
-        stderr(&wrong).contains("signed by 0 of the 1 required trusted key(s)"),
-        "{}",
-        stderr(&wrong)
-    );
+    fails_with(&wrong, "signed by 0 of the 1 required trusted key(s)");
     let two = portcullis(
         d,
         &[
@@ -182,7 +164,7 @@ async fn keygen_sign_attest_verify_round_trip() {
             &image,
         ],
     );
-    assert!(attest.status.success(), "{}", stderr(&attest));
+    ok(&attest);
     let cond =
         "$.buildDefinition.externalParameters.workflow.repository == https://github.com/org/repo";
     let pass = portcullis(
@@ -201,7 +183,7 @@ async fn keygen_sign_attest_verify_round_trip() {
             &image,
         ],
     );
-    assert!(pass.status.success(), "{}", stderr(&pass));
+    ok(&pass);
     let json: serde_json::Value = serde_json::from_slice(&pass.stdout).unwrap();
     assert_eq!(
         json["attestations"][0]["predicateType"],
@@ -226,13 +208,9 @@ async fn keygen_sign_attest_verify_round_trip() {
             &image,
         ],
     );
-    assert_eq!(fail.status.code(), Some(1));
-    let line = stderr(&fail);
-    assert!(
-        line.contains(
-            "expected == https://github.com/org/other, found https://github.com/org/repo"
-        ),
-        "{line}"
+    fails_with(
+        &fail,
+        "expected == https://github.com/org/other, found https://github.com/org/repo",
     );
 
     let bad_cond = portcullis(
@@ -270,12 +248,7 @@ async fn registry_down_and_plain_http_mistakes_are_named() {
         d,
         &["verify", "--key", "cosign.pub", "--timeout", "5s", &image],
     );
-    assert_eq!(https.status.code(), Some(1));
-    assert!(
-        stderr(&https).contains(&format!("registry {}", registry.addr())),
-        "{}",
-        stderr(&https)
-    );
+    fails_with(&https, &format!("registry {}", registry.addr()));
 
     registry.stop().await.unwrap();
     let down = portcullis(
@@ -290,12 +263,7 @@ async fn registry_down_and_plain_http_mistakes_are_named() {
             &image,
         ],
     );
-    assert_eq!(down.status.code(), Some(1));
-    assert!(
-        stderr(&down).contains(&format!("registry {} unreachable", registry.addr())),
-        "{}",
-        stderr(&down)
-    );
+    fails_with(&down, &format!("registry {} unreachable", registry.addr()));
 }
 
 #[tokio::test]
@@ -311,7 +279,7 @@ async fn cosign_generated_keys_work_with_portcullis() {
         .env("HOME", d)
         .output()
         .unwrap();
-    assert!(keypair.status.success(), "{}", stderr(&keypair));
+    ok(&keypair);
     push_image(&registry.addr(), "cli/app", "2.0", b"cosign-key")
         .await
         .unwrap();
@@ -326,34 +294,29 @@ async fn cosign_generated_keys_work_with_portcullis() {
             &image,
         ],
     );
-    assert!(sign.status.success(), "{}", stderr(&sign));
-    assert!(
-        portcullis(
-            d,
-            &[
-                "verify",
-                "--key",
-                "cosign.pub",
-                "--allow-http-registry",
-                &image
-            ]
-        )
-        .status
-        .success()
-    );
+    ok(&sign);
+    ok(&portcullis(
+        d,
+        &[
+            "verify",
+            "--key",
+            "cosign.pub",
+            "--allow-http-registry",
+            &image,
+        ],
+    ));
 
-    let wrong_pw = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args([
+    let wrong_pw = portcullis_with(
+        d,
+        &[
             "sign",
             "--key",
             "cosign.key",
             "--allow-http-registry",
             &image,
-        ])
-        .current_dir(d)
-        .env("PORTCULLIS_PASSWORD", "not-it")
-        .output()
-        .unwrap();
+        ],
+        &[("PORTCULLIS_PASSWORD", "not-it")],
+    );
     assert!(!wrong_pw.status.success());
     assert!(
         stderr(&wrong_pw).contains("wrong password"),

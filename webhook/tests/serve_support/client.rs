@@ -78,6 +78,24 @@ impl Client {
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
         response_of(&serde_json::from_slice(&body).unwrap(), &uid)
     }
+
+    /// Sends `pod` to `/validate` and `/mutate` (reviews `{uid}-validate` and `{uid}-mutate`),
+    /// both of which must allow it (a failure shows `server`'s log), and returns the first
+    /// container's image after the patch: the digest pin an image verified by `server` gets.
+    pub async fn admit_and_pin(&mut self, server: &Server, uid: &str, pod: &Value) -> String {
+        let validate = review_for(&format!("{uid}-validate"), pod);
+        let validated = self.review("/validate?timeout=10s", &validate).await;
+        let log = server.log_text();
+        assert_eq!(validated["allowed"], true, "{validated}\n{log}");
+        let mutate = review_for(&format!("{uid}-mutate"), pod);
+        let mutated = self.review("/mutate?timeout=10s", &mutate).await;
+        assert_eq!(mutated["allowed"], true, "{mutated}");
+        let patched = apply_patch(&mutated, pod);
+        let image = patched["spec"]["containers"][0]["image"].as_str();
+        image
+            .unwrap_or_else(|| panic!("no image in {patched}"))
+            .to_string()
+    }
 }
 
 // === admin metrics ===

@@ -16,6 +16,7 @@ mod cert;
 mod log;
 mod referrer;
 mod release;
+mod setting;
 mod sign;
 mod stamps;
 
@@ -34,6 +35,7 @@ pub use cert::{Leaf, LeafSpec};
 pub use log::Logged;
 pub use referrer::{add_referrer_entry, attach_referrer};
 pub use release::{DAY, GITHUB, SUBJECT, leaf, release, req};
+pub use setting::{KeylessRegistry, from_day_before, plain_http_client, valid_leaf};
 pub use sign::{COSIGN_SIGN, statement};
 pub use stamps::{Stamp, TestCtLog, TestTsa, attach_timestamp, bundle_signature, req_with};
 
