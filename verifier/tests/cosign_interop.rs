@@ -30,8 +30,10 @@ fn cosign(bin: &Path, dir: &Path, args: &[&str]) -> std::process::Output {
     out
 }
 
-fn insecure_flags() -> [&'static str; 2] {
-    ["--allow-insecure-registry", "--allow-http-registry"]
+/// [`cosign`] with `args` on `image` in the plain-HTTP test registry.
+fn cosign_image(bin: &Path, dir: &Path, args: &[&str], image: &str) -> std::process::Output {
+    let insecure = ["--allow-insecure-registry", "--allow-http-registry"];
+    cosign(bin, dir, &[args, &insecure, &[image]].concat())
 }
 
 fn provenance(dir: &Path, repo: &str) -> String {
@@ -65,16 +67,18 @@ async fn cosign_signed_and_attested_images_verify_here() {
     let image = env.push_direct("interop", "v1", b"cosign-signed").await;
     let digest = client.resolve(&image, soon()).await.unwrap();
     let pinned = image.with_digest(digest.clone()).to_string();
-    let mut args = vec![
+    let args = [
         "sign",
         "--key",
         "cosign.key",
         "--tlog-upload=false",
         "--yes",
     ];
-    args.extend(insecure_flags());
-    args.push(&pinned);
-    assert!(cosign(&bin, dir.path(), &args).status.success());
+    assert!(
+        cosign_image(&bin, dir.path(), &args, &pinned)
+            .status
+            .success()
+    );
 
     let req = std::sync::Arc::new(Requirement {
         keys: vec![cosign_pub.clone()],
@@ -93,7 +97,7 @@ async fn cosign_signed_and_attested_images_verify_here() {
     ));
 
     let predicate = provenance(dir.path(), "https://github.com/org/repo");
-    let mut args = vec![
+    let args = [
         "attest",
         "--key",
         "cosign.key",
@@ -104,9 +108,11 @@ async fn cosign_signed_and_attested_images_verify_here() {
         "--tlog-upload=false",
         "--yes",
     ];
-    args.extend(insecure_flags());
-    args.push(&pinned);
-    assert!(cosign(&bin, dir.path(), &args).status.success());
+    assert!(
+        cosign_image(&bin, dir.path(), &args, &pinned)
+            .status
+            .success()
+    );
     let with = |cond: &str| {
         std::sync::Arc::new(Requirement {
             keys: vec![cosign_pub.clone()],
@@ -152,10 +158,8 @@ async fn our_signatures_and_attestations_verify_with_cosign() {
         .await;
     let signed = sign_image(&client, &image, &key, soon()).await.unwrap();
     let pinned = image.with_digest(signed.digest.clone()).to_string();
-    let mut verify = vec!["verify", "--key", "ours.pub", "--insecure-ignore-tlog"];
-    verify.extend(insecure_flags());
-    verify.push(&pinned);
-    let out = cosign(&bin, dir.path(), &verify);
+    let verify = ["verify", "--key", "ours.pub", "--insecure-ignore-tlog"];
+    let out = cosign_image(&bin, dir.path(), &verify, &pinned);
     assert!(out.status.success(), "cosign verify of our signature");
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
@@ -177,7 +181,7 @@ async fn our_signatures_and_attestations_verify_with_cosign() {
     )
     .await
     .unwrap();
-    let mut verify_att = vec![
+    let verify_att = [
         "verify-attestation",
         "--key",
         "ours.pub",
@@ -185,10 +189,10 @@ async fn our_signatures_and_attestations_verify_with_cosign() {
         "slsaprovenance1",
         "--insecure-ignore-tlog",
     ];
-    verify_att.extend(insecure_flags());
-    verify_att.push(&pinned);
     assert!(
-        cosign(&bin, dir.path(), &verify_att).status.success(),
+        cosign_image(&bin, dir.path(), &verify_att, &pinned)
+            .status
+            .success(),
         "cosign verify-attestation of ours"
     );
 
@@ -198,10 +202,12 @@ async fn our_signatures_and_attestations_verify_with_cosign() {
             .status
             .success()
     );
-    let mut wrong = vec!["verify", "--key", "cosign.pub", "--insecure-ignore-tlog"];
-    wrong.extend(insecure_flags());
-    wrong.push(&pinned);
-    assert!(!cosign(&bin, dir.path(), &wrong).status.success());
+    let wrong = ["verify", "--key", "cosign.pub", "--insecure-ignore-tlog"];
+    assert!(
+        !cosign_image(&bin, dir.path(), &wrong, &pinned)
+            .status
+            .success()
+    );
 
     // A cosign key signs with our code, and our key signs with cosign.
     let cosign_key = PrivateKey::from_pem(
@@ -215,18 +221,18 @@ async fn our_signatures_and_attestations_verify_with_cosign() {
         .unwrap();
     let d2 = client.resolve(&image2, soon()).await.unwrap();
     let pinned2 = image2.with_digest(d2).to_string();
-    let mut v2 = vec!["verify", "--key", "cosign.pub", "--insecure-ignore-tlog"];
-    v2.extend(insecure_flags());
-    v2.push(&pinned2);
+    let v2 = ["verify", "--key", "cosign.pub", "--insecure-ignore-tlog"];
     assert!(
-        cosign(&bin, dir.path(), &v2).status.success(),
+        cosign_image(&bin, dir.path(), &v2, &pinned2)
+            .status
+            .success(),
         "cosign key used by us, verified by cosign"
     );
-    let mut s2 = vec!["sign", "--key", "ours.key", "--tlog-upload=false", "--yes"];
-    s2.extend(insecure_flags());
-    s2.push(&pinned2);
+    let s2 = ["sign", "--key", "ours.key", "--tlog-upload=false", "--yes"];
     assert!(
-        cosign(&bin, dir.path(), &s2).status.success(),
+        cosign_image(&bin, dir.path(), &s2, &pinned2)
+            .status
+            .success(),
         "cosign signs with our key file"
     );
     let both = requirement(&[&key, &cosign_key], 2);

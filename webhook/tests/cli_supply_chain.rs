@@ -10,12 +10,23 @@ use std::process::{Command, Output};
 
 use cli_support::{fails_with, ok, portcullis_with, stderr};
 use portcullis_testkit::{Registry, push_image};
+use tempfile::TempDir;
 
 const PASSWORD: &str = "cli-test-pw";
 
 /// Runs `portcullis` in `dir` with the test keys' password.
 fn portcullis(dir: &Path, args: &[&str]) -> Output {
     portcullis_with(dir, args, &[("PORTCULLIS_PASSWORD", PASSWORD)])
+}
+
+/// A registry holding the image `cli/app:TAG`, a working directory, and the image's reference.
+async fn registry_with_image(tag: &str) -> (Registry, TempDir, String) {
+    let registry = Registry::start().await.unwrap();
+    push_image(&registry.addr(), "cli/app", tag, tag.as_bytes())
+        .await
+        .unwrap();
+    let image = format!("{}/cli/app:{tag}", registry.addr());
+    (registry, tempfile::tempdir().unwrap(), image)
 }
 
 fn provenance(dir: &Path, repo: &str) -> String {
@@ -32,13 +43,8 @@ fn provenance(dir: &Path, repo: &str) -> String {
 
 #[tokio::test]
 async fn keygen_sign_attest_verify_round_trip() {
-    let registry = Registry::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (_registry, dir, image) = registry_with_image("1.0").await;
     let d = dir.path();
-    push_image(&registry.addr(), "cli/app", "1.0", b"cli-app")
-        .await
-        .unwrap();
-    let image = format!("{}/cli/app:1.0", registry.addr());
 
     ok(&portcullis(
         d,
@@ -235,13 +241,8 @@ async fn keygen_sign_attest_verify_round_trip() {
 
 #[tokio::test]
 async fn registry_down_and_plain_http_mistakes_are_named() {
-    let mut registry = Registry::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (mut registry, dir, image) = registry_with_image("1.0").await;
     let d = dir.path();
-    push_image(&registry.addr(), "cli/app", "1.0", b"cli-down")
-        .await
-        .unwrap();
-    let image = format!("{}/cli/app:1.0", registry.addr());
     assert!(portcullis(d, &["keygen"]).status.success());
 
     let https = portcullis(
@@ -269,8 +270,7 @@ async fn registry_down_and_plain_http_mistakes_are_named() {
 #[tokio::test]
 async fn cosign_generated_keys_work_with_portcullis() {
     let cosign = portcullis_testkit::tool("cosign");
-    let registry = Registry::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (_registry, dir, image) = registry_with_image("2.0").await;
     let d = dir.path();
     let keypair = Command::new(&cosign)
         .arg("generate-key-pair")
@@ -280,10 +280,6 @@ async fn cosign_generated_keys_work_with_portcullis() {
         .output()
         .unwrap();
     ok(&keypair);
-    push_image(&registry.addr(), "cli/app", "2.0", b"cosign-key")
-        .await
-        .unwrap();
-    let image = format!("{}/cli/app:2.0", registry.addr());
     let sign = portcullis(
         d,
         &[
