@@ -56,6 +56,8 @@ async fn cosign_signed_and_attested_images_verify_here() {
     let env = Env::start().await;
     let (client, verifier) = env.direct();
     let dir = tempfile::tempdir().unwrap();
+    let cosign_on =
+        |args: &[&str], image: &str| cosign_image(&bin, dir.path(), args, image).status.success();
     assert!(
         cosign(&bin, dir.path(), &["generate-key-pair"])
             .status
@@ -74,11 +76,7 @@ async fn cosign_signed_and_attested_images_verify_here() {
         "--tlog-upload=false",
         "--yes",
     ];
-    assert!(
-        cosign_image(&bin, dir.path(), &args, &pinned)
-            .status
-            .success()
-    );
+    assert!(cosign_on(&args, &pinned));
 
     let req = std::sync::Arc::new(Requirement {
         keys: vec![cosign_pub.clone()],
@@ -108,11 +106,7 @@ async fn cosign_signed_and_attested_images_verify_here() {
         "--tlog-upload=false",
         "--yes",
     ];
-    assert!(
-        cosign_image(&bin, dir.path(), &args, &pinned)
-            .status
-            .success()
-    );
+    assert!(cosign_on(&args, &pinned));
     let with = |cond: &str| {
         std::sync::Arc::new(Requirement {
             keys: vec![cosign_pub.clone()],
@@ -144,6 +138,8 @@ async fn our_signatures_and_attestations_verify_with_cosign() {
     let env = Env::start().await;
     let (client, verifier) = env.direct();
     let dir = tempfile::tempdir().unwrap();
+    let cosign_on =
+        |args: &[&str], image: &str| cosign_image(&bin, dir.path(), args, image).status.success();
     // Our key file format, read by cosign.
     let key = PrivateKey::generate();
     std::fs::write(
@@ -190,9 +186,7 @@ async fn our_signatures_and_attestations_verify_with_cosign() {
         "--insecure-ignore-tlog",
     ];
     assert!(
-        cosign_image(&bin, dir.path(), &verify_att, &pinned)
-            .status
-            .success(),
+        cosign_on(&verify_att, &pinned),
         "cosign verify-attestation of ours"
     );
 
@@ -203,11 +197,7 @@ async fn our_signatures_and_attestations_verify_with_cosign() {
             .success()
     );
     let wrong = ["verify", "--key", "cosign.pub", "--insecure-ignore-tlog"];
-    assert!(
-        !cosign_image(&bin, dir.path(), &wrong, &pinned)
-            .status
-            .success()
-    );
+    assert!(!cosign_on(&wrong, &pinned));
 
     // A cosign key signs with our code, and our key signs with cosign.
     let cosign_key = PrivateKey::from_pem(
@@ -223,18 +213,11 @@ async fn our_signatures_and_attestations_verify_with_cosign() {
     let pinned2 = image2.with_digest(d2).to_string();
     let v2 = ["verify", "--key", "cosign.pub", "--insecure-ignore-tlog"];
     assert!(
-        cosign_image(&bin, dir.path(), &v2, &pinned2)
-            .status
-            .success(),
+        cosign_on(&v2, &pinned2),
         "cosign key used by us, verified by cosign"
     );
     let s2 = ["sign", "--key", "ours.key", "--tlog-upload=false", "--yes"];
-    assert!(
-        cosign_image(&bin, dir.path(), &s2, &pinned2)
-            .status
-            .success(),
-        "cosign signs with our key file"
-    );
+    assert!(cosign_on(&s2, &pinned2), "cosign signs with our key file");
     let both = requirement(&[&key, &cosign_key], 2);
     assert!(
         verifier.verify(&image2, &both, soon()).await.is_ok(),

@@ -173,49 +173,32 @@ async fn keygen_sign_attest_verify_round_trip() {
     ok(&attest);
     let cond =
         "$.buildDefinition.externalParameters.workflow.repository == https://github.com/org/repo";
-    let pass = portcullis(
-        d,
-        &[
+    let verify_attestation = |condition: &str, extra: &[&str]| {
+        let args = [
             "verify-attestation",
             "--key",
             "release.pub",
             "--type",
             "slsaprovenance1",
             "--condition",
-            cond,
+            condition,
             "--allow-http-registry",
-            "--output",
-            "json",
-            &image,
-        ],
-    );
+        ];
+        portcullis(d, &[&args[..], extra, &[&image]].concat())
+    };
+    let pass = verify_attestation(cond, &["--output", "json"]);
     ok(&pass);
     let json: serde_json::Value = serde_json::from_slice(&pass.stdout).unwrap();
     assert_eq!(
         json["attestations"][0]["predicateType"],
         "https://slsa.dev/provenance/v1"
     );
-    assert_eq!(
-        json["attestations"][0]["conditions"][0],
-        "$.buildDefinition.externalParameters.workflow.repository == https://github.com/org/repo"
-    );
+    assert_eq!(json["attestations"][0]["conditions"][0], cond);
 
-    let fail = portcullis(
-        d,
-        &[
-            "verify-attestation",
-            "--key",
-            "release.pub",
-            "--type",
-            "slsaprovenance1",
-            "--condition",
-            "$.buildDefinition.externalParameters.workflow.repository == https://github.com/org/other",
-            "--allow-http-registry",
-            &image,
-        ],
-    );
+    let other =
+        "$.buildDefinition.externalParameters.workflow.repository == https://github.com/org/other";
     fails_with(
-        &fail,
+        &verify_attestation(other, &[]),
         "expected == https://github.com/org/other, found https://github.com/org/repo",
     );
 

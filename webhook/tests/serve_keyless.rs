@@ -100,12 +100,7 @@ async fn keyless_identities_are_admitted_and_pinned_others_denied() {
 
     // A broken trusted root: reported, and the last good set (with the good root) stays.
     std::fs::write(&root, "{ not json").unwrap();
-    let body = eventually("readyz to report the broken trusted root", || async {
-        let (status, body) = server.readyz().await;
-        (body.contains("policy-reload error") && body.contains("trusted root test"))
-            .then_some((status, body))
-    })
-    .await;
+    let body = server.reload_error_reported("trusted root test").await;
     assert_eq!(body.0, 200, "{}", body.1);
     let again = api
         .review("/validate?timeout=10s", &review_for("kl-again", &pod))
