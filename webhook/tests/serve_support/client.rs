@@ -80,8 +80,9 @@ impl Client {
     }
 
     /// Sends `pod` to `/validate` and `/mutate` (reviews `{uid}-validate` and `{uid}-mutate`),
-    /// both of which must allow it (a failure shows `server`'s log), and returns the first
-    /// container's image after the patch: the digest pin an image verified by `server` gets.
+    /// both of which must allow it (a failure shows `server`'s log), checks that the patch leaves
+    /// a valid Pod, and returns its first container's image: the digest pin an image verified by
+    /// `server` gets.
     pub async fn admit_and_pin(&mut self, server: &Server, uid: &str, pod: &Value) -> String {
         let validate = review_for(&format!("{uid}-validate"), pod);
         let validated = self.review("/validate?timeout=10s", &validate).await;
@@ -91,10 +92,9 @@ impl Client {
         let mutated = self.review("/mutate?timeout=10s", &mutate).await;
         assert_eq!(mutated["allowed"], true, "{mutated}");
         let patched = apply_patch(&mutated, pod);
-        let image = patched["spec"]["containers"][0]["image"].as_str();
-        image
-            .unwrap_or_else(|| panic!("no image in {patched}"))
-            .to_string()
+        let parsed: k8s_openapi::api::core::v1::Pod = serde_json::from_value(patched).unwrap();
+        let spec = parsed.spec.expect("a Pod spec");
+        spec.containers[0].image.clone().expect("an image")
     }
 }
 
