@@ -8,16 +8,13 @@
 //!   with a key vs keyless (classic `.sig` with certificate, chain and Rekor bundle);
 //! - warm: a cached keyless verdict.
 //!
-//! The private test Sigstore of the verifier's tests signs everything. Every loop is bounded by a
-//! count. Needs `docker-registry` (installed by `make bootstrap`).
+//! The private test Sigstore (`portcullis_testkit::sigstore`) signs everything. Every loop is
+//! bounded by a count. Needs `docker-registry` (installed by `make bootstrap`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
-#[path = "../tests/keyless_support/mod.rs"]
-mod keyless_support;
 
 use std::time::{Duration, Instant};
 
-use keyless_support::{DAY, TestSigstore, leaf, now, release, req};
+use portcullis_testkit::sigstore::{DAY, TestSigstore, leaf, now, release, req};
 use portcullis_testkit::{Registry, push_image};
 use portcullis_verifier::cosign::sign::sign_image;
 use portcullis_verifier::keyless::bundle::Bundle;

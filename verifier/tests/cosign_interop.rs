@@ -4,34 +4,63 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use portcullis_verifier::cosign::sign::{attest_image, sign_image};
 use portcullis_verifier::{
     AttestationRequirement, Condition, PrivateKey, PublicKey, Requirement, VerifyError,
 };
 use support::{Env, requirement, soon};
+use tempfile::TempDir;
 
 const PASSWORD: &str = "interop-pw";
 
-fn cosign(bin: &Path, dir: &Path, args: &[&str]) -> std::process::Output {
-    let out = Command::new(bin)
-        .args(args)
-        .current_dir(dir)
-        .env("COSIGN_PASSWORD", PASSWORD)
-        .env("HOME", dir)
-        .env("SIGSTORE_NO_CACHE", "true")
-        .output()
-        .expect("cosign runs");
-    if !out.status.success() {
-        eprintln!("cosign {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    }
-    out
+/// The pinned cosign, run in a working directory of its own (its HOME, keys and predicates).
+struct Cosign {
+    bin: PathBuf,
+    dir: TempDir,
 }
 
-fn insecure_flags() -> [&'static str; 2] {
-    ["--allow-insecure-registry", "--allow-http-registry"]
+impl Cosign {
+    /// A panic naming the fix when cosign is missing (`make bootstrap`).
+    fn new() -> Self {
+        Self {
+            bin: portcullis_testkit::tool("cosign"),
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs cosign with `args`; its stderr is printed when it fails.
+    fn run(&self, args: &[&str]) -> Output {
+        let out = Command::new(&self.bin)
+            .args(args)
+            .current_dir(self.dir())
+            .env("COSIGN_PASSWORD", PASSWORD)
+            .env("HOME", self.dir())
+            .env("SIGSTORE_NO_CACHE", "true")
+            .output()
+            .expect("cosign runs");
+        if !out.status.success() {
+            eprintln!("cosign {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        out
+    }
+
+    /// Runs cosign with `args` on `image` in the plain-HTTP test registry.
+    fn on(&self, args: &[&str], image: &str) -> Output {
+        let insecure = ["--allow-insecure-registry", "--allow-http-registry"];
+        self.run(&[args, &insecure, &[image]].concat())
+    }
+
+    /// Whether [`Self::on`] succeeds.
+    fn succeeds_on(&self, args: &[&str], image: &str) -> bool {
+        self.on(args, image).status.success()
+    }
 }
 
 fn provenance(dir: &Path, repo: &str) -> String {
@@ -50,31 +79,24 @@ fn provenance(dir: &Path, repo: &str) -> String {
 
 #[tokio::test]
 async fn cosign_signed_and_attested_images_verify_here() {
-    let bin = portcullis_testkit::tool("cosign");
+    let cosign = Cosign::new();
     let env = Env::start().await;
     let (client, verifier) = env.direct();
-    let dir = tempfile::tempdir().unwrap();
-    assert!(
-        cosign(&bin, dir.path(), &["generate-key-pair"])
-            .status
-            .success()
-    );
-    let pem = std::fs::read_to_string(dir.path().join("cosign.pub")).unwrap();
+    assert!(cosign.run(&["generate-key-pair"]).status.success());
+    let pem = std::fs::read_to_string(cosign.dir().join("cosign.pub")).unwrap();
     let cosign_pub = PublicKey::from_pem(&pem, "cosign.pub").unwrap();
 
     let image = env.push_direct("interop", "v1", b"cosign-signed").await;
     let digest = client.resolve(&image, soon()).await.unwrap();
     let pinned = image.with_digest(digest.clone()).to_string();
-    let mut args = vec![
+    let args = [
         "sign",
         "--key",
         "cosign.key",
         "--tlog-upload=false",
         "--yes",
     ];
-    args.extend(insecure_flags());
-    args.push(&pinned);
-    assert!(cosign(&bin, dir.path(), &args).status.success());
+    assert!(cosign.succeeds_on(&args, &pinned));
 
     let req = std::sync::Arc::new(Requirement {
         keys: vec![cosign_pub.clone()],
@@ -92,8 +114,8 @@ async fn cosign_signed_and_attested_images_verify_here() {
         Err(VerifyError::ThresholdNotMet { .. })
     ));
 
-    let predicate = provenance(dir.path(), "https://github.com/org/repo");
-    let mut args = vec![
+    let predicate = provenance(cosign.dir(), "https://github.com/org/repo");
+    let args = [
         "attest",
         "--key",
         "cosign.key",
@@ -104,9 +126,7 @@ async fn cosign_signed_and_attested_images_verify_here() {
         "--tlog-upload=false",
         "--yes",
     ];
-    args.extend(insecure_flags());
-    args.push(&pinned);
-    assert!(cosign(&bin, dir.path(), &args).status.success());
+    assert!(cosign.succeeds_on(&args, &pinned));
     let with = |cond: &str| {
         std::sync::Arc::new(Requirement {
             keys: vec![cosign_pub.clone()],
@@ -134,28 +154,25 @@ async fn cosign_signed_and_attested_images_verify_here() {
 
 #[tokio::test]
 async fn our_signatures_and_attestations_verify_with_cosign() {
-    let bin = portcullis_testkit::tool("cosign");
+    let cosign = Cosign::new();
     let env = Env::start().await;
     let (client, verifier) = env.direct();
-    let dir = tempfile::tempdir().unwrap();
     // Our key file format, read by cosign.
     let key = PrivateKey::generate();
     std::fs::write(
-        dir.path().join("ours.key"),
+        cosign.dir().join("ours.key"),
         key.to_encrypted_pem(PASSWORD.as_bytes()).unwrap(),
     )
     .unwrap();
-    std::fs::write(dir.path().join("ours.pub"), key.public().to_pem()).unwrap();
+    std::fs::write(cosign.dir().join("ours.pub"), key.public().to_pem()).unwrap();
 
     let image = env
         .push_direct("interop", "ours", b"portcullis-signed")
         .await;
     let signed = sign_image(&client, &image, &key, soon()).await.unwrap();
     let pinned = image.with_digest(signed.digest.clone()).to_string();
-    let mut verify = vec!["verify", "--key", "ours.pub", "--insecure-ignore-tlog"];
-    verify.extend(insecure_flags());
-    verify.push(&pinned);
-    let out = cosign(&bin, dir.path(), &verify);
+    let verify = ["verify", "--key", "ours.pub", "--insecure-ignore-tlog"];
+    let out = cosign.on(&verify, &pinned);
     assert!(out.status.success(), "cosign verify of our signature");
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
@@ -164,7 +181,7 @@ async fn our_signatures_and_attestations_verify_with_cosign() {
     );
 
     let predicate: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(provenance(dir.path(), "https://github.com/org/repo")).unwrap(),
+        &std::fs::read_to_string(provenance(cosign.dir(), "https://github.com/org/repo")).unwrap(),
     )
     .unwrap();
     attest_image(
@@ -177,7 +194,7 @@ async fn our_signatures_and_attestations_verify_with_cosign() {
     )
     .await
     .unwrap();
-    let mut verify_att = vec![
+    let verify_att = [
         "verify-attestation",
         "--key",
         "ours.pub",
@@ -185,27 +202,19 @@ async fn our_signatures_and_attestations_verify_with_cosign() {
         "slsaprovenance1",
         "--insecure-ignore-tlog",
     ];
-    verify_att.extend(insecure_flags());
-    verify_att.push(&pinned);
     assert!(
-        cosign(&bin, dir.path(), &verify_att).status.success(),
+        cosign.succeeds_on(&verify_att, &pinned),
         "cosign verify-attestation of ours"
     );
 
     // cosign with another key must refuse ours.
-    assert!(
-        cosign(&bin, dir.path(), &["generate-key-pair"])
-            .status
-            .success()
-    );
-    let mut wrong = vec!["verify", "--key", "cosign.pub", "--insecure-ignore-tlog"];
-    wrong.extend(insecure_flags());
-    wrong.push(&pinned);
-    assert!(!cosign(&bin, dir.path(), &wrong).status.success());
+    assert!(cosign.run(&["generate-key-pair"]).status.success());
+    let wrong = ["verify", "--key", "cosign.pub", "--insecure-ignore-tlog"];
+    assert!(!cosign.succeeds_on(&wrong, &pinned));
 
     // A cosign key signs with our code, and our key signs with cosign.
     let cosign_key = PrivateKey::from_pem(
-        &std::fs::read_to_string(dir.path().join("cosign.key")).unwrap(),
+        &std::fs::read_to_string(cosign.dir().join("cosign.key")).unwrap(),
         PASSWORD.as_bytes(),
     )
     .unwrap();
@@ -215,18 +224,14 @@ async fn our_signatures_and_attestations_verify_with_cosign() {
         .unwrap();
     let d2 = client.resolve(&image2, soon()).await.unwrap();
     let pinned2 = image2.with_digest(d2).to_string();
-    let mut v2 = vec!["verify", "--key", "cosign.pub", "--insecure-ignore-tlog"];
-    v2.extend(insecure_flags());
-    v2.push(&pinned2);
+    let v2 = ["verify", "--key", "cosign.pub", "--insecure-ignore-tlog"];
     assert!(
-        cosign(&bin, dir.path(), &v2).status.success(),
+        cosign.succeeds_on(&v2, &pinned2),
         "cosign key used by us, verified by cosign"
     );
-    let mut s2 = vec!["sign", "--key", "ours.key", "--tlog-upload=false", "--yes"];
-    s2.extend(insecure_flags());
-    s2.push(&pinned2);
+    let s2 = ["sign", "--key", "ours.key", "--tlog-upload=false", "--yes"];
     assert!(
-        cosign(&bin, dir.path(), &s2).status.success(),
+        cosign.succeeds_on(&s2, &pinned2),
         "cosign signs with our key file"
     );
     let both = requirement(&[&key, &cosign_key], 2);

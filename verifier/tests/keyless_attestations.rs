@@ -7,11 +7,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod keyless_env;
-mod keyless_support;
 mod support;
 
 use keyless_env::KeylessEnv;
-use keyless_support::{GITHUB, LeafSpec, SUBJECT, release, statement};
+use portcullis_testkit::sigstore::{GITHUB, LeafSpec, SUBJECT, release, statement};
 use portcullis_verifier::keyless::{IdentityMismatch, KeylessError, KeylessRequirement};
 use portcullis_verifier::{AttestationRequirement, Condition, VerifyError};
 use serde_json::json;

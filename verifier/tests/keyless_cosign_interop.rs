@@ -6,7 +6,6 @@
 //! SCTs are not made by the test CA, so cosign runs with `--insecure-ignore-sct`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod keyless_support;
 mod support;
 
 use std::path::Path;
@@ -14,7 +13,7 @@ use std::process::{Command, Output};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use keyless_support::{DAY, GITHUB, SUBJECT, TestSigstore, leaf, now};
+use portcullis_testkit::sigstore::{GITHUB, SUBJECT, TestSigstore, now, valid_leaf};
 use support::{Env, soon};
 
 fn cosign(cosign: &Path, dir: &Path, args: &[&str], envs: &[(&str, &Path)]) -> Output {
@@ -38,9 +37,9 @@ fn cosign_verifies_test_sigstore_blob_bundles() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let t0 = now();
-    let mut ss = TestSigstore::new((t0 - DAY, t0 + DAY));
-    let root = ss.write_trusted_root(d, (Some(t0 - DAY), None));
-    let l = leaf(&ss, t0, (-60, 540));
+    let mut ss = TestSigstore::around(t0);
+    let root = ss.write_root_for(d, t0);
+    let l = valid_leaf(&ss, t0);
     for i in 0..3u8 {
         let _ = ss.sign_blob(&l, &[i], t0);
     }
@@ -54,7 +53,6 @@ fn cosign_verifies_test_sigstore_blob_bundles() {
     *h = B64.encode(raw).into();
     std::fs::write(d.join("bad.json"), bad.to_string()).unwrap();
 
-    let root = root.display().to_string();
     let verify = |bundle: &str, identity: &str| {
         cosign(
             &bin,
@@ -98,7 +96,7 @@ async fn cosign_verifies_test_sigstore_classic_image_signatures() {
     let (client, _) = env.direct();
     let digest = client.resolve(&image, soon()).await.unwrap();
     let t0 = now();
-    let mut ss = TestSigstore::new((t0 - DAY, t0 + DAY));
+    let mut ss = TestSigstore::around(t0);
     // cosign's classic path reads its trust from these variables, not from --trusted-root.
     std::fs::write(d.join("rekor.pub"), ss.log_key.public().to_pem()).unwrap();
     std::fs::write(d.join("fulcio.pem"), ss.ca_pem()).unwrap();
@@ -107,15 +105,8 @@ async fn cosign_verifies_test_sigstore_classic_image_signatures() {
         ("SIGSTORE_REKOR_PUBLIC_KEY", rekor.as_path()),
         ("SIGSTORE_ROOT_FILE", fulcio.as_path()),
     ];
-    ss.sign_image(
-        &client,
-        &image,
-        &digest,
-        &leaf(&ss, t0, (-60, 540)),
-        t0,
-        None,
-    )
-    .await;
+    let l = valid_leaf(&ss, t0);
+    ss.sign_image(&client, &image, &digest, &l, t0, None).await;
 
     let image = format!("{}@{digest}", image.name());
     let verify = |identity: &str| {

@@ -4,11 +4,9 @@
 //! a key-signed bundle verifies with its key, with or without its log checked.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod keyless_support;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use keyless_support::{DAY, TestSigstore, leaf, now, release, req};
+use portcullis_testkit::sigstore::{DAY, TestSigstore, leaf, now, release, req};
 use portcullis_verifier::PrivateKey;
 use portcullis_verifier::keyless::{
     Bundle, CertError, KeylessError, MerkleError, RekorError, VerificationKey, verify_bundle,

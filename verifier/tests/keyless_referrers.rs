@@ -6,11 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod keyless_env;
-mod keyless_support;
 mod support;
 
 use keyless_env::KeylessEnv;
-use keyless_support::{GITHUB, SUBJECT, release};
+use portcullis_testkit::sigstore::{GITHUB, SUBJECT, release};
 use portcullis_verifier::keyless::Identity;
 use portcullis_verifier::keyless::{IdentityMismatch, KeylessError, StringMatcher};
 use portcullis_verifier::registry::referrers::ReferrersSource;

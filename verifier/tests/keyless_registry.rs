@@ -7,11 +7,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod keyless_env;
-mod keyless_support;
 mod support;
 
 use keyless_env::KeylessEnv;
-use keyless_support::{DAY, GITHUB, LeafSpec, SUBJECT, TestSigstore, release, req};
+use portcullis_testkit::sigstore::{DAY, GITHUB, LeafSpec, SUBJECT, TestSigstore, release, req};
 use portcullis_verifier::cosign::sign::sign_image;
 use portcullis_verifier::keyless::{
     CertError, Claim, Identity, IdentityMismatch, KeylessError, RekorError, StringMatcher,

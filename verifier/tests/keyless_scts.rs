@@ -6,16 +6,14 @@
 //! root's CT logs; the 2021 classic signature, made before Fulcio embedded SCTs, does not.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod keyless_stamps;
-mod keyless_support;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use keyless_stamps::{TestCtLog, req_with};
-use keyless_support::{DAY, GITHUB, Leaf, LeafSpec, SUBJECT, TestSigstore, leaf, now, release};
+use portcullis_testkit::sigstore::{
+    DAY, GITHUB, Leaf, LeafSpec, SUBJECT, TestCtLog, TestSigstore, leaf, now, release, req_with,
+};
 use portcullis_verifier::cosign::SIGNATURE_ANNOTATION;
 use portcullis_verifier::cosign::payload::SimpleSigning;
 use portcullis_verifier::keyless::classic::verify_layer;

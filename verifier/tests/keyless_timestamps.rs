@@ -5,15 +5,14 @@
 //! root, and fails once altered or outside the TSA's window.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod keyless_stamps;
-mod keyless_support;
-
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use keyless_stamps::{Stamp, TestTsa, attach_timestamp, bundle_signature, req_with};
-use keyless_support::{DAY, TestSigstore, leaf, now, release};
+use portcullis_testkit::sigstore::{
+    DAY, Stamp, TestSigstore, TestTsa, attach_timestamp, bundle_signature, leaf, now, release,
+    req_with,
+};
 use portcullis_verifier::keyless::{
     Bundle, CertError, Identity, KeylessError, KeylessRequirement, StringMatcher, TimestampError,
     TrustedRoot, VerifiedTimestamp, verify_bundle,

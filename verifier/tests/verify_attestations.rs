@@ -6,7 +6,8 @@ mod support;
 
 use std::sync::Arc;
 
-use portcullis_verifier::cosign::sign::{attest_image, sign_image};
+use portcullis_verifier::ImageRef;
+use portcullis_verifier::cosign::sign::{Attached, attest_image, sign_image};
 use portcullis_verifier::cosign::{Artifact, artifact_ref};
 use portcullis_verifier::{
     AttestationRequirement, Condition, PrivateKey, Requirement, VerifyError, predicate_type_uri,
@@ -41,6 +42,13 @@ fn require(key: &PrivateKey, conditions: &[&str]) -> Arc<Requirement> {
     })
 }
 
+/// Attests `image` with SLSA v1 [`provenance`] naming `repo`, signed by `key`.
+async fn attest_provenance(env: &Env, image: &ImageRef, key: &PrivateKey, repo: &str) -> Attached {
+    let predicate = provenance(repo);
+    let attached = attest_image(&env.client, image, key, SLSA1, predicate, soon()).await;
+    attached.unwrap()
+}
+
 const REPO_COND: &str =
     "$.buildDefinition.externalParameters.workflow.repository == https://github.com/org/repo";
 
@@ -50,16 +58,7 @@ async fn provenance_with_matching_conditions_verifies() {
     let key = PrivateKey::generate();
     let image = env.push("svc", "v1", b"attested").await;
     sign_image(&env.client, &image, &key, soon()).await.unwrap();
-    attest_image(
-        &env.client,
-        &image,
-        &key,
-        SLSA1,
-        provenance("https://github.com/org/repo"),
-        soon(),
-    )
-    .await
-    .unwrap();
+    attest_provenance(&env, &image, &key, "https://github.com/org/repo").await;
     // An SBOM next to it must not confuse the provenance check.
     attest_image(
         &env.client,
@@ -99,16 +98,7 @@ async fn wrong_repository_missing_type_and_wrong_signer_fail_by_name() {
         "{err:?}"
     );
 
-    attest_image(
-        &env.client,
-        &image,
-        &key,
-        SLSA1,
-        provenance("https://github.com/evil/fork"),
-        soon(),
-    )
-    .await
-    .unwrap();
+    attest_provenance(&env, &image, &key, "https://github.com/evil/fork").await;
     let v = env.verifier();
     let err = v.verify(&image, &require(&key, &[REPO_COND]), soon()).await;
     match err.as_ref() {
@@ -127,16 +117,7 @@ async fn wrong_repository_missing_type_and_wrong_signer_fail_by_name() {
     let stranger = PrivateKey::generate();
     let other = env.push("svc", "stranger", b"stranger").await;
     sign_image(&env.client, &other, &key, soon()).await.unwrap();
-    attest_image(
-        &env.client,
-        &other,
-        &stranger,
-        SLSA1,
-        provenance("https://github.com/org/repo"),
-        soon(),
-    )
-    .await
-    .unwrap();
+    attest_provenance(&env, &other, &stranger, "https://github.com/org/repo").await;
     let err = v.verify(&other, &require(&key, &[REPO_COND]), soon()).await;
     assert!(
         matches!(err.as_ref(), Err(VerifyError::AttestationMissing { .. })),
@@ -150,16 +131,7 @@ async fn attestation_about_another_digest_is_rejected() {
     let key = PrivateKey::generate();
     let a = env.push("svc", "a", b"image-a").await;
     let b = env.push("svc", "b", b"image-b").await;
-    let att = attest_image(
-        &env.client,
-        &a,
-        &key,
-        SLSA1,
-        provenance("https://github.com/org/repo"),
-        soon(),
-    )
-    .await
-    .unwrap();
+    let att = attest_provenance(&env, &a, &key, "https://github.com/org/repo").await;
     let done_b = sign_image(&env.client, &b, &key, soon()).await.unwrap();
     // Copy a's attestation manifest onto b's attestation tag.
     let from = artifact_ref(&a, &att.digest, Artifact::Attestation);

@@ -12,13 +12,10 @@
 //! verifies against the one trusted root it writes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../verifier/tests/keyless_support/mod.rs"]
-mod keyless_support;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
-use keyless_support::{DAY, GITHUB, LeafSpec, TestSigstore, now};
+use portcullis_testkit::sigstore::{DAY, GITHUB, LeafSpec, TestSigstore, now};
 use portcullis_verifier::{ImageRef, RegistryClient, RegistryConfig};
 use serde_json::Value;
 

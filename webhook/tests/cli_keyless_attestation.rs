@@ -6,71 +6,41 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli_support;
-#[path = "../../verifier/tests/keyless_support/mod.rs"]
-mod keyless_support;
-
-use std::time::Duration;
 
 use cli_support::{fails_with, ok, portcullis};
-use keyless_support::{
-    DAY, GITHUB, LeafSpec, SUBJECT, TestSigstore, attach_referrer, leaf, now, statement,
+use portcullis_testkit::sigstore::{
+    GITHUB, KeylessRegistry, LeafSpec, SUBJECT, attach_referrer, statement,
 };
-use portcullis_testkit::{Registry, push_image};
-use portcullis_verifier::{Digest, ImageRef, RegistryClient, RegistryConfig};
 use serde_json::json;
 
 const SLSA: &str = "https://slsa.dev/provenance/v1";
 
-async fn pushed(
-    registry: &Registry,
-    client: &RegistryClient,
-    tag: &str,
-) -> (String, ImageRef, Digest) {
-    push_image(&registry.addr(), "cli/attested", tag, tag.as_bytes())
-        .await
-        .unwrap();
-    let text = format!("{}/cli/attested:{tag}", registry.addr());
-    let image: ImageRef = text.parse().unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let digest = client.resolve(&image, deadline).await.unwrap();
-    (text, image, digest)
-}
-
 #[tokio::test]
 async fn verify_attestation_keyless_in_a_registry() {
-    let registry = Registry::start().await.unwrap();
+    let mut k = KeylessRegistry::start().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let client = RegistryClient::new(RegistryConfig {
-        insecure: vec![registry.addr()],
-        ..RegistryConfig::default()
-    })
-    .unwrap();
-    let t0 = now();
-    let mut ss = TestSigstore::new((t0 - DAY, t0 + DAY));
-    let root = ss
-        .write_trusted_root(d, (Some(t0 - DAY), None))
-        .display()
-        .to_string();
-    let l = leaf(&ss, t0, (-60, 540));
+    let root = k.write_root(d);
+    let l = k.valid_leaf();
     let predicate = json!({"buildDefinition": {"buildType": "https://acme/build/v1"},
         "runDetails": {"builder": {"id": "https://github.com/acme/builder"}}});
 
+    let (classic, image, digest) = k.push("cli/attested", "classic").await;
+    let (bundled, image2, digest2) = k.push("cli/attested", "bundled").await;
+    let (foreign, image3, digest3) = k.push("cli/attested", "foreign").await;
+    let (client, ss, t0) = (&k.client, &mut k.ss, k.t0);
+
     // Classic: `.sig` and `.att` tags.
-    let (classic, image, digest) = pushed(&registry, &client, "classic").await;
-    ss.sign_image(&client, &image, &digest, &l, t0, None).await;
-    ss.attest_image(&client, &image, &digest, &l, SLSA, predicate.clone(), t0)
+    ss.sign_image(client, &image, &digest, &l, t0, None).await;
+    ss.attest_image(client, &image, &digest, &l, SLSA, predicate.clone(), t0)
         .await;
     // cosign v3: both as referrer bundles, found through the tag fallback.
-    let (bundled, image2, digest2) = pushed(&registry, &client, "bundled").await;
     let sig = ss.sign_image_bundle(&l, &digest2, t0);
-    attach_referrer(&client, &image2, &digest2, &sig).await;
+    attach_referrer(client, &image2, &digest2, &sig).await;
     let att = ss.sign_statement(&l, &statement(&digest2, SLSA, Some(predicate.clone())), t0);
-    attach_referrer(&client, &image2, &digest2, &att).await;
+    attach_referrer(client, &image2, &digest2, &att).await;
     // Signed by the release workflow, attested by someone else.
-    let (foreign, image3, digest3) = pushed(&registry, &client, "foreign").await;
-    ss.sign_image(&client, &image3, &digest3, &l, t0, None)
-        .await;
+    ss.sign_image(client, &image3, &digest3, &l, t0, None).await;
     let mallory = ss.issue(&LeafSpec {
         subject: "https://github.com/mallory/app/.github/workflows/release.yml@refs/tags/v1",
         issuer: GITHUB,
@@ -78,7 +48,7 @@ async fn verify_attestation_keyless_in_a_registry() {
         not_after: t0 + 540,
         claims: &[],
     });
-    ss.attest_image(&client, &image3, &digest3, &mallory, SLSA, predicate, t0)
+    ss.attest_image(client, &image3, &digest3, &mallory, SLSA, predicate, t0)
         .await;
 
     let run = |image: &str, extra: &[&str]| {

@@ -5,11 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli_support;
-#[path = "../../verifier/tests/keyless_support/mod.rs"]
-mod keyless_support;
 
 use cli_support::{fails_with, ok, portcullis};
-use keyless_support::{DAY, GITHUB, SUBJECT, TestSigstore, leaf, now};
+use portcullis_testkit::sigstore::{GITHUB, SUBJECT, TestSigstore, now, valid_leaf};
 use portcullis_verifier::PrivateKey;
 
 const V03_DIGEST: &str = "sha256:c811d58de79c92f03214e63aa339484e488d694ae8a6283b5f3f17a9faf50172";
@@ -90,52 +88,29 @@ fn verify_blob_checks_the_corpus_bundles() {
         ],
     );
     ok(&regex);
-    let wrong_ref = portcullis(
-        d,
-        &[
-            "verify-blob",
-            "--bundle",
-            &v03,
-            "--certificate-identity",
-            V03_SUBJECT,
-            "--certificate-oidc-issuer",
-            GITHUB,
-            "--certificate-github-workflow-ref",
-            "refs/tags/v0.1",
-            "--trusted-root",
-            &prod,
-            V03_DIGEST,
-        ],
+    let wrong_ref = ["--certificate-github-workflow-ref", "refs/tags/v0.1"];
+    fails_with(
+        &keyless(&v03, V03_SUBJECT, GITHUB, &prod, V03_DIGEST, &wrong_ref),
+        "github-workflow-ref",
     );
-    fails_with(&wrong_ref, "github-workflow-ref");
-    let no_root = portcullis(
-        d,
-        &[
-            "verify-blob",
-            "--bundle",
-            &v03,
-            "--certificate-identity",
-            V03_SUBJECT,
-            "--certificate-oidc-issuer",
-            GITHUB,
-            V03_DIGEST,
-        ],
-    );
-    fails_with(&no_root, "--trusted-root");
-    let no_issuer = portcullis(
-        d,
-        &[
-            "verify-blob",
-            "--bundle",
-            &v03,
-            "--certificate-identity",
-            V03_SUBJECT,
-            "--trusted-root",
-            &prod,
-            V03_DIGEST,
-        ],
-    );
-    fails_with(&no_issuer, "--certificate-oidc-issuer");
+    // A required flag left out is named.
+    let full = [
+        "verify-blob",
+        "--bundle",
+        &v03,
+        "--certificate-identity",
+        V03_SUBJECT,
+        "--certificate-oidc-issuer",
+        GITHUB,
+        "--trusted-root",
+        &prod,
+        V03_DIGEST,
+    ];
+    for flag in ["--trusted-root", "--certificate-oidc-issuer"] {
+        let at = full.iter().position(|arg| *arg == flag).unwrap();
+        let without = [&full[..at], &full[at + 2..]].concat();
+        fails_with(&portcullis(d, &without), flag);
+    }
     fails_with(
         &portcullis(
             d,
@@ -184,13 +159,10 @@ fn verify_blob_with_test_bundles_keyless_and_key() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let t0 = now();
-    let mut ss = TestSigstore::new((t0 - DAY, t0 + DAY));
-    let root = ss
-        .write_trusted_root(d, (Some(t0 - DAY), None))
-        .display()
-        .to_string();
+    let mut ss = TestSigstore::around(t0);
+    let root = ss.write_root_for(d, t0);
     std::fs::write(d.join("artifact.txt"), b"release notes").unwrap();
-    let bundle = ss.sign_blob(&leaf(&ss, t0, (-60, 540)), b"release notes", t0);
+    let bundle = ss.sign_blob(&valid_leaf(&ss, t0), b"release notes", t0);
     std::fs::write(d.join("artifact.sigstore.json"), bundle.to_string()).unwrap();
     let args = [
         "verify-blob",

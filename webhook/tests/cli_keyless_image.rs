@@ -5,46 +5,25 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod cli_support;
-#[path = "../../verifier/tests/keyless_support/mod.rs"]
-mod keyless_support;
-
-use std::time::Duration;
 
 use cli_support::{fails_with, ok, portcullis};
-use keyless_support::{DAY, GITHUB, SUBJECT, TestSigstore, leaf, now};
-use portcullis_testkit::{Registry, push_image};
-use portcullis_verifier::{RegistryClient, RegistryConfig};
+use portcullis_testkit::sigstore::{GITHUB, KeylessRegistry, SUBJECT, TestSigstore};
 
 #[tokio::test]
 async fn verify_keyless_image_in_a_registry() {
-    let registry = Registry::start().await.unwrap();
+    let mut k = KeylessRegistry::start().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    push_image(&registry.addr(), "cli/keyless", "1.0", b"cli-keyless")
-        .await
-        .unwrap();
-    let image_text = format!("{}/cli/keyless:1.0", registry.addr());
-    let image: portcullis_verifier::ImageRef = image_text.parse().unwrap();
-    let client = RegistryClient::new(RegistryConfig {
-        insecure: vec![registry.addr()],
-        ..RegistryConfig::default()
-    })
-    .unwrap();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let digest = client.resolve(&image, deadline).await.unwrap();
-    let t0 = now();
-    let mut ss = TestSigstore::new((t0 - DAY, t0 + DAY));
-    let root = ss
-        .write_trusted_root(d, (Some(t0 - DAY), None))
-        .display()
-        .to_string();
+    let (image_text, image, digest) = k.push("cli/keyless", "1.0").await;
+    let root = k.write_root(d);
 
-    let verify = |extra: &[&str]| {
-        let mut args = vec!["verify", "--trusted-root", &root, "--allow-http-registry"];
+    let run = |command: &str, root: &str, extra: &[&str]| {
+        let mut args = vec![command, "--trusted-root", root, "--allow-http-registry"];
         args.extend_from_slice(extra);
         args.push(&image_text);
         portcullis(d, &args)
     };
+    let verify = |extra: &[&str]| run("verify", &root, extra);
     let exact = [
         "--certificate-identity",
         SUBJECT,
@@ -52,15 +31,8 @@ async fn verify_keyless_image_in_a_registry() {
         GITHUB,
     ];
     fails_with(&verify(&exact), "no signature found");
-    ss.sign_image(
-        &client,
-        &image,
-        &digest,
-        &leaf(&ss, t0, (-60, 540)),
-        t0,
-        None,
-    )
-    .await;
+    let leaf = k.valid_leaf();
+    k.sign(&image, &digest, &leaf).await;
 
     let line = ok(&verify(&exact));
     assert_eq!(
@@ -113,45 +85,18 @@ async fn verify_keyless_image_in_a_registry() {
         &verify(&[&exact[..], &["--insecure-ignore-tlog"]].concat()),
         "--insecure-ignore-tlog",
     );
-    let stranger = TestSigstore::new((t0 - DAY, t0 + DAY));
+    let stranger = TestSigstore::around(k.t0);
     let other_dir = tempfile::tempdir().unwrap();
     let other_root = stranger
         .write_trusted_root(other_dir.path(), (None, None))
         .display()
         .to_string();
     fails_with(
-        &portcullis(
-            d,
-            &[
-                "verify",
-                "--trusted-root",
-                &other_root,
-                "--allow-http-registry",
-                "--certificate-identity",
-                SUBJECT,
-                "--certificate-oidc-issuer",
-                GITHUB,
-                &image_text,
-            ],
-        ),
+        &run("verify", &other_root, &exact),
         "not a transparency log of the trusted root",
     );
-    let att = portcullis(
-        d,
-        &[
-            "verify-attestation",
-            "--trusted-root",
-            &root,
-            "--allow-http-registry",
-            "--certificate-identity",
-            SUBJECT,
-            "--certificate-oidc-issuer",
-            GITHUB,
-            &image_text,
-        ],
-    );
     fails_with(
-        &att,
+        &run("verify-attestation", &root, &exact),
         "no https://cosign.sigstore.dev/attestation/v1 attestation by an accepted keyless signer",
     );
     let both = portcullis(

@@ -3,24 +3,30 @@
 //! that cross over with cosign's `generate-key-pair`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cli_support;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
+use cli_support::{fails_with, ok, portcullis_with, stderr};
 use portcullis_testkit::{Registry, push_image};
+use tempfile::TempDir;
 
 const PASSWORD: &str = "cli-test-pw";
 
+/// Runs `portcullis` in `dir` with the test keys' password.
 fn portcullis(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(args)
-        .current_dir(dir)
-        .env("PORTCULLIS_PASSWORD", PASSWORD)
-        .output()
-        .unwrap()
+    portcullis_with(dir, args, &[("PORTCULLIS_PASSWORD", PASSWORD)])
 }
 
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).trim().to_string()
+/// A registry holding the image `cli/app:TAG`, a working directory, and the image's reference.
+async fn registry_with_image(tag: &str) -> (Registry, TempDir, String) {
+    let registry = Registry::start().await.unwrap();
+    push_image(&registry.addr(), "cli/app", tag, tag.as_bytes())
+        .await
+        .unwrap();
+    let image = format!("{}/cli/app:{tag}", registry.addr());
+    (registry, tempfile::tempdir().unwrap(), image)
 }
 
 fn provenance(dir: &Path, repo: &str) -> String {
@@ -37,19 +43,13 @@ fn provenance(dir: &Path, repo: &str) -> String {
 
 #[tokio::test]
 async fn keygen_sign_attest_verify_round_trip() {
-    let registry = Registry::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (_registry, dir, image) = registry_with_image("1.0").await;
     let d = dir.path();
-    push_image(&registry.addr(), "cli/app", "1.0", b"cli-app")
-        .await
-        .unwrap();
-    let image = format!("{}/cli/app:1.0", registry.addr());
 
-    assert!(
-        portcullis(d, &["keygen", "--output-key-prefix", "release"])
-            .status
-            .success()
-    );
+    ok(&portcullis(
+        d,
+        &["keygen", "--output-key-prefix", "release"],
+    ));
     let again = portcullis(d, &["keygen", "--output-key-prefix", "release"]);
     assert!(!again.status.success());
     assert!(
@@ -57,11 +57,7 @@ async fn keygen_sign_attest_verify_round_trip() {
         "{}",
         stderr(&again)
     );
-    assert!(
-        portcullis(d, &["keygen", "--output-key-prefix", "other"])
-            .status
-            .success()
-    );
+    ok(&portcullis(d, &["keygen", "--output-key-prefix", "other"]));
 
     let unsigned = portcullis(
         d,
@@ -73,10 +69,7 @@ async fn keygen_sign_attest_verify_round_trip() {
             &image,
         ],
     );
-    assert_eq!(unsigned.status.code(), Some(1));
-    let line = stderr(&unsigned);
-    assert_eq!(line.lines().count(), 1, "one-line reason: {line}");
-    assert!(line.contains("no signature found"), "{line}");
+    fails_with(&unsigned, "no signature found");
 
     let sign = portcullis(
         d,
@@ -90,8 +83,8 @@ async fn keygen_sign_attest_verify_round_trip() {
             &image,
         ],
     );
-    assert!(sign.status.success(), "{}", stderr(&sign));
-    let ok = portcullis(
+    ok(&sign);
+    let verified = portcullis(
         d,
         &[
             "verify",
@@ -103,8 +96,8 @@ async fn keygen_sign_attest_verify_round_trip() {
             &image,
         ],
     );
-    assert!(ok.status.success(), "{}", stderr(&ok));
-    let json: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    ok(&verified);
+    let json: serde_json::Value = serde_json::from_slice(&verified.stdout).unwrap();
     assert!(json["digest"].as_str().unwrap().starts_with("sha256:"));
     assert_eq!(json["keyIds"].as_array().unwrap().len(), 1);
     let by_digest = format!(
@@ -122,7 +115,7 @@ async fn keygen_sign_attest_verify_round_trip() {
             &by_digest,
         ],
     );
-    assert!(text.status.success(), "{}", stderr(&text));
+    ok(&text);
     assert_eq!(
         String::from_utf8_lossy(&text.stdout)
             .lines()
@@ -145,12 +138,7 @@ async fn keygen_sign_attest_verify_round_trip() {
             &image,
         ],
     );
-    assert_eq!(wrong.status.code(), Some(1));
-    assert!(
-        stderr(&wrong).contains("signed by 0 of the 1 required trusted key(s)"),
-        "{}",
-        stderr(&wrong)
-    );
+    fails_with(&wrong, "signed by 0 of the 1 required trusted key(s)");
     let two = portcullis(
         d,
         &[
@@ -182,57 +170,36 @@ async fn keygen_sign_attest_verify_round_trip() {
             &image,
         ],
     );
-    assert!(attest.status.success(), "{}", stderr(&attest));
+    ok(&attest);
     let cond =
         "$.buildDefinition.externalParameters.workflow.repository == https://github.com/org/repo";
-    let pass = portcullis(
-        d,
-        &[
+    let verify_attestation = |condition: &str, extra: &[&str]| {
+        let args = [
             "verify-attestation",
             "--key",
             "release.pub",
             "--type",
             "slsaprovenance1",
             "--condition",
-            cond,
+            condition,
             "--allow-http-registry",
-            "--output",
-            "json",
-            &image,
-        ],
-    );
-    assert!(pass.status.success(), "{}", stderr(&pass));
+        ];
+        portcullis(d, &[&args[..], extra, &[&image]].concat())
+    };
+    let pass = verify_attestation(cond, &["--output", "json"]);
+    ok(&pass);
     let json: serde_json::Value = serde_json::from_slice(&pass.stdout).unwrap();
     assert_eq!(
         json["attestations"][0]["predicateType"],
         "https://slsa.dev/provenance/v1"
     );
-    assert_eq!(
-        json["attestations"][0]["conditions"][0],
-        "$.buildDefinition.externalParameters.workflow.repository == https://github.com/org/repo"
-    );
+    assert_eq!(json["attestations"][0]["conditions"][0], cond);
 
-    let fail = portcullis(
-        d,
-        &[
-            "verify-attestation",
-            "--key",
-            "release.pub",
-            "--type",
-            "slsaprovenance1",
-            "--condition",
-            "$.buildDefinition.externalParameters.workflow.repository == https://github.com/org/other",
-            "--allow-http-registry",
-            &image,
-        ],
-    );
-    assert_eq!(fail.status.code(), Some(1));
-    let line = stderr(&fail);
-    assert!(
-        line.contains(
-            "expected == https://github.com/org/other, found https://github.com/org/repo"
-        ),
-        "{line}"
+    let other =
+        "$.buildDefinition.externalParameters.workflow.repository == https://github.com/org/other";
+    fails_with(
+        &verify_attestation(other, &[]),
+        "expected == https://github.com/org/other, found https://github.com/org/repo",
     );
 
     let bad_cond = portcullis(
@@ -257,25 +224,15 @@ async fn keygen_sign_attest_verify_round_trip() {
 
 #[tokio::test]
 async fn registry_down_and_plain_http_mistakes_are_named() {
-    let mut registry = Registry::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (mut registry, dir, image) = registry_with_image("1.0").await;
     let d = dir.path();
-    push_image(&registry.addr(), "cli/app", "1.0", b"cli-down")
-        .await
-        .unwrap();
-    let image = format!("{}/cli/app:1.0", registry.addr());
     assert!(portcullis(d, &["keygen"]).status.success());
 
     let https = portcullis(
         d,
         &["verify", "--key", "cosign.pub", "--timeout", "5s", &image],
     );
-    assert_eq!(https.status.code(), Some(1));
-    assert!(
-        stderr(&https).contains(&format!("registry {}", registry.addr())),
-        "{}",
-        stderr(&https)
-    );
+    fails_with(&https, &format!("registry {}", registry.addr()));
 
     registry.stop().await.unwrap();
     let down = portcullis(
@@ -290,19 +247,13 @@ async fn registry_down_and_plain_http_mistakes_are_named() {
             &image,
         ],
     );
-    assert_eq!(down.status.code(), Some(1));
-    assert!(
-        stderr(&down).contains(&format!("registry {} unreachable", registry.addr())),
-        "{}",
-        stderr(&down)
-    );
+    fails_with(&down, &format!("registry {} unreachable", registry.addr()));
 }
 
 #[tokio::test]
 async fn cosign_generated_keys_work_with_portcullis() {
     let cosign = portcullis_testkit::tool("cosign");
-    let registry = Registry::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (_registry, dir, image) = registry_with_image("2.0").await;
     let d = dir.path();
     let keypair = Command::new(&cosign)
         .arg("generate-key-pair")
@@ -311,11 +262,7 @@ async fn cosign_generated_keys_work_with_portcullis() {
         .env("HOME", d)
         .output()
         .unwrap();
-    assert!(keypair.status.success(), "{}", stderr(&keypair));
-    push_image(&registry.addr(), "cli/app", "2.0", b"cosign-key")
-        .await
-        .unwrap();
-    let image = format!("{}/cli/app:2.0", registry.addr());
+    ok(&keypair);
     let sign = portcullis(
         d,
         &[
@@ -326,34 +273,29 @@ async fn cosign_generated_keys_work_with_portcullis() {
             &image,
         ],
     );
-    assert!(sign.status.success(), "{}", stderr(&sign));
-    assert!(
-        portcullis(
-            d,
-            &[
-                "verify",
-                "--key",
-                "cosign.pub",
-                "--allow-http-registry",
-                &image
-            ]
-        )
-        .status
-        .success()
-    );
+    ok(&sign);
+    ok(&portcullis(
+        d,
+        &[
+            "verify",
+            "--key",
+            "cosign.pub",
+            "--allow-http-registry",
+            &image,
+        ],
+    ));
 
-    let wrong_pw = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args([
+    let wrong_pw = portcullis_with(
+        d,
+        &[
             "sign",
             "--key",
             "cosign.key",
             "--allow-http-registry",
             &image,
-        ])
-        .current_dir(d)
-        .env("PORTCULLIS_PASSWORD", "not-it")
-        .output()
-        .unwrap();
+        ],
+        &[("PORTCULLIS_PASSWORD", "not-it")],
+    );
     assert!(!wrong_pw.status.success());
     assert!(
         stderr(&wrong_pw).contains("wrong password"),

@@ -5,13 +5,9 @@
 //! denied with the reason; a broken trusted root is reported and the last good set stays.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-#[path = "../../verifier/tests/keyless_support/mod.rs"]
-mod keyless_support;
 mod serve_support;
 
-use keyless_support::{DAY, GITHUB, LeafSpec, TestSigstore, leaf, now};
-use portcullis_testkit::{Registry, push_image};
-use portcullis_verifier::{Digest, ImageRef, RegistryClient, RegistryConfig};
+use portcullis_testkit::sigstore::{GITHUB, KeylessRegistry, LeafSpec};
 use serde_json::{Value, json};
 use serve_support::*;
 
@@ -38,56 +34,28 @@ spec:
 
 #[tokio::test]
 async fn keyless_identities_are_admitted_and_pinned_others_denied() {
-    let registry = Registry::start().await.unwrap();
-    let host = registry.addr();
-    let client = RegistryClient::new(RegistryConfig {
-        insecure: vec![host.clone()],
-        ..RegistryConfig::default()
-    })
-    .unwrap();
-    let t0 = now();
-    let mut ss = TestSigstore::new((t0 - DAY, t0 + DAY));
+    let mut k = KeylessRegistry::start().await;
+    let host = k.registry.addr();
 
     // Signed by the release workflow; by another repository's workflow; not at all.
-    let mut images = Vec::new();
-    for (repo, seed) in [
-        ("acme/app", b"release".as_slice()),
-        ("acme/fork", b"fork"),
-        ("acme/plain", b"plain"),
-    ] {
-        let digest: Digest = push_image(&host, repo, "1.0", seed)
-            .await
-            .unwrap()
-            .parse()
-            .unwrap();
-        let image: ImageRef = format!("{host}/{repo}:1.0").parse().unwrap();
-        images.push((image, digest));
-    }
-    let (release, release_digest) = &images[0];
-    ss.sign_image(
-        &client,
-        release,
-        release_digest,
-        &leaf(&ss, t0, (-60, 540)),
-        t0,
-        None,
-    )
-    .await;
-    let fork_leaf = ss.issue(&LeafSpec {
+    let (_, release, release_digest) = k.push("acme/app", "1.0").await;
+    let (_, fork, fork_digest) = k.push("acme/fork", "1.0").await;
+    let (plain, _, _) = k.push("acme/plain", "1.0").await;
+    let release_leaf = k.valid_leaf();
+    k.sign(&release, &release_digest, &release_leaf).await;
+    let fork_leaf = k.ss.issue(&LeafSpec {
         subject: "https://github.com/mallory/fork/.github/workflows/release.yml@refs/tags/v1",
         issuer: GITHUB,
-        not_before: t0 - 60,
-        not_after: t0 + 540,
+        not_before: k.t0 - 60,
+        not_after: k.t0 + 540,
         claims: &[(12, "https://github.com/mallory/fork")],
     });
-    let (fork, fork_digest) = &images[1];
-    ss.sign_image(&client, fork, fork_digest, &fork_leaf, t0, None)
-        .await;
+    k.sign(&fork, &fork_digest, &fork_leaf).await;
 
     let work = Workdir::new();
-    let root = ss.write_trusted_root(work.dir.path(), (Some(t0 - DAY), None));
+    let root = k.write_root(work.dir.path());
     std::fs::write(work.policies.join("release-workflow.yaml"), KEYLESS_POLICY).unwrap();
-    let trust = format!("test={}", root.display());
+    let trust = format!("test={root}");
     let server = work.start(&["--allow-http-registry", &host, "--trusted-root", &trust]);
     let mut api = Client::connect(server.admission, &work.pki.ca_pem())
         .await
@@ -95,20 +63,7 @@ async fn keyless_identities_are_admitted_and_pinned_others_denied() {
 
     // The release workflow's image: admitted, and /mutate pins the verified digest.
     let pod = pod_running(&release.to_string());
-    let validated = api
-        .review("/validate?timeout=10s", &review_for("kl-ok", &pod))
-        .await;
-    assert_eq!(
-        validated["allowed"],
-        true,
-        "{validated}\n{}",
-        server.log_text()
-    );
-    let mutated = api
-        .review("/mutate?timeout=10s", &review_for("kl-pin", &pod))
-        .await;
-    let patched = apply_patch(&mutated, &pod);
-    let image = patched["spec"]["containers"][0]["image"].as_str().unwrap();
+    let image = api.admit_and_pin(&server, "kl-ok", &pod).await;
     assert_eq!(image, format!("{release}@{release_digest}"));
 
     // Another workflow: denied, naming the identity that did not match and the fix.
@@ -131,7 +86,7 @@ async fn keyless_identities_are_admitted_and_pinned_others_denied() {
     let unsigned = api
         .review(
             "/validate?timeout=10s",
-            &review_for("kl-plain", &pod_running(&images[2].0.to_string())),
+            &review_for("kl-plain", &pod_running(&plain)),
         )
         .await;
     assert_eq!(unsigned["allowed"], false, "{unsigned}");
@@ -145,12 +100,7 @@ async fn keyless_identities_are_admitted_and_pinned_others_denied() {
 
     // A broken trusted root: reported, and the last good set (with the good root) stays.
     std::fs::write(&root, "{ not json").unwrap();
-    let body = eventually("readyz to report the broken trusted root", || async {
-        let (status, body) = server.readyz().await;
-        (body.contains("policy-reload error") && body.contains("trusted root test"))
-            .then_some((status, body))
-    })
-    .await;
+    let body = server.reload_error_reported("trusted root test").await;
     assert_eq!(body.0, 200, "{}", body.1);
     let again = api
         .review("/validate?timeout=10s", &review_for("kl-again", &pod))

@@ -92,23 +92,8 @@ async fn signed_images_are_admitted_and_pinned_unsigned_and_slow_ones_denied() {
 
     // Signed: admitted, and /mutate pins the digest that was verified.
     let pod = pod_running(&format!("{host}/team/app:1.0"));
-    let validated = api
-        .review("/validate?timeout=10s", &review_for("reg-signed", &pod))
-        .await;
-    assert_eq!(
-        validated["allowed"],
-        true,
-        "{validated}\n{}",
-        server.log_text()
-    );
-    let mutated = api
-        .review("/mutate?timeout=10s", &review_for("reg-pin", &pod))
-        .await;
-    assert_eq!(mutated["allowed"], true, "{mutated}");
-    let patched = apply_patch(&mutated, &pod);
-    let parsed: k8s_openapi::api::core::v1::Pod = serde_json::from_value(patched).unwrap();
-    let image = parsed.spec.unwrap().containers[0].image.clone().unwrap();
-    assert!(image.ends_with(&format!("@{digest}")), "{image}");
+    let image = api.admit_and_pin(&server, "reg-signed", &pod).await;
+    assert_eq!(image, format!("{host}/team/app:1.0@{digest}"));
 
     // Unsigned: denied, saying why.
     let unsigned = pod_running(&format!("{host}/team/app:unsigned"));

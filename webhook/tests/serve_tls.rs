@@ -100,12 +100,7 @@ async fn broken_policy_keeps_the_last_good_set_and_a_fix_applies() {
         "apiVersion: policy.portcullis.dev/v1alpha1\nkind: ClusterGuardrailPolicy\nmetadata: {name: team}\nspec:\n  mode: enforse\n",
     )
     .unwrap();
-    let body = eventually("readyz to report the broken file", || async {
-        let (status, body) = server.readyz().await;
-        (body.contains("policy-reload error") && body.contains("zz-team.yaml"))
-            .then_some((status, body))
-    })
-    .await;
+    let body = server.reload_error_reported("zz-team.yaml").await;
     assert_eq!(body.0, 200, "the last good set is still served: {}", body.1);
     assert!(body.1.contains("[+]policies ok: 1 policies"), "{}", body.1);
     assert_eq!(

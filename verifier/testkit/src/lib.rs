@@ -10,11 +10,14 @@
 //! - [`tls_connector`] / [`http_get`]: clients for the servers a test starts (the webhook's TLS
 //!   listener, trusting one CA only, and its plain admin listener);
 //! - [`corpus`] / [`tool`]: locate the test corpora (`testdata/corpora`) and the external tools
-//!   (`cosign`, `docker-registry`, `skopeo`); a missing one fails the test, naming the fix.
+//!   (`cosign`, `docker-registry`, `skopeo`); a missing one fails the test, naming the fix;
+//! - [`sigstore`] (feature `sigstore`): a private Sigstore (Fulcio-like CA, Rekor-like log,
+//!   timestamp authority, CT log) that signs images, blobs and attestations keylessly.
 //!
-//! It deliberately knows nothing about signatures, policies or admission: it sits below the
-//! verifier (`registry + cosign + in-toto`) and the webhook as a dev-dependency only, and never
-//! ships in a binary. Errors are `anyhow` because this is test-support wiring.
+//! Without the `sigstore` feature it knows nothing about signatures, policies or admission. With
+//! it, it links the verifier for its key, registry and cosign types, so it sits beside the
+//! verifier's and the webhook's tests as a dev-dependency only, and never ships in a binary.
+//! Errors are `anyhow` because this is test-support wiring.
 
 mod http;
 mod locate;
@@ -23,6 +26,8 @@ mod oci;
 mod proxy;
 mod push;
 mod registry;
+#[cfg(feature = "sigstore")]
+pub mod sigstore;
 
 pub use http::{http_get, tls_connector};
 pub use locate::{corpora_root, corpus, tool, try_corpus, try_tool, workspace_root};

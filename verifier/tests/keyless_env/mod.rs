@@ -2,17 +2,16 @@
 //! private Sigstore whose CA is valid a day either side of the test's start, with the steps
 //! those tests share — push an image, sign or attest it keylessly, attach a bundle as a
 //! referrer, build a requirement, verify.
-//!
-//! Kept apart from `keyless_support`, which the webhook's tests include by path without the
-//! verifier's `support` module.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use portcullis_verifier::keyless::{Identity, KeylessRequirement, verify_keyless_digest};
 use portcullis_verifier::{Digest, ImageRef, Verified, VerifyError};
 use serde_json::Value;
 
-use super::keyless_support::{DAY, Leaf, TestSigstore, attach_referrer, leaf, now, req};
 use super::support::{Env, soon};
+use portcullis_testkit::sigstore::{
+    Leaf, TestSigstore, attach_referrer, from_day_before, leaf, now, req, valid_leaf,
+};
 
 pub struct KeylessEnv {
     pub env: Env,
@@ -32,9 +31,9 @@ impl KeylessEnv {
         let t0 = now();
         Self {
             env,
-            ss: TestSigstore::new((t0 - DAY, t0 + DAY)),
+            ss: TestSigstore::around(t0),
             t0,
-            window: (Some(t0 - DAY), None),
+            window: from_day_before(t0),
             repo,
         }
     }
@@ -53,7 +52,7 @@ impl KeylessEnv {
 
     /// A leaf for the release workflow valid from a minute before `t0` to nine minutes after.
     pub fn valid_leaf(&self) -> Leaf {
-        self.leaf((-60, 540))
+        valid_leaf(&self.ss, self.t0)
     }
 
     /// Signs `digest` as `leaf` in cosign's classic format, logged at `t0`.

@@ -6,12 +6,22 @@ use std::process::{Command, Output};
 
 /// Runs `portcullis` in `dir` (without a trusted root from the environment).
 pub fn portcullis(dir: &Path, args: &[&str]) -> Output {
+    portcullis_with(dir, args, &[])
+}
+
+/// [`portcullis`] with `envs` set (e.g. `PORTCULLIS_PASSWORD` for an encrypted key).
+pub fn portcullis_with(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(args)
         .current_dir(dir)
         .env_remove("PORTCULLIS_TRUSTED_ROOT")
+        .envs(envs.iter().copied())
         .output()
         .unwrap()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).trim().to_string()
 }
 
 pub fn stdout(out: &Output) -> String {
@@ -20,17 +30,13 @@ pub fn stdout(out: &Output) -> String {
 
 /// Exit 1 with a single-line reason containing `needle`.
 pub fn fails_with(out: &Output, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    let err = stderr(out);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err.lines().count(), 1, "one-line reason: {err}");
     assert!(err.contains(needle), "{needle:?} not in: {err}");
 }
 
 pub fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", stderr(out));
     stdout(out)
 }

@@ -78,6 +78,24 @@ impl Client {
         assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
         response_of(&serde_json::from_slice(&body).unwrap(), &uid)
     }
+
+    /// Sends `pod` to `/validate` and `/mutate` (reviews `{uid}-validate` and `{uid}-mutate`),
+    /// both of which must allow it (a failure shows `server`'s log), checks that the patch leaves
+    /// a valid Pod, and returns its first container's image: the digest pin an image verified by
+    /// `server` gets.
+    pub async fn admit_and_pin(&mut self, server: &Server, uid: &str, pod: &Value) -> String {
+        let validate = review_for(&format!("{uid}-validate"), pod);
+        let validated = self.review("/validate?timeout=10s", &validate).await;
+        let log = server.log_text();
+        assert_eq!(validated["allowed"], true, "{validated}\n{log}");
+        let mutate = review_for(&format!("{uid}-mutate"), pod);
+        let mutated = self.review("/mutate?timeout=10s", &mutate).await;
+        assert_eq!(mutated["allowed"], true, "{mutated}");
+        let patched = apply_patch(&mutated, pod);
+        let parsed: k8s_openapi::api::core::v1::Pod = serde_json::from_value(patched).unwrap();
+        let spec = parsed.spec.expect("a Pod spec");
+        spec.containers[0].image.clone().expect("an image")
+    }
 }
 
 // === admin metrics ===

@@ -139,6 +139,20 @@ impl Server {
         http_get(self.admin, "/readyz").await.unwrap()
     }
 
+    /// Waits until `/readyz` reports a policy-reload error naming `source` (a policy file, a
+    /// trusted root); returns its status and body.
+    pub async fn reload_error_reported(&self, source: &str) -> (u16, String) {
+        eventually(
+            &format!("readyz to report a reload error in {source}"),
+            || async {
+                let (status, body) = self.readyz().await;
+                (body.contains("policy-reload error") && body.contains(source))
+                    .then_some((status, body))
+            },
+        )
+        .await
+    }
+
     pub async fn metrics(&self) -> String {
         http_get(self.admin, "/metrics").await.unwrap().1
     }

@@ -6,14 +6,13 @@
 //!
 //! The DER is built by hand here, independently of the verifier's own reader, so a test proves
 //! interoperability rather than a round trip through one implementation.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use portcullis_verifier::PrivateKey;
-use portcullis_verifier::keyless::{KeylessRequirement, TrustedRoot, VerificationKey};
+use portcullis_verifier::keyless::{Identity, KeylessRequirement, TrustedRoot, VerificationKey};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose,
@@ -23,8 +22,7 @@ use sha2::{Digest as _, Sha256};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer as _;
 
-use super::keyless_support::TestSigstore;
-use portcullis_verifier::keyless::Identity;
+use super::TestSigstore;
 
 // === DER by hand ===
 
@@ -236,7 +234,14 @@ pub struct TestCtLog {
     pub key: PrivateKey,
 }
 
+impl Default for TestCtLog {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl TestCtLog {
+    /// A CT log with a fresh key.
     pub fn new() -> Self {
         Self {
             key: PrivateKey::generate(),
