@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 
 use serde_json::Value;
 
-use crate::cases::{Expectation, check_pins};
+use crate::cases::{Case, Expectation, check_pins};
 use crate::controllers::{children, persist};
 use crate::dispatch::{Admission, Caller, Decision, admit};
 use crate::manifests::{Namespaces, name, namespace};
@@ -40,6 +40,35 @@ pub struct Submission {
     pub case: Option<String>,
     /// `None`: derive the expectation from the failure policies (webhook-down phase).
     pub expectation: Option<Expectation>,
+}
+
+impl Submission {
+    /// A rendered object, not tied to a case.
+    pub fn object(
+        kind: Kind,
+        object: Value,
+        user: &UserInfo,
+        expectation: Option<Expectation>,
+    ) -> Self {
+        Self {
+            kind,
+            object,
+            user: user.clone(),
+            case: None,
+            expectation,
+        }
+    }
+
+    /// A case's object, expected as the case says (`pinned`: whether an admitted image is pinned).
+    pub fn case(case: &Case, kind: Kind, object: Value, user: &UserInfo, pinned: bool) -> Self {
+        Self {
+            kind,
+            object,
+            user: user.clone(),
+            case: Some(case.name.clone()),
+            expectation: Some(Expectation::of_case(case, pinned)),
+        }
+    }
 }
 
 /// The expectation when the webhook is down, from the calls the chain attempted.

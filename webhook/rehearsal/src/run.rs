@@ -192,23 +192,12 @@ pub async fn run(args: Args) -> Result<bool, Failure> {
                 expand: !args.no_controllers,
             };
             for (k, o) in &objects {
-                let s = Submission {
-                    kind: *k,
-                    object: o.clone(),
-                    user: user.clone(),
-                    case: None,
-                    expectation: Some(Expectation::admitted(pinned)),
-                };
+                let s =
+                    Submission::object(*k, o.clone(), &user, Some(Expectation::admitted(pinned)));
                 replay(&up, s, &mut outcomes).await;
             }
             for (c, k, o) in case_objects(&cases, label, &objects, false)? {
-                let s = Submission {
-                    kind: k,
-                    object: o,
-                    user: user.clone(),
-                    case: Some(c.name.clone()),
-                    expectation: Some(Expectation::of_case(c, pinned)),
-                };
+                let s = Submission::case(c, k, o, &user, pinned);
                 replay(&up, s, &mut outcomes).await;
             }
             let down_cases = case_objects(&cases, label, &objects, true)?;
@@ -221,24 +210,12 @@ pub async fn run(args: Args) -> Result<bool, Failure> {
                 let down = Phase { name: "down", ..up };
                 if args.webhook_down {
                     for (k, o) in &objects {
-                        let s = Submission {
-                            kind: *k,
-                            object: o.clone(),
-                            user: user.clone(),
-                            case: None,
-                            expectation: None,
-                        };
+                        let s = Submission::object(*k, o.clone(), &user, None);
                         replay(&down, s, &mut outcomes).await;
                     }
                 }
                 for (c, k, o) in down_cases {
-                    let s = Submission {
-                        kind: k,
-                        object: o,
-                        user: user.clone(),
-                        case: Some(c.name.clone()),
-                        expectation: Some(Expectation::of_case(c, false)),
-                    };
+                    let s = Submission::case(c, k, o, &user, false);
                     replay(&down, s, &mut outcomes).await;
                 }
             }

@@ -174,6 +174,29 @@ struct Common<'a> {
     client: &'a WebhookClientConfig,
 }
 
+/// The fields MutatingWebhook and ValidatingWebhook share, as a [`Common`] (two distinct
+/// k8s-openapi types with the same field names, hence a macro rather than a function).
+macro_rules! common {
+    ($configuration:expr, $object:expr, $webhook:expr) => {
+        Common {
+            configuration: $configuration,
+            annotations: $object
+                .pointer("/metadata/annotations")
+                .unwrap_or(&Value::Null),
+            name: &$webhook.name,
+            rules: $webhook.rules.as_ref(),
+            namespace_selector: $webhook.namespace_selector.as_ref(),
+            object_selector: $webhook.object_selector.as_ref(),
+            conditions: $webhook.match_conditions.as_ref(),
+            failure_policy: $webhook.failure_policy.as_deref(),
+            timeout_seconds: $webhook.timeout_seconds,
+            versions: &$webhook.admission_review_versions,
+            side_effects: &$webhook.side_effects,
+            client: &$webhook.client_config,
+        }
+    };
+}
+
 /// All webhooks of the stream's configurations, mutating first, in the API server's order.
 pub fn load(stream: &Stream) -> Result<Vec<Hook>, HookError> {
     let mut mutating: Vec<(&str, &Value)> = stream
@@ -191,20 +214,7 @@ pub fn load(stream: &Stream) -> Result<Vec<Hook>, HookError> {
         let configuration = format!("MutatingWebhookConfiguration/{n}");
         let c: MutatingWebhookConfiguration = decode(&configuration, v)?;
         for w in c.webhooks.iter().flatten() {
-            let common = Common {
-                configuration: &configuration,
-                annotations: v.pointer("/metadata/annotations").unwrap_or(&Value::Null),
-                name: &w.name,
-                rules: w.rules.as_ref(),
-                namespace_selector: w.namespace_selector.as_ref(),
-                object_selector: w.object_selector.as_ref(),
-                conditions: w.match_conditions.as_ref(),
-                failure_policy: w.failure_policy.as_deref(),
-                timeout_seconds: w.timeout_seconds,
-                versions: &w.admission_review_versions,
-                side_effects: &w.side_effects,
-                client: &w.client_config,
-            };
+            let common = common!(&configuration, v, w);
             let reinvoke = match w.reinvocation_policy.as_deref().unwrap_or("Never") {
                 "Never" => false,
                 "IfNeeded" => true,
@@ -222,20 +232,7 @@ pub fn load(stream: &Stream) -> Result<Vec<Hook>, HookError> {
         let configuration = format!("ValidatingWebhookConfiguration/{n}");
         let c: ValidatingWebhookConfiguration = decode(&configuration, v)?;
         for w in c.webhooks.iter().flatten() {
-            let common = Common {
-                configuration: &configuration,
-                annotations: v.pointer("/metadata/annotations").unwrap_or(&Value::Null),
-                name: &w.name,
-                rules: w.rules.as_ref(),
-                namespace_selector: w.namespace_selector.as_ref(),
-                object_selector: w.object_selector.as_ref(),
-                conditions: w.match_conditions.as_ref(),
-                failure_policy: w.failure_policy.as_deref(),
-                timeout_seconds: w.timeout_seconds,
-                versions: &w.admission_review_versions,
-                side_effects: &w.side_effects,
-                client: &w.client_config,
-            };
+            let common = common!(&configuration, v, w);
             hooks.push(build(&common, HookType::Validating, false)?);
         }
     }

@@ -474,19 +474,19 @@ async fn bad_input_exits_2_with_a_specific_message() {
         "apiVersion: v1\nkind: Namespace\nmetadata: {name: jobs}\n",
     )
     .unwrap();
-    let s = |p: &Path| p.display().to_string();
-    let run = rehearse(
-        &[
-            "--webhook".into(),
-            s(&bad),
+    let bad_input = |webhook: &Path| {
+        let args = [
+            "--webhook".to_string(),
+            webhook.display().to_string(),
             "--workloads".into(),
-            s(&good),
+            good.display().to_string(),
             "--portcullis".into(),
             "/nonexistent".into(),
-        ],
-        &tmp.path().join("w"),
-    )
-    .await;
+        ];
+        let work = tmp.path().join("w");
+        async move { rehearse(&args, &work).await }
+    };
+    let run = bad_input(&bad).await;
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
         run.stderr.contains("bad input") && run.stderr.contains("bad.yaml: not YAML"),
@@ -494,18 +494,7 @@ async fn bad_input_exits_2_with_a_specific_message() {
         run.stderr
     );
 
-    let run = rehearse(
-        &[
-            "--webhook".into(),
-            s(&good),
-            "--workloads".into(),
-            s(&good),
-            "--portcullis".into(),
-            "/nonexistent".into(),
-        ],
-        &tmp.path().join("w"),
-    )
-    .await;
+    let run = bad_input(&good).await;
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
         run.stderr.contains("no pod-carrying object"),
