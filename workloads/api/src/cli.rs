@@ -10,7 +10,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use jobs_common::{
     Metrics,
-    config::{AdminArgs, DatabaseArgs, ShutdownArgs, TelemetryArgs, bounded, socket_addr},
+    config::{AdminArgs, ServiceArgs, ShutdownArgs, bounded, socket_addr},
     db, fixtures,
     jobs::store::{self, Created, Idempotency, NewJob},
     migrate, shutdown, telemetry,
@@ -30,13 +30,7 @@ pub struct Args {
     #[arg(long, env = "APP_LISTEN", default_value = "0.0.0.0:8080", value_parser = socket_addr("APP_LISTEN"))]
     listen: SocketAddr,
     #[command(flatten)]
-    admin: AdminArgs,
-    #[command(flatten)]
-    database: DatabaseArgs,
-    #[command(flatten)]
-    telemetry: TelemetryArgs,
-    #[command(flatten)]
-    shutdown: ShutdownArgs,
+    service: ServiceArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -58,11 +52,22 @@ enum Command {
 
 impl Args {
     pub async fn run(self) -> anyhow::Result<()> {
-        self.database.validate().map_err(anyhow::Error::msg)?;
-        let telemetry = telemetry::init(&self.telemetry, "jobs-api")?;
-        let pool = db::pool(&self.database)?;
+        self.service
+            .database
+            .validate()
+            .map_err(anyhow::Error::msg)?;
+        let telemetry = telemetry::init(&self.service.telemetry, "jobs-api")?;
+        let pool = db::pool(&self.service.database)?;
         let result = match self.command.unwrap_or(Command::Serve) {
-            Command::Serve => serve(self.listen, &self.admin, &self.shutdown, pool).await,
+            Command::Serve => {
+                serve(
+                    self.listen,
+                    &self.service.admin,
+                    &self.service.shutdown,
+                    pool,
+                )
+                .await
+            }
             Command::Migrate => {
                 let mut conn = db::get(&pool).await.context("connecting to the database")?;
                 let applied = migrate::run(&mut conn).await?;

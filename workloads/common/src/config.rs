@@ -12,6 +12,19 @@ use std::{net::SocketAddr, path::PathBuf, str::FromStr, time::Duration};
 
 use clap::Args;
 
+/// The settings both services take: admin listener, database, telemetry and shutdown timing.
+#[derive(Clone, Debug, Args)]
+pub struct ServiceArgs {
+    #[command(flatten)]
+    pub admin: AdminArgs,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+    #[command(flatten)]
+    pub shutdown: ShutdownArgs,
+}
+
 /// PostgreSQL connection settings.
 #[derive(Clone, Debug, Args)]
 pub struct DatabaseArgs {

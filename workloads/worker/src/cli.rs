@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use jobs_common::{
     Metrics,
-    config::{AdminArgs, DatabaseArgs, ShutdownArgs, TelemetryArgs, bounded, duration},
+    config::{ServiceArgs, bounded, duration},
     db, migrate, shutdown, telemetry,
 };
 use tokio::net::TcpListener;
@@ -26,13 +26,7 @@ pub struct Args {
     #[command(flatten)]
     worker: WorkerArgs,
     #[command(flatten)]
-    admin: AdminArgs,
-    #[command(flatten)]
-    database: DatabaseArgs,
-    #[command(flatten)]
-    telemetry: TelemetryArgs,
-    #[command(flatten)]
-    shutdown: ShutdownArgs,
+    service: ServiceArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -101,22 +95,33 @@ impl WorkerArgs {
 
 impl Args {
     pub async fn run(self) -> anyhow::Result<()> {
-        self.database.validate().map_err(anyhow::Error::msg)?;
+        self.service
+            .database
+            .validate()
+            .map_err(anyhow::Error::msg)?;
         self.worker.validate().map_err(anyhow::Error::msg)?;
-        let telemetry = telemetry::init(&self.telemetry, "jobs-worker")?;
-        let pool = db::pool(&self.database)?;
+        let telemetry = telemetry::init(&self.service.telemetry, "jobs-worker")?;
+        let pool = db::pool(&self.service.database)?;
         let result = match self.command.unwrap_or(Command::Run) {
             Command::Run => {
-                let admin = TcpListener::bind(self.admin.admin_listen)
+                let admin = TcpListener::bind(self.service.admin.admin_listen)
                     .await
-                    .with_context(|| format!("APP_ADMIN_LISTEN {}", self.admin.admin_listen))?;
+                    .with_context(|| {
+                        format!("APP_ADMIN_LISTEN {}", self.service.admin.admin_listen)
+                    })?;
                 let worker = Arc::new(Worker {
                     id: self.worker.id(),
                     pool,
                     metrics: Arc::new(Metrics::new()),
                     args: self.worker,
                 });
-                crate::run(worker, admin, shutdown::on_signal()?, &self.shutdown).await
+                crate::run(
+                    worker,
+                    admin,
+                    shutdown::on_signal()?,
+                    &self.service.shutdown,
+                )
+                .await
             }
             Command::Migrate => {
                 let mut conn = db::get(&pool).await.context("connecting to the database")?;

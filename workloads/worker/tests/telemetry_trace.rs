@@ -65,15 +65,7 @@ async fn one_trace_from_request_to_worker_span() {
     .unwrap();
 
     // Metrics first (the worker is stopped below to flush its spans).
-    let metrics = env
-        .http
-        .get(format!("{}/metrics", worker.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = support::metrics(&env.http, &worker.admin).await;
     assert!(
         metrics.contains(r#"jobs_processed_total{kind="summarise",result="succeeded"} 1"#),
         "{metrics}"
@@ -82,15 +74,7 @@ async fn one_trace_from_request_to_worker_span() {
         metrics.contains(r#"job_duration_seconds_count{kind="summarise"} 1"#),
         "{metrics}"
     );
-    let metrics = env
-        .http
-        .get(format!("{}/metrics", api.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = support::metrics(&env.http, &api.admin).await;
     assert!(
         metrics.contains(r#"http_requests_total{method="POST",route="/v1/jobs",status="201"} 1"#),
         "{metrics}"

@@ -237,15 +237,9 @@ impl Worker {
 
     /// The value of one sample of the worker's `/metrics`.
     pub async fn metric(&self, http: &reqwest::Client, sample: &str) -> f64 {
-        let text = http
-            .get(format!("{}/metrics", self.admin))
-            .send()
+        metrics(http, &self.admin)
             .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        text.lines()
+            .lines()
             .find_map(|l| {
                 l.strip_prefix(sample)
                     .and_then(|rest| rest.trim().parse().ok())
@@ -255,6 +249,12 @@ impl Worker {
 }
 
 /// `n` fixture jobs as API bodies.
+/// The text of `/metrics` on an admin listener (`admin`: its base URL).
+pub async fn metrics(http: &reqwest::Client, admin: &str) -> String {
+    let url = format!("{admin}/metrics");
+    http.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 pub fn fixture_bodies(seed: u64, n: usize) -> Vec<Value> {
     jobs_common::fixtures::jobs(seed, n)
         .into_iter()
