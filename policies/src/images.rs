@@ -12,9 +12,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use portcullis_verifier::condition::ConditionError;
-use portcullis_verifier::keyless::{Claim, Identity, StringMatcher, TrustedRoot};
-use portcullis_verifier::{
+use portcullis_verifier_types::condition::ConditionError;
+use portcullis_verifier_types::keyless::{Claim, Identity, StringMatcher, TrustedRoot};
+use portcullis_verifier_types::{
     AttestationRequirement, Authority, Condition, ImageRef, KeyError, KeylessRequirement,
     PublicKey, Requirement, Verdict, VerifyError, predicate_type_uri,
 };

@@ -12,27 +12,26 @@
 //! to require ([`Authority`]: a key [`Requirement`] or a [`KeylessRequirement`]); the webhook
 //! decides *when* (a deadline per call).
 
-pub mod authority;
-pub mod condition;
 pub mod cosign;
-pub mod error;
 pub mod keyless;
 pub mod keys;
-pub mod reference;
 pub mod registry;
-pub mod requirement;
 pub mod verifier;
 mod verify;
 
-pub use authority::Authority;
-pub use condition::{Condition, ConditionFailure, ConditionSpec, Operator};
-pub use error::{RegistryError, VerifyError};
-pub use keyless::{KeylessRequirement, verify_keyless_digest};
-pub use keys::{KeyError, PrivateKey, PublicKey};
-pub use reference::{Digest, ImageRef, ReferenceError};
-pub use registry::{Credentials, Mirror, RegistryClient, RegistryConfig};
-pub use requirement::{
+// The values (references, requirements, verdicts, conditions, errors) live in
+// `portcullis-verifier-types`, which the policy engine uses without linking any I/O.
+pub use portcullis_verifier_types::{
     AttestationRequirement, Requirement, Verdict, Verified, VerifiedAttestation, predicate_type_uri,
 };
+pub use portcullis_verifier_types::{
+    Authority, Condition, ConditionFailure, ConditionSpec, Digest, ImageRef, KeylessRequirement,
+    Operator, ReferenceError, RegistryError, VerifyError, authority, condition, error, reference,
+    requirement,
+};
+
+pub use keyless::verify_keyless_digest;
+pub use keys::{KeyError, PrivateKey, PublicKey};
+pub use registry::{Credentials, Mirror, RegistryClient, RegistryConfig};
 pub use verifier::{CacheConfig, CacheStats, Verifier};
 pub use verify::verify_digest;

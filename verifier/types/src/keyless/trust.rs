@@ -7,8 +7,8 @@
 //! certificates parse, and each CA chain is internally signed (cert *i* by cert *i+1*). Nothing
 //! here touches the network or refreshes itself from TUF; the operator ships the file.
 //!
-//! CT logs are used by [`super::sct`], timestamp authorities (certificate chain, TSA leaf
-//! first) by [`super::tsa`].
+//! CT logs are used by `portcullis_verifier::keyless::sct`, timestamp authorities (certificate chain, TSA leaf
+//! first) by `portcullis_verifier::keyless::tsa`.
 
 use std::path::Path;
 
@@ -18,9 +18,9 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use super::cert::{CaCert, CertError};
-use super::json::{RawCa, RawLog, RawRoot, RawValidFor};
 use super::pkix::{PkixError, VerificationKey};
 use super::rfc3339;
+use super::root_json::{RawCa, RawLog, RawRoot, RawValidFor};
 
 const MEDIA_TYPE_PREFIX: &str = "application/vnd.dev.sigstore.trustedroot";
 

@@ -1,6 +1,6 @@
 //! [`Authority`]: who must have signed an image, by trusted keys or by keyless identities.
 //!
-//! A `ClusterImagePolicy` compiles to one authority; [`crate::Verifier::verify_authority`]
+//! A `ClusterImagePolicy` compiles to one authority; `portcullis_verifier::Verifier::verify_authority`
 //! verifies either kind through the same cache, and [`Authority::fingerprint`] keys it (a key
 //! requirement and a keyless one never share a verdict).
 
@@ -28,7 +28,7 @@ impl Authority {
 }
 
 /// A keyless requirement's cache key: prefixed, so it never equals a key requirement's.
-pub(crate) fn keyless_fingerprint(k: &KeylessRequirement) -> String {
+pub fn keyless_fingerprint(k: &KeylessRequirement) -> String {
     format!("keyless:{}", k.fingerprint())
 }
 
@@ -50,11 +50,17 @@ mod tests {
 
     use super::*;
     use crate::keyless::{Identity, StringMatcher, TrustedRoot};
+    use crate::keys::PublicKey;
+
+    fn test_key() -> PublicKey {
+        let signing = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+        PublicKey::from_verifying_key(*signing.verifying_key())
+    }
 
     #[test]
     fn key_and_keyless_fingerprints_differ_and_follow_their_inputs() {
         let keys = Authority::from(Requirement {
-            keys: vec![crate::PrivateKey::generate().public()],
+            keys: vec![test_key()],
             threshold: 1,
             attestations: Vec::new(),
         });
