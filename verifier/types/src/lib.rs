@@ -8,8 +8,9 @@
 //! verdicts while linking no HTTP client, async runtime or cache: it depends only on parsers and
 //! pure crypto (serde, jsonpath-rust, regex, x509-parser, p256/p384, sha2). Talking to registries,
 //! caching verdicts, checking signatures, log entries and timestamps, and cosign's file formats
-//! stay in `portcullis-verifier`, which re-exports everything here. A test (`tests/purity.rs`)
-//! keeps I/O crates out of this crate's dependency tree.
+//! stay in `portcullis-verifier`, which re-exports everything here. A test
+//! (`policies/tests/purity.rs`) keeps I/O crates out of this crate's and the engine's dependency
+//! trees.
 
 pub mod authority;
 pub mod condition;
