@@ -12,12 +12,12 @@
 //! to require ([`Authority`]: a key [`Requirement`] or a [`KeylessRequirement`]); the webhook
 //! decides *when* (a deadline per call).
 
+pub mod cached;
 pub mod cosign;
+mod key_signatures;
 pub mod keyless;
 pub mod keys;
 pub mod registry;
-pub mod verifier;
-mod verify;
 
 // The values (references, requirements, verdicts, conditions, errors) live in
 // `portcullis-verifier-types`, which the policy engine uses without linking any I/O.
@@ -30,8 +30,8 @@ pub use portcullis_verifier_types::{
     requirement,
 };
 
+pub use cached::{CacheConfig, CacheStats, Verifier};
+pub use key_signatures::verify_digest;
 pub use keyless::verify_keyless_digest;
 pub use keys::{KeyError, PrivateKey, PublicKey};
 pub use registry::{Credentials, Mirror, RegistryClient, RegistryConfig};
-pub use verifier::{CacheConfig, CacheStats, Verifier};
-pub use verify::verify_digest;

@@ -21,7 +21,7 @@
 //! nothing to check them against; the log's time is required either way). Signatures and
 //! attestations are found in cosign's classic tags and as OCI referrers ([`discovery`],
 //! [`attest`]). Not done yet: Rekor v2 entries (no integrated time: a timestamp would be their
-//! only time) and detached SCTs. It sits beside [`crate::verify`] in the verifier: the policy
+//! only time) and detached SCTs. It sits beside `key_signatures` (signatures by trusted keys) in the verifier: the policy
 //! engine supplies a [`KeylessRequirement`], the webhook a deadline.
 
 pub mod attest;

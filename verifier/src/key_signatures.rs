@@ -1,4 +1,6 @@
-//! Verifying one image digest against a [`Requirement`], straight from the registry (no cache).
+//! Signatures by trusted keys: verifying one image digest against a key [`Requirement`] (cosign
+//! `.sig` signatures and `.att` attestations), straight from the registry, without a cache (the
+//! cached service is [`crate::cached`]; keyless signatures are [`crate::keyless`]).
 //!
 //! Round trips for a signed image: one GET for the `.sig` manifest and one GET per signature
 //! layer, fetched concurrently; with attestations, one more GET for the `.att` manifest (in
