@@ -26,7 +26,7 @@ use crate::key_signatures::verify_digest;
 use crate::keyless::{KeylessRequirement, verify_keyless_digest};
 use crate::reference::{Digest, ImageRef};
 use crate::registry::RegistryClient;
-use crate::requirement::{Requirement, Verdict, Verified};
+use crate::requirement::{KeyRequirement, Verdict, Verified};
 
 /// Cache settings.
 #[derive(Debug, Clone)]
@@ -120,7 +120,12 @@ impl Verifier {
     }
 
     /// Verifies `image` against `req`, spending no longer than until `deadline`.
-    pub async fn verify(&self, image: &ImageRef, req: &Requirement, deadline: Instant) -> Verdict {
+    pub async fn verify(
+        &self,
+        image: &ImageRef,
+        req: &KeyRequirement,
+        deadline: Instant,
+    ) -> Verdict {
         self.verify_cached(image, req.fingerprint(), deadline, |digest| async move {
             verify_digest(&self.registry, image, &digest, req, deadline).await
         })

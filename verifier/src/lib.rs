@@ -9,7 +9,7 @@
 //! single-flight, so a burst of admissions for one new image makes one set of registry calls.
 //!
 //! It deliberately knows nothing of Kubernetes or HTTP servers: the policy engine decides *what*
-//! to require ([`Authority`]: a key [`Requirement`] or a [`KeylessRequirement`]); the webhook
+//! to require ([`Authority`]: a [`KeyRequirement`] or a [`KeylessRequirement`]); the webhook
 //! decides *when* (a deadline per call).
 
 pub mod cached;
@@ -22,7 +22,8 @@ pub mod registry;
 // The values (references, requirements, verdicts, conditions, errors) live in
 // `portcullis-verifier-types`, which the policy engine uses without linking any I/O.
 pub use portcullis_verifier_types::{
-    AttestationRequirement, Requirement, Verdict, Verified, VerifiedAttestation, predicate_type_uri,
+    AttestationRequirement, KeyRequirement, Verdict, Verified, VerifiedAttestation,
+    predicate_type_uri,
 };
 pub use portcullis_verifier_types::{
     Authority, Condition, ConditionFailure, ConditionSpec, Digest, ImageRef, KeylessRequirement,

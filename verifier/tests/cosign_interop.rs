@@ -9,7 +9,7 @@ use std::process::Command;
 
 use portcullis_verifier::cosign::sign::{attest_image, sign_image};
 use portcullis_verifier::{
-    AttestationRequirement, Condition, PrivateKey, PublicKey, Requirement, VerifyError,
+    AttestationRequirement, Condition, KeyRequirement, PrivateKey, PublicKey, VerifyError,
 };
 use support::{Env, requirement, soon};
 
@@ -76,7 +76,7 @@ async fn cosign_signed_and_attested_images_verify_here() {
     args.push(&pinned);
     assert!(cosign(&bin, dir.path(), &args).status.success());
 
-    let req = std::sync::Arc::new(Requirement {
+    let req = std::sync::Arc::new(KeyRequirement {
         keys: vec![cosign_pub.clone()],
         threshold: 1,
         attestations: vec![],
@@ -108,7 +108,7 @@ async fn cosign_signed_and_attested_images_verify_here() {
     args.push(&pinned);
     assert!(cosign(&bin, dir.path(), &args).status.success());
     let with = |cond: &str| {
-        std::sync::Arc::new(Requirement {
+        std::sync::Arc::new(KeyRequirement {
             keys: vec![cosign_pub.clone()],
             threshold: 1,
             attestations: vec![AttestationRequirement {

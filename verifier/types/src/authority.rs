@@ -5,13 +5,13 @@
 //! requirement and a keyless one never share a verdict).
 
 use crate::keyless::KeylessRequirement;
-use crate::requirement::Requirement;
+use crate::requirement::KeyRequirement;
 
 /// What signatures an image must carry.
 #[derive(Debug, Clone)]
 pub enum Authority {
     /// cosign signatures (and attestations) by trusted public keys, with a threshold.
-    Keys(Requirement),
+    Keys(KeyRequirement),
     /// Keyless signatures: Fulcio certificates for accepted identities, logged in Rekor,
     /// checked offline against a trusted root.
     Keyless(KeylessRequirement),
@@ -32,8 +32,8 @@ pub fn keyless_fingerprint(k: &KeylessRequirement) -> String {
     format!("keyless:{}", k.fingerprint())
 }
 
-impl From<Requirement> for Authority {
-    fn from(r: Requirement) -> Self {
+impl From<KeyRequirement> for Authority {
+    fn from(r: KeyRequirement) -> Self {
         Authority::Keys(r)
     }
 }
@@ -59,7 +59,7 @@ mod tests {
 
     #[test]
     fn key_and_keyless_fingerprints_differ_and_follow_their_inputs() {
-        let keys = Authority::from(Requirement {
+        let keys = Authority::from(KeyRequirement {
             keys: vec![test_key()],
             threshold: 1,
             attestations: Vec::new(),

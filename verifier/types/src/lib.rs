@@ -1,5 +1,5 @@
 //! The values of image verification, without any of its I/O: what an image must satisfy
-//! ([`Authority`]: a key [`Requirement`] or a [`KeylessRequirement`], with attestation
+//! ([`Authority`]: a [`KeyRequirement`] or a [`KeylessRequirement`], with attestation
 //! [`Condition`]s), what verification proved or why it failed ([`Verdict`], [`VerifyError`]),
 //! image references ([`ImageRef`], [`Digest`]), trusted public keys ([`PublicKey`]) and the parsed
 //! offline trust material of keyless signing ([`keyless::TrustedRoot`]).
@@ -27,5 +27,6 @@ pub use keyless::KeylessRequirement;
 pub use keys::{KeyError, PublicKey};
 pub use reference::{Digest, ImageRef, ReferenceError};
 pub use requirement::{
-    AttestationRequirement, Requirement, Verdict, Verified, VerifiedAttestation, predicate_type_uri,
+    AttestationRequirement, KeyRequirement, Verdict, Verified, VerifiedAttestation,
+    predicate_type_uri,
 };
