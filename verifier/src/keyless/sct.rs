@@ -164,7 +164,7 @@ fn verify_one(
 /// and its TBSCertificate re-encoded without that extension.
 fn split_sct_list(cert_der: &[u8]) -> Result<(Option<Vec<u8>>, Vec<u8>), String> {
     let cert = der::read_one(cert_der, der::SEQUENCE, "Certificate")?;
-    let tbs = Reader::new(cert.content).expect(der::SEQUENCE, "TBSCertificate")?;
+    let tbs = Reader::new(cert.content).next_tagged(der::SEQUENCE, "TBSCertificate")?;
     let mut list = None;
     let mut fields = Vec::with_capacity(tbs.content.len());
     for field in Reader::new(tbs.content).items("TBSCertificate")? {
@@ -176,7 +176,7 @@ fn split_sct_list(cert_der: &[u8]) -> Result<(Option<Vec<u8>>, Vec<u8>), String>
         let mut kept = Vec::with_capacity(exts.content.len());
         for ext in Reader::new(exts.content).items("extension")? {
             let mut e = Reader::new(ext.content);
-            let oid = der::oid_string(e.expect(der::OID, "extnID")?.content)?;
+            let oid = der::oid_string(e.next_tagged(der::OID, "extnID")?.content)?;
             if oid != OID_SCT_LIST {
                 kept.extend_from_slice(ext.raw);
                 continue;
@@ -185,7 +185,7 @@ fn split_sct_list(cert_der: &[u8]) -> Result<(Option<Vec<u8>>, Vec<u8>), String>
                 return Err("two SCT list extensions".into());
             }
             e.optional(der::BOOLEAN, "critical")?;
-            let value = e.expect(der::OCTET_STRING, "extnValue")?;
+            let value = e.next_tagged(der::OCTET_STRING, "extnValue")?;
             let inner = der::read_one(value.content, der::OCTET_STRING, "SCT list")?;
             list = Some(inner.content.to_vec());
         }
