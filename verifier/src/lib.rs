@@ -12,6 +12,13 @@
 //! to require ([`Authority`]: a [`KeyRequirement`] or a [`KeylessRequirement`]); the webhook
 //! decides *when* (a deadline per call).
 
+// `VerifyError` is 128 bytes: its largest variants carry a condition failure or a keyless
+// rejection beside the image. Clippy measured the largest variant (120 bytes) while the type was
+// defined in this crate and measures the whole type now that it is the types crate's; the type
+// did not grow. Boxing those variants would change every match on them, for errors that are only
+// built on the failure path.
+#![allow(clippy::result_large_err)]
+
 pub mod cached;
 pub mod cosign;
 mod key_signatures;
