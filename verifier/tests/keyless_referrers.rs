@@ -11,7 +11,7 @@ mod support;
 
 use keyless_env::KeylessEnv;
 use keyless_support::{GITHUB, SUBJECT, release};
-use portcullis_verifier::keyless::Identity;
+use portcullis_verifier::keyless::{Identity, TrustedRootFile};
 use portcullis_verifier::keyless::{IdentityMismatch, KeylessError, StringMatcher};
 use portcullis_verifier::registry::referrers::ReferrersSource;
 use portcullis_verifier::{Digest, ImageRef, RegistryError, VerifyError};

@@ -33,6 +33,7 @@ pub mod discovery;
 mod json;
 pub mod merkle;
 pub mod rekor;
+mod root_file;
 pub mod sct;
 pub mod tsa;
 mod tsa_token;
@@ -52,6 +53,7 @@ pub use classic::{KeylessSignature, verify_signature_layers};
 pub use discovery::verify_keyless_digest;
 pub use merkle::MerkleError;
 pub use rekor::RekorError;
+pub use root_file::TrustedRootFile;
 pub use sct::SctError;
 pub use tsa::{TimestampError, VerifiedTimestamp};
 
