@@ -12,11 +12,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use portcullis_verifier::condition::ConditionError;
-use portcullis_verifier::keyless::{Claim, Identity, StringMatcher, TrustedRoot};
-use portcullis_verifier::{
-    AttestationRequirement, Authority, Condition, ImageRef, KeyError, KeylessRequirement,
-    PublicKey, Requirement, Verdict, VerifyError, predicate_type_uri,
+use portcullis_verifier_types::condition::ConditionError;
+use portcullis_verifier_types::keyless::{Claim, Identity, StringMatcher, TrustedRoot};
+use portcullis_verifier_types::{
+    AttestationRequirement, Authority, Condition, ImageRef, KeyError, KeyRequirement,
+    KeylessRequirement, PublicKey, Verdict, VerifyError, predicate_type_uri,
 };
 
 use crate::decision::Finding;
@@ -158,7 +158,7 @@ impl ImagePolicy {
                         keys: keys.len(),
                     });
                 }
-                let req = Requirement {
+                let req = KeyRequirement {
                     keys,
                     threshold: threshold as usize,
                     attestations,

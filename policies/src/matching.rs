@@ -10,7 +10,7 @@
 use std::str::FromStr;
 
 use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
-use portcullis_verifier::ImageRef;
+use portcullis_verifier_types::ImageRef;
 use serde_json::Value;
 
 use crate::request::Request;

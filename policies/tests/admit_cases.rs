@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use portcullis_policies::workload::WorkloadKind;
 use portcullis_policies::{Decision, Operation, PolicySet, Request, VerdictMap};
-use portcullis_verifier::condition::ConditionFailure;
-use portcullis_verifier::{Digest, RegistryError, Verified, VerifyError};
+use portcullis_verifier_types::condition::ConditionFailure;
+use portcullis_verifier_types::{Digest, RegistryError, Verified, VerifyError};
 use serde::Deserialize;
 use serde_json::Value;
 

@@ -5,7 +5,7 @@
 mod common;
 
 use portcullis_policies::{Mode, PolicyKind, PolicySet, Request};
-use portcullis_verifier::{Authority, PublicKey};
+use portcullis_verifier_types::{Authority, PublicKey};
 use serde_json::{Value, json};
 
 const FILES: [&str; 7] = [

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use portcullis_policies::{LoadError, PolicyError, PolicySet, TrustRoots};
-use portcullis_verifier::Authority;
-use portcullis_verifier::keyless::TrustedRoot;
+use portcullis_verifier_types::Authority;
+use portcullis_verifier_types::keyless::TrustedRoot;
 use serde::Deserialize;
 
 #[derive(Deserialize)]

@@ -12,7 +12,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use portcullis_policies::workload::WorkloadKind;
 use portcullis_policies::{Decision, PolicySet, Request, VerdictMap};
-use portcullis_verifier::{Digest, Verified};
+use portcullis_verifier_types::{Digest, Verified};
 use serde_json::{Value, json};
 
 const DIGEST: &str = "sha256:abababababababababababababababababababababababababababababababab";

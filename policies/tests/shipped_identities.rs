@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use portcullis_policies::{PolicySet, TrustRoots};
-use portcullis_verifier::keyless::TrustedRoot;
+use portcullis_verifier_types::keyless::TrustedRoot;
 use regex::Regex;
 use serde_json::Value;
 

@@ -20,7 +20,7 @@ use portcullis_verifier::cosign::sign::sign_image;
 use portcullis_verifier::keyless::bundle::Bundle;
 use portcullis_verifier::keyless::bundle_verify::verify_bundle;
 use portcullis_verifier::{
-    CacheConfig, Digest, ImageRef, PrivateKey, RegistryClient, RegistryConfig, Requirement,
+    CacheConfig, Digest, ImageRef, KeyRequirement, PrivateKey, RegistryClient, RegistryConfig,
     Verifier,
 };
 use sha2::{Digest as _, Sha256};
@@ -68,7 +68,7 @@ async fn main() {
     let mut ss = TestSigstore::new((t0 - DAY, t0 + DAY));
     let keyless = req(&ss, (Some(t0 - DAY), None), release());
     let key = PrivateKey::generate();
-    let keyed = Requirement {
+    let keyed = KeyRequirement {
         keys: vec![key.public()],
         threshold: 1,
         attestations: Vec::new(),

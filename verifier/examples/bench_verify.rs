@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use portcullis_testkit::{Proxy, Registry, push_image};
 use portcullis_verifier::cosign::sign::{attest_image, sign_image};
 use portcullis_verifier::{
-    AttestationRequirement, CacheConfig, Condition, ImageRef, PrivateKey, RegistryClient,
-    RegistryConfig, Requirement, Verifier,
+    AttestationRequirement, CacheConfig, Condition, ImageRef, KeyRequirement, PrivateKey,
+    RegistryClient, RegistryConfig, Verifier,
 };
 
 const IMAGES: usize = 40;
@@ -90,12 +90,12 @@ async fn main() {
             soon()).await.unwrap();
         images.push(image);
     }
-    let sig_only = Arc::new(Requirement {
+    let sig_only = Arc::new(KeyRequirement {
         keys: vec![key.public()],
         threshold: 1,
         attestations: vec![],
     });
-    let with_att = Arc::new(Requirement {
+    let with_att = Arc::new(KeyRequirement {
         keys: vec![key.public()],
         threshold: 1,
         attestations: vec![AttestationRequirement {

@@ -1,6 +1,6 @@
-//! ECDSA P-256 keys in cosign's file formats.
+//! ECDSA P-256 private keys in cosign's file format; public keys ([`PublicKey`]) are
+//! `portcullis-verifier-types`' and re-exported here.
 //!
-//! - Public keys: PEM `PUBLIC KEY` (PKIX / SubjectPublicKeyInfo), as `cosign.pub`.
 //! - Private keys: PEM `ENCRYPTED SIGSTORE PRIVATE KEY` (cosign 2.x; `ENCRYPTED COSIGN PRIVATE KEY`
 //!   is read too) whose body is the JSON of go-securesystemslib's `encrypted` package: scrypt as
 //!   KDF, NaCl secretbox as cipher, the plaintext a PKCS#8 DER private key.
@@ -14,92 +14,18 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use crypto_secretbox::aead::{Aead, KeyInit};
 use crypto_secretbox::{Nonce, XSalsa20Poly1305};
-use p256::ecdsa::signature::{Signer as _, Verifier as _};
-use p256::ecdsa::{DerSignature, Signature, SigningKey, VerifyingKey};
-use p256::pkcs8::{
-    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
-};
+use p256::ecdsa::signature::Signer as _;
+use p256::ecdsa::{DerSignature, SigningKey};
+use p256::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
+
+pub use portcullis_verifier_types::keys::{KeyError, PublicKey};
 
 const PEM_ENCRYPTED: &str = "ENCRYPTED SIGSTORE PRIVATE KEY";
 const PEM_ENCRYPTED_LEGACY: &str = "ENCRYPTED COSIGN PRIVATE KEY";
 /// scrypt cost cosign 2.x uses when it writes keys (N = 2^16, r = 8, p = 1).
 const SCRYPT_LOG_N: u8 = 16;
-
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    #[error("{what}: not a PEM-encoded ECDSA P-256 public key: {cause}")]
-    PublicKey { what: String, cause: String },
-    #[error("private key: {0}")]
-    PrivateKey(String),
-    #[error("private key: wrong password (decryption failed)")]
-    WrongPassword,
-}
-
-/// A trusted ECDSA P-256 public key.
-#[derive(Clone, PartialEq, Eq)]
-pub struct PublicKey {
-    key: VerifyingKey,
-    id: String,
-}
-
-impl fmt::Debug for PublicKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PublicKey({})", self.short_id())
-    }
-}
-
-impl PublicKey {
-    /// Parses a PEM public key; `what` names the source (a file path) in errors.
-    pub fn from_pem(pem: &str, what: &str) -> Result<Self, KeyError> {
-        let key =
-            VerifyingKey::from_public_key_pem(pem.trim()).map_err(|e| KeyError::PublicKey {
-                what: what.to_string(),
-                cause: e.to_string(),
-            })?;
-        Ok(Self::from_verifying_key(key))
-    }
-
-    fn from_verifying_key(key: VerifyingKey) -> Self {
-        let der = key
-            .to_public_key_der()
-            .map(|d| d.as_bytes().to_vec())
-            .unwrap_or_default();
-        let id = hex::encode(Sha256::digest(der));
-        Self { key, id }
-    }
-
-    /// The PEM encoding, as `cosign.pub`.
-    pub fn to_pem(&self) -> String {
-        self.key
-            .to_public_key_pem(LineEnding::LF)
-            .unwrap_or_default()
-    }
-
-    /// Hex SHA-256 of the DER public key.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-
-    /// The first 12 hex digits of the id, for messages.
-    pub fn short_id(&self) -> &str {
-        &self.id[..12]
-    }
-
-    /// Verifies a DER (or raw r||s) ECDSA signature over SHA-256(`msg`).
-    pub fn verify(&self, msg: &[u8], sig: &[u8]) -> bool {
-        let sig = match Signature::from_der(sig) {
-            Ok(s) => s,
-            Err(_) => match Signature::from_slice(sig) {
-                Ok(s) => s,
-                Err(_) => return false,
-            },
-        };
-        self.key.verify(msg, &sig).is_ok()
-    }
-}
 
 /// A private signing key.
 pub struct PrivateKey {
@@ -326,18 +252,5 @@ mod tests {
         assert!(!public.verify(b"payload!", &sig));
         assert!(!PrivateKey::generate().public().verify(b"payload", &sig));
         assert_eq!(public.id().len(), 64);
-    }
-
-    #[test]
-    fn garbage_public_key_is_named() {
-        let err = PublicKey::from_pem(
-            "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----",
-            "k.pub",
-        )
-        .unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("k.pub: not a PEM-encoded ECDSA P-256 public key")
-        );
     }
 }

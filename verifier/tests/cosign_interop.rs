@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 use portcullis_verifier::cosign::sign::{attest_image, sign_image};
 use portcullis_verifier::{
-    AttestationRequirement, Condition, PrivateKey, PublicKey, Requirement, VerifyError,
+    AttestationRequirement, Condition, KeyRequirement, PrivateKey, PublicKey, VerifyError,
 };
 use support::{Env, requirement, soon};
 use tempfile::TempDir;
@@ -98,7 +98,7 @@ async fn cosign_signed_and_attested_images_verify_here() {
     ];
     assert!(cosign.succeeds_on(&args, &pinned));
 
-    let req = std::sync::Arc::new(Requirement {
+    let req = std::sync::Arc::new(KeyRequirement {
         keys: vec![cosign_pub.clone()],
         threshold: 1,
         attestations: vec![],
@@ -128,7 +128,7 @@ async fn cosign_signed_and_attested_images_verify_here() {
     ];
     assert!(cosign.succeeds_on(&args, &pinned));
     let with = |cond: &str| {
-        std::sync::Arc::new(Requirement {
+        std::sync::Arc::new(KeyRequirement {
             keys: vec![cosign_pub.clone()],
             threshold: 1,
             attestations: vec![AttestationRequirement {

@@ -14,7 +14,7 @@ use portcullis_verifier::keyless::bundle::{BundleVersion, Content, Signer};
 use portcullis_verifier::keyless::rekor::RekorError;
 use portcullis_verifier::keyless::{
     Bundle, BundleError, Claim, Identity, KeylessError, KeylessRequirement, MerkleError,
-    StringMatcher, TrustedRoot, verify_bundle,
+    StringMatcher, TrustedRoot, TrustedRootFile, verify_bundle,
 };
 use serde_json::Value;
 

@@ -10,7 +10,7 @@ mod support;
 
 use keyless_env::KeylessEnv;
 use portcullis_testkit::sigstore::{GITHUB, SUBJECT, release};
-use portcullis_verifier::keyless::Identity;
+use portcullis_verifier::keyless::{Identity, TrustedRootFile};
 use portcullis_verifier::keyless::{IdentityMismatch, KeylessError, StringMatcher};
 use portcullis_verifier::registry::referrers::ReferrersSource;
 use portcullis_verifier::{Digest, ImageRef, RegistryError, VerifyError};

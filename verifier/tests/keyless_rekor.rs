@@ -15,7 +15,7 @@ use portcullis_verifier::keyless::classic::verify_layer;
 use portcullis_verifier::keyless::rekor::{RekorBundle, RekorError};
 use portcullis_verifier::keyless::{
     BUNDLE_ANNOTATION, CERTIFICATE_ANNOTATION, CertError, Identity, IdentityMismatch, KeylessError,
-    KeylessRequirement, SctError, StringMatcher, TrustedRoot,
+    KeylessRequirement, SctError, StringMatcher, TrustedRoot, TrustedRootFile,
 };
 use serde_json::json;
 

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use portcullis_verifier::keyless::cert::CertError;
-use portcullis_verifier::keyless::{Certificate, TrustError, TrustedRoot, parse_rfc3339};
+use portcullis_verifier::keyless::{
+    Certificate, TrustError, TrustedRoot, TrustedRootFile, parse_rfc3339,
+};
 use serde_json::Value;
 
 fn corpus() -> PathBuf {

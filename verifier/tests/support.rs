@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use portcullis_testkit::{Proxy, Registry};
 use portcullis_verifier::{
-    CacheConfig, ImageRef, PrivateKey, RegistryClient, RegistryConfig, Requirement, Verifier,
+    CacheConfig, ImageRef, KeyRequirement, PrivateKey, RegistryClient, RegistryConfig, Verifier,
 };
 use tokio::time::Instant;
 
@@ -80,8 +80,8 @@ pub fn soon() -> Instant {
     Instant::now() + Duration::from_secs(20)
 }
 
-pub fn requirement(keys: &[&PrivateKey], threshold: usize) -> Arc<Requirement> {
-    Arc::new(Requirement {
+pub fn requirement(keys: &[&PrivateKey], threshold: usize) -> Arc<KeyRequirement> {
+    Arc::new(KeyRequirement {
         keys: keys.iter().map(|k| k.public()).collect(),
         threshold,
         attestations: Vec::new(),

@@ -10,7 +10,7 @@ use portcullis_verifier::ImageRef;
 use portcullis_verifier::cosign::sign::{Attached, attest_image, sign_image};
 use portcullis_verifier::cosign::{Artifact, artifact_ref};
 use portcullis_verifier::{
-    AttestationRequirement, Condition, PrivateKey, Requirement, VerifyError, predicate_type_uri,
+    AttestationRequirement, Condition, KeyRequirement, PrivateKey, VerifyError, predicate_type_uri,
 };
 use serde_json::json;
 use support::{Env, soon};
@@ -28,8 +28,8 @@ fn provenance(repo: &str) -> serde_json::Value {
     })
 }
 
-fn require(key: &PrivateKey, conditions: &[&str]) -> Arc<Requirement> {
-    Arc::new(Requirement {
+fn require(key: &PrivateKey, conditions: &[&str]) -> Arc<KeyRequirement> {
+    Arc::new(KeyRequirement {
         keys: vec![key.public()],
         threshold: 1,
         attestations: vec![AttestationRequirement {

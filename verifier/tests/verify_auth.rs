@@ -9,8 +9,8 @@ use base64::Engine as _;
 use portcullis_testkit::Registry;
 use portcullis_verifier::cosign::sign::sign_image;
 use portcullis_verifier::{
-    CacheConfig, Credentials, ImageRef, PrivateKey, RegistryClient, RegistryConfig, RegistryError,
-    Requirement, Verifier, VerifyError,
+    CacheConfig, Credentials, ImageRef, KeyRequirement, PrivateKey, RegistryClient, RegistryConfig,
+    RegistryError, Verifier, VerifyError,
 };
 use tokio::time::Instant;
 
@@ -63,7 +63,7 @@ async fn basic_auth_from_docker_config() {
         .unwrap();
     let key = PrivateKey::generate();
     sign_image(&authed, &image, &key, soon).await.unwrap();
-    let req = Arc::new(Requirement {
+    let req = Arc::new(KeyRequirement {
         keys: vec![key.public()],
         threshold: 1,
         attestations: vec![],

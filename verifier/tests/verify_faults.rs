@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use portcullis_verifier::cosign::sign::{attest_image, sign_image};
 use portcullis_verifier::{
-    AttestationRequirement, PrivateKey, RegistryError, Requirement, VerifyError, verify_digest,
+    AttestationRequirement, KeyRequirement, PrivateKey, RegistryError, VerifyError, verify_digest,
 };
 use support::{Env, requirement, soon};
 use tokio::time::Instant;
@@ -198,7 +198,7 @@ async fn cold_verification_round_trips() {
         "HEAD tag + .sig manifest + 1 layer"
     );
 
-    let with_att = Arc::new(Requirement {
+    let with_att = Arc::new(KeyRequirement {
         keys: vec![key.public()],
         threshold: 1,
         attestations: vec![AttestationRequirement {

@@ -7,7 +7,7 @@
 
 use std::str::FromStr;
 
-use portcullis_verifier::ImageRef;
+use portcullis_verifier_types::ImageRef;
 
 use crate::decision::Finding;
 use crate::matching::{GlobList, MatchError, Matcher};

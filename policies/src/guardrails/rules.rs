@@ -5,8 +5,8 @@
 //! `$.spec.template.spec.containers[*].imagePullPolicy`), so one rule can target any kind listed
 //! in the policy's `match.kinds`, not only workloads.
 
-use portcullis_verifier::condition::ConditionError;
-use portcullis_verifier::{Condition, ConditionSpec};
+use portcullis_verifier_types::condition::ConditionError;
+use portcullis_verifier_types::{Condition, ConditionSpec};
 use serde_json::Value;
 
 use crate::decision::Finding;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use kube::CustomResource;
-use portcullis_verifier::Operator;
+use portcullis_verifier_types::Operator;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use kube::CustomResource;
-use portcullis_verifier::ConditionSpec;
+use portcullis_verifier_types::ConditionSpec;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 

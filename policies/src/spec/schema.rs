@@ -35,12 +35,12 @@ pub(crate) fn any_values(_: &mut SchemaGenerator) -> Schema {
     }))
 }
 
-/// `portcullis_verifier::Operator`.
+/// `portcullis_verifier_types::Operator`.
 pub(crate) fn operator(_: &mut SchemaGenerator) -> Schema {
     schema(operator_json())
 }
 
-/// A list of `portcullis_verifier::ConditionSpec`.
+/// A list of `portcullis_verifier_types::ConditionSpec`.
 pub(crate) fn conditions(_: &mut SchemaGenerator) -> Schema {
     schema(json!({
         "type": "array",
@@ -79,7 +79,7 @@ pub(crate) fn quantity_map(_: &mut SchemaGenerator) -> Schema {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use portcullis_verifier::Operator;
+    use portcullis_verifier_types::Operator;
 
     /// The hand-written enum must list exactly names the verifier accepts.
     #[test]

@@ -96,7 +96,7 @@ pub fn library(files: &[&str]) -> PolicySet {
 /// The trusted roots the library's keyless examples name (an empty root: loading only needs the
 /// name to resolve).
 pub fn library_trust_roots() -> portcullis_policies::TrustRoots {
-    let root = portcullis_verifier::keyless::TrustedRoot::from_json(
+    let root = portcullis_verifier_types::keyless::TrustedRoot::from_json(
         br#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}"#,
         "sigstore-public",
     )

@@ -9,41 +9,16 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use serde::Serialize;
 
 use super::json::{RawBundle, RawLegacy};
 use crate::cosign::dsse::Envelope;
+
+pub use portcullis_verifier_types::keyless::errors::{BundleError, BundleVersion};
 
 pub const MEDIA_TYPE_V01: &str = "application/vnd.dev.sigstore.bundle+json;version=0.1";
 pub const MEDIA_TYPE_V02: &str = "application/vnd.dev.sigstore.bundle+json;version=0.2";
 pub const MEDIA_TYPE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
 const MEDIA_TYPE_V03_ALT: &str = "application/vnd.dev.sigstore.bundle+json;version=0.3";
-
-/// Why a bundle could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
-pub enum BundleError {
-    #[error("not a Sigstore or cosign bundle: {cause}")]
-    Json { cause: String },
-    #[error("bundle media type {media_type:?} is not v0.1, v0.2 or v0.3")]
-    MediaType { media_type: String },
-    #[error("bundle {version:?} lacks {field}")]
-    Missing {
-        version: BundleVersion,
-        field: String,
-    },
-    #[error("bundle field {field} is not valid: {cause}")]
-    Invalid { field: String, cause: String },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub enum BundleVersion {
-    /// cosign's `{base64Signature, cert, rekorBundle}`.
-    CosignLegacy,
-    V01,
-    V02,
-    V03,
-}
 
 /// Who signed: a certificate (keyless) or a key known out of band.
 #[derive(Debug, Clone, PartialEq, Eq)]

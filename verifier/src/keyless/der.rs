@@ -61,7 +61,7 @@ pub(crate) fn read(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), String> {
 /// Reads `input` as exactly one item with tag `tag`.
 pub(crate) fn read_one<'a>(input: &'a [u8], tag: u8, what: &str) -> Result<Tlv<'a>, String> {
     let mut r = Reader::new(input);
-    let tlv = r.expect(tag, what)?;
+    let tlv = r.next_tagged(tag, what)?;
     if !r.is_empty() {
         return Err(format!("{what}: trailing bytes"));
     }
@@ -94,7 +94,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next item, which must have tag `tag`.
-    pub fn expect(&mut self, tag: u8, what: &str) -> Result<Tlv<'a>, String> {
+    pub fn next_tagged(&mut self, tag: u8, what: &str) -> Result<Tlv<'a>, String> {
         let tlv = self.next_item(what)?;
         if tlv.tag != tag {
             return Err(format!("{what}: tag {:#04x}, expected {tag:#04x}", tlv.tag));
@@ -175,7 +175,7 @@ pub(crate) fn algorithm(tlv: &Tlv<'_>, what: &str) -> Result<String, String> {
     if tlv.tag != SEQUENCE {
         return Err(format!("{what}: not an AlgorithmIdentifier"));
     }
-    let oid = Reader::new(tlv.content).expect(OID, what)?;
+    let oid = Reader::new(tlv.content).next_tagged(OID, what)?;
     oid_string(oid.content)
 }
 
@@ -197,8 +197,8 @@ mod tests {
         assert!(read(&[0x1f, 0x01, 0]).is_err(), "high tag");
         let mut r = Reader::new(&[0x02, 0x01, 0x05, 0x04, 0x00]);
         assert_eq!(r.optional(OID, "x").unwrap(), None);
-        assert_eq!(r.expect(INTEGER, "n").unwrap().content, &[5]);
-        assert!(r.expect(INTEGER, "n").is_err());
+        assert_eq!(r.next_tagged(INTEGER, "n").unwrap().content, &[5]);
+        assert!(r.next_tagged(INTEGER, "n").is_err());
     }
 
     #[test]

@@ -28,11 +28,11 @@ use super::identity::CertIdentity;
 use super::{KeylessError, KeylessRequirement};
 use crate::cosign::{Artifact, artifact_tag};
 use crate::error::{RegistryError, VerifyError};
+use crate::key_signatures::{Layer, fetch_classic};
 use crate::reference::{Digest, ImageRef};
 use crate::registry::RegistryClient;
 use crate::registry::referrers::ArtifactManifest;
 use crate::requirement::Verified;
-use crate::verify::{Layer, fetch_classic};
 
 /// The artifact type (and layer media type) of a Sigstore bundle referrer.
 pub const BUNDLE_ARTIFACT_TYPE: &str = MEDIA_TYPE_V03;

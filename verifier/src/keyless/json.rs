@@ -1,8 +1,8 @@
-//! The JSON shapes of Sigstore documents, exactly as serialised (protobuf JSON: camelCase
-//! names, int64 as strings, bytes as base64): `trusted_root.json`, bundles v0.1–v0.3, and
-//! cosign's legacy blob bundle.
+//! The JSON shapes of Sigstore bundles, exactly as serialised (protobuf JSON: camelCase
+//! names, int64 as strings, bytes as base64): bundles v0.1–v0.3, and cosign's legacy blob
+//! bundle (`trusted_root.json`'s shapes are beside its parser in `portcullis-verifier-types`).
 //!
-//! Only [`super::trust`] and [`super::bundle`] read these: they decode and validate them into
+//! Only [`super::bundle`] reads these: they decode and validate them into
 //! their own types, so nothing else ever sees undecoded base64 or a stringly-typed integer.
 
 use serde::{Deserialize, Deserializer};
@@ -143,66 +143,4 @@ pub(super) fn int64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
         Int::N(n) => Ok(n),
         Int::S(s) => s.parse().map_err(serde::de::Error::custom),
     }
-}
-
-// === trusted_root.json ===
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct RawRoot {
-    pub(super) media_type: String,
-    #[serde(default)]
-    pub(super) tlogs: Vec<RawLog>,
-    #[serde(default)]
-    pub(super) certificate_authorities: Vec<RawCa>,
-    #[serde(default)]
-    pub(super) ctlogs: Vec<RawLog>,
-    #[serde(default)]
-    pub(super) timestamp_authorities: Vec<RawCa>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct RawLog {
-    #[serde(default)]
-    pub(super) base_url: String,
-    pub(super) public_key: RawKey,
-    pub(super) log_id: RawLogId,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct RawKey {
-    pub(super) raw_bytes: String,
-    #[serde(default)]
-    pub(super) key_details: String,
-    #[serde(default)]
-    pub(super) valid_for: Option<RawValidFor>,
-}
-
-#[derive(Deserialize, Default)]
-pub(super) struct RawValidFor {
-    pub(super) start: Option<String>,
-    pub(super) end: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct RawCa {
-    #[serde(default)]
-    pub(super) subject: RawSubject,
-    #[serde(default)]
-    pub(super) uri: String,
-    pub(super) cert_chain: RawChain,
-    #[serde(default)]
-    pub(super) valid_for: Option<RawValidFor>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct RawSubject {
-    #[serde(default)]
-    pub(super) organization: String,
-    #[serde(default)]
-    pub(super) common_name: String,
 }

@@ -10,42 +10,11 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use super::trust::TransparencyLog;
 
-/// Why an inclusion proof or checkpoint was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
-pub enum MerkleError {
-    #[error("leaf index {index} is outside a tree of size {size}")]
-    IndexOutOfRange { index: u64, size: u64 },
-    #[error(
-        "audit path has {actual} hashes, a tree of size {size} needs {expected} for index {index}"
-    )]
-    WrongPathLength {
-        index: u64,
-        size: u64,
-        expected: usize,
-        actual: usize,
-    },
-    #[error("audit path leads to root {computed}, not the proof's root {expected}")]
-    RootMismatch { expected: String, computed: String },
-    #[error("malformed checkpoint: {cause}")]
-    MalformedCheckpoint { cause: String },
-    #[error(
-        "checkpoint is for tree size {checkpoint} and root {checkpoint_root}, the proof for {proof} and {proof_root}"
-    )]
-    CheckpointMismatch {
-        checkpoint: u64,
-        proof: u64,
-        checkpoint_root: String,
-        proof_root: String,
-    },
-    #[error("checkpoint of {origin} carries no valid signature by log {log}")]
-    CheckpointUnsigned { origin: String, log: String },
-}
+pub use portcullis_verifier_types::keyless::errors::MerkleError;
 
 pub fn leaf_hash(body: &[u8]) -> [u8; 32] {
     let mut h = Sha256::new();

@@ -13,41 +13,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::pkix::PkixError;
-use super::rfc3339;
 use super::trust::{TransparencyLog, TrustedRoot};
 
-/// Why a log entry was rejected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
-pub enum RekorError {
-    #[error("log id {log_id} is not a transparency log of the trusted root")]
-    UnknownLog { log_id: String },
-    #[error("log {log} is trusted {valid_for}, not at the entry's time {}", rfc3339(*.at))]
-    LogNotValidAt {
-        log: String,
-        valid_for: String,
-        at: i64,
-    },
-    #[error("signed entry timestamp does not verify with the key of log {log}")]
-    BadSet { log: String },
-    #[error("log {log}: {source}")]
-    Key {
-        log: String,
-        #[source]
-        source: PkixError,
-    },
-    #[error("malformed {what}: {cause}")]
-    Malformed { what: String, cause: String },
-    #[error("log entry kind {entry_kind} {version} is not supported")]
-    UnsupportedKind { entry_kind: String, version: String },
-    #[error("logged {field} is {actual}, not {expected}")]
-    BodyMismatch {
-        field: String,
-        expected: String,
-        actual: String,
-    },
-}
+pub use portcullis_verifier_types::keyless::errors::RekorError;
 
 /// cosign's `dev.sigstore.cosign/bundle` annotation (and `rekorBundle` of a blob bundle).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

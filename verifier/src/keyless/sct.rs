@@ -12,59 +12,26 @@
 //! without `ctlogs` (e.g. one built from PEM roots and a Rekor key, or a private Sigstore
 //! without CT) skips the check: there is no log to verify against. Detached SCTs are not read.
 
-use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use super::cert::Certificate;
 use super::der::{self, Reader};
 use super::pkix::HashAlg;
-use super::rfc3339;
 use super::trust::{CertificateAuthority, TrustedRoot};
+
+pub use portcullis_verifier_types::keyless::errors::SctError;
 
 /// The SCT list extension's OID.
 pub const OID_SCT_LIST: &str = "1.3.6.1.4.1.11129.2.4.2";
 
-/// Why a certificate's SCTs were rejected.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
-pub enum SctError {
-    #[error(
-        "{subject}: no embedded SCT, and the trusted root names CT logs (the certificate was not shown to be logged)"
-    )]
-    Missing { subject: String },
-    #[error("{subject}: SCT list is malformed: {cause}")]
-    Malformed { subject: String, cause: String },
-    #[error("{subject}: no SCT is from a CT log of the trusted root (log ids {log_ids})")]
-    UnknownLog { subject: String, log_ids: String },
-    #[error(
-        "{subject}: SCT by {log} does not verify over this certificate (TBS without the SCT list, issuer key hash)"
-    )]
-    BadSignature { subject: String, log: String },
-    #[error("{subject}: SCT by {log} cannot be checked: {cause}")]
-    Unverifiable {
-        subject: String,
-        log: String,
-        cause: String,
-    },
-    #[error("{subject}: SCT by {log} is dated {}, outside the log's validity {valid_for}", rfc3339(*.at))]
-    LogNotValidAt {
-        subject: String,
-        log: String,
-        valid_for: String,
-        at: i64,
-    },
-}
-
-impl SctError {
-    /// How far the best SCT got: the most telling failure when several SCTs fail.
-    fn rank(&self) -> u8 {
-        match self {
-            SctError::Missing { .. } | SctError::Malformed { .. } => 0,
-            SctError::UnknownLog { .. } => 1,
-            SctError::Unverifiable { .. } => 2,
-            SctError::LogNotValidAt { .. } => 3,
-            SctError::BadSignature { .. } => 4,
-        }
+/// How far an SCT got: the most telling failure when several SCTs fail.
+fn rank(e: &SctError) -> u8 {
+    match e {
+        SctError::Missing { .. } | SctError::Malformed { .. } => 0,
+        SctError::UnknownLog { .. } => 1,
+        SctError::Unverifiable { .. } => 2,
+        SctError::LogNotValidAt { .. } => 3,
+        SctError::BadSignature { .. } => 4,
     }
 }
 
@@ -108,7 +75,7 @@ pub fn verify_embedded(
         match verify_one(sct, &subject, &issuer_key_hash, &tbs, root) {
             Ok(log) => return Ok(Some(log)),
             Err(e) => {
-                if best.as_ref().is_none_or(|b| e.rank() > b.rank()) {
+                if best.as_ref().is_none_or(|b| rank(&e) > rank(b)) {
                     best = Some(e);
                 }
             }
@@ -197,7 +164,7 @@ fn verify_one(
 /// and its TBSCertificate re-encoded without that extension.
 fn split_sct_list(cert_der: &[u8]) -> Result<(Option<Vec<u8>>, Vec<u8>), String> {
     let cert = der::read_one(cert_der, der::SEQUENCE, "Certificate")?;
-    let tbs = Reader::new(cert.content).expect(der::SEQUENCE, "TBSCertificate")?;
+    let tbs = Reader::new(cert.content).next_tagged(der::SEQUENCE, "TBSCertificate")?;
     let mut list = None;
     let mut fields = Vec::with_capacity(tbs.content.len());
     for field in Reader::new(tbs.content).items("TBSCertificate")? {
@@ -209,7 +176,7 @@ fn split_sct_list(cert_der: &[u8]) -> Result<(Option<Vec<u8>>, Vec<u8>), String>
         let mut kept = Vec::with_capacity(exts.content.len());
         for ext in Reader::new(exts.content).items("extension")? {
             let mut e = Reader::new(ext.content);
-            let oid = der::oid_string(e.expect(der::OID, "extnID")?.content)?;
+            let oid = der::oid_string(e.next_tagged(der::OID, "extnID")?.content)?;
             if oid != OID_SCT_LIST {
                 kept.extend_from_slice(ext.raw);
                 continue;
@@ -218,7 +185,7 @@ fn split_sct_list(cert_der: &[u8]) -> Result<(Option<Vec<u8>>, Vec<u8>), String>
                 return Err("two SCT list extensions".into());
             }
             e.optional(der::BOOLEAN, "critical")?;
-            let value = e.expect(der::OCTET_STRING, "extnValue")?;
+            let value = e.next_tagged(der::OCTET_STRING, "extnValue")?;
             let inner = der::read_one(value.content, der::OCTET_STRING, "SCT list")?;
             list = Some(inner.content.to_vec());
         }

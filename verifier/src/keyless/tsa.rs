@@ -22,69 +22,12 @@ use x509_parser::prelude::FromDer as _;
 
 use super::cert::Certificate;
 use super::pkix::HashAlg;
-use super::rfc3339;
 use super::trust::{CertificateAuthority, TrustedRoot};
 use super::tsa_token::{OID_TST_INFO, ParseError, Token};
 
-const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
+pub use portcullis_verifier_types::keyless::errors::TimestampError;
 
-/// Why an RFC 3161 timestamp was rejected; `index` is its position in the bundle.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
-pub enum TimestampError {
-    #[error("timestamp {index}: not an RFC 3161 timestamp: {cause}")]
-    Malformed { index: usize, cause: String },
-    #[error("timestamp {index}: the TSA did not grant it (PKIStatus {status})")]
-    NotGranted { index: usize, status: u8 },
-    #[error("timestamp {index}: {what} algorithm {algorithm} is not supported")]
-    UnsupportedAlgorithm {
-        index: usize,
-        what: String,
-        algorithm: String,
-    },
-    #[error(
-        "timestamp {index}: messageImprint is {actual}, not the {algorithm} of the bundle's signature ({expected})"
-    )]
-    ImprintMismatch {
-        index: usize,
-        algorithm: String,
-        expected: String,
-        actual: String,
-    },
-    #[error(
-        "timestamp {index}: the signed messageDigest attribute is not the hash of the TSTInfo (token altered)"
-    )]
-    ContentAltered { index: usize },
-    #[error(
-        "timestamp {index}: signed by {signer}, which is not a timestamp authority of the trusted root"
-    )]
-    UntrustedSigner { index: usize, signer: String },
-    #[error("timestamp {index}: signature does not verify with the key of {signer}")]
-    BadSignature { index: usize, signer: String },
-    #[error("timestamp {index}: signing certificate {signer} lacks the timeStamping key usage")]
-    NotTimeStamping { index: usize, signer: String },
-    #[error(
-        "timestamp {index}: timestamp authority {tsa} is valid {valid_for}, not at genTime {}",
-        rfc3339(*.gen_time)
-    )]
-    AuthorityNotValidAt {
-        index: usize,
-        tsa: String,
-        valid_for: String,
-        gen_time: i64,
-    },
-    #[error(
-        "timestamp {index}: certificate {subject} is valid {} to {}, not at genTime {}",
-        rfc3339(*.not_before), rfc3339(*.not_after), rfc3339(*.gen_time)
-    )]
-    CertificateNotValidAt {
-        index: usize,
-        subject: String,
-        not_before: i64,
-        not_after: i64,
-        gen_time: i64,
-    },
-}
+const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
 
 /// A timestamp that verified.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

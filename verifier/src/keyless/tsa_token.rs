@@ -98,34 +98,34 @@ impl<'a> Token<'a> {
         let mut r = Reader::new(outer.content);
         // A TimeStampResp starts with its PKIStatusInfo; a ContentInfo with its content type.
         let content_info = if r.peek_tag() == Some(der::SEQUENCE) {
-            let status = r.expect(der::SEQUENCE, "PKIStatusInfo")?;
-            let code = Reader::new(status.content).expect(der::INTEGER, "PKIStatus")?;
+            let status = r.next_tagged(der::SEQUENCE, "PKIStatusInfo")?;
+            let code = Reader::new(status.content).next_tagged(der::INTEGER, "PKIStatus")?;
             match code.content {
                 [0] | [1] => {}
                 [n] => return Err(ParseError::NotGranted(*n)),
                 _ => return Err(ParseError::Bad("PKIStatus out of range".into())),
             }
-            r.expect(der::SEQUENCE, "timeStampToken")?.content
+            r.next_tagged(der::SEQUENCE, "timeStampToken")?.content
         } else {
             outer.content
         };
         let mut ci = Reader::new(content_info);
-        let ct = ci.expect(der::OID, "contentType")?;
+        let ct = ci.next_tagged(der::OID, "contentType")?;
         if der::oid_string(ct.content)? != OID_SIGNED_DATA {
             return Err(ParseError::Bad("content type is not SignedData".into()));
         }
-        let explicit = ci.expect(0xa0, "content")?;
+        let explicit = ci.next_tagged(0xa0, "content")?;
         let sd = der::read_one(explicit.content, der::SEQUENCE, "SignedData")?;
         let mut sd = Reader::new(sd.content);
-        sd.expect(der::INTEGER, "SignedData.version")?;
-        sd.expect(der::SET, "digestAlgorithms")?;
-        let encap = sd.expect(der::SEQUENCE, "encapContentInfo")?;
+        sd.next_tagged(der::INTEGER, "SignedData.version")?;
+        sd.next_tagged(der::SET, "digestAlgorithms")?;
+        let encap = sd.next_tagged(der::SEQUENCE, "encapContentInfo")?;
         let mut encap = Reader::new(encap.content);
-        let ect = encap.expect(der::OID, "eContentType")?;
+        let ect = encap.next_tagged(der::OID, "eContentType")?;
         if der::oid_string(ect.content)? != OID_TST_INFO {
             return Err(ParseError::Bad("eContentType is not id-ct-TSTInfo".into()));
         }
-        let econtent = encap.expect(0xa0, "eContent")?;
+        let econtent = encap.next_tagged(0xa0, "eContent")?;
         let tst_info = der::read_one(econtent.content, der::OCTET_STRING, "eContent")?.content;
         let certificates = match sd.optional(0xa0, "certificates")? {
             Some(c) => Reader::new(c.content)
@@ -137,7 +137,7 @@ impl<'a> Token<'a> {
             None => Vec::new(),
         };
         sd.optional(0xa1, "crls")?;
-        let infos = sd.expect(der::SET, "signerInfos")?;
+        let infos = sd.next_tagged(der::SET, "signerInfos")?;
         let infos = Reader::new(infos.content).items("signerInfos")?;
         let [info] = infos.as_slice() else {
             return Err(ParseError::Bad(format!(
@@ -146,13 +146,13 @@ impl<'a> Token<'a> {
             )));
         };
         let mut si = Reader::new(info.content);
-        si.expect(der::INTEGER, "SignerInfo.version")?;
+        si.next_tagged(der::INTEGER, "SignerInfo.version")?;
         let sid = si.next_item("sid")?;
         let sid = match sid.tag {
             der::SEQUENCE => {
                 let mut s = Reader::new(sid.content);
-                let issuer = s.expect(der::SEQUENCE, "sid.issuer")?.raw;
-                let serial = s.expect(der::INTEGER, "sid.serialNumber")?.content;
+                let issuer = s.next_tagged(der::SEQUENCE, "sid.issuer")?.raw;
+                let serial = s.next_tagged(der::INTEGER, "sid.serialNumber")?.content;
                 Sid::IssuerSerial { issuer, serial }
             }
             0x80 => Sid::KeyId(sid.content),
@@ -164,7 +164,7 @@ impl<'a> Token<'a> {
             .map(signed_attrs)
             .transpose()?;
         let sig_alg = der::algorithm(&si.next_item("signatureAlgorithm")?, "signatureAlgorithm")?;
-        let signature = si.expect(der::OCTET_STRING, "signature")?.content;
+        let signature = si.next_tagged(der::OCTET_STRING, "signature")?.content;
         let (imprint_alg, imprint, gen_time) = tst_fields(tst_info)?;
         Ok(Token {
             tst_info,
@@ -186,8 +186,8 @@ fn signed_attrs(tlv: Tlv<'_>) -> Result<SignedAttrs, String> {
     let mut content_type = None;
     for attr in Reader::new(tlv.content).items("signedAttrs")? {
         let mut a = Reader::new(attr.content);
-        let oid = der::oid_string(a.expect(der::OID, "attribute type")?.content)?;
-        let values = a.expect(der::SET, "attribute values")?;
+        let oid = der::oid_string(a.next_tagged(der::OID, "attribute type")?.content)?;
+        let values = a.next_tagged(der::SET, "attribute values")?;
         let first = Reader::new(values.content).next_item("attribute value")?;
         match oid.as_str() {
             OID_MESSAGE_DIGEST if first.tag == der::OCTET_STRING => {
@@ -212,17 +212,17 @@ fn signed_attrs(tlv: Tlv<'_>) -> Result<SignedAttrs, String> {
 fn tst_fields(tst_info: &[u8]) -> Result<(String, Vec<u8>, i64), String> {
     let tst = der::read_one(tst_info, der::SEQUENCE, "TSTInfo")?;
     let mut r = Reader::new(tst.content);
-    r.expect(der::INTEGER, "TSTInfo.version")?;
-    r.expect(der::OID, "TSTInfo.policy")?;
-    let imprint = r.expect(der::SEQUENCE, "messageImprint")?;
+    r.next_tagged(der::INTEGER, "TSTInfo.version")?;
+    r.next_tagged(der::OID, "TSTInfo.policy")?;
+    let imprint = r.next_tagged(der::SEQUENCE, "messageImprint")?;
     let mut m = Reader::new(imprint.content);
     let alg = der::algorithm(&m.next_item("hashAlgorithm")?, "hashAlgorithm")?;
     let hashed = m
-        .expect(der::OCTET_STRING, "hashedMessage")?
+        .next_tagged(der::OCTET_STRING, "hashedMessage")?
         .content
         .to_vec();
-    r.expect(der::INTEGER, "TSTInfo.serialNumber")?;
-    let gen_time = r.expect(der::GENERALIZED_TIME, "genTime")?;
+    r.next_tagged(der::INTEGER, "TSTInfo.serialNumber")?;
+    let gen_time = r.next_tagged(der::GENERALIZED_TIME, "genTime")?;
     Ok((alg, hashed, generalized_time(gen_time.content)?))
 }
 

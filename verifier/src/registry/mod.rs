@@ -334,7 +334,8 @@ impl RegistryClient {
                 Err(e) => {
                     self.observe(&registry, None);
                     let cause = error_chain(&e);
-                    if tries < self.cfg.max_tries.max(1) && !self.wait(None, tries, deadline).await
+                    if tries < self.cfg.max_tries.max(1)
+                        && self.back_off(None, tries, deadline).await == Backoff::Slept
                     {
                         continue;
                     }
@@ -368,7 +369,8 @@ impl RegistryClient {
                         .and_then(|v| v.trim().parse::<u64>().ok())
                         .map(Duration::from_secs);
                     if tries >= self.cfg.max_tries.max(1)
-                        || self.wait(retry_after, tries, deadline).await
+                        || self.back_off(retry_after, tries, deadline).await
+                            == Backoff::PastDeadline
                     {
                         return Err(RegistryError::Throttled {
                             registry,
@@ -382,16 +384,21 @@ impl RegistryClient {
         }
     }
 
-    /// Sleeps before the next attempt; returns true when the wait would pass the deadline (the
-    /// caller gives up instead of sleeping past it).
-    async fn wait(&self, retry_after: Option<Duration>, tries: u32, deadline: Instant) -> bool {
+    /// Sleeps the pause before attempt `tries + 1` (the registry's `Retry-After`, else the
+    /// exponential backoff), unless it would pass the deadline.
+    async fn back_off(
+        &self,
+        retry_after: Option<Duration>,
+        tries: u32,
+        deadline: Instant,
+    ) -> Backoff {
         let backoff = self.cfg.backoff * 2u32.saturating_pow(tries.saturating_sub(1));
         let pause = retry_after.unwrap_or(backoff);
         if Instant::now() + pause >= deadline {
-            return true;
+            return Backoff::PastDeadline;
         }
         sleep(pause).await;
-        false
+        Backoff::Slept
     }
 
     async fn authenticate(
@@ -530,6 +537,15 @@ impl RegistryClient {
             cause,
         }
     }
+}
+
+/// What [`RegistryClient::back_off`] did before a retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backoff {
+    /// Slept the pause: make the next attempt.
+    Slept,
+    /// The pause would end past the deadline: give up now rather than sleep past it.
+    PastDeadline,
 }
 
 /// The registry host, API host and repository that requests for an image go to.

@@ -13,8 +13,8 @@ use hyper::body::Bytes;
 use portcullis_testkit::push_image;
 use portcullis_verifier::cosign::sign::{attest_image, sign_image};
 use portcullis_verifier::{
-    AttestationRequirement, CacheConfig, Condition, ImageRef, PrivateKey, RegistryClient,
-    Requirement, Verifier,
+    AttestationRequirement, CacheConfig, Condition, ImageRef, KeyRequirement, PrivateKey,
+    RegistryClient, Verifier,
 };
 use serde_json::{Value, json};
 
@@ -178,11 +178,11 @@ pub fn digest_refs(registry: &str, repo: &str, seed: &str, count: usize) -> Vec<
         .collect()
 }
 
-/// What `signed-images.yaml` asks of an image, as the verifier crate's [`Requirement`].
-pub fn requirement(key: &PrivateKey) -> Requirement {
+/// What `signed-images.yaml` asks of an image, as the verifier crate's [`KeyRequirement`].
+pub fn requirement(key: &PrivateKey) -> KeyRequirement {
     let condition =
         format!("$.buildDefinition.externalParameters.workflow.repository == {REPOSITORY}");
-    Requirement {
+    KeyRequirement {
         keys: vec![key.public()],
         threshold: 1,
         attestations: vec![AttestationRequirement {
@@ -199,7 +199,7 @@ pub async fn verify_directly(
     client: &RegistryClient,
     images: &[String],
     per_pod: usize,
-    requirement: &Requirement,
+    requirement: &KeyRequirement,
 ) -> Vec<Duration> {
     let mut latencies = Vec::new();
     for pod in images.chunks(per_pod) {

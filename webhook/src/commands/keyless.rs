@@ -14,7 +14,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use portcullis_verifier::keyless::{
-    Claim, Identity, KeylessRequirement, StringMatcher, TrustedRoot,
+    Claim, Identity, KeylessRequirement, StringMatcher, TrustedRoot, TrustedRootFile,
 };
 
 /// Who must have signed (keyless), and what to trust.

@@ -11,7 +11,7 @@ use anyhow::bail;
 use clap::{Args, ValueEnum};
 use portcullis_verifier::keyless::verify_keyless_digest;
 use portcullis_verifier::{
-    AttestationRequirement, Condition, Requirement, Verified, predicate_type_uri, verify_digest,
+    AttestationRequirement, Condition, KeyRequirement, Verified, predicate_type_uri, verify_digest,
 };
 
 use super::common::{RegistryArgs, parse_image, read_public_keys};
@@ -78,7 +78,7 @@ impl VerifyArgs {
             );
         }
         let image = parse_image(&self.image)?;
-        let req = Requirement {
+        let req = KeyRequirement {
             keys: read_public_keys(&self.keys)?,
             threshold: self.threshold,
             attestations,

@@ -181,7 +181,7 @@ mod tests {
     }
 
     fn requirement() -> Arc<Authority> {
-        Arc::new(Authority::Keys(portcullis_verifier::Requirement {
+        Arc::new(Authority::Keys(portcullis_verifier::KeyRequirement {
             keys: Vec::new(),
             threshold: 1,
             attestations: Vec::new(),

@@ -1,4 +1,6 @@
-//! The verifier the webhook and CLI call: tag resolution and verdicts cached, with single-flight.
+//! The cached verification service the webhook and CLI call ([`Verifier`]): tag resolution and
+//! verdicts cached, with single-flight; each miss runs [`crate::key_signatures`] or
+//! [`crate::keyless`] verification.
 //!
 //! - Verdicts are keyed by (repository, digest, requirement fingerprint): signatures live beside
 //!   the image, so the same digest copied to a repository without them is a different answer.
@@ -20,11 +22,11 @@ use tokio::time::{Instant, timeout_at};
 
 use crate::authority::{Authority, keyless_fingerprint};
 use crate::error::{RegistryError, VerifyError};
+use crate::key_signatures::verify_digest;
 use crate::keyless::{KeylessRequirement, verify_keyless_digest};
 use crate::reference::{Digest, ImageRef};
 use crate::registry::RegistryClient;
-use crate::requirement::{Requirement, Verdict, Verified};
-use crate::verify::verify_digest;
+use crate::requirement::{KeyRequirement, Verdict, Verified};
 
 /// Cache settings.
 #[derive(Debug, Clone)]
@@ -118,7 +120,12 @@ impl Verifier {
     }
 
     /// Verifies `image` against `req`, spending no longer than until `deadline`.
-    pub async fn verify(&self, image: &ImageRef, req: &Requirement, deadline: Instant) -> Verdict {
+    pub async fn verify(
+        &self,
+        image: &ImageRef,
+        req: &KeyRequirement,
+        deadline: Instant,
+    ) -> Verdict {
         self.verify_cached(image, req.fingerprint(), deadline, |digest| async move {
             verify_digest(&self.registry, image, &digest, req, deadline).await
         })

@@ -2,7 +2,7 @@
 //! defaults as the Docker CLI and the kubelet (`nginx` is `docker.io/library/nginx:latest`).
 //!
 //! Parsing is strict: an invalid reference is an error naming the offending part, never a guess.
-//! Resolving a tag to a digest is the registry client's job ([`crate::registry`]).
+//! Resolving a tag to a digest is the registry client's job (`portcullis_verifier::registry`).
 
 use std::fmt;
 use std::str::FromStr;

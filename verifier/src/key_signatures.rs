@@ -1,4 +1,6 @@
-//! Verifying one image digest against a [`Requirement`], straight from the registry (no cache).
+//! Signatures by trusted keys: verifying one image digest against a [`KeyRequirement`] (cosign
+//! `.sig` signatures and `.att` attestations), straight from the registry, without a cache (the
+//! cached service is [`crate::cached`]; keyless signatures are [`crate::keyless`]).
 //!
 //! Round trips for a signed image: one GET for the `.sig` manifest and one GET per signature
 //! layer, fetched concurrently; with attestations, one more GET for the `.att` manifest (in
@@ -19,14 +21,14 @@ use crate::error::{RegistryError, VerifyError};
 use crate::reference::{Digest, ImageRef};
 use crate::registry::RegistryClient;
 use crate::registry::manifest::{Descriptor, ImageManifest};
-use crate::requirement::{AttestationRequirement, Requirement, Verified, VerifiedAttestation};
+use crate::requirement::{AttestationRequirement, KeyRequirement, Verified, VerifiedAttestation};
 
 /// Verifies `digest` (of `image`) against `req`.
 pub async fn verify_digest(
     registry: &RegistryClient,
     image: &ImageRef,
     digest: &Digest,
-    req: &Requirement,
+    req: &KeyRequirement,
     deadline: Instant,
 ) -> Result<Verified, VerifyError> {
     let name = image.to_string();
@@ -142,7 +144,7 @@ pub(crate) async fn fetch_layers(
 fn check_signatures(
     image: &str,
     digest: &Digest,
-    req: &Requirement,
+    req: &KeyRequirement,
     layers: &[Layer],
 ) -> Result<Vec<String>, VerifyError> {
     let mut signed = vec![false; req.keys.len()];
@@ -221,7 +223,7 @@ fn check_signatures(
 fn check_attestation(
     image: &str,
     digest: &Digest,
-    req: &Requirement,
+    req: &KeyRequirement,
     want: &AttestationRequirement,
     layers: &[Layer],
 ) -> Result<VerifiedAttestation, VerifyError> {

@@ -1,7 +1,8 @@
-//! What an image must satisfy ([`Requirement`]) and what verification proved ([`Verified`]).
+//! What an image must satisfy to be signed by trusted keys ([`KeyRequirement`]), the attestations
+//! it must carry, and what verification proved ([`Verified`]).
 //!
 //! These are the values the policy engine hands to the verifier and gets back. A requirement is
-//! built once when policies load; its [`Requirement::fingerprint`] keys the verdict cache, so two
+//! built once when policies load; its [`KeyRequirement::fingerprint`] keys the verdict cache, so two
 //! policies asking the same thing of one digest share one verification.
 
 use std::sync::Arc;
@@ -37,9 +38,10 @@ pub struct AttestationRequirement {
     pub conditions: Vec<Condition>,
 }
 
-/// What an image digest must satisfy.
+/// What an image digest must satisfy to pass by trusted keys (the keyless counterpart is
+/// [`crate::KeylessRequirement`]).
 #[derive(Debug, Clone)]
-pub struct Requirement {
+pub struct KeyRequirement {
     /// Trusted keys; signatures by other keys are ignored.
     pub keys: Vec<PublicKey>,
     /// How many distinct trusted keys must have signed (at least 1).
@@ -48,7 +50,7 @@ pub struct Requirement {
     pub attestations: Vec<AttestationRequirement>,
 }
 
-impl Requirement {
+impl KeyRequirement {
     /// A stable digest of everything that affects the verdict: keys, threshold, attestation
     /// types and conditions. Policy names are deliberately excluded.
     pub fn fingerprint(&self) -> String {

@@ -1,17 +1,17 @@
 //! [`Authority`]: who must have signed an image, by trusted keys or by keyless identities.
 //!
-//! A `ClusterImagePolicy` compiles to one authority; [`crate::Verifier::verify_authority`]
+//! A `ClusterImagePolicy` compiles to one authority; `portcullis_verifier::Verifier::verify_authority`
 //! verifies either kind through the same cache, and [`Authority::fingerprint`] keys it (a key
 //! requirement and a keyless one never share a verdict).
 
 use crate::keyless::KeylessRequirement;
-use crate::requirement::Requirement;
+use crate::requirement::KeyRequirement;
 
 /// What signatures an image must carry.
 #[derive(Debug, Clone)]
 pub enum Authority {
     /// cosign signatures (and attestations) by trusted public keys, with a threshold.
-    Keys(Requirement),
+    Keys(KeyRequirement),
     /// Keyless signatures: Fulcio certificates for accepted identities, logged in Rekor,
     /// checked offline against a trusted root.
     Keyless(KeylessRequirement),
@@ -28,12 +28,12 @@ impl Authority {
 }
 
 /// A keyless requirement's cache key: prefixed, so it never equals a key requirement's.
-pub(crate) fn keyless_fingerprint(k: &KeylessRequirement) -> String {
+pub fn keyless_fingerprint(k: &KeylessRequirement) -> String {
     format!("keyless:{}", k.fingerprint())
 }
 
-impl From<Requirement> for Authority {
-    fn from(r: Requirement) -> Self {
+impl From<KeyRequirement> for Authority {
+    fn from(r: KeyRequirement) -> Self {
         Authority::Keys(r)
     }
 }
@@ -50,11 +50,17 @@ mod tests {
 
     use super::*;
     use crate::keyless::{Identity, StringMatcher, TrustedRoot};
+    use crate::keys::PublicKey;
+
+    fn test_key() -> PublicKey {
+        let signing = p256::ecdsa::SigningKey::from_slice(&[7u8; 32]).unwrap();
+        PublicKey::from_verifying_key(*signing.verifying_key())
+    }
 
     #[test]
     fn key_and_keyless_fingerprints_differ_and_follow_their_inputs() {
-        let keys = Authority::from(Requirement {
-            keys: vec![crate::PrivateKey::generate().public()],
+        let keys = Authority::from(KeyRequirement {
+            keys: vec![test_key()],
             threshold: 1,
             attestations: Vec::new(),
         });

@@ -1,5 +1,6 @@
 //! The offline trust anchor of keyless verification: a Sigstore `trusted_root.json`
-//! (`application/vnd.dev.sigstore.trustedroot+json;version=0.1`), read from a file.
+//! (`application/vnd.dev.sigstore.trustedroot+json;version=0.1`), parsed from its bytes (reading
+//! the file is `portcullis-verifier`'s `TrustedRootFile::from_file`).
 //!
 //! It names the Fulcio certificate authorities (certificate chains with validity windows), the
 //! Rekor transparency logs (public key, log id, validity), the certificate-transparency logs and
@@ -7,10 +8,8 @@
 //! certificates parse, and each CA chain is internally signed (cert *i* by cert *i+1*). Nothing
 //! here touches the network or refreshes itself from TUF; the operator ships the file.
 //!
-//! CT logs are used by [`super::sct`], timestamp authorities (certificate chain, TSA leaf
-//! first) by [`super::tsa`].
-
-use std::path::Path;
+//! CT logs are used by `portcullis_verifier::keyless::sct`, timestamp authorities (certificate
+//! chain, TSA leaf first) by `portcullis_verifier::keyless::tsa`.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -18,9 +17,9 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use super::cert::{CaCert, CertError};
-use super::json::{RawCa, RawLog, RawRoot, RawValidFor};
 use super::pkix::{PkixError, VerificationKey};
 use super::rfc3339;
+use super::root_json::{RawCa, RawLog, RawRoot, RawValidFor};
 
 const MEDIA_TYPE_PREFIX: &str = "application/vnd.dev.sigstore.trustedroot";
 
@@ -119,16 +118,6 @@ pub struct TrustedRoot {
 // === impl TrustedRoot ===
 
 impl TrustedRoot {
-    /// Reads and validates a `trusted_root.json` file.
-    pub fn from_file(path: &Path) -> Result<Self, TrustError> {
-        let what = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|e| TrustError::Read {
-            what: what.clone(),
-            cause: e.to_string(),
-        })?;
-        Self::from_json(&bytes, &what)
-    }
-
     /// Parses and validates a `trusted_root.json` document; `what` names it in errors.
     pub fn from_json(bytes: &[u8], what: &str) -> Result<Self, TrustError> {
         let raw: RawRoot = serde_json::from_slice(bytes).map_err(|e| TrustError::Json {
