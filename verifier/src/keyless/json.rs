@@ -1,6 +1,7 @@
 //! The JSON shapes of Sigstore bundles, exactly as serialised (protobuf JSON: camelCase
 //! names, int64 as strings, bytes as base64): bundles v0.1–v0.3, and cosign's legacy blob
-//! bundle (`trusted_root.json`'s shapes are beside its parser in `portcullis-verifier-types`).
+//! bundle (`trusted_root.json`'s shapes, and the bytes, chain and log id shapes both share, are
+//! beside its parser in `portcullis-verifier-types`).
 //!
 //! Only [`super::bundle`] reads these: they decode and validate them into
 //! their own types, so nothing else ever sees undecoded base64 or a stringly-typed integer.
@@ -9,6 +10,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::rekor::RekorBundle;
 use crate::cosign::dsse::Envelope;
+pub(super) use portcullis_verifier_types::keyless::root_json::{RawBytes, RawChain, RawLogId};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -44,17 +46,6 @@ pub(super) struct RawSignedTimestamp {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct RawBytes {
-    pub(super) raw_bytes: String,
-}
-
-#[derive(Deserialize)]
-pub(super) struct RawChain {
-    pub(super) certificates: Vec<RawBytes>,
-}
-
-#[derive(Deserialize)]
 pub(super) struct RawHint {
     #[serde(default)]
     pub(super) hint: String,
@@ -72,12 +63,6 @@ pub(super) struct RawEntry {
     pub(super) inclusion_promise: Option<RawPromise>,
     pub(super) inclusion_proof: Option<RawProof>,
     pub(super) canonicalized_body: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(super) struct RawLogId {
-    pub(super) key_id: String,
 }
 
 #[derive(Deserialize)]

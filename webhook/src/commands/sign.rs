@@ -10,6 +10,17 @@ use portcullis_verifier::predicate_type_uri;
 
 use super::common::{RegistryArgs, parse_image, read_private_key};
 
+/// Flags `cosign sign` / `cosign attest` scripts pass, accepted so those scripts run unchanged.
+#[derive(Debug, Args)]
+pub struct CosignCompat {
+    /// Accepted for cosign compatibility: portcullis never asks for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Accepted for cosign compatibility: key-based signing uploads nothing to a log.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub tlog_upload: Option<bool>,
+}
+
 #[derive(Debug, Args)]
 pub struct SignArgs {
     /// Encrypted private key (cosign format); password from PORTCULLIS_PASSWORD/COSIGN_PASSWORD.
@@ -17,12 +28,8 @@ pub struct SignArgs {
     pub key: PathBuf,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// Accepted for cosign compatibility: portcullis never asks for confirmation.
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    /// Accepted for cosign compatibility: key-based signing uploads nothing to a log.
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
-    pub tlog_upload: Option<bool>,
+    #[command(flatten)]
+    pub cosign: CosignCompat,
     pub image: String,
 }
 
@@ -38,10 +45,8 @@ pub struct AttestArgs {
     pub predicate_type: String,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    #[arg(long, short = 'y')]
-    pub yes: bool,
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
-    pub tlog_upload: Option<bool>,
+    #[command(flatten)]
+    pub cosign: CosignCompat,
     pub image: String,
 }
 

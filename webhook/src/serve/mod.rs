@@ -26,6 +26,7 @@ pub mod config;
 pub mod decide;
 pub mod metrics;
 pub mod policy;
+mod poll;
 pub mod review;
 pub mod telemetry;
 pub mod tls;

@@ -19,6 +19,7 @@ use tokio::sync::watch;
 use super::config::NamedPath;
 use super::decide::{NamedSource, Policies, SourceFile};
 use super::metrics::Metrics;
+use super::poll::Poll;
 
 /// Why a set of policy files could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -170,15 +171,10 @@ impl PolicyStore {
         self: Arc<Self>,
         interval: Duration,
         metrics: Metrics,
-        mut stop: watch::Receiver<bool>,
+        stop: watch::Receiver<bool>,
     ) {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stop.changed() => return,
-            }
+        let mut poll = Poll::new(interval, stop);
+        while poll.next().await {
             let store = self.clone();
             match tokio::task::spawn_blocking(move || store.reload()).await {
                 Ok(Some(outcome)) => report(&self, &metrics, outcome),

@@ -29,6 +29,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::metrics::Metrics;
+use super::poll::Poll;
 
 /// How long a client may take to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -156,15 +157,10 @@ impl CertStore {
         self: Arc<Self>,
         interval: Duration,
         metrics: Metrics,
-        mut stop: watch::Receiver<bool>,
+        stop: watch::Receiver<bool>,
     ) {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                _ = stop.changed() => return,
-            }
+        let mut poll = Poll::new(interval, stop);
+        while poll.next().await {
             let store = self.clone();
             let outcome = tokio::task::spawn_blocking(move || store.reload_if_changed()).await;
             match outcome {

@@ -68,12 +68,7 @@ impl Args {
                 )
                 .await
             }
-            Command::Migrate => {
-                let mut conn = db::get(&pool).await.context("connecting to the database")?;
-                let applied = migrate::run(&mut conn).await?;
-                info!(applied = ?applied, "Migrations complete");
-                Ok(())
-            }
+            Command::Migrate => migrate::command(&pool).await,
             Command::Seed { count, seed } => seed_jobs(&pool, count, seed).await,
         };
         telemetry.shutdown();

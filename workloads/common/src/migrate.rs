@@ -70,6 +70,18 @@ pub async fn run(client: &mut Client) -> Result<Vec<i32>, MigrateError> {
     run_set(client, MIGRATIONS).await
 }
 
+/// The `migrate` command of both services: applies every pending migration through a pooled
+/// connection and logs the versions it applied.
+pub async fn command(pool: &crate::db::Pool) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let mut conn = crate::db::get(pool)
+        .await
+        .context("connecting to the database")?;
+    let applied = run(&mut conn).await?;
+    tracing::info!(applied = ?applied, "Migrations complete");
+    Ok(())
+}
+
 async fn run_set(client: &mut Client, migrations: &[Migration]) -> Result<Vec<i32>, MigrateError> {
     let tx = client.transaction().await?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])

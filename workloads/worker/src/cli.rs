@@ -13,7 +13,6 @@ use jobs_common::{
     db, migrate, shutdown, telemetry,
 };
 use tokio::net::TcpListener;
-use tracing::info;
 
 use crate::Worker;
 
@@ -123,12 +122,7 @@ impl Args {
                 )
                 .await
             }
-            Command::Migrate => {
-                let mut conn = db::get(&pool).await.context("connecting to the database")?;
-                let applied = migrate::run(&mut conn).await?;
-                info!(applied = ?applied, "Migrations complete");
-                Ok(())
-            }
+            Command::Migrate => migrate::command(&pool).await,
         };
         telemetry.shutdown();
         result

@@ -13,7 +13,8 @@ pub mod claims;
 pub mod errors;
 pub mod identity;
 pub mod pkix;
-mod root_json;
+#[doc(hidden)]
+pub mod root_json;
 pub mod trust;
 
 use std::sync::Arc;

@@ -1,24 +1,25 @@
 //! The JSON shape of `trusted_root.json`, exactly as serialised (protobuf JSON: camelCase names,
 //! bytes as base64). Only [`super::trust`] reads it: it decodes and validates it into its own
-//! types, so nothing else ever sees undecoded base64.
+//! types, so nothing else ever sees undecoded base64. The shapes a Sigstore bundle shares with
+//! it (bytes, certificate chains, log ids) are public for the verifier's bundle parser.
 
 use serde::Deserialize;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct RawBytes {
-    pub(super) raw_bytes: String,
+pub struct RawBytes {
+    pub raw_bytes: String,
 }
 
 #[derive(Deserialize)]
-pub(super) struct RawChain {
-    pub(super) certificates: Vec<RawBytes>,
+pub struct RawChain {
+    pub certificates: Vec<RawBytes>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct RawLogId {
-    pub(super) key_id: String,
+pub struct RawLogId {
+    pub key_id: String,
 }
 
 #[derive(Deserialize)]
