@@ -4,6 +4,8 @@
 
 pub mod common;
 pub mod evaluate;
+pub mod image_facts;
+pub mod inputs;
 pub mod keygen;
 pub mod keyless;
 pub mod sign;
