@@ -24,6 +24,7 @@
 //! (`k8s.io/pod-security-admission/policy`) level by level and version by version, v1.0 to v1.37.
 
 pub mod catalog;
+pub mod compliance;
 pub mod decision;
 pub mod engine;
 pub mod guardrails;
