@@ -104,14 +104,6 @@ fn lenient(e: &Evaluation) -> impl Iterator<Item = (Mode, &Reason)> {
         .flat_map(|o| o.findings.iter().map(move |f| (o.mode, f)))
 }
 
-fn mode_name(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Enforce => "enforce",
-        Mode::Warn => "warn",
-        Mode::Audit => "audit",
-    }
-}
-
 /// The object after the decision's patch (the object itself when there is none).
 fn patched(r: &Evaluated) -> anyhow::Result<Value> {
     let mut object = r.object.clone();
@@ -131,7 +123,7 @@ fn print(r: &Evaluated, output: Output, show_patches: bool) {
                 .map(|x| json!({"policy": x.policy, "rule": x.rule, "path": x.path, "message": x.to_string()}))
                 .collect();
             let findings: Vec<Value> = lenient(&r.evaluation)
-                .map(|(mode, x)| json!({"mode": mode_name(mode), "policy": x.policy, "rule": x.rule, "path": x.path, "message": x.to_string()}))
+                .map(|(mode, x)| json!({"mode": mode.as_str(), "policy": x.policy, "rule": x.rule, "path": x.path, "message": x.to_string()}))
                 .collect();
             let mut line = json!({
                 "file": r.file, "kind": r.kind, "name": r.name, "allowed": d.allowed,
@@ -153,7 +145,7 @@ fn print(r: &Evaluated, output: Output, show_patches: bool) {
                 println!("  ✗ {reason}");
             }
             for (mode, reason) in lenient(&r.evaluation) {
-                println!("  ! {}: {reason}", mode_name(mode));
+                println!("  ! {}: {reason}", mode.as_str());
             }
             if let Some(after) = after {
                 println!("  patch: {}", json!(d.patch));

@@ -23,8 +23,27 @@ pub struct Input {
     pub request: Request,
 }
 
-/// Reads every resource of `paths`, in order. `-` may appear once.
+/// A document that is not a valid instance of its kind (the file itself parsed).
+pub struct BadInput {
+    pub origin: String,
+    pub document: usize,
+    pub line: usize,
+    pub kind: String,
+    pub name: String,
+    pub error: String,
+}
+
+/// Reads every resource of `paths`, in order; the first unreadable resource is an error.
 pub fn read(paths: &[PathBuf]) -> anyhow::Result<Vec<Input>> {
+    read_all(paths)?
+        .into_iter()
+        .map(|r| r.map_err(|bad| anyhow::anyhow!("{}: {}", bad.origin, bad.error)))
+        .collect()
+}
+
+/// Reads every resource of `paths`, in order, keeping unreadable resources as [`BadInput`]s
+/// (a file that is not YAML, or cannot be read, is still an error). `-` may appear once.
+pub fn read_all(paths: &[PathBuf]) -> anyhow::Result<Vec<Result<Input, BadInput>>> {
     if paths.iter().filter(|p| p.as_os_str() == "-").count() > 1 {
         bail!("`-` (standard input) given more than once");
     }
@@ -79,20 +98,38 @@ fn files_under(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-fn parse(origin: &str, text: &str, out: &mut Vec<Input>) -> anyhow::Result<()> {
+fn parse(origin: &str, text: &str, out: &mut Vec<Result<Input, BadInput>>) -> anyhow::Result<()> {
     for doc in portcullis_policies::load::documents(origin, text)? {
         for item in expand(doc.value) {
-            let request = if item["kind"] == "AdmissionReview" {
+            let review = item["kind"] == "AdmissionReview";
+            let request = if review {
                 Request::from_admission_request(&item["request"])
             } else {
                 Request::from_manifest(&item)
-            }
-            .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
-            out.push(Input {
-                origin: origin.to_string(),
-                document: doc.index,
-                line: doc.line,
-                request,
+            };
+            out.push(match request {
+                Ok(request) => Ok(Input {
+                    origin: origin.to_string(),
+                    document: doc.index,
+                    line: doc.line,
+                    request,
+                }),
+                Err(e) => {
+                    let object = if review {
+                        &item["request"]["object"]
+                    } else {
+                        &item
+                    };
+                    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+                    Err(BadInput {
+                        origin: origin.to_string(),
+                        document: doc.index,
+                        line: doc.line,
+                        kind: text(&object["kind"]),
+                        name: text(&object["metadata"]["name"]),
+                        error: e.to_string(),
+                    })
+                }
             });
         }
     }
