@@ -336,6 +336,47 @@ mod tests {
     }
 
     #[test]
+    fn detailed_evaluation_lists_checked_rules_and_findings_by_mode() {
+        let set = PolicySet::from_yaml(
+            "t",
+            "apiVersion: policy.portcullis.dev/v1alpha1
+kind: ClusterGuardrailPolicy
+metadata: {name: base}
+spec: {mode: audit, podSecurity: {level: baseline, version: latest}}
+---
+apiVersion: policy.portcullis.dev/v1alpha1
+kind: ClusterGuardrailPolicy
+metadata: {name: tags}
+spec: {imageHygiene: {forbidLatestTag: true}}
+",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let req = Request::from_manifest(&json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "a", "image": "x:latest", "securityContext": {"privileged": true}}]}}))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let facts = crate::images::VerdictMap::new();
+        let e = set.evaluate_detailed(&req, &facts);
+        assert_eq!(e.decision, set.evaluate(&req, &facts), "the same decision");
+        assert!(!e.decision.allowed);
+        let base = &e.outcomes[0];
+        assert_eq!((base.policy.as_str(), base.mode), ("base", Mode::Audit));
+        let profile =
+            crate::psa::Profile::new(crate::psa::Level::Baseline, crate::psa::PsaVersion::Latest);
+        assert_eq!(base.rules, profile.check_ids());
+        let rules: Vec<&str> = base.findings.iter().map(|f| f.rule.as_str()).collect();
+        assert_eq!(rules, ["privileged"]);
+        let tags = &e.outcomes[1];
+        assert_eq!(
+            tags.rules,
+            [catalog::INVALID_REFERENCE, catalog::LATEST_TAG]
+        );
+        assert_eq!(
+            tags.findings, e.decision.reasons,
+            "enforce findings are the reasons"
+        );
+    }
+
+    #[test]
     fn empty_set_allows_everything() {
         let req = Request::from_manifest(&json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
             "spec": {"containers": [{"name": "a", "image": "x", "securityContext": {"privileged": true}}]}}))

@@ -396,3 +396,30 @@ fn without_no_images_images_are_verified_and_an_unreachable_registry_fails_close
     );
     assert!(reason.contains("127.0.0.1:1"), "{reason}");
 }
+
+#[test]
+fn folders_are_read_recursively_without_following_linked_folders() {
+    let dir = setup();
+    let m = dir.path().join("manifests");
+    std::fs::create_dir_all(m.join("sub")).unwrap();
+    std::fs::copy(DUMP, m.join("sub/dump.yaml")).unwrap();
+    std::fs::write(m.join("README.md"), "not a manifest").unwrap();
+    std::os::unix::fs::symlink(&m, m.join("loop")).unwrap();
+    let out = audit(
+        dir.path(),
+        &["--output", "jsonl", "--no-images"],
+        &["manifests"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = jsonl(&out.stdout);
+    assert_eq!(rows.len(), 4 * 14, "the dump once, through no link");
+    assert!(
+        rows.iter()
+            .all(|r| r["resource"]["file"] == "manifests/sub/dump.yaml")
+    );
+}

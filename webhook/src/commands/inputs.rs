@@ -80,10 +80,14 @@ fn files_under(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         let entries = std::fs::read_dir(&d)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", d.display()))?;
         for entry in entries {
-            let path = entry
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", d.display()))?
-                .path();
-            if path.is_dir() {
+            let entry = entry.map_err(|e| anyhow::anyhow!("cannot read {}: {e}", d.display()))?;
+            let path = entry.path();
+            // Symbolic links to folders are not followed (no cycles); linked files are read.
+            let is_dir = entry
+                .file_type()
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?
+                .is_dir();
+            if is_dir {
                 pending.push(path);
             } else if path
                 .extension()

@@ -129,7 +129,14 @@ pub fn of_evaluation(
     let mut out = Vec::new();
     for o in &evaluation.outcomes {
         let mut seen: Vec<&str> = Vec::new();
-        for rule in &o.rules {
+        // The rules the policy checked, then any rule a finding names that the list lacks, so
+        // that no finding goes unreported.
+        let extra = o
+            .findings
+            .iter()
+            .map(|f| &f.rule)
+            .filter(|r| !o.rules.contains(r));
+        for rule in o.rules.iter().chain(extra) {
             if seen.contains(&rule.as_str()) {
                 continue;
             }
