@@ -12,8 +12,9 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::catalog;
 use crate::compile::{Body, Policy, PolicyKind};
-use crate::decision::{Decision, Finding};
+use crate::decision::{Decision, Finding, Reason};
 use crate::images::{ImageCheck, ImageFacts, TrustRoots, pinnable};
 use crate::load::{LoadError, load, load_values};
 use crate::mutate::Mutator;
@@ -36,6 +37,29 @@ pub struct PolicyInfo {
     pub mode: Mode,
     /// `<source> document <n>`.
     pub origin: String,
+}
+
+/// What one applicable policy found on one object, whatever its mode: the audit view of a
+/// [`Decision`] (which routes the same findings to reasons, warnings or audit annotations).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyOutcome {
+    pub policy: String,
+    pub kind: PolicyKind,
+    pub mode: Mode,
+    /// The rules this policy checked on the object, in check order: built-in ids
+    /// ([`catalog::builtin_rules`]) and custom rule names. A rule without a finding passed.
+    pub rules: Vec<String>,
+    /// Every violation, in check order.
+    pub findings: Vec<Reason>,
+}
+
+/// A decision together with each applicable policy's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Evaluation {
+    pub decision: Decision,
+    pub outcomes: Vec<PolicyOutcome>,
 }
 
 const SECURITY_ANNOTATION_PREFIXES: [&str; 3] = [
@@ -140,6 +164,23 @@ impl PolicySet {
 
     /// The decision for `req`, given verification verdicts for its images.
     pub fn evaluate(&self, req: &Request, facts: &dyn ImageFacts) -> Decision {
+        self.run(req, facts, None)
+    }
+
+    /// The decision for `req` and what each applicable policy checked and found, by the same
+    /// evaluation as [`PolicySet::evaluate`] (for `portcullis audit` and `evaluate`).
+    pub fn evaluate_detailed(&self, req: &Request, facts: &dyn ImageFacts) -> Evaluation {
+        let mut outcomes = Vec::new();
+        let decision = self.run(req, facts, Some(&mut outcomes));
+        Evaluation { decision, outcomes }
+    }
+
+    fn run(
+        &self,
+        req: &Request,
+        facts: &dyn ImageFacts,
+        mut outcomes: Option<&mut Vec<PolicyOutcome>>,
+    ) -> Decision {
         if !req.operation.writes() {
             return Decision::allow();
         }
@@ -185,27 +226,48 @@ impl PolicySet {
         let mutated = kind.and_then(|k| Workload::locate(k, object));
         for p in &applicable {
             let mut findings: Vec<Finding> = Vec::new();
+            let mut rules: Vec<&str> = Vec::new();
             match &p.body {
                 Body::Image(ip) => {
                     // Verdicts are keyed by the images as written, before pinning.
                     if let Some(w) = &original {
                         findings.extend(ip.verify(w, &p.matcher, facts));
+                        if !ip.targets(w, &p.matcher).is_empty() {
+                            rules.push(catalog::VERIFY_IMAGE);
+                        }
                     }
                 }
                 Body::Guardrail(g) => {
                     if let Some(w) = &mutated {
                         if let Some(ps) = &g.pod_security {
                             findings.extend(ps.evaluate(w));
+                            rules.extend(ps.check_ids());
                         }
                         if let Some(r) = &g.resources {
                             findings.extend(r.evaluate(w));
+                            rules.extend(r.rule_ids());
                         }
                         if let Some(h) = &g.hygiene {
                             findings.extend(h.evaluate(w, &p.matcher));
+                            rules.extend(h.rule_ids());
                         }
                     }
                     findings.extend(g.rules.iter().filter_map(|r| r.evaluate(object)));
+                    rules.extend(g.rules.iter().map(|r| r.name()));
                 }
+            }
+            if let Some(out) = outcomes.as_deref_mut() {
+                out.push(PolicyOutcome {
+                    policy: p.name.clone(),
+                    kind: p.kind,
+                    mode: p.mode,
+                    rules: rules.iter().map(|r| r.to_string()).collect(),
+                    findings: findings
+                        .iter()
+                        .cloned()
+                        .map(|f| f.into_reason(&p.name))
+                        .collect(),
+                });
             }
             decision.record(&p.name, p.mode, findings);
         }
@@ -271,6 +333,47 @@ mod tests {
         assert_send_sync::<PolicySet>();
         assert_send_sync::<Decision>();
         assert_send_sync::<ImageCheck>();
+    }
+
+    #[test]
+    fn detailed_evaluation_lists_checked_rules_and_findings_by_mode() {
+        let set = PolicySet::from_yaml(
+            "t",
+            "apiVersion: policy.portcullis.dev/v1alpha1
+kind: ClusterGuardrailPolicy
+metadata: {name: base}
+spec: {mode: audit, podSecurity: {level: baseline, version: latest}}
+---
+apiVersion: policy.portcullis.dev/v1alpha1
+kind: ClusterGuardrailPolicy
+metadata: {name: tags}
+spec: {imageHygiene: {forbidLatestTag: true}}
+",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let req = Request::from_manifest(&json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "a", "image": "x:latest", "securityContext": {"privileged": true}}]}}))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let facts = crate::images::VerdictMap::new();
+        let e = set.evaluate_detailed(&req, &facts);
+        assert_eq!(e.decision, set.evaluate(&req, &facts), "the same decision");
+        assert!(!e.decision.allowed);
+        let base = &e.outcomes[0];
+        assert_eq!((base.policy.as_str(), base.mode), ("base", Mode::Audit));
+        let profile =
+            crate::psa::Profile::new(crate::psa::Level::Baseline, crate::psa::PsaVersion::Latest);
+        assert_eq!(base.rules, profile.check_ids());
+        let rules: Vec<&str> = base.findings.iter().map(|f| f.rule.as_str()).collect();
+        assert_eq!(rules, ["privileged"]);
+        let tags = &e.outcomes[1];
+        assert_eq!(
+            tags.rules,
+            [catalog::INVALID_REFERENCE, catalog::LATEST_TAG]
+        );
+        assert_eq!(
+            tags.findings, e.decision.reasons,
+            "enforce findings are the reasons"
+        );
     }
 
     #[test]

@@ -216,10 +216,10 @@ impl ImagePolicy {
             let finding = match facts.verdict(image, &self.fingerprint) {
                 Some(v) => match v.as_ref() {
                     Ok(_) => continue,
-                    Err(e) => Finding::new("verifyImage", &path, e.to_string()).fix(self.fix_for(e)),
+                    Err(e) => Finding::new(crate::catalog::VERIFY_IMAGE, &path, e.to_string()).fix(self.fix_for(e)),
                 },
                 None => Finding::new(
-                    "verifyImage",
+                    crate::catalog::VERIFY_IMAGE,
                     &path,
                     format!("{image}: image not verified (no verification result was available; failing closed)"),
                 )

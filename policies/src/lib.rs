@@ -23,6 +23,8 @@
 //! The Pod Security Standards checks ([`psa`]) reproduce upstream Pod Security Admission
 //! (`k8s.io/pod-security-admission/policy`) level by level and version by version, v1.0 to v1.37.
 
+pub mod catalog;
+pub mod compliance;
 pub mod decision;
 pub mod engine;
 pub mod guardrails;
@@ -39,9 +41,10 @@ pub mod workload;
 
 pub mod compile;
 
+pub use catalog::{BuiltinRule, RuleFamily, builtin_rules};
 pub use compile::{PolicyError, PolicyKind};
 pub use decision::{Decision, Reason};
-pub use engine::{PolicyInfo, PolicySet};
+pub use engine::{Evaluation, PolicyInfo, PolicyOutcome, PolicySet};
 pub use images::{ImageCheck, ImageFacts, TrustRoots, VerdictMap};
 pub use load::LoadError;
 pub use psa::{Level, PsaVersion};

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::commands::audit::AuditArgs;
 use crate::commands::evaluate::EvaluateArgs;
 use crate::commands::keygen::KeygenArgs;
 use crate::commands::sign::{AttestArgs, SignArgs};
@@ -28,6 +29,9 @@ pub enum Command {
     Serve(crate::serve::ServeArgs),
     /// Evaluate manifests against policies offline (exit 0 allowed, 1 denied, 2 bad input).
     Evaluate(EvaluateArgs),
+    /// Audit manifests against policies, read-only: results by checklist control (exit 1 only
+    /// with --fail-on, 2 bad input).
+    Audit(AuditArgs),
     /// Generate a key pair (cosign-compatible encrypted PEM).
     Keygen(KeygenArgs),
     /// Sign an image's digest and push the signature (cosign's .sig format).
@@ -47,6 +51,7 @@ impl Args {
         let result = match self.command {
             Command::Serve(args) => return args.run().await,
             Command::Evaluate(args) => return args.run().await,
+            Command::Audit(args) => return args.run().await,
             Command::Keygen(args) => args.run(),
             Command::Sign(args) => args.run().await,
             Command::Attest(args) => args.run().await,

@@ -9,6 +9,7 @@ use std::str::FromStr;
 
 use portcullis_verifier_types::ImageRef;
 
+use crate::catalog;
 use crate::decision::Finding;
 use crate::matching::{GlobList, MatchError, Matcher};
 use crate::spec::ImageHygieneSpec;
@@ -36,6 +37,20 @@ impl HygieneRules {
         })
     }
 
+    /// The rules this configuration checks (a reference that does not parse always counts).
+    pub(crate) fn rule_ids(&self) -> Vec<&'static str> {
+        [
+            (catalog::INVALID_REFERENCE, true),
+            (catalog::ALLOWED_REGISTRIES, !self.registries.is_empty()),
+            (catalog::LATEST_TAG, self.forbid_latest_tag),
+            (catalog::UNTAGGED, self.forbid_untagged),
+            (catalog::REQUIRE_DIGEST, self.require_digest),
+        ]
+        .into_iter()
+        .filter_map(|(id, on)| on.then_some(id))
+        .collect()
+    }
+
     pub(crate) fn evaluate(&self, w: &Workload<'_>, matcher: &Matcher) -> Vec<Finding> {
         let mut out = Vec::new();
         for c in w.containers() {
@@ -50,7 +65,7 @@ impl HygieneRules {
                 Ok(r) => r,
                 Err(e) => {
                     out.push(
-                        finding("imageHygiene.invalidReference", "invalid image reference")
+                        finding(catalog::INVALID_REFERENCE, "invalid image reference")
                             .expected("a valid image reference", format!("{image:?} ({e})"))
                             .fix("write the image as [registry/]repository[:tag][@sha256:digest]"),
                     );
@@ -59,7 +74,7 @@ impl HygieneRules {
             };
             if !self.registries.is_empty() && !self.registries.matches(r.registry()) {
                 out.push(
-                    finding("imageHygiene.allowedRegistries", "registry not allowed")
+                    finding(catalog::ALLOWED_REGISTRIES, "registry not allowed")
                         .expected(
                             format!("a registry matching {}", self.registries_text()),
                             r.registry(),
@@ -70,7 +85,7 @@ impl HygieneRules {
             let pinned = r.digest().is_some();
             if self.forbid_latest_tag && !pinned && r.tag() == Some("latest") {
                 out.push(
-                    finding("imageHygiene.latestTag", "mutable :latest tag")
+                    finding(catalog::LATEST_TAG, "mutable :latest tag")
                         .expected("a version tag or a digest", image)
                         .fix("use a version tag (e.g. :1.27.3) or pin a digest"),
                 );
@@ -78,7 +93,7 @@ impl HygieneRules {
             if self.forbid_untagged && !pinned && r.tag().is_none() {
                 out.push(
                     finding(
-                        "imageHygiene.untagged",
+                        catalog::UNTAGGED,
                         "image without tag or digest (means :latest)",
                     )
                     .expected("a version tag or a digest", image)
@@ -87,7 +102,7 @@ impl HygieneRules {
             }
             if self.require_digest && !pinned {
                 out.push(
-                    finding("imageHygiene.requireDigest", "image not pinned by digest")
+                    finding(catalog::REQUIRE_DIGEST, "image not pinned by digest")
                         .expected("@sha256:<digest>", image)
                         .fix("reference the image by digest (repo:tag@sha256:…)"),
                 );

@@ -7,6 +7,7 @@
 
 use serde_json::Value;
 
+use crate::catalog;
 use crate::decision::Finding;
 use crate::psa::{dig, show};
 use crate::quantity::{Quantity, QuantityError};
@@ -61,6 +62,22 @@ impl ResourceRules {
         })
     }
 
+    /// The rules this configuration checks (invalid quantities only where a maximum reads one).
+    pub(crate) fn rule_ids(&self) -> Vec<&'static str> {
+        let maxima = !self.max_requests.is_empty() || !self.max_limits.is_empty();
+        [
+            (catalog::REQUIRE_REQUESTS, !self.require_requests.is_empty()),
+            (catalog::REQUIRE_LIMITS, !self.require_limits.is_empty()),
+            (catalog::MAX_REQUESTS, !self.max_requests.is_empty()),
+            (catalog::MAX_LIMITS, !self.max_limits.is_empty()),
+            (catalog::MAX_LIMIT_REQUEST_RATIO, !self.max_ratio.is_empty()),
+            (catalog::INVALID_QUANTITY, maxima),
+        ]
+        .into_iter()
+        .filter_map(|(id, on)| on.then_some(id))
+        .collect()
+    }
+
     pub(crate) fn evaluate(&self, w: &Workload<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
         for list in [ContainerList::Init, ContainerList::Regular] {
@@ -82,7 +99,7 @@ impl ResourceRules {
             if request(name).is_none() {
                 out.push(
                     Finding::new(
-                        "resources.requireRequests",
+                        catalog::REQUIRE_REQUESTS,
                         path("requests", name),
                         format!("{name} request required"),
                     )
@@ -96,7 +113,7 @@ impl ResourceRules {
             if raw("limits", name).is_none() {
                 out.push(
                     Finding::new(
-                        "resources.requireLimits",
+                        catalog::REQUIRE_LIMITS,
                         path("limits", name),
                         format!("{name} limit required"),
                     )
@@ -115,8 +132,8 @@ impl ResourceRules {
             Some(Quantity::parse(&text).map_err(|_| text))
         };
         for (rule, kind, maxima) in [
-            ("resources.maxRequests", "requests", &self.max_requests),
-            ("resources.maxLimits", "limits", &self.max_limits),
+            (catalog::MAX_REQUESTS, "requests", &self.max_requests),
+            (catalog::MAX_LIMITS, "limits", &self.max_limits),
         ] {
             for (name, written, max) in maxima {
                 let value = if kind == "requests" {
@@ -151,7 +168,7 @@ impl ResourceRules {
             if limit.ratio_exceeds(&req, ratio) {
                 out.push(
                     Finding::new(
-                        "resources.maxLimitRequestRatio",
+                        catalog::MAX_LIMIT_REQUEST_RATIO,
                         path("limits", name),
                         format!("{name} limit/request ratio too high"),
                     )
@@ -170,7 +187,7 @@ impl ResourceRules {
 }
 
 fn invalid(c: &ContainerRef<'_>, path: crate::path::FieldPath, text: &str) -> Finding {
-    Finding::new("resources.invalidQuantity", path, "not a quantity")
+    Finding::new(catalog::INVALID_QUANTITY, path, "not a quantity")
         .container(c.name)
         .expected("a Kubernetes quantity", text)
         .fix("write the quantity like 500m, 2 or 128Mi")

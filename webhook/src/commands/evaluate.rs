@@ -1,23 +1,24 @@
 //! `portcullis evaluate`: policies × manifests offline, like `kyverno apply`.
 //!
-//! Every document of every manifest file (Pods, pod controllers, AdmissionReviews, `List`s) is
-//! evaluated against the policy set; the decision is printed per resource. Images that a
-//! `ClusterImagePolicy` covers are verified against their registry (the same verifier the webhook
-//! uses); without registry access they are denied with the reason, never skipped.
-//! Every document becomes the engine's `Request` the way an admission review does, so a workload
-//! whose object is not a valid instance of its kind is bad input naming the field path.
-//! Exit status: 0 all allowed, 1 any denied, 2 bad input.
+//! Every document of every input (files, folders, `-` for standard input; Pods, pod controllers,
+//! AdmissionReviews, `List`s: see [`super::inputs`]) is evaluated against the policy set and the
+//! decision is printed per resource, with the findings of `warn` and `audit` policies labelled
+//! with their mode (they never deny). `--show-patches` adds the JSON Patch admission would return
+//! and the object it yields. Images that a `ClusterImagePolicy` covers are verified against their
+//! registry (the same verifier the webhook uses); without registry access they are denied with
+//! the reason, never skipped.
+//! Exit status: 0 all allowed (whatever warn/audit found), 1 any denied, 2 bad input.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::Args;
-use portcullis_policies::{Decision, PolicySet, Request, VerdictMap};
-use portcullis_verifier::{CacheConfig, ImageRef, Verdict, Verifier, VerifyError};
+use portcullis_policies::{Evaluation, Mode, Reason};
 use serde_json::{Value, json};
 
 use super::common::RegistryArgs;
+use super::image_facts::verify_images;
+use super::inputs;
 use super::verify::Output;
 use crate::serve::config::{NamedPath, named_path};
 use crate::serve::decide::Policies;
@@ -33,9 +34,13 @@ pub struct EvaluateArgs {
     pub trusted_roots: Vec<NamedPath>,
     #[arg(long, value_enum, default_value = "text")]
     pub output: Output,
+    /// Also print the JSON Patch admission would return and the patched object.
+    #[arg(long)]
+    pub show_patches: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
-    /// Manifests (YAML or JSON, several documents per file allowed).
+    /// Manifests (YAML or JSON, several documents per file allowed), folders of them, or `-`
+    /// for standard input.
     #[arg(required = true, value_name = "MANIFEST")]
     pub manifests: Vec<PathBuf>,
 }
@@ -45,16 +50,17 @@ struct Evaluated {
     file: String,
     kind: String,
     name: String,
-    decision: Decision,
+    object: Value,
+    evaluation: Evaluation,
 }
 
 impl EvaluateArgs {
     pub async fn run(self) -> ExitCode {
         match self.evaluate().await {
             Ok(results) => {
-                let denied = results.iter().any(|r| !r.decision.allowed);
+                let denied = results.iter().any(|r| !r.evaluation.decision.allowed);
                 for r in &results {
-                    print(r, self.output);
+                    print(r, self.output, self.show_patches);
                 }
                 if denied {
                     ExitCode::from(1)
@@ -75,93 +81,40 @@ impl EvaluateArgs {
             &read_trusted_roots(&self.trusted_roots)?,
         )?;
         let set = policies.set();
-        let mut requests = Vec::new();
-        for path in &self.manifests {
-            let file = path.display().to_string();
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("cannot read {file}: {e}"))?;
-            for doc in portcullis_policies::load::documents(&file, &text)? {
-                for item in expand(doc.value) {
-                    let request = if item["kind"] == "AdmissionReview" {
-                        Request::from_admission_request(&item["request"])
-                    } else {
-                        Request::from_manifest(&item)
-                    }
-                    .map_err(|e| anyhow::anyhow!("{file}: {e}"))?;
-                    requests.push((file.clone(), request));
-                }
-            }
-        }
-        let facts = self.verify_images(set, &requests).await?;
-        Ok(requests
+        let inputs = inputs::read(&self.manifests)?;
+        let facts = verify_images(&self.registry, set, inputs.iter().map(|i| &i.request)).await?;
+        Ok(inputs
             .into_iter()
-            .map(|(file, req)| Evaluated {
-                kind: req.kind.kind.clone(),
-                name: req.name.clone(),
-                decision: set.evaluate(&req, &facts),
-                file,
+            .map(|i| Evaluated {
+                kind: i.request.kind.kind.clone(),
+                name: i.request.name.clone(),
+                evaluation: set.evaluate_detailed(&i.request, &facts),
+                object: i.request.object,
+                file: i.origin,
             })
             .collect())
     }
-
-    /// Verifies every (image, requirement) the requests need, once each.
-    async fn verify_images(
-        &self,
-        set: &PolicySet,
-        requests: &[(String, Request)],
-    ) -> anyhow::Result<VerdictMap> {
-        let checks: Vec<_> = requests
-            .iter()
-            .flat_map(|(_, r)| set.image_checks(r))
-            .collect();
-        let mut facts = VerdictMap::new();
-        if checks.is_empty() {
-            return Ok(facts);
-        }
-        let refs: Vec<Result<ImageRef, _>> =
-            checks.iter().map(|c| c.image.parse::<ImageRef>()).collect();
-        let registries: Vec<&str> = refs.iter().flatten().map(ImageRef::registry).collect();
-        let verifier = Verifier::new(
-            self.registry.client_for(&registries)?,
-            CacheConfig::default(),
-        );
-        let deadline = self.registry.deadline();
-        for (check, image) in checks.iter().zip(refs) {
-            if facts.contains_key(&check.key()) {
-                continue;
-            }
-            let verdict: Verdict = match image {
-                Ok(image) => {
-                    verifier
-                        .verify_authority(&image, &check.requirement, deadline)
-                        .await
-                }
-                Err(e) => Arc::new(Err(VerifyError::Malformed {
-                    image: check.image.clone(),
-                    what: "image reference".into(),
-                    cause: e.to_string(),
-                })),
-            };
-            facts.insert(check.key(), verdict);
-        }
-        Ok(facts)
-    }
 }
 
-/// A `List` contributes its items; anything else is itself.
-fn expand(doc: Value) -> Vec<Value> {
-    match doc {
-        Value::Object(ref m) if m.get("kind").and_then(Value::as_str) == Some("List") => m
-            .get("items")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default(),
-        other => vec![other],
-    }
+/// Findings of `warn` and `audit` policies, with their mode (enforce findings are the reasons).
+fn lenient(e: &Evaluation) -> impl Iterator<Item = (Mode, &Reason)> {
+    e.outcomes
+        .iter()
+        .filter(|o| o.mode != Mode::Enforce)
+        .flat_map(|o| o.findings.iter().map(move |f| (o.mode, f)))
 }
 
-fn print(r: &Evaluated, output: Output) {
-    let d = &r.decision;
+/// The object after the decision's patch (the object itself when there is none).
+fn patched(r: &Evaluated) -> anyhow::Result<Value> {
+    let mut object = r.object.clone();
+    json_patch::patch(&mut object, &r.evaluation.decision.patch)
+        .map_err(|e| anyhow::anyhow!("{}: the patch does not apply: {e}", r.file))?;
+    Ok(object)
+}
+
+fn print(r: &Evaluated, output: Output, show_patches: bool) {
+    let d = &r.evaluation.decision;
+    let after = show_patches.then(|| patched(r));
     match output {
         Output::Json => {
             let reasons: Vec<Value> = d
@@ -169,10 +122,20 @@ fn print(r: &Evaluated, output: Output) {
                 .iter()
                 .map(|x| json!({"policy": x.policy, "rule": x.rule, "path": x.path, "message": x.to_string()}))
                 .collect();
-            let line = json!({
+            let findings: Vec<Value> = lenient(&r.evaluation)
+                .map(|(mode, x)| json!({"mode": mode.as_str(), "policy": x.policy, "rule": x.rule, "path": x.path, "message": x.to_string()}))
+                .collect();
+            let mut line = json!({
                 "file": r.file, "kind": r.kind, "name": r.name, "allowed": d.allowed,
-                "reasons": reasons, "warnings": d.warnings,
+                "reasons": reasons, "warnings": d.warnings, "findings": findings,
             });
+            if let Some(after) = after {
+                line["patch"] = json!(d.patch);
+                line["patchedObject"] = match after {
+                    Ok(v) => v,
+                    Err(e) => json!({"error": e.to_string()}),
+                };
+            }
             println!("{line}");
         }
         Output::Text => {
@@ -181,8 +144,20 @@ fn print(r: &Evaluated, output: Output) {
             for reason in &d.reasons {
                 println!("  ✗ {reason}");
             }
-            for w in &d.warnings {
-                println!("  ! {w}");
+            for (mode, reason) in lenient(&r.evaluation) {
+                println!("  ! {}: {reason}", mode.as_str());
+            }
+            if let Some(after) = after {
+                println!("  patch: {}", json!(d.patch));
+                match after.and_then(|v| Ok(serde_json::to_string_pretty(&v)?)) {
+                    Ok(text) => {
+                        println!("  patched object:");
+                        for l in text.lines() {
+                            println!("    {l}");
+                        }
+                    }
+                    Err(e) => println!("  patched object: {e}"),
+                }
             }
         }
     }

@@ -2,8 +2,11 @@
 //! `keygen`, `sign`, `attest`, `verify`, `verify-attestation`, `verify-blob` (keyless flags in
 //! [`keyless`]). Each exits 0 only on success and otherwise prints one line saying why on stderr.
 
+pub mod audit;
 pub mod common;
 pub mod evaluate;
+pub mod image_facts;
+pub mod inputs;
 pub mod keygen;
 pub mod keyless;
 pub mod sign;

@@ -1,0 +1,145 @@
+//! `portcullis audit`: a read-only compliance audit of manifests, offline.
+//!
+//! Inputs are those of `evaluate` (files, folders, `-`; `kubectl get -A -o yaml` List dumps and
+//! `kubectl kustomize` output included). Every resource is evaluated against the policy set by
+//! the engine's own evaluation ([`results`]), and each resource × policy × rule the policy checks
+//! becomes a `pass`/`fail`/`warn`/`skip`/`error` result with its reason, fix and the checklist
+//! controls of the rule (policies/compliance/controls.yaml). Images are verified against their
+//! registries with the verifier `evaluate` uses, unless `--no-images`, which reports image
+//! rules as `skip`.
+//!
+//! Not here (yet): auditing a live cluster through the API, PolicyReport / OpenReports, SARIF,
+//! JUnit and HTML outputs, and background reports from `serve`.
+//!
+//! Exit status: 2 bad input or usage; 1 when `--fail-on` is met; 0 otherwise.
+
+pub mod report;
+pub mod results;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+use portcullis_policies::VerdictMap;
+use portcullis_policies::compliance::ControlMap;
+
+use self::results::{AuditResult, Status};
+use super::common::RegistryArgs;
+use super::image_facts::verify_images;
+use super::inputs;
+use crate::serve::config::{NamedPath, named_path};
+use crate::serve::decide::Policies;
+use crate::serve::policy::{read_sources, read_trusted_roots};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditOutput {
+    /// A summary by control with counts, then the evidence of every non-passing result.
+    Text,
+    /// One JSON object per result.
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Exit 1 on any `fail` or `error`.
+    Fail,
+    /// Exit 1 on any `fail`, `error` or `warn`.
+    Warn,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Policy file or directory of *.yaml policies; repeatable.
+    #[arg(long = "policy", value_name = "FILE|DIR", required = true)]
+    pub policies: Vec<PathBuf>,
+    /// A Sigstore `trusted_root.json` for keyless authorities naming NAME; repeatable.
+    #[arg(long = "trusted-root", value_name = "NAME=FILE", value_parser = named_path)]
+    pub trusted_roots: Vec<NamedPath>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub output: AuditOutput,
+    /// Exit 1 when any result is at least this bad (default: exit 0 whatever the results).
+    #[arg(long, value_enum, env = "PORTCULLIS_FAIL_ON")]
+    pub fail_on: Option<FailOn>,
+    /// Do not verify images against their registries: image rules are reported as `skip`.
+    #[arg(long, env = "PORTCULLIS_NO_IMAGES")]
+    pub no_images: bool,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    /// Manifests (YAML or JSON, several documents per file), folders of them, or `-` for
+    /// standard input.
+    #[arg(required = true, value_name = "PATH")]
+    pub inputs: Vec<PathBuf>,
+}
+
+impl AuditArgs {
+    pub async fn run(self) -> ExitCode {
+        match self.audit().await {
+            Ok((results, printed)) => {
+                print!("{printed}");
+                if self.fails(&results) {
+                    ExitCode::from(1)
+                } else {
+                    ExitCode::SUCCESS
+                }
+            }
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                ExitCode::from(2)
+            }
+        }
+    }
+
+    fn fails(&self, results: &[AuditResult]) -> bool {
+        let Some(threshold) = self.fail_on else {
+            return false;
+        };
+        results.iter().any(|r| match r.status {
+            Status::Fail | Status::Error => true,
+            Status::Warn => threshold == FailOn::Warn,
+            Status::Pass | Status::Skip => false,
+        })
+    }
+
+    async fn audit(&self) -> anyhow::Result<(Vec<AuditResult>, String)> {
+        let map = ControlMap::shipped()?;
+        let policies = Policies::parse_with_roots(
+            &read_sources(&self.policies)?,
+            &read_trusted_roots(&self.trusted_roots)?,
+        )?;
+        let set = policies.set();
+        let read = inputs::read_all(&self.inputs)?;
+        let good = || read.iter().filter_map(|r| r.as_ref().ok());
+        let facts = if self.no_images {
+            VerdictMap::new()
+        } else {
+            verify_images(&self.registry, set, good().map(|i| &i.request)).await?
+        };
+        let mut results = Vec::new();
+        for r in &read {
+            match r {
+                Ok(input) => {
+                    let evaluation = set.evaluate_detailed(&input.request, &facts);
+                    results.extend(results::of_evaluation(
+                        input,
+                        &evaluation,
+                        &map,
+                        !self.no_images,
+                    ));
+                }
+                Err(bad) => results.push(results::of_bad_input(bad)),
+            }
+        }
+        let printed = match self.output {
+            AuditOutput::Jsonl => report::jsonl(&results)?,
+            AuditOutput::Text => {
+                let note = if self.no_images {
+                    "not verified (--no-images): image rules are reported as skip"
+                } else {
+                    "verified against their registries, as admission does"
+                };
+                report::text(&results, read.len(), &map, note)
+            }
+        };
+        Ok((results, printed))
+    }
+}

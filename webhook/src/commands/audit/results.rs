@@ -1,0 +1,217 @@
+//! Turning the engine's evaluation of one resource into audit results: one per
+//! resource × policy × rule the policy checked, with a status.
+//!
+//! Statuses: `pass` (the rule found nothing), `fail` (an `enforce` policy's finding, which
+//! admission denies, or an `audit` policy's, which admission records), `warn` (a `warn` policy's
+//! finding, which admission returns as a warning), `skip` (image verification not run, with
+//! `--no-images`), `error` (the resource could not be read as its kind; admission refuses it as
+//! bad input). Nothing here re-implements a rule: findings come from
+//! [`portcullis_policies::PolicySet::evaluate_detailed`], the evaluation admission uses.
+
+use portcullis_policies::catalog::VERIFY_IMAGE;
+use portcullis_policies::compliance::ControlMap;
+use portcullis_policies::{Evaluation, Mode, PolicyKind, Reason, Request};
+use serde::Serialize;
+
+use crate::commands::inputs::{BadInput, Input};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    Warn,
+    Skip,
+    Error,
+}
+
+impl Status {
+    pub const ALL: [Status; 5] = [
+        Status::Pass,
+        Status::Fail,
+        Status::Warn,
+        Status::Skip,
+        Status::Error,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Fail => "fail",
+            Status::Warn => "warn",
+            Status::Skip => "skip",
+            Status::Error => "error",
+        }
+    }
+}
+
+/// The audited resource and where it was read.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resource {
+    pub api_version: String,
+    pub kind: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    pub name: String,
+    pub file: String,
+    pub document: usize,
+    pub line: usize,
+}
+
+impl Resource {
+    fn of(input: &Input) -> Self {
+        let r: &Request = &input.request;
+        let group = &r.kind.group;
+        Self {
+            api_version: if group.is_empty() {
+                r.kind.version.clone()
+            } else {
+                format!("{group}/{}", r.kind.version)
+            },
+            kind: r.kind.kind.clone(),
+            namespace: r.namespace.clone(),
+            name: r.name.clone(),
+            file: input.origin.clone(),
+            document: input.document,
+            line: input.line,
+        }
+    }
+
+    /// `Kind namespace/name` or `Kind name`.
+    pub fn label(&self) -> String {
+        if self.namespace.is_empty() {
+            format!("{} {}", self.kind, self.name)
+        } else {
+            format!("{} {}/{}", self.kind, self.namespace, self.name)
+        }
+    }
+}
+
+/// One audit result.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditResult {
+    pub resource: Resource,
+    /// Empty for `error` results, which no policy produced.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub policy: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_kind: Option<PolicyKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+    pub rule: String,
+    pub status: Status,
+    /// `framework:control` ids the rule maps to (policies/compliance/controls.yaml).
+    pub controls: Vec<String>,
+    /// Why, for anything but `pass`: one line per finding.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
+    /// How to comply, one per finding that says.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fixes: Vec<String>,
+    /// The findings as the engine reports them (policy, rule, container, path, expected, actual).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<Reason>,
+}
+
+/// Reason given for image rules under `--no-images`.
+pub const NO_IMAGES_REASON: &str = "image verification not run (--no-images)";
+
+/// The results for one evaluated resource.
+pub fn of_evaluation(
+    input: &Input,
+    evaluation: &Evaluation,
+    map: &ControlMap,
+    images_verified: bool,
+) -> Vec<AuditResult> {
+    let resource = Resource::of(input);
+    let mut out = Vec::new();
+    for o in &evaluation.outcomes {
+        let mut seen: Vec<&str> = Vec::new();
+        // The rules the policy checked, then any rule a finding names that the list lacks, so
+        // that no finding goes unreported.
+        let extra = o
+            .findings
+            .iter()
+            .map(|f| &f.rule)
+            .filter(|r| !o.rules.contains(r));
+        for rule in o.rules.iter().chain(extra) {
+            if seen.contains(&rule.as_str()) {
+                continue;
+            }
+            seen.push(rule);
+            let findings: Vec<Reason> = o
+                .findings
+                .iter()
+                .filter(|f| &f.rule == rule)
+                .cloned()
+                .collect();
+            let (status, reasons) = if rule == VERIFY_IMAGE && !images_verified {
+                (Status::Skip, vec![NO_IMAGES_REASON.to_string()])
+            } else if findings.is_empty() {
+                (Status::Pass, Vec::new())
+            } else {
+                let status = match o.mode {
+                    Mode::Enforce | Mode::Audit => Status::Fail,
+                    Mode::Warn => Status::Warn,
+                };
+                (status, findings.iter().map(ToString::to_string).collect())
+            };
+            let fixes = if status == Status::Skip {
+                Vec::new()
+            } else {
+                let mut fixes: Vec<String> = findings
+                    .iter()
+                    .map(|f| f.fix.clone())
+                    .filter(|f| !f.is_empty())
+                    .collect();
+                fixes.dedup();
+                fixes
+            };
+            out.push(AuditResult {
+                resource: resource.clone(),
+                policy: o.policy.clone(),
+                policy_kind: Some(o.kind),
+                mode: Some(o.mode),
+                rule: rule.clone(),
+                status,
+                controls: map.controls_of(rule),
+                reasons,
+                fixes,
+                findings: if status == Status::Skip {
+                    Vec::new()
+                } else {
+                    findings
+                },
+            });
+        }
+    }
+    out
+}
+
+/// The result for a resource that is not a valid instance of its kind.
+pub fn of_bad_input(bad: &BadInput) -> AuditResult {
+    AuditResult {
+        resource: Resource {
+            api_version: String::new(),
+            kind: bad.kind.clone(),
+            namespace: String::new(),
+            name: bad.name.clone(),
+            file: bad.origin.clone(),
+            document: bad.document,
+            line: bad.line,
+        },
+        policy: String::new(),
+        policy_kind: None,
+        mode: None,
+        rule: "readable".into(),
+        status: Status::Error,
+        controls: Vec::new(),
+        reasons: vec![bad.error.clone()],
+        fixes: vec![
+            "make the object a valid instance of its kind (the API server would refuse it)".into(),
+        ],
+        findings: Vec::new(),
+    }
+}

@@ -1,0 +1,425 @@
+//! `portcullis audit`: results per resource × policy × rule, counted by checklist control, over a
+//! `kubectl get -A -o yaml` List dump, standard input and a kustomize rendering of `deploy/`;
+//! `--fail-on` exit codes; `--no-images` reports image rules as `skip`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod cli_support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use cli_support::{portcullis, portcullis_stdin};
+use serde_json::Value;
+
+fn repo(path: &str) -> String {
+    format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+const DUMP: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/audit-list-dump.yaml"
+);
+
+const HYGIENE_WARN: &str = "\
+apiVersion: policy.portcullis.dev/v1alpha1
+kind: ClusterGuardrailPolicy
+metadata: {name: latest-tag-warn}
+spec:
+  mode: warn
+  imageHygiene: {forbidLatestTag: true}
+";
+
+const SIGNED: &str = "\
+apiVersion: policy.portcullis.dev/v1alpha1
+kind: ClusterImagePolicy
+metadata: {name: signed}
+spec:
+  images: [\"registry.example/**\"]
+  authorities:
+    keys:
+      - name: release
+        pem: |
+          -----BEGIN PUBLIC KEY-----
+          MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE7O9deV7fQvehPWl2qKo0JhZwYCIT
+          2Wll5nTU+/SHCZlAbJNX0Z3KKWLGatou29K2wCA2ITQ+RsHDIapswXwFAw==
+          -----END PUBLIC KEY-----
+";
+
+/// (pass, fail, warn, skip, error) per control, from `--output jsonl`.
+type Table = BTreeMap<String, [usize; 5]>;
+
+fn jsonl(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn by_control(rows: &[Value]) -> Table {
+    let mut t = Table::new();
+    for r in rows {
+        let i = ["pass", "fail", "warn", "skip", "error"]
+            .iter()
+            .position(|s| r["status"] == *s)
+            .unwrap_or_else(|| panic!("status {}", r["status"]));
+        let controls = r["controls"].as_array().unwrap();
+        let keys: Vec<String> = if controls.is_empty() {
+            vec![format!("(unmapped) {}", r["rule"].as_str().unwrap())]
+        } else {
+            controls
+                .iter()
+                .map(|c| c.as_str().unwrap().to_string())
+                .collect()
+        };
+        for k in keys {
+            t.entry(k).or_default()[i] += 1;
+        }
+    }
+    t
+}
+
+fn setup() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("warn.yaml"), HYGIENE_WARN).unwrap();
+    std::fs::write(dir.path().join("signed.yaml"), SIGNED).unwrap();
+    dir
+}
+
+fn audit(dir: &Path, extra: &[&str], inputs: &[&str]) -> std::process::Output {
+    let baseline = repo("policies/library/pod-security-baseline.yaml");
+    let mut args = vec!["audit", "--policy", &baseline, "--policy", "warn.yaml"];
+    args.extend(extra);
+    args.extend(inputs);
+    portcullis(dir, &args)
+}
+
+#[test]
+fn a_list_dump_counts_results_per_control() {
+    let dir = setup();
+    let out = audit(dir.path(), &["--output", "jsonl", "--no-images"], &[DUMP]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = jsonl(&out.stdout);
+    // 4 pod-carrying resources × (12 baseline checks at latest + 2 hygiene rules); the Service has none.
+    assert_eq!(rows.len(), 4 * 14);
+    assert!(rows.iter().all(|r| r["resource"]["kind"] != "Service"));
+    let t = by_control(&rows);
+    let want: [(&str, [usize; 5]); 9] = [
+        ("cis:5.2.2", [3, 1, 0, 0, 0]),
+        ("cis:5.2.3", [3, 1, 0, 0, 0]),
+        ("cis:5.2.12", [3, 1, 0, 0, 0]),
+        ("cis:5.2.13", [3, 1, 0, 0, 0]),
+        ("cis:5.2.11", [4, 0, 0, 0, 0]),
+        ("pss:Privileged Containers", [3, 1, 0, 0, 0]),
+        (
+            "nsa:Kubernetes Pod security / Pod security enforcement",
+            [44, 4, 0, 0, 0],
+        ),
+        ("(unmapped) imageHygiene.latestTag", [3, 0, 1, 0, 0]),
+        ("(unmapped) imageHygiene.invalidReference", [4, 0, 0, 0, 0]),
+    ];
+    for (control, counts) in want {
+        assert_eq!(t.get(control), Some(&counts), "{control}: {t:#?}");
+    }
+
+    // One hostNamespaces result for the Deployment, with both findings, its fix and its mode.
+    let hostnet: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["status"] == "fail" && r["rule"] == "hostNamespaces")
+        .collect();
+    assert_eq!(hostnet.len(), 1);
+    let r = hostnet[0];
+    assert_eq!(r["resource"]["kind"], "Deployment");
+    assert_eq!(r["resource"]["namespace"], "b");
+    assert_eq!(r["mode"], "enforce");
+    let paths: Vec<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "spec.template.spec.hostNetwork",
+            "spec.template.spec.hostPID"
+        ]
+    );
+    assert!(!r["fixes"].as_array().unwrap().is_empty());
+    let warn: Vec<&Value> = rows.iter().filter(|r| r["status"] == "warn").collect();
+    assert_eq!(warn.len(), 1);
+    assert_eq!(
+        (
+            warn[0]["mode"].as_str(),
+            warn[0]["resource"]["name"].as_str()
+        ),
+        (Some("warn"), Some("priv"))
+    );
+}
+
+#[test]
+fn text_summarises_by_control_and_lists_the_evidence() {
+    let dir = setup();
+    let out = audit(dir.path(), &["--no-images"], &[DUMP]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.starts_with(
+            "Audited 5 resources: 56 results (51 pass, 4 fail, 1 warn, 0 skip, 0 error)"
+        ),
+        "{text}"
+    );
+    let row = |control: &str| {
+        text.lines()
+            .find(|l| l.starts_with(control) && l[control.len()..].starts_with(' '))
+            .unwrap_or_else(|| panic!("no row {control}: {text}"))
+            .split_whitespace()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(row("cis:5.2.2"), ["0", "0", "0", "1", "3"]);
+    assert!(
+        text.contains("cis: CIS Kubernetes Benchmark, section 5 (Policies) v1.10.0"),
+        "{text}"
+    );
+    assert!(text.contains("FAIL  DaemonSet c/agent ("), "{text}");
+    assert!(
+        text.contains("pod-security-baseline/hostPorts [enforce]"),
+        "{text}"
+    );
+    assert!(text.contains("WARN  Pod a/priv ("), "{text}");
+}
+
+#[test]
+fn fail_on_sets_the_exit_code() {
+    let dir = setup();
+    let code = |extra: &[&str], input: &str| audit(dir.path(), extra, &[input]).status.code();
+    assert_eq!(code(&["--no-images", "--fail-on", "fail"], DUMP), Some(1));
+    assert_eq!(code(&["--no-images", "--fail-on", "warn"], DUMP), Some(1));
+    // Only the warning left: `fail` passes, `warn` does not.
+    let warn_only = dir.path().join("warn-only.yaml");
+    std::fs::write(
+        &warn_only,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: w}\nspec:\n  containers: [{name: a, image: 'nginx:latest'}]\n",
+    )
+    .unwrap();
+    let w = warn_only.to_str().unwrap();
+    assert_eq!(code(&["--no-images", "--fail-on", "fail"], w), Some(0));
+    assert_eq!(code(&["--no-images", "--fail-on", "warn"], w), Some(1));
+    assert_eq!(
+        code(&["--no-images"], DUMP),
+        Some(0),
+        "no --fail-on: exit 0"
+    );
+    assert_eq!(code(&["--no-images"], "missing.yaml"), Some(2), "bad input");
+}
+
+#[test]
+fn stdin_is_read_and_an_unreadable_resource_is_an_error_result() {
+    let dir = setup();
+    let input = format!(
+        "{}\n---\napiVersion: v1\nkind: Pod\nmetadata: {{name: broken, namespace: a}}\nspec: {{containers: nginx}}\n",
+        std::fs::read_to_string(DUMP).unwrap()
+    );
+    let baseline = repo("policies/library/pod-security-baseline.yaml");
+    let args = [
+        "audit",
+        "--policy",
+        &baseline,
+        "--output",
+        "jsonl",
+        "--no-images",
+        "--fail-on",
+        "fail",
+        "-",
+    ];
+    let out = portcullis_stdin(dir.path(), &args, &input);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = jsonl(&out.stdout);
+    assert_eq!(rows.len(), 4 * 12 + 1);
+    assert!(rows.iter().all(|r| r["resource"]["file"] == "-"));
+    let errors: Vec<&Value> = rows.iter().filter(|r| r["status"] == "error").collect();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["resource"]["name"], "broken");
+    assert_eq!(errors[0]["resource"]["document"], 2);
+    assert!(
+        errors[0]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("spec.containers"),
+        "{}",
+        errors[0]
+    );
+}
+
+#[test]
+fn no_images_reports_image_rules_as_skip() {
+    let dir = setup();
+    let out = portcullis(
+        dir.path(),
+        &[
+            "audit",
+            "--policy",
+            "signed.yaml",
+            "--output",
+            "jsonl",
+            "--no-images",
+            DUMP,
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = jsonl(&out.stdout);
+    // registry.example images: hostnet, agent, good (priv's nginx is not covered).
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    for r in &rows {
+        assert_eq!(
+            (r["rule"].as_str(), r["status"].as_str()),
+            (Some("verifyImage"), Some("skip"))
+        );
+        assert_eq!(r["reasons"][0], "image verification not run (--no-images)");
+        assert!(
+            r["controls"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c == "cis:5.5.1")
+        );
+    }
+}
+
+fn kubectl() -> PathBuf {
+    let fallback = PathBuf::from(repo(".work/tools/fallback/bin/kubectl"));
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("kubectl"))
+        .find(|p| p.is_file());
+    on_path
+        .or_else(|| fallback.is_file().then_some(fallback))
+        .unwrap_or_else(|| panic!("kubectl not found on PATH: run `make bootstrap`"))
+}
+
+#[test]
+fn a_kustomize_rendering_of_deploy_complies_with_its_own_policies() {
+    let mut rendered = String::new();
+    for overlay in [
+        "deploy/overlays/dev/workloads",
+        "deploy/overlays/dev/webhook",
+    ] {
+        let out = std::process::Command::new(kubectl())
+            .args(["kustomize", &repo(overlay)])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        rendered.push_str("---\n");
+        rendered.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let policies = repo("deploy/base/webhook/policies");
+    let args = [
+        "audit",
+        "--policy",
+        &policies,
+        "--output",
+        "jsonl",
+        "--no-images",
+        "--fail-on",
+        "fail",
+        "-",
+    ];
+    let out = portcullis_stdin(dir.path(), &args, &rendered);
+    let rows = jsonl(&out.stdout);
+    let bad: Vec<&Value> = rows.iter().filter(|r| r["status"] != "pass").collect();
+    assert_eq!(out.status.code(), Some(0), "{bad:#?}");
+    let kinds: std::collections::BTreeSet<&str> = rows
+        .iter()
+        .map(|r| r["resource"]["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains("Deployment") && kinds.contains("StatefulSet"),
+        "{kinds:?}"
+    );
+    assert!(rows.iter().any(|r| r["rule"] == "runAsNonRoot"));
+    assert!(rows.iter().any(|r| r["rule"] == "resources.requireLimits"));
+}
+
+#[test]
+fn without_no_images_images_are_verified_and_an_unreachable_registry_fails_closed() {
+    let dir = setup();
+    let policy = SIGNED.replace("registry.example/**", "127.0.0.1:1/**");
+    std::fs::write(dir.path().join("signed.yaml"), policy).unwrap();
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: '127.0.0.1:1/app:1.0'}]\n";
+    std::fs::write(dir.path().join("pod.yaml"), pod).unwrap();
+    let out = portcullis(
+        dir.path(),
+        &[
+            "audit",
+            "--policy",
+            "signed.yaml",
+            "--output",
+            "jsonl",
+            "--allow-http-registry",
+            "--timeout",
+            "5s",
+            "pod.yaml",
+        ],
+    );
+    let rows = jsonl(&out.stdout);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(
+        (rows[0]["rule"].as_str(), rows[0]["status"].as_str()),
+        (Some("verifyImage"), Some("fail"))
+    );
+    let reason = rows[0]["reasons"][0].as_str().unwrap();
+    assert!(
+        reason.starts_with("signed/verifyImage: container \"a\""),
+        "{reason}"
+    );
+    assert!(reason.contains("127.0.0.1:1"), "{reason}");
+}
+
+#[test]
+fn folders_are_read_recursively_without_following_linked_folders() {
+    let dir = setup();
+    let m = dir.path().join("manifests");
+    std::fs::create_dir_all(m.join("sub")).unwrap();
+    std::fs::copy(DUMP, m.join("sub/dump.yaml")).unwrap();
+    std::fs::write(m.join("README.md"), "not a manifest").unwrap();
+    std::os::unix::fs::symlink(&m, m.join("loop")).unwrap();
+    let out = audit(
+        dir.path(),
+        &["--output", "jsonl", "--no-images"],
+        &["manifests"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = jsonl(&out.stdout);
+    assert_eq!(rows.len(), 4 * 14, "the dump once, through no link");
+    assert!(
+        rows.iter()
+            .all(|r| r["resource"]["file"] == "manifests/sub/dump.yaml")
+    );
+}
