@@ -6,13 +6,15 @@
 mod cli_support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::process::{Command, Output};
 
 use cli_support::{portcullis, portcullis_stdin};
+use portcullis_testkit::{stdout_of, tool, workspace_root};
 use serde_json::Value;
 
 fn repo(path: &str) -> String {
-    format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"))
+    workspace_root().join(path).display().to_string()
 }
 
 const DUMP: &str = concat!(
@@ -48,8 +50,16 @@ spec:
 /// (pass, fail, warn, skip, error) per control, from `--output jsonl`.
 type Table = BTreeMap<String, [usize; 5]>;
 
-fn jsonl(stdout: &[u8]) -> Vec<Value> {
-    String::from_utf8_lossy(stdout)
+/// The `--output jsonl` rows of a run that exited with `code`.
+fn jsonl(out: &Output, code: i32) -> Vec<Value> {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect()
@@ -85,25 +95,36 @@ fn setup() -> tempfile::TempDir {
     dir
 }
 
-fn audit(dir: &Path, extra: &[&str], inputs: &[&str]) -> std::process::Output {
+/// `audit` with each of `policies`, then `rest` (flags and inputs).
+fn audit_args<'a>(policies: &[&'a str], rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["audit"];
+    for p in policies {
+        args.extend(["--policy", p]);
+    }
+    args.extend(rest);
+    args
+}
+
+/// `audit` under the baseline and `warn.yaml` policies.
+fn audit(dir: &Path, extra: &[&str], inputs: &[&str]) -> Output {
     let baseline = repo("policies/library/pod-security-baseline.yaml");
-    let mut args = vec!["audit", "--policy", &baseline, "--policy", "warn.yaml"];
-    args.extend(extra);
-    args.extend(inputs);
-    portcullis(dir, &args)
+    portcullis(
+        dir,
+        &audit_args(&[&baseline, "warn.yaml"], &[extra, inputs].concat()),
+    )
+}
+
+/// `audit` under `policy` of standard input `input`, as JSON lines, failing on `fail`.
+fn audit_stdin(dir: &Path, policy: &str, input: &str) -> Output {
+    let rest = ["--output", "jsonl", "--no-images", "--fail-on", "fail", "-"];
+    portcullis_stdin(dir, &audit_args(&[policy], &rest), input)
 }
 
 #[test]
 fn a_list_dump_counts_results_per_control() {
     let dir = setup();
     let out = audit(dir.path(), &["--output", "jsonl", "--no-images"], &[DUMP]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows = jsonl(&out.stdout);
+    let rows = jsonl(&out, 0);
     // 4 pod-carrying resources × (12 baseline checks at latest + 2 hygiene rules); the Service has none.
     assert_eq!(rows.len(), 4 * 14);
     assert!(rows.iter().all(|r| r["resource"]["kind"] != "Service"));
@@ -227,25 +248,7 @@ fn stdin_is_read_and_an_unreadable_resource_is_an_error_result() {
         std::fs::read_to_string(DUMP).unwrap()
     );
     let baseline = repo("policies/library/pod-security-baseline.yaml");
-    let args = [
-        "audit",
-        "--policy",
-        &baseline,
-        "--output",
-        "jsonl",
-        "--no-images",
-        "--fail-on",
-        "fail",
-        "-",
-    ];
-    let out = portcullis_stdin(dir.path(), &args, &input);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows = jsonl(&out.stdout);
+    let rows = jsonl(&audit_stdin(dir.path(), &baseline, &input), 1);
     assert_eq!(rows.len(), 4 * 12 + 1);
     assert!(rows.iter().all(|r| r["resource"]["file"] == "-"));
     let errors: Vec<&Value> = rows.iter().filter(|r| r["status"] == "error").collect();
@@ -265,25 +268,11 @@ fn stdin_is_read_and_an_unreadable_resource_is_an_error_result() {
 #[test]
 fn no_images_reports_image_rules_as_skip() {
     let dir = setup();
-    let out = portcullis(
-        dir.path(),
-        &[
-            "audit",
-            "--policy",
-            "signed.yaml",
-            "--output",
-            "jsonl",
-            "--no-images",
-            DUMP,
-        ],
+    let args = audit_args(
+        &["signed.yaml"],
+        &["--output", "jsonl", "--no-images", DUMP],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows = jsonl(&out.stdout);
+    let rows = jsonl(&portcullis(dir.path(), &args), 0);
     // registry.example images: hostnet, agent, good (priv's nginx is not covered).
     assert_eq!(rows.len(), 3, "{rows:#?}");
     for r in &rows {
@@ -302,18 +291,6 @@ fn no_images_reports_image_rules_as_skip() {
     }
 }
 
-fn kubectl() -> PathBuf {
-    let fallback = PathBuf::from(repo(".work/tools/fallback/bin/kubectl"));
-    let on_path = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|d| d.join("kubectl"))
-        .find(|p| p.is_file());
-    on_path
-        .or_else(|| fallback.is_file().then_some(fallback))
-        .unwrap_or_else(|| panic!("kubectl not found on PATH: run `make bootstrap`"))
-}
-
 #[test]
 fn a_kustomize_rendering_of_deploy_complies_with_its_own_policies() {
     let mut rendered = String::new();
@@ -321,35 +298,14 @@ fn a_kustomize_rendering_of_deploy_complies_with_its_own_policies() {
         "deploy/overlays/dev/workloads",
         "deploy/overlays/dev/webhook",
     ] {
-        let out = std::process::Command::new(kubectl())
-            .args(["kustomize", &repo(overlay)])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
         rendered.push_str("---\n");
-        rendered.push_str(&String::from_utf8_lossy(&out.stdout));
+        rendered.push_str(&stdout_of(
+            Command::new(tool("kubectl")).args(["kustomize", &repo(overlay)]),
+        ));
     }
     let dir = tempfile::tempdir().unwrap();
     let policies = repo("deploy/base/webhook/policies");
-    let args = [
-        "audit",
-        "--policy",
-        &policies,
-        "--output",
-        "jsonl",
-        "--no-images",
-        "--fail-on",
-        "fail",
-        "-",
-    ];
-    let out = portcullis_stdin(dir.path(), &args, &rendered);
-    let rows = jsonl(&out.stdout);
-    let bad: Vec<&Value> = rows.iter().filter(|r| r["status"] != "pass").collect();
-    assert_eq!(out.status.code(), Some(0), "{bad:#?}");
+    let rows = jsonl(&audit_stdin(dir.path(), &policies, &rendered), 0);
     let kinds: std::collections::BTreeSet<&str> = rows
         .iter()
         .map(|r| r["resource"]["kind"].as_str().unwrap())
@@ -369,21 +325,18 @@ fn without_no_images_images_are_verified_and_an_unreachable_registry_fails_close
     std::fs::write(dir.path().join("signed.yaml"), policy).unwrap();
     let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: '127.0.0.1:1/app:1.0'}]\n";
     std::fs::write(dir.path().join("pod.yaml"), pod).unwrap();
-    let out = portcullis(
-        dir.path(),
-        &[
-            "audit",
-            "--policy",
-            "signed.yaml",
-            "--output",
-            "jsonl",
-            "--allow-http-registry",
-            "--timeout",
-            "5s",
-            "pod.yaml",
-        ],
+    let rest = [
+        "--output",
+        "jsonl",
+        "--allow-http-registry",
+        "--timeout",
+        "5s",
+        "pod.yaml",
+    ];
+    let rows = jsonl(
+        &portcullis(dir.path(), &audit_args(&["signed.yaml"], &rest)),
+        0,
     );
-    let rows = jsonl(&out.stdout);
     assert_eq!(rows.len(), 1, "{rows:#?}");
     assert_eq!(
         (rows[0]["rule"].as_str(), rows[0]["status"].as_str()),
@@ -410,13 +363,7 @@ fn folders_are_read_recursively_without_following_linked_folders() {
         &["--output", "jsonl", "--no-images"],
         &["manifests"],
     );
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows = jsonl(&out.stdout);
+    let rows = jsonl(&out, 0);
     assert_eq!(rows.len(), 4 * 14, "the dump once, through no link");
     assert!(
         rows.iter()

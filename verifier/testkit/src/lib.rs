@@ -26,6 +26,7 @@ mod oci;
 mod proxy;
 mod push;
 mod registry;
+mod run;
 #[cfg(feature = "sigstore")]
 pub mod sigstore;
 
@@ -36,3 +37,4 @@ pub use oci::{OCI_INDEX, OCI_MANIFEST, Platform};
 pub use proxy::Proxy;
 pub use push::{push_image, push_image_for, push_index};
 pub use registry::Registry;
+pub use run::stdout_of;

@@ -60,7 +60,8 @@ pub fn try_corpus(name: &str) -> Result<PathBuf, String> {
 /// `$PORTCULLIS_<NAME>` (upper case, `-` → `_`, e.g. `PORTCULLIS_COSIGN`) wins when set.
 /// Otherwise `cosign` is the pinned binary `make bootstrap` puts in `.work/tools/bin/cosign`
 /// (never the one on `PATH`, which may be another version), and every other tool is searched on
-/// `PATH`.
+/// `PATH`, then in `.work/tools/fallback/bin`, where `make bootstrap` installs the tools (kubectl)
+/// a machine lacks (the Makefile puts that folder last on `PATH`).
 #[track_caller]
 pub fn tool(name: &str) -> PathBuf {
     match try_tool(name) {
@@ -96,7 +97,9 @@ pub fn try_tool(name: &str) -> Result<PathBuf, String> {
             ))
         };
     }
-    on_path(name).ok_or_else(|| {
+    let fallback = workspace_root().join(".work/tools/fallback/bin").join(name);
+    let found = on_path(name).or_else(|| is_executable(&fallback).then_some(fallback));
+    found.ok_or_else(|| {
         let from = match debian_package(name) {
             Some(pkg) => format!("it installs the Debian package {pkg}"),
             None => "add it to pipelines/bootstrap.sh if it is missing there".to_string(),

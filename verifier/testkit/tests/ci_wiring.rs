@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
 
-use portcullis_testkit::workspace_root;
+use portcullis_testkit::{stdout_of, workspace_root};
 use serde_json::Value;
 
 /// Steps allowed to run other commands: (workflow file, job, step name, reason).
@@ -218,21 +218,12 @@ fn ci_runs_lint_test_and_manifests_on_the_checkouts_own_testdata() {
 #[test]
 fn pre_commit_hooks_are_the_lint_list() {
     let root = workspace_root();
-    let out = Command::new("bash")
-        .arg(root.join("pipelines/lint.sh"))
-        .arg("--list")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = stdout_of(
+        Command::new("bash")
+            .arg(root.join("pipelines/lint.sh"))
+            .arg("--list"),
     );
-    let linters: BTreeSet<String> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let linters: BTreeSet<String> = out.lines().map(str::to_string).collect();
     assert!(
         linters.contains("clippy") && linters.contains("cargo-deny"),
         "{linters:?}"

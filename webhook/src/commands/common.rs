@@ -1,4 +1,5 @@
-//! Flags and helpers shared by the supply-chain subcommands: registry access, timeouts, keys.
+//! Flags and helpers shared by the subcommands: registry access, timeouts, keys, and the policy
+//! set `evaluate` and `audit` load.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -8,6 +9,9 @@ use clap::Args;
 
 use crate::duration::clap_duration;
 use crate::mirrors::MirrorArgs;
+use crate::serve::config::{NamedPath, named_path};
+use crate::serve::decide::Policies;
+use crate::serve::policy::{read_sources, read_trusted_roots};
 use portcullis_verifier::{
     Credentials, ImageRef, PrivateKey, PublicKey, RegistryClient, RegistryConfig,
 };
@@ -66,6 +70,27 @@ impl RegistryArgs {
 
     pub fn deadline(&self) -> tokio::time::Instant {
         tokio::time::Instant::now() + self.timeout
+    }
+}
+
+/// The policy set to evaluate against, as `evaluate` and `audit` take it.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// Policy file or directory of *.yaml policies; repeatable.
+    #[arg(long = "policy", value_name = "FILE|DIR", required = true)]
+    pub policies: Vec<PathBuf>,
+    /// A Sigstore `trusted_root.json` for keyless authorities naming NAME; repeatable.
+    #[arg(long = "trusted-root", value_name = "NAME=FILE", value_parser = named_path)]
+    pub trusted_roots: Vec<NamedPath>,
+}
+
+impl PolicyArgs {
+    /// Reads and parses the policies with their trusted roots.
+    pub fn load(&self) -> anyhow::Result<Policies> {
+        Ok(Policies::parse_with_roots(
+            &read_sources(&self.policies)?,
+            &read_trusted_roots(&self.trusted_roots)?,
+        )?)
     }
 }
 

@@ -16,22 +16,15 @@ use clap::Args;
 use portcullis_policies::{Evaluation, Mode, Reason};
 use serde_json::{Value, json};
 
-use super::common::RegistryArgs;
+use super::common::{PolicyArgs, RegistryArgs};
 use super::image_facts::verify_images;
 use super::inputs;
 use super::verify::Output;
-use crate::serve::config::{NamedPath, named_path};
-use crate::serve::decide::Policies;
-use crate::serve::policy::{read_sources, read_trusted_roots};
 
 #[derive(Debug, Args)]
 pub struct EvaluateArgs {
-    /// Policy file or directory of *.yaml policies; repeatable.
-    #[arg(long = "policy", value_name = "FILE|DIR", required = true)]
-    pub policies: Vec<PathBuf>,
-    /// A Sigstore `trusted_root.json` for keyless authorities naming NAME; repeatable.
-    #[arg(long = "trusted-root", value_name = "NAME=FILE", value_parser = named_path)]
-    pub trusted_roots: Vec<NamedPath>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
     #[arg(long, value_enum, default_value = "text")]
     pub output: Output,
     /// Also print the JSON Patch admission would return and the patched object.
@@ -76,10 +69,7 @@ impl EvaluateArgs {
     }
 
     async fn evaluate(&self) -> anyhow::Result<Vec<Evaluated>> {
-        let policies = Policies::parse_with_roots(
-            &read_sources(&self.policies)?,
-            &read_trusted_roots(&self.trusted_roots)?,
-        )?;
+        let policies = self.policy.load()?;
         let set = policies.set();
         let inputs = inputs::read(&self.manifests)?;
         let facts = verify_images(&self.registry, set, inputs.iter().map(|i| &i.request)).await?;

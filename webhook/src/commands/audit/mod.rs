@@ -24,12 +24,9 @@ use portcullis_policies::VerdictMap;
 use portcullis_policies::compliance::ControlMap;
 
 use self::results::{AuditResult, Status};
-use super::common::RegistryArgs;
+use super::common::{PolicyArgs, RegistryArgs};
 use super::image_facts::verify_images;
 use super::inputs;
-use crate::serve::config::{NamedPath, named_path};
-use crate::serve::decide::Policies;
-use crate::serve::policy::{read_sources, read_trusted_roots};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuditOutput {
@@ -49,12 +46,8 @@ pub enum FailOn {
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// Policy file or directory of *.yaml policies; repeatable.
-    #[arg(long = "policy", value_name = "FILE|DIR", required = true)]
-    pub policies: Vec<PathBuf>,
-    /// A Sigstore `trusted_root.json` for keyless authorities naming NAME; repeatable.
-    #[arg(long = "trusted-root", value_name = "NAME=FILE", value_parser = named_path)]
-    pub trusted_roots: Vec<NamedPath>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
     #[arg(long, value_enum, default_value = "text")]
     pub output: AuditOutput,
     /// Exit 1 when any result is at least this bad (default: exit 0 whatever the results).
@@ -102,10 +95,7 @@ impl AuditArgs {
 
     async fn audit(&self) -> anyhow::Result<(Vec<AuditResult>, String)> {
         let map = ControlMap::shipped()?;
-        let policies = Policies::parse_with_roots(
-            &read_sources(&self.policies)?,
-            &read_trusted_roots(&self.trusted_roots)?,
-        )?;
+        let policies = self.policy.load()?;
         let set = policies.set();
         let read = inputs::read_all(&self.inputs)?;
         let good = || read.iter().filter_map(|r| r.as_ref().ok());
