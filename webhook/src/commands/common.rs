@@ -2,6 +2,7 @@
 //! set `evaluate` and `audit` load.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
@@ -91,6 +92,19 @@ impl PolicyArgs {
             &read_sources(&self.policies)?,
             &read_trusted_roots(&self.trusted_roots)?,
         )?)
+    }
+}
+
+/// The exit status of `evaluate` and `audit`: 2 for bad input or usage (the error on standard
+/// error), 1 when the run `failed` (denied, or `--fail-on` met), 0 otherwise.
+pub fn exit_status(failed: anyhow::Result<bool>) -> ExitCode {
+    match failed {
+        Ok(true) => ExitCode::from(1),
+        Ok(false) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::from(2)
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use clap::Args;
 use portcullis_policies::{Evaluation, Mode, Reason};
 use serde_json::{Value, json};
 
-use super::common::{PolicyArgs, RegistryArgs};
+use super::common::{PolicyArgs, RegistryArgs, exit_status};
 use super::image_facts::verify_images;
 use super::inputs;
 use super::verify::Output;
@@ -49,23 +49,13 @@ struct Evaluated {
 
 impl EvaluateArgs {
     pub async fn run(self) -> ExitCode {
-        match self.evaluate().await {
-            Ok(results) => {
-                let denied = results.iter().any(|r| !r.evaluation.decision.allowed);
-                for r in &results {
-                    print(r, self.output, self.show_patches);
-                }
-                if denied {
-                    ExitCode::from(1)
-                } else {
-                    ExitCode::SUCCESS
-                }
+        let denied = self.evaluate().await.map(|results| {
+            for r in &results {
+                print(r, self.output, self.show_patches);
             }
-            Err(e) => {
-                eprintln!("Error: {e:#}");
-                ExitCode::from(2)
-            }
-        }
+            results.iter().any(|r| !r.evaluation.decision.allowed)
+        });
+        exit_status(denied)
     }
 
     async fn evaluate(&self) -> anyhow::Result<Vec<Evaluated>> {

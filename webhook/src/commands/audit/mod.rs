@@ -24,7 +24,7 @@ use portcullis_policies::VerdictMap;
 use portcullis_policies::compliance::ControlMap;
 
 use self::results::{AuditResult, Status};
-use super::common::{PolicyArgs, RegistryArgs};
+use super::common::{PolicyArgs, RegistryArgs, exit_status};
 use super::image_facts::verify_images;
 use super::inputs;
 
@@ -66,20 +66,11 @@ pub struct AuditArgs {
 
 impl AuditArgs {
     pub async fn run(self) -> ExitCode {
-        match self.audit().await {
-            Ok((results, printed)) => {
-                print!("{printed}");
-                if self.fails(&results) {
-                    ExitCode::from(1)
-                } else {
-                    ExitCode::SUCCESS
-                }
-            }
-            Err(e) => {
-                eprintln!("Error: {e:#}");
-                ExitCode::from(2)
-            }
-        }
+        let failed = self.audit().await.map(|(results, printed)| {
+            print!("{printed}");
+            self.fails(&results)
+        });
+        exit_status(failed)
     }
 
     fn fails(&self, results: &[AuditResult]) -> bool {
