@@ -226,34 +226,26 @@ impl PolicySet {
         let mutated = kind.and_then(|k| Workload::locate(k, object));
         for p in &applicable {
             let mut findings: Vec<Finding> = Vec::new();
-            let mut rules: Vec<&str> = Vec::new();
             match &p.body {
                 Body::Image(ip) => {
                     // Verdicts are keyed by the images as written, before pinning.
                     if let Some(w) = &original {
                         findings.extend(ip.verify(w, &p.matcher, facts));
-                        if !ip.targets(w, &p.matcher).is_empty() {
-                            rules.push(catalog::VERIFY_IMAGE);
-                        }
                     }
                 }
                 Body::Guardrail(g) => {
                     if let Some(w) = &mutated {
                         if let Some(ps) = &g.pod_security {
                             findings.extend(ps.evaluate(w));
-                            rules.extend(ps.check_ids());
                         }
                         if let Some(r) = &g.resources {
                             findings.extend(r.evaluate(w));
-                            rules.extend(r.rule_ids());
                         }
                         if let Some(h) = &g.hygiene {
                             findings.extend(h.evaluate(w, &p.matcher));
-                            rules.extend(h.rule_ids());
                         }
                     }
                     findings.extend(g.rules.iter().filter_map(|r| r.evaluate(object)));
-                    rules.extend(g.rules.iter().map(|r| r.name()));
                 }
             }
             if let Some(out) = outcomes.as_deref_mut() {
@@ -261,7 +253,7 @@ impl PolicySet {
                     policy: p.name.clone(),
                     kind: p.kind,
                     mode: p.mode,
-                    rules: rules.iter().map(|r| r.to_string()).collect(),
+                    rules: checked_rules(p, original.as_ref(), mutated.as_ref()),
                     findings: findings
                         .iter()
                         .cloned()
@@ -278,6 +270,40 @@ impl PolicySet {
 }
 
 /// Whether pins apply: not in audit mode, and not on a Job UPDATE (its template is immutable).
+/// The rules `p` checks on the object, in check order (the detailed view only: the admission
+/// path never lists them). `original` is the workload as written, `mutated` after defaults.
+fn checked_rules(
+    p: &Policy,
+    original: Option<&Workload>,
+    mutated: Option<&Workload>,
+) -> Vec<String> {
+    let mut rules: Vec<&str> = Vec::new();
+    match &p.body {
+        Body::Image(ip) => {
+            if let Some(w) = original
+                && !ip.targets(w, &p.matcher).is_empty()
+            {
+                rules.push(catalog::VERIFY_IMAGE);
+            }
+        }
+        Body::Guardrail(g) => {
+            if mutated.is_some() {
+                if let Some(ps) = &g.pod_security {
+                    rules.extend(ps.check_ids());
+                }
+                if let Some(r) = &g.resources {
+                    rules.extend(r.rule_ids());
+                }
+                if let Some(h) = &g.hygiene {
+                    rules.extend(h.rule_ids());
+                }
+            }
+            rules.extend(g.rules.iter().map(|r| r.name()));
+        }
+    }
+    rules.into_iter().map(str::to_string).collect()
+}
+
 fn may_pin(req: &Request, kind: WorkloadKind, mode: Mode) -> bool {
     mode != Mode::Audit && (req.operation == Operation::Create || kind != WorkloadKind::Job)
 }
