@@ -75,6 +75,15 @@ impl GroupVersionKind {
         }
     }
 
+    /// The `apiVersion` (`apps/v1`, `v1`): the inverse of [`GroupVersionKind::from_api_version`].
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
     /// From an `apiVersion` (`apps/v1`, `v1`) and a kind.
     pub fn from_api_version(api_version: &str, kind: &str) -> Self {
         match api_version.split_once('/') {
@@ -94,10 +103,9 @@ impl fmt::Display for GroupVersionKind {
     }
 }
 
-/// What the engine evaluates. Deserialising one (from an AdmissionReview's `request`) runs the
-/// same checks as [`Request::from_admission_request`], which also names the failing field.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(try_from = "AdmissionRequest")]
+/// What the engine evaluates, built by [`Request::from_admission_request`] or
+/// [`Request::from_manifest`].
+#[derive(Debug, Clone, PartialEq)]
 pub struct Request {
     /// Echoed by the webhook; empty for manifests.
     pub uid: String,
@@ -120,33 +128,33 @@ pub struct Request {
 /// reads, everything else ignored.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AdmissionRequest {
-    pub uid: String,
-    pub kind: GroupVersionKind,
-    pub operation: Operation,
+struct AdmissionRequest {
+    uid: String,
+    kind: GroupVersionKind,
+    operation: Operation,
     #[serde(default)]
-    pub sub_resource: Option<String>,
+    sub_resource: Option<String>,
     #[serde(default)]
-    pub name: Option<String>,
+    name: Option<String>,
     #[serde(default)]
-    pub namespace: Option<String>,
+    namespace: Option<String>,
     #[serde(default)]
-    pub user_info: UserInfo,
+    user_info: UserInfo,
     #[serde(default)]
-    pub object: Option<Value>,
+    object: Option<Value>,
     #[serde(default)]
-    pub old_object: Option<Value>,
+    old_object: Option<Value>,
     #[serde(default)]
-    pub dry_run: Option<bool>,
+    dry_run: Option<bool>,
 }
 
 /// `request.userInfo` (the fields policies match on).
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct UserInfo {
+struct UserInfo {
     #[serde(default)]
-    pub username: Option<String>,
+    username: Option<String>,
     #[serde(default)]
-    pub groups: Option<Vec<String>>,
+    groups: Option<Vec<String>>,
 }
 
 /// Why an admission request or manifest cannot be evaluated.
@@ -167,14 +175,6 @@ pub enum RequestError {
     },
     #[error("manifest: missing `{field}`")]
     Manifest { field: &'static str },
-}
-
-impl TryFrom<AdmissionRequest> for Request {
-    type Error = RequestError;
-
-    fn try_from(wire: AdmissionRequest) -> Result<Self, RequestError> {
-        Self::build(wire, "request.object")
-    }
 }
 
 fn metadata_str<'a>(object: &'a Value, key: &str) -> Option<&'a str> {
@@ -349,7 +349,17 @@ mod tests {
     }
 
     #[test]
-    fn deserialising_is_the_same_as_the_constructor() {
+    fn api_version_round_trips() {
+        for api_version in ["v1", "apps/v1", "batch/v1"] {
+            assert_eq!(
+                GroupVersionKind::from_api_version(api_version, "K").api_version(),
+                api_version
+            );
+        }
+    }
+
+    #[test]
+    fn the_constructor_reads_every_field() {
         let wire = json!({
             "uid": "u2", "operation": "UPDATE", "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
             "namespace": "ns", "subResource": "", "dryRun": true,
@@ -357,15 +367,13 @@ mod tests {
             "object": {"metadata": {"name": "d"}, "spec": {"template": {"spec": {"containers": []}}}},
             "oldObject": {"metadata": {"name": "d"}}
         });
-        let by_serde: Request = serde_json::from_value(wire.clone()).unwrap();
-        let by_constructor = Request::from_admission_request(&wire).unwrap();
-        assert_eq!(by_serde, by_constructor);
-        assert_eq!(by_serde.username, "alice");
-        assert_eq!(by_serde.groups, ["devs"]);
-        assert!(by_serde.dry_run && by_serde.sub_resource.is_none());
-        assert_eq!(by_serde.name, "d");
+        let r = Request::from_admission_request(&wire).unwrap();
+        assert_eq!(r.username, "alice");
+        assert_eq!(r.groups, ["devs"]);
+        assert!(r.dry_run && r.sub_resource.is_none());
+        assert_eq!(r.name, "d");
         let bad = pod_request(json!({"spec": {"containers": {}}}));
-        let err = serde_json::from_value::<Request>(bad)
+        let err = Request::from_admission_request(&bad)
             .unwrap_err()
             .to_string();
         assert!(err.contains("request.object.spec.containers"), "{err}");

@@ -62,13 +62,8 @@ pub struct Resource {
 impl Resource {
     fn of(input: &Input) -> Self {
         let r: &Request = &input.request;
-        let group = &r.kind.group;
         Self {
-            api_version: if group.is_empty() {
-                r.kind.version.clone()
-            } else {
-                format!("{group}/{}", r.kind.version)
-            },
+            api_version: r.kind.api_version(),
             kind: r.kind.kind.clone(),
             namespace: r.namespace.clone(),
             name: r.name.clone(),
