@@ -141,13 +141,12 @@ fn parse(origin: &str, text: &str, out: &mut Vec<Result<Input, BadInput>>) -> an
 }
 
 /// A `List` contributes its items; anything else is itself.
-fn expand(doc: Value) -> Vec<Value> {
-    match doc {
-        Value::Object(ref m) if m.get("kind").and_then(Value::as_str) == Some("List") => m
-            .get("items")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default(),
-        other => vec![other],
+fn expand(mut doc: Value) -> Vec<Value> {
+    if doc["kind"] != "List" {
+        return vec![doc];
+    }
+    match doc.get_mut("items").map(Value::take) {
+        Some(Value::Array(items)) => items,
+        _ => Vec::new(),
     }
 }
