@@ -20,10 +20,7 @@ use std::{future::IntoFuture, sync::Arc};
 
 use axum::{Router, extract::DefaultBodyLimit};
 use jobs_common::{
-    Metrics, Pool,
-    admin::{AdminServer, Health},
-    config::ShutdownArgs,
-    shutdown::Phases,
+    Metrics, Pool, config::ShutdownArgs, service,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -63,14 +60,13 @@ pub async fn run(
     requested: CancellationToken,
     timing: &ShutdownArgs,
 ) -> anyhow::Result<()> {
-    let health = Health::new(state.pool.clone());
-    let phases = Phases::start(
+    let (admin, phases) = service::start_admin(
+        admin_listener,
+        state.pool.clone(),
+        state.metrics.clone(),
         requested,
-        health.clone(),
-        timing.shutdown_grace,
-        timing.drain_timeout,
+        timing,
     );
-    let admin = AdminServer::spawn(admin_listener, health, state.metrics.clone());
     info!(listen = %api.local_addr()?, "Serving the API");
     let server =
         axum::serve(api, app(state)).with_graceful_shutdown(phases.stop.clone().cancelled_owned());
