@@ -19,9 +19,7 @@ mod routes;
 use std::{future::IntoFuture, sync::Arc};
 
 use axum::{Router, extract::DefaultBodyLimit};
-use jobs_common::{
-    Metrics, Pool, config::ShutdownArgs, service,
-};
+use jobs_common::{Metrics, Pool, config::ShutdownArgs, service};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
