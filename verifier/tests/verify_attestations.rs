@@ -13,7 +13,7 @@ use portcullis_verifier::{
     AttestationRequirement, Condition, KeyRequirement, PrivateKey, VerifyError, predicate_type_uri,
 };
 use serde_json::json;
-use support::{Env, soon};
+use support::{Env, signed_image, soon};
 
 const SLSA1: &str = "https://slsa.dev/provenance/v1";
 
@@ -54,10 +54,7 @@ const REPO_COND: &str =
 
 #[tokio::test]
 async fn provenance_with_matching_conditions_verifies() {
-    let env = Env::start().await;
-    let key = PrivateKey::generate();
-    let image = env.push("svc", "v1", b"attested").await;
-    sign_image(&env.client, &image, &key, soon()).await.unwrap();
+    let (env, key, image, _) = signed_image("svc", "v1", b"attested").await;
     attest_provenance(&env, &image, &key, "https://github.com/org/repo").await;
     // An SBOM next to it must not confuse the provenance check.
     attest_image(
@@ -86,10 +83,7 @@ async fn provenance_with_matching_conditions_verifies() {
 
 #[tokio::test]
 async fn wrong_repository_missing_type_and_wrong_signer_fail_by_name() {
-    let env = Env::start().await;
-    let key = PrivateKey::generate();
-    let image = env.push("svc", "fork", b"fork-build").await;
-    sign_image(&env.client, &image, &key, soon()).await.unwrap();
+    let (env, key, image, _) = signed_image("svc", "fork", b"fork-build").await;
     let v = env.verifier();
 
     let err = v.verify(&image, &require(&key, &[REPO_COND]), soon()).await;
