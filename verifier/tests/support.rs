@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use portcullis_testkit::{Proxy, Registry};
 use portcullis_verifier::cosign::sign::{Attached, sign_image};
+use portcullis_verifier::registry::FetchedManifest;
 use portcullis_verifier::{
     CacheConfig, ImageRef, KeyRequirement, PrivateKey, RegistryClient, RegistryConfig, Verifier,
 };
@@ -61,6 +62,30 @@ impl Env {
             client.clone(),
             Verifier::new(client, CacheConfig::default()),
         )
+    }
+
+    /// The manifest under `at`'s tag or digest; panics when there is none.
+    pub async fn manifest(&self, at: &ImageRef) -> FetchedManifest {
+        self.client
+            .get_manifest(at, at.reference(), soon())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    /// Stores `bytes` as the manifest under `at`'s tag.
+    pub async fn put_manifest(&self, at: &ImageRef, media_type: &str, bytes: &[u8]) {
+        self.client
+            .put_manifest(at, at.reference(), media_type, bytes, soon())
+            .await
+            .unwrap();
+    }
+
+    /// Copies the manifest under `from`'s tag to `to`'s tag, as someone moving a signature or
+    /// an attestation onto another image would.
+    pub async fn copy_manifest(&self, from: &ImageRef, to: &ImageRef) {
+        let m = self.manifest(from).await;
+        self.put_manifest(to, &m.media_type, &m.bytes).await;
     }
 
     pub fn verifier(&self) -> Verifier {

@@ -129,17 +129,8 @@ async fn attestation_about_another_digest_is_rejected() {
     let done_b = sign_image(&env.client, &b, &key, soon()).await.unwrap();
     // Copy a's attestation manifest onto b's attestation tag.
     let from = artifact_ref(&a, &att.digest, Artifact::Attestation);
-    let m = env
-        .client
-        .get_manifest(&from, from.reference(), soon())
-        .await
-        .unwrap()
-        .unwrap();
     let to = artifact_ref(&b, &done_b.digest, Artifact::Attestation);
-    env.client
-        .put_manifest(&to, to.reference(), &m.media_type, &m.bytes, soon())
-        .await
-        .unwrap();
+    env.copy_manifest(&from, &to).await;
     let err = env
         .verifier()
         .verify(&b, &require(&key, &[REPO_COND]), soon())

@@ -92,21 +92,13 @@ async fn tampered_signature_is_rejected() {
     let (env, key, image, done) = signed_image("app", "tamper", b"tamper").await;
     // Replace the signature annotation with a signature over other bytes.
     let sig_ref = artifact_ref(&image, &done.digest, Artifact::Signature);
-    let m = env
-        .client
-        .get_manifest(&sig_ref, sig_ref.reference(), soon())
-        .await
-        .unwrap()
-        .unwrap();
+    let m = env.manifest(&sig_ref).await;
     let mut doc: serde_json::Value = serde_json::from_slice(&m.bytes).unwrap();
     use base64::Engine as _;
     let forged = base64::engine::general_purpose::STANDARD.encode(key.sign(b"something else"));
     doc["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"] = forged.into();
     let bytes = serde_json::to_vec(&doc).unwrap();
-    env.client
-        .put_manifest(&sig_ref, sig_ref.reference(), &m.media_type, &bytes, soon())
-        .await
-        .unwrap();
+    env.put_manifest(&sig_ref, &m.media_type, &bytes).await;
     let err = env
         .verifier()
         .verify(&image, &requirement(&[&key], 1), soon())
@@ -157,17 +149,8 @@ async fn repushed_tag_and_copied_signature_are_caught() {
     let new_digest: Digest = env.client.resolve(&image, soon()).await.unwrap();
     assert_ne!(new_digest, signed.digest);
     let old = artifact_ref(&image, &signed.digest, Artifact::Signature);
-    let m = env
-        .client
-        .get_manifest(&old, old.reference(), soon())
-        .await
-        .unwrap()
-        .unwrap();
     let new = artifact_ref(&image, &new_digest, Artifact::Signature);
-    env.client
-        .put_manifest(&new, new.reference(), &m.media_type, &m.bytes, soon())
-        .await
-        .unwrap();
+    env.copy_manifest(&old, &new).await;
     let err = verify_digest(&env.client, &image, &new_digest, &req, soon()).await;
     match err {
         Err(VerifyError::DigestMismatch {
