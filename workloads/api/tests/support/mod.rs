@@ -75,30 +75,21 @@ impl TestApi {
         if let Some(key) = key {
             req = req.header("Idempotency-Key", key);
         }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        json_reply(req.send().await.unwrap()).await
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        json_reply(self.fetch(&self.base, path).await).await
     }
 
     pub async fn admin_get(&self, path: &str) -> (u16, String) {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.admin))
-            .send()
-            .await
-            .unwrap();
+        let resp = self.fetch(&self.admin, path).await;
         (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+
+    /// GET `base` followed by `path`.
+    async fn fetch(&self, base: &str, path: &str) -> reqwest::Response {
+        self.http.get(format!("{base}{path}")).send().await.unwrap()
     }
 
     /// Stops the API the way SIGTERM would and waits for it.
@@ -112,4 +103,10 @@ impl TestApi {
                 .unwrap();
         }
     }
+}
+
+/// The status and the JSON body (`null` when the body is not JSON).
+async fn json_reply(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
 }

@@ -13,6 +13,7 @@ use jobs_common::{
     config::ShutdownArgs,
     testing::{eventually, free_port, postgres::PgServer, process::Proc},
 };
+use rustix::process::Signal;
 use serde_json::{Value, json};
 use tokio::{net::TcpListener, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
@@ -233,6 +234,20 @@ impl Worker {
         if let Err(e) = r {
             panic!("{e}\n{}", self.proc.log_tail(30));
         }
+    }
+
+    /// Sends SIGTERM and asserts a clean exit (status 0) within 30 s; the log tail otherwise.
+    pub fn terminate(&mut self) {
+        let status = self
+            .proc
+            .stop(Signal::TERM, Duration::from_secs(30))
+            .unwrap();
+        assert!(
+            status.success(),
+            "worker ({}) exited with {status}:\n{}",
+            self.log.display(),
+            self.proc.log_tail(20)
+        );
     }
 
     /// The value of one sample of the worker's `/metrics`.
