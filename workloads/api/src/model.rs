@@ -318,6 +318,20 @@ mod tests {
     }
 
     #[test]
+    fn unknown_fields_and_parameters_are_named_with_the_known_ones() {
+        let body = validate_create(br#"{"kind":"hash","payload":"x","priority":1}"#);
+        let query = validate_list(&HashMap::from([("page".to_string(), "2".to_string())]));
+        assert_eq!(
+            body.unwrap_err().to_string(),
+            "priority: is not a known field (kind, payload, maxAttempts)"
+        );
+        assert_eq!(
+            query.unwrap_err().to_string(),
+            "page: is not a known parameter (status, limit, cursor)"
+        );
+    }
+
+    #[test]
     fn create_defaults_and_limits() {
         let ok = validate_create(br#"{"kind":"summarise","payload":"a b"}"#).unwrap();
         assert_eq!(
