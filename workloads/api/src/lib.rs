@@ -8,10 +8,11 @@
 //! stored with the job so the worker's processing span joins the same trace. The API never
 //! processes jobs — that is `jobs-worker` — and owns no SQL: queries are in `jobs_common::jobs`.
 //! [`run`] is the whole service lifecycle (admin listener, readiness, graceful drain), shared by
-//! the binary and the integration tests.
+//! the binary and the integration tests ([`local`] runs it on loopback ports for them).
 
 pub mod cli;
 mod error;
+pub mod local;
 pub mod middleware;
 pub mod model;
 mod routes;
