@@ -105,7 +105,7 @@ fn keyless_bundle_verifies_and_tampered_inclusion_proofs_fail() {
     assert!(
         matches!(
             e,
-            KeylessError::Proof(MerkleError::CheckpointUnsigned { .. })
+            KeylessError::Proof(MerkleError::CheckpointBadSignature { .. })
         ),
         "{e}"
     );
