@@ -16,8 +16,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use portcullis_verifier::keyless::checkpoint::note_key_id;
 use portcullis_verifier::keyless::rekor::RekorError;
 use portcullis_verifier::keyless::{
-    Bundle, Identity, KeylessError, KeylessRequirement, MerkleError, StringMatcher,
-    TimestampError, TrustedRoot, VerifiedBundle, rfc3339, verify_bundle,
+    Bundle, Identity, KeylessError, KeylessRequirement, MerkleError, StringMatcher, TimestampError,
+    TrustedRoot, VerifiedBundle, rfc3339, verify_bundle,
 };
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
@@ -110,7 +110,11 @@ fn window(root: &mut Value, kind: &str, url: &str, start: i64, end: i64) {
     let e = entries
         .iter_mut()
         .find(|e| {
-            e["baseUrl"].as_str().or(e["uri"].as_str()).unwrap_or("").contains(url)
+            e["baseUrl"]
+                .as_str()
+                .or(e["uri"].as_str())
+                .unwrap_or("")
+                .contains(url)
         })
         .unwrap();
     let valid = serde_json::json!({"start": rfc3339(start), "end": rfc3339(end)});
@@ -125,7 +129,10 @@ fn staging_blob_bundle_verifies_with_its_timestamp_as_the_time() {
     let dir = portcullis_testkit::corpus("cosign");
     let b = Bundle::from_json(&std::fs::read(dir.join(BLOB_BUNDLE)).unwrap()).unwrap();
     let e = &b.tlog_entries[0];
-    assert_eq!((e.kind.as_str(), e.version.as_str()), ("hashedrekord", "0.0.2"));
+    assert_eq!(
+        (e.kind.as_str(), e.version.as_str()),
+        ("hashedrekord", "0.0.2")
+    );
     assert!(e.set.is_none() && e.integrated_time == 0);
 
     let v = blob(&dir, |_| {}, |_| {}).unwrap();
@@ -144,7 +151,11 @@ fn staging_blob_bundle_verifies_with_its_timestamp_as_the_time() {
 fn staging_dsse_bundle_verifies_for_its_subject_ignoring_witness_cosignatures() {
     let dir = portcullis_testkit::corpus("cosign");
     let root = doc(&dir, STAGING_ROOT);
-    let r = req(&root, DSSE_IDENTITY, "https://token.actions.githubusercontent.com");
+    let r = req(
+        &root,
+        DSSE_IDENTITY,
+        "https://token.actions.githubusercontent.com",
+    );
     let subject: [u8; 32] = hex::decode(DSSE_SUBJECT).unwrap().try_into().unwrap();
     let verify = |edit: &dyn Fn(&mut Value)| {
         let mut b = doc(&dir, DSSE_BUNDLE);
@@ -165,7 +176,10 @@ fn staging_dsse_bundle_verifies_for_its_subject_ignoring_witness_cosignatures() 
     let e = verify(&|b| edit_signature_line(b, 0, |n, s| format!("{n} {}", flip_b64(s, 10))))
         .unwrap_err();
     assert!(
-        matches!(e, KeylessError::Proof(MerkleError::CheckpointBadSignature { .. })),
+        matches!(
+            e,
+            KeylessError::Proof(MerkleError::CheckpointBadSignature { .. })
+        ),
         "{e}"
     );
     // Another subject: the statement is not about it.
@@ -190,7 +204,10 @@ fn altered_checkpoints_fail_each_with_its_reason() {
     )
     .unwrap_err();
     assert!(
-        matches!(e, KeylessError::Proof(MerkleError::CheckpointBadSignature { .. })),
+        matches!(
+            e,
+            KeylessError::Proof(MerkleError::CheckpointBadSignature { .. })
+        ),
         "{e}"
     );
     // The key id: no signature by the log is left.
@@ -207,19 +224,29 @@ fn altered_checkpoints_fail_each_with_its_reason() {
     // The signer's name: another key under the C2SP rules, so not the log's signature.
     let e = blob(
         &dir,
-        |b| edit_signature_line(b, 0, |_, s| format!("log2025-alpha2.rekor.sigstage.dev {s}")),
+        |b| {
+            edit_signature_line(b, 0, |_, s| {
+                format!("log2025-alpha2.rekor.sigstage.dev {s}")
+            })
+        },
         keep,
     )
     .unwrap_err();
     assert!(
-        matches!(e, KeylessError::Proof(MerkleError::CheckpointUnsigned { .. })),
+        matches!(
+            e,
+            KeylessError::Proof(MerkleError::CheckpointUnsigned { .. })
+        ),
         "{e}"
     );
     // The origin line names another log.
     let e = blob(
         &dir,
         |b| {
-            let note = checkpoint(b).as_str().unwrap().replacen("alpha1", "alpha9", 1);
+            let note = checkpoint(b)
+                .as_str()
+                .unwrap()
+                .replacen("alpha1", "alpha9", 1);
             *checkpoint(b) = note.into();
         },
         keep,
@@ -233,14 +260,20 @@ fn altered_checkpoints_fail_each_with_its_reason() {
     let e = blob(
         &dir,
         |b| {
-            let note = checkpoint(b).as_str().unwrap().replacen("\n646\n", "\n647\n", 1);
+            let note = checkpoint(b)
+                .as_str()
+                .unwrap()
+                .replacen("\n646\n", "\n647\n", 1);
             *checkpoint(b) = note.into();
         },
         keep,
     )
     .unwrap_err();
     assert!(
-        matches!(e, KeylessError::Proof(MerkleError::CheckpointBadSignature { .. })),
+        matches!(
+            e,
+            KeylessError::Proof(MerkleError::CheckpointBadSignature { .. })
+        ),
         "{e}"
     );
 }
@@ -260,7 +293,10 @@ fn altered_proofs_bodies_and_artifacts_fail_each_with_its_reason() {
     )
     .unwrap_err();
     assert!(
-        matches!(e, KeylessError::Proof(MerkleError::CheckpointMismatch { .. })),
+        matches!(
+            e,
+            KeylessError::Proof(MerkleError::CheckpointMismatch { .. })
+        ),
         "{e}"
     );
     // One hash of the audit path.
@@ -281,7 +317,9 @@ fn altered_proofs_bodies_and_artifacts_fail_each_with_its_reason() {
     let e = blob(
         &dir,
         |b| {
-            let body = B64.decode(entry(b)["canonicalizedBody"].as_str().unwrap()).unwrap();
+            let body = B64
+                .decode(entry(b)["canonicalizedBody"].as_str().unwrap())
+                .unwrap();
             let mut v: Value = serde_json::from_slice(&body).unwrap();
             let sig = &mut v["spec"]["hashedRekordV002"]["signature"]["content"];
             *sig = flip_b64(sig.as_str().unwrap(), 5).into();
@@ -336,7 +374,13 @@ fn log_and_tsa_windows_must_contain_the_timestamp_inclusively() {
     for (start, end) in [(t, t + 60), (t - 60, t)] {
         blob(&dir, keep, |r| window(r, "tlogs", "alpha1", start, end)).unwrap();
         blob(&dir, keep, |r| {
-            window(r, "timestampAuthorities", "timestamp.sigstage.dev", start, end)
+            window(
+                r,
+                "timestampAuthorities",
+                "timestamp.sigstage.dev",
+                start,
+                end,
+            )
         })
         .unwrap();
     }
@@ -347,7 +391,13 @@ fn log_and_tsa_windows_must_contain_the_timestamp_inclusively() {
             "{e}"
         );
         let e = blob(&dir, keep, |r| {
-            window(r, "timestampAuthorities", "timestamp.sigstage.dev", start, end)
+            window(
+                r,
+                "timestampAuthorities",
+                "timestamp.sigstage.dev",
+                start,
+                end,
+            )
         })
         .unwrap_err();
         assert!(
@@ -376,7 +426,10 @@ fn without_a_trusted_timestamp_a_rekor_v2_entry_proves_no_time() {
         matches!(&e, KeylessError::Log(RekorError::NoTrustedTime { why, .. }) if why.contains("timestampVerificationData")),
         "{e}"
     );
-    let e = blob(&dir, keep, |r| r["timestampAuthorities"] = Value::Array(vec![])).unwrap_err();
+    let e = blob(&dir, keep, |r| {
+        r["timestampAuthorities"] = Value::Array(vec![])
+    })
+    .unwrap_err();
     assert!(
         matches!(&e, KeylessError::Log(RekorError::NoTrustedTime { why, .. }) if why.contains("no timestamp authority")),
         "{e}"

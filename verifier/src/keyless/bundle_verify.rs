@@ -27,13 +27,11 @@ use sha2::{Digest as _, Sha256};
 
 use super::bundle::{Bundle, Content, InclusionProof, Signer, TlogEntry};
 use super::cert::Certificate;
-use super::identity::{CertIdentity, check_any};
 use super::checkpoint::Checkpoint;
+use super::identity::{CertIdentity, check_any};
 use super::merkle::{MerkleError, leaf_hash, verify_inclusion};
 use super::pkix::VerificationKey;
-use super::rekor::{
-    Expected, ExpectedContent, RekorError, RekorPayload, check_body, verify_set,
-};
+use super::rekor::{Expected, ExpectedContent, RekorError, RekorPayload, check_body, verify_set};
 use super::sct;
 use super::trust::{TransparencyLog, TrustedRoot};
 use super::tsa::{VerifiedTimestamp, verify_timestamps};
@@ -294,7 +292,10 @@ fn verify_entry<'r>(
                 log_index: entry.log_index,
                 log_id: hex::encode(&entry.log_id),
             };
-            (verify_set(root, &payload, set)?, Some(entry.integrated_time))
+            (
+                verify_set(root, &payload, set)?,
+                Some(entry.integrated_time),
+            )
         }
         // No SET: the log's validity is checked at the timestamps' times by the caller.
         None => (

@@ -305,7 +305,12 @@ fn parse_v1(
             (sig, pem_signer(verifier))
         })
         .collect();
-    Some(LoggedBody::new(field, want, (alg, &logged, text), signatures))
+    Some(LoggedBody::new(
+        field,
+        want,
+        (alg, &logged, text),
+        signatures,
+    ))
 }
 
 /// The DER of the first block of a base64-encoded PEM verifier (Rekor v1).
@@ -314,7 +319,11 @@ fn pem_signer(verifier: &Value) -> Option<Vec<u8>> {
         .as_str()
         .and_then(|p| B64.decode(p).ok())
         .and_then(|p| String::from_utf8(p).ok())?;
-    super::pem_blocks(&pem).ok()?.into_iter().next().map(|(_, der)| der)
+    super::pem_blocks(&pem)
+        .ok()?
+        .into_iter()
+        .next()
+        .map(|(_, der)| der)
 }
 
 /// An `intoto` v0.0.2 signature: base64 of the envelope's base64 signature text.

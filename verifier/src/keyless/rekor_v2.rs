@@ -29,7 +29,12 @@ pub(super) fn parse(kind: &str, spec: &Value, content: ExpectedContent<'_>) -> O
     let (field, want, hash, signatures): (_, _, &Value, Vec<&Value>) = match (kind, content) {
         ("hashedrekord", ExpectedContent::MessageSha256(d)) => {
             let spec = &spec["hashedRekordV002"];
-            ("artifact sha256", d, &spec["data"], vec![&spec["signature"]])
+            (
+                "artifact sha256",
+                d,
+                &spec["data"],
+                vec![&spec["signature"]],
+            )
         }
         ("hashedrekord", ExpectedContent::DsseEnvelope { pae_sha256, .. }) => {
             let spec = &spec["hashedRekordV002"];
@@ -172,7 +177,9 @@ mod tests {
             check_body(&body, &message),
             Err(RekorError::UnsupportedKind { entry_kind, version }) if entry_kind == "dsse" && version == "0.0.2"
         ));
-        let sha384 = String::from_utf8(body).unwrap().replace("SHA2_256", "SHA2_384");
+        let sha384 = String::from_utf8(body)
+            .unwrap()
+            .replace("SHA2_256", "SHA2_384");
         assert!(matches!(
             check_body(sha384.as_bytes(), &exp),
             Err(RekorError::BodyMismatch { actual, .. }) if actual.starts_with("SHA2_384:")

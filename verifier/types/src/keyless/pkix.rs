@@ -32,7 +32,9 @@ pub enum PkixError {
         "{algorithm} keys are not supported for verification (only ECDSA P-256, P-384 and Ed25519)"
     )]
     Unsupported { algorithm: String },
-    #[error("Ed25519 keys sign messages, not digests: a signature over a bare digest cannot be checked")]
+    #[error(
+        "Ed25519 keys sign messages, not digests: a signature over a bare digest cannot be checked"
+    )]
     PrehashedEd25519,
 }
 
