@@ -149,8 +149,14 @@ pub enum ExpectedContent<'a> {
     },
 }
 
-/// A logged body reduced to what is compared: the content hash and the signatures with their
-/// signers (DER of a certificate or SubjectPublicKeyInfo; `None` when unreadable).
+/// One logged signature and its signer (DER of a certificate or SubjectPublicKeyInfo); `None`
+/// where unreadable.
+pub(super) struct LoggedSignature {
+    pub(super) signature: Option<Vec<u8>>,
+    pub(super) signer: Option<Vec<u8>>,
+}
+
+/// A logged body reduced to what is compared: the content hash and the signatures.
 pub(super) struct LoggedBody {
     /// What the hash is of, for messages.
     pub(super) content_field: &'static str,
@@ -158,7 +164,7 @@ pub(super) struct LoggedBody {
     pub(super) want: Vec<u8>,
     /// `algorithm:hex` as logged, for messages; `None` when it is SHA-256 of `want`.
     pub(super) mismatch: Option<String>,
-    pub(super) signatures: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)>,
+    pub(super) signatures: Vec<LoggedSignature>,
 }
 
 /// Checks that `body` (decoded canonical entry) logs exactly the `expected` signature.
@@ -182,12 +188,12 @@ pub fn check_body(body: &[u8], expected: &Expected<'_>) -> Result<(), RekorError
         });
     }
     let mut sig_seen = false;
-    for (sig, signer) in logged.signatures {
-        if sig.as_deref() != Some(expected.signature) {
+    for logged in logged.signatures {
+        if logged.signature.as_deref() != Some(expected.signature) {
             continue;
         }
         sig_seen = true;
-        let signer = signer.ok_or_else(|| {
+        let signer = logged.signer.ok_or_else(|| {
             malformed(
                 "logged verifier",
                 "not a certificate or public key (base64 of PEM, or DER)",
@@ -219,7 +225,7 @@ impl LoggedBody {
         content_field: &'static str,
         want: &[u8],
         (algorithm, logged, shown): (&str, &[u8], &str),
-        signatures: Vec<(Option<Vec<u8>>, Option<Vec<u8>>)>,
+        signatures: Vec<LoggedSignature>,
     ) -> Self {
         let sha256 = matches!(algorithm, "sha256" | "SHA2_256");
         Self {
@@ -302,7 +308,10 @@ fn parse_v1(
             } else {
                 B64.decode(sig).ok()
             };
-            (sig, pem_signer(verifier))
+            LoggedSignature {
+                signature: sig,
+                signer: pem_signer(verifier),
+            }
         })
         .collect();
     Some(LoggedBody::new(

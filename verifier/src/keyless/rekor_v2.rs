@@ -21,7 +21,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::Value;
 
-use super::rekor::{ExpectedContent, LoggedBody};
+use super::rekor::{ExpectedContent, LoggedBody, LoggedSignature};
 
 /// The body of a v0.0.2 entry of `kind`; `None` when the kind is unknown or cannot log
 /// `content`.
@@ -70,7 +70,10 @@ pub(super) fn parse(kind: &str, spec: &Value, content: ExpectedContent<'_>) -> O
     let logged = B64.decode(shown).unwrap_or_default();
     let signatures = signatures
         .into_iter()
-        .map(|s| (bytes(&s["content"]), signer(&s["verifier"])))
+        .map(|s| LoggedSignature {
+            signature: bytes(&s["content"]),
+            signer: signer(&s["verifier"]),
+        })
         .collect();
     Some(LoggedBody::new(
         field,
