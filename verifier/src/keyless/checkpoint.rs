@@ -91,19 +91,24 @@ impl Checkpoint {
             .ok_or_else(|| bad("no origin line"))?;
         let size = lines
             .next()
-            .filter(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+            .filter(|l| l.bytes().all(|b| b.is_ascii_digit()))
+            .filter(|l| *l == "0" || !l.starts_with('0'))
             .and_then(|l| l.parse::<u64>().ok())
-            .ok_or_else(|| bad("second line is not a decimal tree size"))?;
+            .ok_or_else(|| bad("second line is not a decimal tree size (no leading zeroes)"))?;
         let root: [u8; 32] = lines
             .next()
             .and_then(|l| B64.decode(l).ok())
             .and_then(|r| r.try_into().ok())
             .ok_or_else(|| bad("third line is not a base64 SHA-256 root hash"))?;
+        let extensions: Vec<String> = lines.map(str::to_string).collect();
+        if extensions.iter().any(String::is_empty) {
+            return Err(bad("empty extension line"));
+        }
         Ok(Self {
             origin: origin.to_string(),
             size,
             root,
-            extensions: lines.map(str::to_string).collect(),
+            extensions,
             signed: text.to_string(),
             signatures,
         })
@@ -230,6 +235,14 @@ mod tests {
             ("origin\n1\n", "no blank line"),
             ("origin\nx\nAAAA\n\n\u{2014} a AAAAAAA=\n", "size"),
             ("origin\n+1\nAAAA\n\n\u{2014} a AAAAAAA=\n", "size"),
+            (
+                "origin\n01\nAAAA\n\n\u{2014} a AAAAAAA=\n",
+                "leading zeroes",
+            ),
+            (
+                &V1_NOTE.replacen("=\n\n", "=\n\nx\n\n", 1),
+                "empty extension",
+            ),
             ("o\n1\nAAAA\n\n\u{2014} a AAAAAAA=\n", "root hash"),
             (&V1_NOTE.replace('\u{2014}', "-"), "em dash"),
             (&V1_NOTE[..V1_NOTE.len() - 1], "newline"),
@@ -239,6 +252,65 @@ mod tests {
             let err = Checkpoint::parse(note).unwrap_err();
             assert!(err.to_string().contains(why), "{why}: {err}");
         }
+    }
+
+    /// A note `origin\n3\n<root>\n` signed by `key` as `name`, plus a witness cosignature.
+    fn ecdsa_note(origin: &str, name: &str, key: &crate::PrivateKey) -> String {
+        let text = format!("{origin}\n3\n{}\n", B64.encode([9u8; 32]));
+        let vk = VerificationKey::from_pem(&key.public().to_pem()).unwrap();
+        let mut sig = note_key_id(name, &vk).unwrap().to_vec();
+        sig.extend(key.sign(text.as_bytes()));
+        let witness = B64.encode([7u8; 70]);
+        format!(
+            "{text}\n\u{2014} {name} {}\n\u{2014} witness.example {witness}\n",
+            B64.encode(sig)
+        )
+    }
+
+    fn log(base_url: &str, key: &crate::PrivateKey) -> TransparencyLog {
+        let key = VerificationKey::from_pem(&key.public().to_pem()).unwrap();
+        TransparencyLog {
+            base_url: base_url.into(),
+            log_id: key.id().to_vec(),
+            checkpoint_key_id: None,
+            key,
+            valid_for: Default::default(),
+        }
+    }
+
+    #[test]
+    fn ecdsa_checkpoints_are_checked_by_name_key_id_and_origin() {
+        let key = crate::PrivateKey::generate();
+        let name = "log2026-1.rekor.example";
+        let ours = log(&format!("https://{name}/"), &key);
+        let note = ecdsa_note(name, name, &key);
+        let cp = Checkpoint::parse(&note).unwrap();
+        assert_eq!(cp.signatures.len(), 2);
+        assert_eq!(cp.verify(&ours), Ok(()), "the witness line is ignored");
+        // Rekor v1's origin form, `<name> - <tree id>`, is the same log.
+        let v1 = Checkpoint::parse(&ecdsa_note(&format!("{name} - 42"), name, &key)).unwrap();
+        assert_eq!(v1.verify(&ours), Ok(()));
+        let other = Checkpoint::parse(&ecdsa_note("log2026-2.rekor.example", name, &key)).unwrap();
+        assert!(matches!(
+            other.verify(&ours),
+            Err(MerkleError::CheckpointOrigin { .. })
+        ));
+        // Signed under another name: not the log's signature.
+        let renamed = Checkpoint::parse(&ecdsa_note(name, "elsewhere.example", &key)).unwrap();
+        assert!(matches!(
+            renamed.verify(&ours),
+            Err(MerkleError::CheckpointUnsigned { .. })
+        ));
+        // Another key: same name, other key id.
+        let stranger = log(&format!("https://{name}"), &crate::PrivateKey::generate());
+        assert!(matches!(
+            cp.verify(&stranger),
+            Err(MerkleError::CheckpointUnsigned { .. })
+        ));
+        // A log known only by its key: any name, the key id decides.
+        let unnamed = log("log key 0", &key);
+        assert_eq!(unnamed.origin(), None);
+        assert_eq!(renamed.verify(&unnamed), Ok(()));
     }
 
     #[test]
