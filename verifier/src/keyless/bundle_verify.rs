@@ -101,9 +101,11 @@ pub fn verify_bundle(
     let signed = verify_content(bundle, artifact, cert.key()?)?;
     let root = req.trusted_root.as_ref();
     let logged = verify_logged(bundle, root, &signed, cert.der())?;
+    // The CA is the one at the first time (the integrated time, when the log proved one).
     let mut ca = None;
     for at in logged.times() {
-        ca = Some(cert.verify_leaf(root, at)?);
+        let issuer = cert.verify_leaf(root, at)?;
+        ca.get_or_insert(issuer);
     }
     // `verify_logged` returns at least one time (an integrated time or a timestamp).
     let ca = ca.ok_or_else(|| KeylessError::NoLogEntry {

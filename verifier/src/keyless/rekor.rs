@@ -7,7 +7,7 @@
 //! *this* signature: the body must also name the same signature bytes, the same certificate and
 //! the same content (artifact digest, or DSSE payload hash). Supported kinds: `hashedrekord` and
 //! `rekord` 0.0.1 (message signatures), `dsse` 0.0.1 and `intoto` 0.0.2 (envelopes), and Rekor
-//! v2's `hashedrekord` and `dsse` 0.0.2 ([`super::rekor_v2`]), whose entries carry no SET.
+//! v2's `hashedrekord` and `dsse` 0.0.2 (read by the `rekor_v2` module), which carry no SET.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
