@@ -76,9 +76,21 @@ impl TestLogV2 {
     /// Replaces the log entry of `bundle` (keyless, made by the test Sigstore) with an entry of
     /// this log for the same signature, certificate and content, and drops any timestamp.
     pub fn relog(&mut self, bundle: &mut Value, dsse_as: DsseAs) {
-        let material = &bundle["verificationMaterial"];
+        let cert = bundle["verificationMaterial"]["certificate"]["rawBytes"].clone();
         let verifier = json!({"keyDetails": "PKIX_ECDSA_P256_SHA_256",
-            "x509Certificate": {"rawBytes": material["certificate"]["rawBytes"].clone()}});
+            "x509Certificate": {"rawBytes": cert}});
+        self.relog_as(bundle, dsse_as, verifier);
+    }
+
+    /// [`Self::relog`] for a bundle signed with a key, whose DER SubjectPublicKeyInfo is `spki`
+    /// (the bundle itself names the key by a hint only).
+    pub fn relog_key(&mut self, bundle: &mut Value, dsse_as: DsseAs, spki: &[u8]) {
+        let verifier = json!({"keyDetails": "PKIX_ECDSA_P256_SHA_256",
+            "publicKey": {"rawBytes": B64.encode(spki)}});
+        self.relog_as(bundle, dsse_as, verifier);
+    }
+
+    fn relog_as(&mut self, bundle: &mut Value, dsse_as: DsseAs, verifier: Value) {
         let signature = B64.encode(signed_bytes(bundle));
         let (kind, spec) = match (&bundle["dsseEnvelope"], dsse_as) {
             (Value::Null, _) => {
