@@ -350,3 +350,31 @@ impl Ctx<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A root with one Ed25519 log whose `logId` and `checkpointKeyId` differ.
+    const ROOT: &str = r#"{"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+        "tlogs": [{"baseUrl": "https://log2026-1.rekor.example/", "hashAlgorithm": "SHA2_256",
+            "publicKey": {"rawBytes": "MCowBQYDK2VwAyEAPn+AREHoBaZ7wgS1zBqpxmLSGnyhxXj4lFxSdWVB8o8=",
+                "keyDetails": "PKIX_ED25519", "validFor": {"start": "2025-01-01T00:00:00Z"}},
+            "logId": {"keyId": "AQID"}, "checkpointKeyId": {"keyId": "BAUG"}}]}"#;
+
+    #[test]
+    fn rekor_v2_logs_are_found_by_log_id_or_checkpoint_key_id() {
+        let root = TrustedRoot::from_json(ROOT.as_bytes(), "test").unwrap();
+        let log = &root.tlogs[0];
+        assert_eq!(log.key.algorithm(), "Ed25519");
+        assert_eq!(log.origin(), Some("log2026-1.rekor.example"));
+        assert!(root.tlog(&[1, 2, 3]).is_some());
+        assert!(root.tlog(&[4, 5, 6]).is_some());
+        assert!(root.tlog(&[7, 8, 9]).is_none());
+        let bad = ROOT.replace("BAUG", "not base64!");
+        assert!(matches!(
+            TrustedRoot::from_json(bad.as_bytes(), "test"),
+            Err(TrustError::Base64 { field, .. }) if field == "checkpointKeyId.keyId"
+        ));
+    }
+}
