@@ -245,12 +245,17 @@ impl ImagePolicy {
                 )
             }
             VerifyError::AttestationNotFound { .. }
-            | VerifyError::KeylessAttestationRejected { .. } => {
+            | VerifyError::KeylessAttestationRejected { .. }
+                if keyless =>
+            {
                 format!(
                     "attach a matching attestation (`cosign attest`, keyless) signed as one of the accepted identities ({signers})"
                 )
             }
-            VerifyError::NoSignature { .. } | VerifyError::ThresholdNotMet { .. } => {
+            VerifyError::NoSignature { .. }
+            | VerifyError::NoSignatureIn { .. }
+            | VerifyError::ThresholdNotMet { .. }
+            | VerifyError::SignatureInvalid { .. } => {
                 let threshold = match self.requirement.as_ref() {
                     Authority::Keys(r) => r.threshold,
                     Authority::Keyless(_) => 1,
@@ -260,6 +265,7 @@ impl ImagePolicy {
                 )
             }
             VerifyError::AttestationMissing { .. }
+            | VerifyError::AttestationNotFound { .. }
             | VerifyError::ConditionFailed { .. }
             | VerifyError::SubjectMismatch { .. } => {
                 format!(

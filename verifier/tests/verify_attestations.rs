@@ -94,7 +94,7 @@ async fn wrong_repository_missing_type_and_wrong_signer_fail_by_name() {
 
     let err = v.verify(&image, &require(&key, &[REPO_COND]), soon()).await;
     assert!(
-        matches!(err.as_ref(), Err(VerifyError::AttestationMissing { .. })),
+        matches!(err.as_ref(), Err(VerifyError::AttestationNotFound { .. })),
         "{err:?}"
     );
 
@@ -120,7 +120,7 @@ async fn wrong_repository_missing_type_and_wrong_signer_fail_by_name() {
     attest_provenance(&env, &other, &stranger, "https://github.com/org/repo").await;
     let err = v.verify(&other, &require(&key, &[REPO_COND]), soon()).await;
     assert!(
-        matches!(err.as_ref(), Err(VerifyError::AttestationMissing { .. })),
+        matches!(err.as_ref(), Err(VerifyError::AttestationNotFound { .. })),
         "{err:?}"
     );
 }
