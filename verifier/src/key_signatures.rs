@@ -9,10 +9,12 @@
 //! predicate conditions ([`crate::key_attestations`]). A key-signed bundle's log entry is not
 //! checked, as a classic key signature's is not (`cosign verify --insecure-ignore-tlog`).
 //!
-//! Round trips for a signed image: the `.sig` manifest and the referrers API (and, on a
-//! registry without it, the fallback tag) concurrently, with the `.att` manifest too when
-//! attestations are required; then one GET per signature or attestation layer and per
-//! referrer manifest and bundle blob.
+//! Round trips: the classic tags come first, as before bundles existed: one GET for the `.sig`
+//! manifest and one per signature layer, with the `.att` manifest (in parallel) and its layers
+//! when attestations are required. Only when those do not satisfy the requirement are the
+//! referrers listed (the referrers API, and on a registry without it the fallback tag), then one
+//! GET per referrer manifest and per bundle blob. So a classic signature costs what it always
+//! did, and a bundle one more round trip than the keyless path, which asks both at once.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -27,7 +29,7 @@ use crate::cosign::{
 use crate::error::{RegistryError, VerifyError};
 use crate::key_attestations::check_attestation;
 use crate::keyless::bundle::{Bundle, Content, Signer};
-use crate::keyless::discovery::{EntryFailure, Found, artifact_sha256, find, is_signature};
+use crate::keyless::discovery::{EntryFailure, Found, artifact_sha256, find_classic, is_signature};
 use crate::keyless::{KeylessError, VerificationKey, verify_bundle_with_key};
 use crate::keys::PublicKey;
 use crate::reference::{Digest, ImageRef};
@@ -45,18 +47,36 @@ pub async fn verify_digest(
     deadline: Instant,
 ) -> Result<Verified, VerifyError> {
     let name = image.to_string();
-    let found = find(registry, image, digest, &req.attestations, deadline)
+    let mut found = find_classic(registry, image, digest, &req.attestations, deadline)
         .await
         .map_err(|source| VerifyError::Registry {
             image: name.clone(),
             source,
         })?;
     let keys = BundleKeys::new(&req.keys);
-    let signatures = check_signatures(&name, digest, req, &keys, &found);
+    if let Ok(verified) = check(&name, digest, req, &keys, &found) {
+        return Ok(verified);
+    }
+    // The classic tags do not satisfy `req`: look at the referrers too, and judge all of it.
+    found
+        .find_referrers(registry, image, digest, deadline)
+        .await;
+    check(&name, digest, req, &keys, &found)
+}
+
+/// Every candidate in `found` through the signer, subject and condition checks.
+fn check(
+    name: &str,
+    digest: &Digest,
+    req: &KeyRequirement,
+    keys: &BundleKeys,
+    found: &Found,
+) -> Result<Verified, VerifyError> {
+    let signatures = check_signatures(name, digest, req, keys, found);
     let mut attestations = req
         .attestations
         .iter()
-        .map(|want| check_attestation(&name, digest, req, &keys, want, &found));
+        .map(|want| check_attestation(name, digest, req, keys, want, found));
     match signatures {
         // Nothing signed the image: when an attestation is missing or rejected too (as for
         // `verify-attestation` on an image that has nothing), that is the more telling answer.

@@ -221,6 +221,18 @@ async fn cosign3_bundles_verify_here_as_signatures_and_attestations() {
         ok.as_ref().as_ref().unwrap().key_ids,
         vec![signer.public.id().to_string()]
     );
+    // Cold, through the counting proxy: the tag, the classic `.sig` (absent), the referrers API
+    // (absent here), the fallback tag, the referrer manifest and the bundle blob.
+    let proxied: ImageRef = format!("{}/cosign3:signed", env.proxy.addr())
+        .parse()
+        .unwrap();
+    env.proxy.clear_requests();
+    let cold = env
+        .verifier()
+        .verify(&proxied, &signer.requirement(&[]), soon())
+        .await;
+    assert!(cold.is_ok(), "{cold:?}");
+    assert_eq!(env.proxy.requests().len(), 6, "{:?}", env.proxy.requests());
     // The uncached library entry point agrees.
     let direct = portcullis_verifier::verify_digest(
         &client,

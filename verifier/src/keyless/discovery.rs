@@ -114,39 +114,83 @@ pub(crate) async fn find(
     attestations: &[AttestationRequirement],
     deadline: Instant,
 ) -> Result<Found, RegistryError> {
-    let ((sig, att), refs) = tokio::join!(
-        fetch_classic(registry, image, digest, attestations, deadline),
+    let (classic, refs) = tokio::join!(
+        find_classic(registry, image, digest, attestations, deadline),
         referrer_bundles(registry, image, digest, deadline),
     );
+    let mut found = classic?;
+    found.add_referrers(digest, refs);
+    Ok(found)
+}
+
+/// The classic artifacts only (`.sig`, and `.att` when `attestations` are required), for callers
+/// that look at referrers only when these do not satisfy them ([`Found::find_referrers`]).
+pub(crate) async fn find_classic(
+    registry: &RegistryClient,
+    image: &ImageRef,
+    digest: &Digest,
+    attestations: &[AttestationRequirement],
+    deadline: Instant,
+) -> Result<Found, RegistryError> {
+    let (sig, att) = fetch_classic(registry, image, digest, attestations, deadline).await;
     let sig_place = format!(
         "tag {}:{}",
         image.name(),
         artifact_tag(digest, Artifact::Signature)
     );
-    let sig_looked = format!("{sig_place} (layers {SIMPLESIGNING_MEDIA_TYPE})");
     let att_place = format!(
         "tag {}:{}",
         image.name(),
         artifact_tag(digest, Artifact::Attestation)
     );
-    let (refs_place, bundles, listing_failed) = match refs {
-        Ok((place, bundles)) => (place, bundles, None),
-        Err(e) => (format!("referrers of {digest}"), Vec::new(), Some(e)),
-    };
-    let refs_looked = format!("{refs_place} (artifact type {BUNDLE_ARTIFACT_TYPE})");
     let looked = if attestations.is_empty() {
-        format!("{sig_looked}, {refs_looked}")
+        format!("{sig_place} (layers {SIMPLESIGNING_MEDIA_TYPE})")
     } else {
-        format!("{sig_looked}, {att_place} (layers {DSSE_MEDIA_TYPE}), {refs_looked}")
+        format!(
+            "{sig_place} (layers {SIMPLESIGNING_MEDIA_TYPE}), {att_place} (layers {DSSE_MEDIA_TYPE})"
+        )
     };
     Ok(Found {
         looked,
         sig_layers: sig?,
         att_layers: att?.unwrap_or_default(),
         att_place,
-        bundles,
-        listing_failed,
+        bundles: Vec::new(),
+        listing_failed: None,
     })
+}
+
+impl Found {
+    /// Adds the referrer bundles of `digest` (listing and fetching them now).
+    pub(crate) async fn find_referrers(
+        &mut self,
+        registry: &RegistryClient,
+        image: &ImageRef,
+        digest: &Digest,
+        deadline: Instant,
+    ) {
+        let refs = referrer_bundles(registry, image, digest, deadline).await;
+        self.add_referrers(digest, refs);
+    }
+
+    fn add_referrers(
+        &mut self,
+        digest: &Digest,
+        refs: Result<(String, Vec<ReferrerBundle>), RegistryError>,
+    ) {
+        let place = match refs {
+            Ok((place, bundles)) => {
+                self.bundles = bundles;
+                place
+            }
+            Err(e) => {
+                self.listing_failed = Some(e);
+                format!("referrers of {digest}")
+            }
+        };
+        self.looked
+            .push_str(&format!(", {place} (artifact type {BUNDLE_ARTIFACT_TYPE})"));
+    }
 }
 
 /// Lists the bundle referrers of `digest` and fetches each one's manifest and bundle blob.
