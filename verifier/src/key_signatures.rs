@@ -6,7 +6,8 @@
 //! cosign's classic `sha256-<hex>.sig` / `.att` tags and Sigstore bundles stored as OCI
 //! referrers (what `cosign sign --key` / `attest --key` 3.x write). Each candidate goes through
 //! the signer check (a trusted key), then the subject digest, then, for attestations, the
-//! predicate conditions ([`crate::key_attestations`]). A key-signed bundle's log entry is not
+//! predicate conditions ([`crate::key_attestations`]). A requirement may accept only one of the
+//! two formats ([`SignatureFormat`](crate::SignatureFormat)); then the other is not looked at. A key-signed bundle's log entry is not
 //! checked, as a classic key signature's is not (`cosign verify --insecure-ignore-tlog`).
 //!
 //! Round trips: the classic tags come first, as before bundles existed: one GET for the `.sig`
@@ -47,16 +48,22 @@ pub async fn verify_digest(
     deadline: Instant,
 ) -> Result<Verified, VerifyError> {
     let name = image.to_string();
-    let mut found = find_classic(registry, image, digest, &req.attestations, deadline)
-        .await
-        .map_err(|source| VerifyError::Registry {
-            image: name.clone(),
-            source,
-        })?;
     let keys = BundleKeys::new(&req.keys);
-    if let Ok(verified) = check(&name, digest, req, &keys, &found) {
-        return Ok(verified);
-    }
+    let mut found = if req.format.classic() {
+        let found = find_classic(registry, image, digest, &req.attestations, deadline)
+            .await
+            .map_err(|source| VerifyError::Registry {
+                image: name.clone(),
+                source,
+            })?;
+        let verdict = check(&name, digest, req, &keys, &found);
+        if verdict.is_ok() || !req.format.bundle() {
+            return verdict;
+        }
+        found
+    } else {
+        Found::default()
+    };
     // The classic tags do not satisfy `req`: look at the referrers too, and judge all of it.
     found
         .find_referrers(registry, image, digest, deadline)

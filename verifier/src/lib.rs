@@ -31,8 +31,8 @@ pub mod registry;
 // The values (references, requirements, verdicts, conditions, errors) live in
 // `portcullis-verifier-types`, which the policy engine uses without linking any I/O.
 pub use portcullis_verifier_types::{
-    AttestationRequirement, KeyRequirement, Verdict, Verified, VerifiedAttestation,
-    predicate_type_uri,
+    AttestationRequirement, KeyRequirement, SignatureFormat, Verdict, Verified,
+    VerifiedAttestation, predicate_type_uri,
 };
 pub use portcullis_verifier_types::{
     Authority, Condition, ConditionFailure, ConditionSpec, Digest, ImageRef, KeylessRequirement,

@@ -19,7 +19,7 @@ use portcullis_verifier::cosign::sign::{attest_image, sign_image};
 use portcullis_verifier::registry::manifest::OCI_INDEX;
 use portcullis_verifier::{
     AttestationRequirement, Condition, Digest, ImageRef, KeyRequirement, PrivateKey, PublicKey,
-    RegistryClient, RegistryError, VerifyError,
+    RegistryClient, RegistryError, SignatureFormat, VerifyError,
 };
 use serde_json::Value;
 use support::{Env, requirement, soon};
@@ -91,6 +91,7 @@ impl Signer3 {
             keys: vec![self.public.clone()],
             threshold: 1,
             attestations,
+            format: Default::default(),
         })
     }
 }
@@ -397,4 +398,61 @@ async fn cosign3_verifies_our_classic_signatures_and_attestations() {
     assert!(cosign.run(&["generate-key-pair"]).status.success());
     let wrong = ["verify", "--key", "cosign.pub", "--insecure-ignore-tlog"];
     assert!(!cosign.succeeds_on(&wrong, &pinned));
+}
+
+#[tokio::test]
+async fn a_required_format_counts_only_signatures_in_that_format() {
+    let signer = Signer3::new();
+    let env = Env::start().await;
+    let (client, _) = env.direct();
+    let (bundled, _, bundled_pinned) = image(&env, &client, "bundled").await;
+    signer.sign(&bundled_pinned);
+    let ours = PrivateKey::generate();
+    let (classic, _, _) = image(&env, &client, "classic").await;
+    sign_image(&client, &classic, &ours, soon()).await.unwrap();
+    let with = |key: PublicKey, format: SignatureFormat| {
+        Arc::new(KeyRequirement {
+            keys: vec![key],
+            threshold: 1,
+            attestations: Vec::new(),
+            format,
+        })
+    };
+    let env = &env;
+    let verify = |image: ImageRef, req: Arc<KeyRequirement>| async move {
+        let verifier = env.direct().1;
+        verifier.verify(&image, &req, soon()).await
+    };
+
+    let bundle_only = with(signer.public.clone(), SignatureFormat::Bundle);
+    assert!(verify(bundled.clone(), bundle_only).await.is_ok());
+    let classic_only = with(signer.public.clone(), SignatureFormat::Classic);
+    match verify(bundled, classic_only).await.as_ref() {
+        Err(VerifyError::NoSignatureIn { looked, .. }) => {
+            assert!(
+                looked.ends_with(".sig (layers application/vnd.dev.cosign.simplesigning.v1+json)"),
+                "{looked}"
+            );
+        }
+        other => panic!("classic only must not see the bundle, got {other:?}"),
+    }
+
+    assert!(
+        verify(
+            classic.clone(),
+            with(ours.public(), SignatureFormat::Classic)
+        )
+        .await
+        .is_ok()
+    );
+    match verify(classic, with(ours.public(), SignatureFormat::Bundle))
+        .await
+        .as_ref()
+    {
+        Err(VerifyError::NoSignatureIn { looked, .. }) => {
+            assert!(looked.starts_with("referrers tag "), "{looked}");
+            assert!(!looked.contains("simplesigning"), "{looked}");
+        }
+        other => panic!("bundle only must not see the classic signature, got {other:?}"),
+    }
 }

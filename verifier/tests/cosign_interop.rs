@@ -37,6 +37,7 @@ async fn cosign_signed_and_attested_images_verify_here() {
         keys: vec![cosign_pub.clone()],
         threshold: 1,
         attestations: vec![],
+        format: Default::default(),
     });
     let verdict = verifier.verify(&image, &req, soon()).await;
     assert_eq!(
@@ -70,6 +71,7 @@ async fn cosign_signed_and_attested_images_verify_here() {
                 predicate_type: "https://slsa.dev/provenance/v1".into(),
                 conditions: vec![Condition::parse(cond).unwrap()],
             }],
+            format: Default::default(),
         })
     };
     let ok = verifier.verify(&image, &with("$.buildDefinition.externalParameters.workflow.repository == https://github.com/org/repo"), soon()).await;

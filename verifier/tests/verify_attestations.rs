@@ -39,6 +39,7 @@ fn require(key: &PrivateKey, conditions: &[&str]) -> Arc<KeyRequirement> {
                 .map(|c| Condition::parse(c).unwrap())
                 .collect(),
         }],
+        format: Default::default(),
     })
 }
 

@@ -62,7 +62,8 @@ pub struct ReferrerBundle {
     pub bundle: Result<Bundle, EntryFailure>,
 }
 
-/// Everything found for one digest.
+/// Everything found for one digest (`Default`: nothing looked at yet).
+#[derive(Default)]
 pub(crate) struct Found {
     /// Human list of the places looked at.
     pub looked: String,
@@ -188,8 +189,11 @@ impl Found {
                 format!("referrers of {digest}")
             }
         };
+        if !self.looked.is_empty() {
+            self.looked.push_str(", ");
+        }
         self.looked
-            .push_str(&format!(", {place} (artifact type {BUNDLE_ARTIFACT_TYPE})"));
+            .push_str(&format!("{place} (artifact type {BUNDLE_ARTIFACT_TYPE})"));
     }
 }
 
