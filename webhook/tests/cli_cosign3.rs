@@ -153,3 +153,118 @@ async fn portcullis_verifies_what_cosign3_signs_and_attests_with_a_key() {
         "signed by 0 of the 1 required trusted key(s) (1 signature(s) found)",
     );
 }
+
+/// Runs cosign 3 on `image` and says whether it succeeded (its stderr is printed when not).
+fn cosign3_accepts(dir: &Path, args: &[&str], image: &str) -> bool {
+    let insecure = ["--allow-insecure-registry", "--allow-http-registry"];
+    let out = Command::new(portcullis_testkit::tool("cosign3"))
+        .args([args, &insecure, &[image]].concat())
+        .current_dir(dir)
+        .env("HOME", dir)
+        .env("SIGSTORE_NO_CACHE", "true")
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        eprintln!("cosign3 {args:?}: {}", stderr(&out));
+    }
+    out.status.success()
+}
+
+#[tokio::test]
+async fn cosign3_verifies_the_bundles_portcullis_writes_with_bundle_format_new() {
+    let registry = Registry::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let digest = push_image(&registry.addr(), "cli3/ours", "1.0", b"ours-new")
+        .await
+        .unwrap();
+    let image = format!("{}/cli3/ours:1.0", registry.addr());
+    let pinned = format!("{}/cli3/ours@{digest}", registry.addr());
+    let with_password =
+        |args: &[&str]| portcullis_with(d, args, &[("PORTCULLIS_PASSWORD", PASSWORD)]);
+    ok(&with_password(&["keygen", "--output-key-prefix", "ours"]));
+    ok(&with_password(&["keygen", "--output-key-prefix", "other"]));
+    let sign = [
+        "sign",
+        "--key",
+        "ours.key",
+        "--allow-http-registry",
+        "--bundle-format",
+        "new",
+        &image,
+    ];
+    let signed = with_password(&sign);
+    ok(&signed);
+    assert!(
+        stderr(&signed).contains(&format!("cli3/ours@sha256:")),
+        "{}",
+        stderr(&signed)
+    );
+    let again = with_password(&sign);
+    ok(&again);
+    assert!(
+        stderr(&again).contains("(already present)"),
+        "{}",
+        stderr(&again)
+    );
+
+    let verify = ["verify", "--key", "ours.pub", "--insecure-ignore-tlog"];
+    assert!(
+        cosign3_accepts(d, &verify, &pinned),
+        "cosign 3 verify of our bundle"
+    );
+    let wrong = ["verify", "--key", "other.pub", "--insecure-ignore-tlog"];
+    assert!(
+        !cosign3_accepts(d, &wrong, &pinned),
+        "cosign 3 must refuse another key"
+    );
+    ok(&portcullis(
+        d,
+        &[
+            "verify",
+            "--key",
+            "ours.pub",
+            "--allow-http-registry",
+            &image,
+        ],
+    ));
+
+    let predicate = provenance(d);
+    ok(&with_password(&[
+        "attest",
+        "--key",
+        "ours.key",
+        "--allow-http-registry",
+        "--bundle-format",
+        "new",
+        "--type",
+        "slsaprovenance1",
+        "--predicate",
+        &predicate,
+        &image,
+    ]));
+    let verify_att = [
+        "verify-attestation",
+        "--key",
+        "ours.pub",
+        "--type",
+        "slsaprovenance1",
+        "--insecure-ignore-tlog",
+    ];
+    assert!(
+        cosign3_accepts(d, &verify_att, &pinned),
+        "cosign 3 verify-attestation of our bundle"
+    );
+    ok(&portcullis(
+        d,
+        &[
+            "verify-attestation",
+            "--key",
+            "ours.pub",
+            "--allow-http-registry",
+            "--type",
+            "slsaprovenance1",
+            &image,
+        ],
+    ));
+}
