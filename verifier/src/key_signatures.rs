@@ -308,13 +308,15 @@ fn check_signatures(
             .collect());
     }
     // Not enough, and some places could not be read: not an answer about the image.
-    if let Some(source) = found.listing_failed.as_ref().or(unreadable) {
-        if valid == 0 && tally.mismatch.is_none() && tally.invalid.is_none() {
-            return Err(VerifyError::Registry {
-                image: image.into(),
-                source: source.clone(),
-            });
-        }
+    if let Some(source) = found.listing_failed.as_ref().or(unreadable)
+        && valid == 0
+        && tally.mismatch.is_none()
+        && tally.invalid.is_none()
+    {
+        return Err(VerifyError::Registry {
+            image: image.into(),
+            source: source.clone(),
+        });
     }
     if valid == 0 {
         if let Some(signed) = tally.mismatch {

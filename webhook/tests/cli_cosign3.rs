@@ -87,7 +87,7 @@ async fn portcullis_verifies_what_cosign3_signs_and_attests_with_a_key() {
     fails_with(&unsigned, "no signature found (looked in tag");
     let err = stderr(&unsigned);
     assert!(
-        err.contains(&".sig (layers application/vnd.dev.cosign.simplesigning.v1+json)"),
+        err.contains(".sig (layers application/vnd.dev.cosign.simplesigning.v1+json)"),
         "{err}"
     );
     assert!(
@@ -196,7 +196,7 @@ async fn cosign3_verifies_the_bundles_portcullis_writes_with_bundle_format_new()
     let signed = with_password(&sign);
     ok(&signed);
     assert!(
-        stderr(&signed).contains(&format!("cli3/ours@sha256:")),
+        stderr(&signed).contains("cli3/ours@sha256:"),
         "{}",
         stderr(&signed)
     );
