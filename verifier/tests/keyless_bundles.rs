@@ -209,7 +209,7 @@ fn bundle_v03_rejects_other_digests_alterations_and_identities() {
     assert!(
         matches!(
             e,
-            KeylessError::Proof(MerkleError::CheckpointUnsigned { .. })
+            KeylessError::Proof(MerkleError::CheckpointBadSignature { .. })
         ),
         "{e}"
     );
@@ -286,10 +286,18 @@ fn bundle_versions_enforce_their_log_proofs() {
         as_version("application/json", false, None),
         Err(BundleError::MediaType { .. })
     ));
-    // A v0.3 entry without a SET has no trusted time (RFC 3161 not supported): fail closed.
+    // A v0.3 entry without a SET proves no time: its RFC 3161 timestamp is the time of signing
+    // (as sigstore-python 4.5 accepts it too); without the timestamp it fails closed.
     let b = as_version(super_v03(), false, Some("inclusionPromise")).unwrap();
-    let e = verify_bundle(&b, &digest(V03_DIGEST), &v03_req(&dir)).unwrap_err();
-    assert!(matches!(e, KeylessError::Unsupported { .. }), "{e}");
+    let v = verify_bundle(&b, &digest(V03_DIGEST), &v03_req(&dir)).unwrap();
+    assert_eq!((v.integrated_time, v.timestamps.len()), (0, 1));
+    let mut unstamped = b.clone();
+    unstamped.timestamps.clear();
+    let e = verify_bundle(&unstamped, &digest(V03_DIGEST), &v03_req(&dir)).unwrap_err();
+    assert!(
+        matches!(e, KeylessError::Log(RekorError::NoTrustedTime { .. })),
+        "{e}"
+    );
 }
 
 fn super_v03() -> &'static str {

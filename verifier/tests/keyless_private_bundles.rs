@@ -1,16 +1,20 @@
 //! Sigstore v0.3 blob bundles made by the private test Sigstore: a keyless bundle verifies for
 //! its artifact and identity, and fails by name for a tampered inclusion proof or checkpoint,
 //! a certificate outside the log time, a CA outside its window, a changed digest or signature;
-//! a key-signed bundle verifies with its key, with or without its log checked.
+//! a key-signed bundle verifies with its key, with or without its log checked, in Rekor v1 and
+//! Rekor v2 form (then its time is a timestamp's, and without one it is refused).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use portcullis_testkit::sigstore::{DAY, TestSigstore, leaf, now, release, req};
+use portcullis_testkit::sigstore::{
+    DAY, DsseAs, Stamp, TestLogV2, TestSigstore, TestTsa, attach_timestamp, leaf, now, release,
+    req, signed_bytes,
+};
 use portcullis_verifier::PrivateKey;
 use portcullis_verifier::keyless::{
-    Bundle, CertError, KeylessError, MerkleError, RekorError, VerificationKey, verify_bundle,
-    verify_bundle_with_key,
+    Bundle, CertError, KeylessError, MerkleError, RekorError, TrustedRoot, VerificationKey,
+    verify_bundle, verify_bundle_with_key,
 };
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
@@ -105,7 +109,7 @@ fn keyless_bundle_verifies_and_tampered_inclusion_proofs_fail() {
     assert!(
         matches!(
             e,
-            KeylessError::Proof(MerkleError::CheckpointUnsigned { .. })
+            KeylessError::Proof(MerkleError::CheckpointBadSignature { .. })
         ),
         "{e}"
     );
@@ -182,4 +186,51 @@ fn key_signed_bundles_verify_with_their_key() {
     );
     let e = verify_bundle(&bundle, &sha(), &r).unwrap_err();
     assert!(matches!(e, KeylessError::Unsupported { .. }), "{e}");
+}
+
+#[test]
+fn key_signed_rekor_v2_bundles_verify_with_their_key_and_timestamp() {
+    let t0 = now();
+    let mut ss = sigstore(t0);
+    let key = PrivateKey::generate();
+    let vk = VerificationKey::from_pem(&key.public().to_pem()).unwrap();
+    let mut log = TestLogV2::new("log2026-1.rekor.test");
+    let mut bundle = ss.sign_blob_with_key(&key, ARTIFACT, t0);
+    log.relog_key(&mut bundle, DsseAs::Dsse, vk.spki_der());
+    let tsa = TestTsa::new("test-tsa", (t0 - DAY, t0 + DAY));
+    let mut doc = ss.trusted_root((None, None));
+    doc["tlogs"]
+        .as_array_mut()
+        .unwrap()
+        .push(log.root_entry((Some(t0 - DAY), None)));
+    doc["timestampAuthorities"] = serde_json::json!([tsa.root_entry((Some(t0 - DAY), None))]);
+    let root = TrustedRoot::from_json(doc.to_string().as_bytes(), "v2 root").unwrap();
+
+    let e = verify_bundle_with_key(&parse(&bundle), &sha(), &vk, Some(&root)).unwrap_err();
+    assert!(
+        matches!(e, KeylessError::Log(RekorError::NoTrustedTime { .. })),
+        "{e}"
+    );
+    let stamp = Stamp {
+        gen_time: t0,
+        imprint_of: None,
+        embed_cert: false,
+    };
+    let response = tsa.response(&signed_bytes(&bundle), &stamp);
+    attach_timestamp(&mut bundle, &response);
+    let v = verify_bundle_with_key(&parse(&bundle), &sha(), &vk, Some(&root)).unwrap();
+    assert_eq!(v.log, "https://log2026-1.rekor.test");
+    assert_eq!((v.integrated_time, v.timestamps[0].gen_time), (0, t0));
+    // The logged key must be the one verifying.
+    let other = PrivateKey::generate();
+    let mut wrong = ss.sign_blob_with_key(&key, ARTIFACT, t0);
+    let other_spki = VerificationKey::from_pem(&other.public().to_pem()).unwrap();
+    log.relog_key(&mut wrong, DsseAs::Dsse, other_spki.spki_der());
+    let response = tsa.response(&signed_bytes(&wrong), &stamp);
+    attach_timestamp(&mut wrong, &response);
+    let e = verify_bundle_with_key(&parse(&wrong), &sha(), &vk, Some(&root)).unwrap_err();
+    assert!(
+        matches!(&e, KeylessError::Log(RekorError::BodyMismatch { field, .. }) if field.starts_with("signer")),
+        "{e}"
+    );
 }

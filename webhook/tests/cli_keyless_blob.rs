@@ -252,3 +252,57 @@ fn verify_blob_with_test_bundles_keyless_and_key() {
         "--key and keyless flags conflict"
     );
 }
+
+#[test]
+fn verify_blob_checks_a_rekor_v2_bundle_by_its_checkpoint_and_timestamp() {
+    let c = portcullis_testkit::corpus("cosign");
+    let f = |rel: &str| c.join(rel).display().to_string();
+    let (artifact, bundle, root) = (
+        f("bundles/rekor-v2/staging-rekor-v2.txt"),
+        f("bundles/rekor-v2/staging-rekor-v2.txt.sigstore.json"),
+        f("trust/staging_trusted_root.json"),
+    );
+    let run = |bundle: &str, artifact: &str| {
+        portcullis(
+            c.as_path(),
+            &[
+                "verify-blob",
+                "--bundle",
+                bundle,
+                "--certificate-identity",
+                "jku@goto.fi",
+                "--certificate-oidc-issuer",
+                "https://github.com/login/oauth",
+                "--trusted-root",
+                &root,
+                artifact,
+            ],
+        )
+    };
+    let line = ok(&run(&bundle, &artifact));
+    assert!(
+        line.contains(
+            "logged by https://log2025-alpha1.rekor.sigstage.dev (index 645), timestamped at 2025-06-09T11:57:38Z by O=sigstore.dev, CN=sigstore-tsa-selfsigned"
+        ),
+        "{line}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other.txt");
+    std::fs::write(&other, b"not the signed text").unwrap();
+    fails_with(
+        &run(&bundle, other.to_str().unwrap()),
+        "signed content is about",
+    );
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+    doc["verificationMaterial"]
+        .as_object_mut()
+        .unwrap()
+        .remove("timestampVerificationData");
+    let unstamped = dir.path().join("unstamped.sigstore.json");
+    std::fs::write(&unstamped, doc.to_string()).unwrap();
+    fails_with(
+        &run(unstamped.to_str().unwrap(), &artifact),
+        "has no signed entry timestamp, so the log proves no time (Rekor v2)",
+    );
+}

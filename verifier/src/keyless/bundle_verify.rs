@@ -6,30 +6,34 @@
 //!    digest must be the artifact's); a DSSE envelope must verify over its PAE and be an in-toto
 //!    Statement with the artifact among its subjects;
 //! 2. log: at least one entry that logs this very signature, signer and content, with a valid
-//!    SET and, when present (always from v0.2), an inclusion proof to a checkpoint signed by the
-//!    same trusted log; the SET's integrated time is the time of signing;
+//!    SET and/or an inclusion proof to a checkpoint signed by the same trusted log (always from
+//!    v0.2); the SET's integrated time is the time of signing;
 //! 3. timestamps: every RFC 3161 timestamp must verify over the signature against the root's
 //!    timestamp authorities ([`super::tsa`]; skipped when the root names none);
 //! 4. keyless only: the certificate chains to a trusted Fulcio CA at the log's time and at each
 //!    timestamp's time, carries a verifying SCT when the root names CT logs ([`super::sct`]),
 //!    and its identity matches policy.
 //!
-//! Entries without a SET (Rekor v2) would need an RFC 3161 timestamp as their only time; those
-//! are not verified yet, so such bundles fail closed with [`KeylessError::Unsupported`].
+//! An entry without a SET (Rekor v2: `hashedrekord`/`dsse` 0.0.2, or a v1 entry whose bundle
+//! dropped its promise) proves inclusion but no time: its integrated time is ignored, and the
+//! verified timestamps are the times of signing. There must be at least one, and the log must
+//! be valid (trusted root `validFor`, both ends inclusive) at each of them; without one the
+//! bundle is refused ([`RekorError::NoTrustedTime`]).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
-use super::bundle::{Bundle, Content, Signer, TlogEntry};
+use super::bundle::{Bundle, Content, InclusionProof, Signer, TlogEntry};
 use super::cert::Certificate;
+use super::checkpoint::Checkpoint;
 use super::identity::{CertIdentity, check_any};
-use super::merkle::{Checkpoint, MerkleError, leaf_hash, verify_inclusion};
+use super::merkle::{MerkleError, leaf_hash, verify_inclusion};
 use super::pkix::VerificationKey;
-use super::rekor::{Expected, ExpectedContent, RekorPayload, check_body, find_log, verify_set};
+use super::rekor::{Expected, ExpectedContent, RekorError, RekorPayload, check_body, verify_set};
 use super::sct;
-use super::trust::TrustedRoot;
+use super::trust::{TransparencyLog, TrustedRoot};
 use super::tsa::{VerifiedTimestamp, verify_timestamps};
 use super::{KeylessError, KeylessRequirement};
 use crate::cosign::dsse::{Envelope, Statement, pae};
@@ -42,9 +46,11 @@ pub struct VerifiedBundle {
     pub identity: CertIdentity,
     /// The issuing CA (keyless) or "" (key).
     pub ca: String,
-    /// The log that proved the signing time, "" when the log was not checked.
+    /// The log that proved the entry, "" when the log was not checked.
     pub log: String,
     pub log_index: i64,
+    /// The time the log's SET proved; 0 when it proved none (Rekor v2): `timestamps` then hold
+    /// the time of signing.
     pub integrated_time: i64,
     /// The in-toto Statement of a DSSE bundle.
     pub statement: Option<Statement>,
@@ -56,8 +62,27 @@ pub struct VerifiedBundle {
 struct Signed {
     signature: Vec<u8>,
     content_sha256: [u8; 32],
-    dsse: bool,
+    /// SHA-256 of the envelope's PAE, for a DSSE bundle.
+    pae_sha256: Option<[u8; 32]>,
     statement: Option<Statement>,
+}
+
+/// What a bundle's log entry and timestamps proved.
+struct Logged {
+    log: String,
+    log_index: i64,
+    /// The SET's integrated time, if the entry had one.
+    integrated_time: Option<i64>,
+    timestamps: Vec<VerifiedTimestamp>,
+}
+
+impl Logged {
+    /// Every trusted time of signing: the integrated time and each timestamp's.
+    fn times(&self) -> impl Iterator<Item = i64> + '_ {
+        self.integrated_time
+            .into_iter()
+            .chain(self.timestamps.iter().map(|t| t.gen_time))
+    }
 }
 
 /// Verifies a keyless bundle over the artifact with SHA-256 `artifact`.
@@ -75,22 +100,27 @@ pub fn verify_bundle(
     let cert = Certificate::from_der(der)?;
     let signed = verify_content(bundle, artifact, cert.key()?)?;
     let root = req.trusted_root.as_ref();
-    let (log, log_index, at) = verify_log(bundle, root, &signed, cert.der())?;
-    let timestamps = verify_timestamps(&bundle.timestamps, &signed.signature, root)?;
-    let ca = cert.verify_leaf(root, at)?;
-    for t in &timestamps {
-        cert.verify_leaf(root, t.gen_time)?;
+    let logged = verify_logged(bundle, root, &signed, cert.der())?;
+    // The CA is the one at the first time (the integrated time, when the log proved one).
+    let mut ca = None;
+    for at in logged.times() {
+        let issuer = cert.verify_leaf(root, at)?;
+        ca.get_or_insert(issuer);
     }
+    // `verify_logged` returns at least one time (an integrated time or a timestamp).
+    let ca = ca.ok_or_else(|| KeylessError::NoLogEntry {
+        what: "no trusted time of signing".into(),
+    })?;
     sct::verify_embedded(&cert, ca, root)?;
     check_any(&req.identities, cert.identity())?;
     Ok(VerifiedBundle {
         identity: cert.identity().clone(),
         ca: ca.name.clone(),
-        log,
-        log_index,
-        integrated_time: at,
+        log: logged.log,
+        log_index: logged.log_index,
+        integrated_time: logged.integrated_time.unwrap_or(0),
         statement: signed.statement,
-        timestamps,
+        timestamps: logged.timestamps,
     })
 }
 
@@ -103,22 +133,23 @@ pub fn verify_bundle_with_key(
     root: Option<&TrustedRoot>,
 ) -> Result<VerifiedBundle, KeylessError> {
     let signed = verify_content(bundle, artifact, key)?;
-    let (log, log_index, integrated_time) = match root {
-        Some(root) => verify_log(bundle, root, &signed, key.spki_der())?,
-        None => (String::new(), 0, 0),
-    };
-    let timestamps = match root {
-        Some(root) => verify_timestamps(&bundle.timestamps, &signed.signature, root)?,
-        None => Vec::new(),
+    let logged = match root {
+        Some(root) => verify_logged(bundle, root, &signed, key.spki_der())?,
+        None => Logged {
+            log: String::new(),
+            log_index: 0,
+            integrated_time: None,
+            timestamps: Vec::new(),
+        },
     };
     Ok(VerifiedBundle {
         identity: CertIdentity::default(),
         ca: String::new(),
-        log,
-        log_index,
-        integrated_time,
+        log: logged.log,
+        log_index: logged.log_index,
+        integrated_time: logged.integrated_time.unwrap_or(0),
         statement: signed.statement,
-        timestamps,
+        timestamps: logged.timestamps,
     })
 }
 
@@ -145,7 +176,7 @@ fn verify_content(
             Ok(Signed {
                 signature: signature.clone(),
                 content_sha256: *artifact,
-                dsse: false,
+                pae_sha256: None,
                 statement: None,
             })
         }
@@ -168,27 +199,71 @@ fn verify_content(
             Ok(Signed {
                 signature,
                 content_sha256: Sha256::digest(&payload).into(),
-                dsse: true,
+                pae_sha256: Some(Sha256::digest(pae(&env.payload_type, &payload)).into()),
                 statement: Some(statement),
             })
         }
     }
 }
 
-/// Returns (log, log index, integrated time) of the first entry that proves `signed`.
-fn verify_log(
+/// Verifies the log entry and the timestamps of `bundle`: the entry must prove `signed`, and
+/// the bundle must carry a trusted time of signing the log was valid at.
+fn verify_logged(
     bundle: &Bundle,
     root: &TrustedRoot,
     signed: &Signed,
     signer: &[u8],
-) -> Result<(String, i64, i64), KeylessError> {
+) -> Result<Logged, KeylessError> {
+    let (log, log_index, integrated_time) = verify_log(bundle, root, signed, signer)?;
+    let timestamps = verify_timestamps(&bundle.timestamps, &signed.signature, root)?;
+    if integrated_time.is_none() {
+        if timestamps.is_empty() {
+            let why = if bundle.timestamps.is_empty() {
+                "(timestampVerificationData is empty)"
+            } else {
+                "the trusted root can verify (it names no timestamp authority)"
+            };
+            return Err(RekorError::NoTrustedTime {
+                log: log.base_url.clone(),
+                why: why.into(),
+            }
+            .into());
+        }
+        for t in &timestamps {
+            if !log.valid_for.contains(t.gen_time) {
+                return Err(RekorError::LogNotValidAt {
+                    log: log.base_url.clone(),
+                    valid_for: log.valid_for.to_string(),
+                    at: t.gen_time,
+                }
+                .into());
+            }
+        }
+    }
+    Ok(Logged {
+        log: log.base_url.clone(),
+        log_index,
+        integrated_time,
+        timestamps,
+    })
+}
+
+/// Returns (log, log index, SET integrated time) of the first entry that proves `signed`.
+fn verify_log<'r>(
+    bundle: &Bundle,
+    root: &'r TrustedRoot,
+    signed: &Signed,
+    signer: &[u8],
+) -> Result<(&'r TransparencyLog, i64, Option<i64>), KeylessError> {
     let expected = Expected {
         signature: &signed.signature,
         signer,
-        content: if signed.dsse {
-            ExpectedContent::DssePayloadSha256(&signed.content_sha256)
-        } else {
-            ExpectedContent::MessageSha256(&signed.content_sha256)
+        content: match &signed.pae_sha256 {
+            Some(pae_sha256) => ExpectedContent::DsseEnvelope {
+                payload_sha256: &signed.content_sha256,
+                pae_sha256,
+            },
+            None => ExpectedContent::MessageSha256(&signed.content_sha256),
         },
     };
     let mut best: Option<KeylessError> = None;
@@ -205,47 +280,72 @@ fn verify_log(
     }))
 }
 
-fn verify_entry(
+fn verify_entry<'r>(
     entry: &TlogEntry,
-    root: &TrustedRoot,
+    root: &'r TrustedRoot,
     expected: &Expected<'_>,
-) -> Result<(String, i64, i64), KeylessError> {
+) -> Result<(&'r TransparencyLog, i64, Option<i64>), KeylessError> {
     check_body(&entry.body, expected)?;
-    let Some(set) = &entry.set else {
-        return Err(KeylessError::Unsupported {
-            what: "log entry without a signed entry timestamp (Rekor v2 needs RFC 3161 timestamps)"
-                .into(),
-        });
-    };
-    let payload = RekorPayload {
-        body: entry.body_b64.clone(),
-        integrated_time: entry.integrated_time,
-        log_index: entry.log_index,
-        log_id: hex::encode(&entry.log_id),
-    };
-    let log = verify_set(root, &payload, set)?;
-    if let Some(proof) = &entry.proof {
-        verify_inclusion(
-            proof.log_index,
-            proof.tree_size,
-            leaf_hash(&entry.body),
-            &proof.hashes,
-            &proof.root_hash,
-        )?;
-        let cp = Checkpoint::parse(&proof.checkpoint)?;
-        if cp.size != proof.tree_size || cp.root != proof.root_hash {
-            return Err(MerkleError::CheckpointMismatch {
-                checkpoint: cp.size,
-                proof: proof.tree_size,
-                checkpoint_root: hex::encode(cp.root),
-                proof_root: hex::encode(proof.root_hash),
-            }
-            .into());
+    let (log, integrated_time) = match &entry.set {
+        Some(set) => {
+            let payload = RekorPayload {
+                body: entry.body_b64.clone(),
+                integrated_time: entry.integrated_time,
+                log_index: entry.log_index,
+                log_id: hex::encode(&entry.log_id),
+            };
+            (
+                verify_set(root, &payload, set)?,
+                Some(entry.integrated_time),
+            )
         }
-        let log = find_log(root, &entry.log_id, entry.integrated_time)?;
-        cp.verify(log)?;
+        // No SET: the log's validity is checked at the timestamps' times by the caller.
+        None => (
+            root.tlog(&entry.log_id)
+                .ok_or_else(|| RekorError::UnknownLog {
+                    log_id: hex::encode(&entry.log_id),
+                })?,
+            None,
+        ),
+    };
+    match &entry.proof {
+        Some(proof) => verify_proof(entry, proof, log)?,
+        None if integrated_time.is_none() => {
+            return Err(KeylessError::NoLogEntry {
+                what: "the log entry has neither a signed entry timestamp nor an inclusion proof"
+                    .into(),
+            });
+        }
+        None => {}
     }
-    Ok((log.base_url.clone(), entry.log_index, entry.integrated_time))
+    Ok((log, entry.log_index, integrated_time))
+}
+
+/// Checks `proof` leads from the entry to the root of a checkpoint signed by `log`.
+fn verify_proof(
+    entry: &TlogEntry,
+    proof: &InclusionProof,
+    log: &TransparencyLog,
+) -> Result<(), KeylessError> {
+    let cp = Checkpoint::parse(&proof.checkpoint)?;
+    cp.verify(log)?;
+    if cp.size != proof.tree_size || cp.root != proof.root_hash {
+        return Err(MerkleError::CheckpointMismatch {
+            checkpoint: cp.size,
+            proof: proof.tree_size,
+            checkpoint_root: hex::encode(cp.root),
+            proof_root: hex::encode(proof.root_hash),
+        }
+        .into());
+    }
+    verify_inclusion(
+        proof.log_index,
+        cp.size,
+        leaf_hash(&entry.body),
+        &proof.hashes,
+        &cp.root,
+    )?;
+    Ok(())
 }
 
 /// The payload of `env` and the first of its signatures that verifies with `key` (DSSE PAE).

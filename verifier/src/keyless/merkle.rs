@@ -1,18 +1,12 @@
 //! Inclusion of an entry in a transparency log: the RFC 6962 / RFC 9162 audit path from the
-//! entry's leaf hash up to a tree root, and the log's signed checkpoint naming that root.
+//! entry's leaf hash up to a tree root.
 //!
-//! Leaf hash = SHA-256(0x00 ‖ canonical body); node hash = SHA-256(0x01 ‖ left ‖ right). The
-//! checkpoint is a signed note (C2SP `signed-note`): `origin\nsize\nbase64(root)\n[extra]\n`,
-//! a blank line, then `— <name> base64(keyhint ‖ signature)` lines. For ECDSA logs (Rekor v1)
-//! the key hint is the first 4 bytes of the log id; the signature covers the text before the
-//! blank line. An inclusion proof proves membership only together with a checkpoint signed by a
-//! trusted log: a bare root hash is something anyone can compute.
+//! Leaf hash = SHA-256(0x00 ‖ canonical body); node hash = SHA-256(0x01 ‖ left ‖ right). An
+//! inclusion proof proves membership only together with a checkpoint signed by a trusted log
+//! naming the same root and tree size ([`super::checkpoint`]): a bare root hash is something
+//! anyone can compute.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use sha2::{Digest as _, Sha256};
-
-use super::trust::TransparencyLog;
 
 pub use portcullis_verifier_types::keyless::errors::MerkleError;
 
@@ -101,87 +95,6 @@ pub fn verify_inclusion(
     Ok(())
 }
 
-/// A parsed signed checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checkpoint {
-    pub origin: String,
-    pub size: u64,
-    pub root: [u8; 32],
-    /// The signed text: every line up to and including the one before the blank line.
-    signed: String,
-    /// (signer name, key hint, signature)
-    signatures: Vec<(String, [u8; 4], Vec<u8>)>,
-}
-
-impl Checkpoint {
-    pub fn parse(note: &str) -> Result<Self, MerkleError> {
-        let bad = |cause: &str| MerkleError::MalformedCheckpoint {
-            cause: cause.into(),
-        };
-        let (text, sigs) = note
-            .split_once("\n\n")
-            .ok_or_else(|| bad("no blank line between the body and its signatures"))?;
-        let mut lines = text.lines();
-        let origin = lines
-            .next()
-            .filter(|l| !l.is_empty())
-            .ok_or_else(|| bad("no origin line"))?;
-        let size = lines
-            .next()
-            .and_then(|l| l.parse::<u64>().ok())
-            .ok_or_else(|| bad("second line is not a tree size"))?;
-        let root: [u8; 32] = lines
-            .next()
-            .and_then(|l| B64.decode(l).ok())
-            .and_then(|r| r.try_into().ok())
-            .ok_or_else(|| bad("third line is not a base64 SHA-256 root hash"))?;
-        let mut signatures = Vec::new();
-        for line in sigs.lines().filter(|l| !l.is_empty()) {
-            let rest = line
-                .strip_prefix("\u{2014} ")
-                .ok_or_else(|| bad("signature line does not start with an em dash"))?;
-            let (name, b64) = rest
-                .rsplit_once(' ')
-                .ok_or_else(|| bad("signature line has no signature"))?;
-            let raw = B64
-                .decode(b64)
-                .map_err(|_| bad("signature is not base64"))?;
-            if raw.len() < 5 {
-                return Err(bad("signature too short"));
-            }
-            let hint = [raw[0], raw[1], raw[2], raw[3]];
-            signatures.push((name.to_string(), hint, raw[4..].to_vec()));
-        }
-        Ok(Self {
-            origin: origin.to_string(),
-            size,
-            root,
-            signed: format!("{text}\n"),
-            signatures,
-        })
-    }
-
-    /// Checks the note is signed by `log` (key hint = first 4 bytes of its log id).
-    pub fn verify(&self, log: &TransparencyLog) -> Result<(), MerkleError> {
-        let hint = log.log_id.get(..4);
-        let ok = self.signatures.iter().any(|(_, h, sig)| {
-            Some(&h[..]) == hint
-                && log
-                    .key
-                    .verify(self.signed.as_bytes(), sig, log.key.default_hash())
-                    .unwrap_or(false)
-        });
-        if ok {
-            Ok(())
-        } else {
-            Err(MerkleError::CheckpointUnsigned {
-                origin: self.origin.clone(),
-                log: log.base_url.clone(),
-            })
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,17 +155,5 @@ mod tests {
                 Err(MerkleError::IndexOutOfRange { .. })
             ));
         }
-    }
-
-    #[test]
-    fn checkpoint_parses() {
-        let note = "rekor.sigstore.dev - 1193050959916656506\n53604735\nnd/V1IEweXlu0reIQGaGK1d51xW4Rj8fUyTrmcUkrMY=\n\n\u{2014} rekor.sigstore.dev wNI9ajBFAiEAuh6liXP/rBKWjuO/W8jooM66eVHSXo3Cf8kEAIryZLACIAfCuhLOHpSnU3WA68gZci57o2JuwX7S5H6ANbGePH58\n";
-        let cp = Checkpoint::parse(note).unwrap();
-        assert_eq!(cp.origin, "rekor.sigstore.dev - 1193050959916656506");
-        assert_eq!(cp.size, 53604735);
-        assert_eq!(cp.signatures.len(), 1);
-        assert_eq!(hex::encode(cp.signatures[0].1), "c0d23d6a");
-        assert!(Checkpoint::parse("origin\n1\n").is_err());
-        assert!(Checkpoint::parse("origin\nx\nAAAA\n\n").is_err());
     }
 }

@@ -4,9 +4,11 @@
 //! The flow, for both cosign's classic `.sig` layers ([`classic`]) and Sigstore bundles
 //! ([`bundle`], [`bundle_verify`]):
 //! 1. the log entry proves *when* the signature existed: a SignedEntryTimestamp over the entry
-//!    ([`rekor`]) and/or an RFC 6962 inclusion proof to a signed checkpoint ([`merkle`]), by a
-//!    log the trusted root names ([`trust`]); a bundle's RFC 3161 timestamps ([`tsa`]) are
-//!    further trusted times, each verified against the root's timestamp authorities;
+//!    ([`rekor`]) and/or an RFC 6962 inclusion proof ([`merkle`]) to a signed checkpoint
+//!    ([`checkpoint`]), by a log the trusted root names ([`trust`]); a bundle's RFC 3161
+//!    timestamps ([`tsa`]) are further trusted times, each verified against the root's timestamp
+//!    authorities. A Rekor v2 entry (`rekor_v2`) has no SET and no integrated time: its
+//!    inclusion proof and checkpoint prove it was logged, its timestamps alone when;
 //! 2. the logged body must be *this* signature, certificate and content ([`rekor`]);
 //! 3. the certificate chains to a trusted Fulcio CA, all of it valid at the log's time (and at
 //!    every verified timestamp's time), and is for code signing ([`cert`]); when the trusted
@@ -20,19 +22,21 @@
 //! timestamps are checked exactly when it has `timestampAuthorities` (a root without them has
 //! nothing to check them against; the log's time is required either way). Signatures and
 //! attestations are found in cosign's classic tags and as OCI referrers ([`discovery`],
-//! [`attest`]). Not done yet: Rekor v2 entries (no integrated time: a timestamp would be their
-//! only time) and detached SCTs. It sits beside `key_signatures` (signatures by trusted keys) in the verifier: the policy
-//! engine supplies a [`KeylessRequirement`], the webhook a deadline.
+//! [`attest`]). Not done yet: detached SCTs. It sits beside `key_signatures` (signatures by
+//! trusted keys) in the verifier: the policy engine supplies a [`KeylessRequirement`], the
+//! webhook a deadline.
 
 pub mod attest;
 pub mod bundle;
 pub mod bundle_verify;
+pub mod checkpoint;
 pub mod classic;
 mod der;
 pub mod discovery;
 mod json;
 pub mod merkle;
 pub mod rekor;
+mod rekor_v2;
 mod root_file;
 pub mod sct;
 pub mod tsa;

@@ -6,7 +6,8 @@
 //! no spaces), by the key of the log whose id is `logID`. A valid SET alone proves nothing about
 //! *this* signature: the body must also name the same signature bytes, the same certificate and
 //! the same content (artifact digest, or DSSE payload hash). Supported kinds: `hashedrekord` and
-//! `rekord` 0.0.1 (message signatures) and `dsse` 0.0.1 (envelopes).
+//! `rekord` 0.0.1 (message signatures), `dsse` 0.0.1 and `intoto` 0.0.2 (envelopes), and Rekor
+//! v2's `hashedrekord` and `dsse` 0.0.2 (read by the `rekor_v2` module), which carry no SET.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -137,8 +138,33 @@ pub struct Expected<'a> {
 pub enum ExpectedContent<'a> {
     /// SHA-256 of the signed message (`hashedrekord`, `rekord`).
     MessageSha256(&'a [u8]),
-    /// SHA-256 of a DSSE envelope's payload (`dsse`).
+    /// SHA-256 of a DSSE envelope's payload (`dsse` 0.0.1, `intoto` 0.0.2: cosign's classic
+    /// attestations).
     DssePayloadSha256(&'a [u8]),
+    /// A DSSE envelope of a Sigstore bundle, which Rekor v1 logs as `dsse` 0.0.1 (payload hash)
+    /// and Rekor v2 as `dsse` 0.0.2 (payload hash) or as `hashedrekord` 0.0.2 over its PAE.
+    DsseEnvelope {
+        payload_sha256: &'a [u8],
+        pae_sha256: &'a [u8],
+    },
+}
+
+/// One logged signature and its signer (DER of a certificate or SubjectPublicKeyInfo); `None`
+/// where unreadable.
+pub(super) struct LoggedSignature {
+    pub(super) signature: Option<Vec<u8>>,
+    pub(super) signer: Option<Vec<u8>>,
+}
+
+/// A logged body reduced to what is compared: the content hash and the signatures.
+pub(super) struct LoggedBody {
+    /// What the hash is of, for messages.
+    pub(super) content_field: &'static str,
+    /// The hash the expected content must have, as SHA-256 bytes.
+    pub(super) want: Vec<u8>,
+    /// `algorithm:hex` as logged, for messages; `None` when it is SHA-256 of `want`.
+    pub(super) mismatch: Option<String>,
+    pub(super) signatures: Vec<LoggedSignature>,
 }
 
 /// Checks that `body` (decoded canonical entry) logs exactly the `expected` signature.
@@ -146,78 +172,34 @@ pub fn check_body(body: &[u8], expected: &Expected<'_>) -> Result<(), RekorError
     let v: Value = serde_json::from_slice(body).map_err(|e| malformed("entry body", e))?;
     let kind = v["kind"].as_str().unwrap_or_default();
     let version = v["apiVersion"].as_str().unwrap_or_default();
-    let spec = &v["spec"];
-    let (content_field, hash, sigs): (&str, &Value, Vec<(&Value, &Value)>) =
-        match (kind, version, expected.content) {
-            ("hashedrekord" | "rekord", "0.0.1", ExpectedContent::MessageSha256(_)) => (
-                "artifact sha256",
-                &spec["data"]["hash"],
-                vec![(
-                    &spec["signature"]["content"],
-                    &spec["signature"]["publicKey"]["content"],
-                )],
-            ),
-            ("dsse", "0.0.1", ExpectedContent::DssePayloadSha256(_)) => (
-                "DSSE payload sha256",
-                &spec["payloadHash"],
-                spec["signatures"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .map(|s| (&s["signature"], &s["verifier"]))
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            ),
-            // cosign's classic keyless `attest`: Rekor stores each DSSE signature base64-encoded
-            // a second time (the envelope's base64 text as bytes), see `intoto_signature`.
-            ("intoto", "0.0.2", ExpectedContent::DssePayloadSha256(_)) => (
-                "DSSE payload sha256",
-                &spec["content"]["payloadHash"],
-                spec["content"]["envelope"]["signatures"]
-                    .as_array()
-                    .map(|a| a.iter().map(|s| (&s["sig"], &s["publicKey"])).collect())
-                    .unwrap_or_default(),
-            ),
-            _ => {
-                return Err(RekorError::UnsupportedKind {
-                    entry_kind: kind.into(),
-                    version: version.into(),
-                });
-            }
-        };
-    let want = match expected.content {
-        ExpectedContent::MessageSha256(d) | ExpectedContent::DssePayloadSha256(d) => hex::encode(d),
-    };
-    let alg = hash["algorithm"].as_str().unwrap_or_default();
-    let got = hash["value"].as_str().unwrap_or_default();
-    if alg != "sha256" || !got.eq_ignore_ascii_case(&want) {
+    let logged = match version {
+        "0.0.2" if kind != "intoto" => super::rekor_v2::parse(kind, &v["spec"], expected.content),
+        _ => parse_v1(kind, version, &v["spec"], expected.content),
+    }
+    .ok_or_else(|| RekorError::UnsupportedKind {
+        entry_kind: kind.into(),
+        version: version.into(),
+    })?;
+    if let Some(actual) = logged.mismatch {
         return Err(RekorError::BodyMismatch {
-            field: content_field.into(),
-            expected: want,
-            actual: format!("{alg}:{got}"),
+            field: logged.content_field.into(),
+            expected: hex::encode(&logged.want),
+            actual,
         });
     }
-    let want_sig = B64.encode(expected.signature);
     let mut sig_seen = false;
-    for (sig, verifier) in sigs {
-        let sig = sig.as_str().unwrap_or_default();
-        let decoded = if kind == "intoto" {
-            intoto_signature(sig)
-        } else {
-            B64.decode(sig).ok()
-        };
-        if decoded.as_deref() != Some(expected.signature) {
+    for logged in logged.signatures {
+        if logged.signature.as_deref() != Some(expected.signature) {
             continue;
         }
         sig_seen = true;
-        let pem = verifier
-            .as_str()
-            .and_then(|p| B64.decode(p).ok())
-            .and_then(|p| String::from_utf8(p).ok())
-            .ok_or_else(|| malformed("logged verifier", "not base64 of PEM text"))?;
-        let blocks = super::pem_blocks(&pem).map_err(|e| malformed("logged verifier", e))?;
-        if blocks.first().map(|(_, der)| der.as_slice()) == Some(expected.signer) {
+        let signer = logged.signer.ok_or_else(|| {
+            malformed(
+                "logged verifier",
+                "not a certificate or public key (base64 of PEM, or DER)",
+            )
+        })?;
+        if signer == expected.signer {
             return Ok(());
         }
     }
@@ -230,10 +212,127 @@ pub fn check_body(body: &[u8], expected: &Expected<'_>) -> Result<(), RekorError
     } else {
         RekorError::BodyMismatch {
             field: "signature".into(),
-            expected: want_sig,
+            expected: B64.encode(expected.signature),
             actual: "another signature".into(),
         }
     })
+}
+
+impl LoggedBody {
+    /// A body whose content hash `logged` (by `algorithm`, shown as `shown`) must be the
+    /// SHA-256 `want`.
+    pub(super) fn new(
+        content_field: &'static str,
+        want: &[u8],
+        (algorithm, logged, shown): (&str, &[u8], &str),
+        signatures: Vec<LoggedSignature>,
+    ) -> Self {
+        let sha256 = matches!(algorithm, "sha256" | "SHA2_256");
+        Self {
+            content_field,
+            want: want.to_vec(),
+            mismatch: (!sha256 || logged != want).then(|| format!("{algorithm}:{shown}")),
+            signatures,
+        }
+    }
+}
+
+/// A Rekor v1 body (`hashedrekord`/`rekord`/`dsse` 0.0.1, `intoto` 0.0.2); `None` when the kind
+/// does not fit the content.
+fn parse_v1(
+    kind: &str,
+    version: &str,
+    spec: &Value,
+    content: ExpectedContent<'_>,
+) -> Option<LoggedBody> {
+    let (field, want, hash, sigs): (_, _, &Value, Vec<(&Value, &Value)>) =
+        match (kind, version, content) {
+            ("hashedrekord" | "rekord", "0.0.1", ExpectedContent::MessageSha256(d)) => (
+                "artifact sha256",
+                d,
+                &spec["data"]["hash"],
+                vec![(
+                    &spec["signature"]["content"],
+                    &spec["signature"]["publicKey"]["content"],
+                )],
+            ),
+            (
+                "dsse",
+                "0.0.1",
+                ExpectedContent::DssePayloadSha256(d)
+                | ExpectedContent::DsseEnvelope {
+                    payload_sha256: d, ..
+                },
+            ) => (
+                "DSSE payload sha256",
+                d,
+                &spec["payloadHash"],
+                spec["signatures"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|s| (&s["signature"], &s["verifier"]))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            ),
+            // cosign's classic keyless `attest`: Rekor stores each DSSE signature base64-encoded
+            // a second time (the envelope's base64 text as bytes), see `intoto_signature`.
+            (
+                "intoto",
+                "0.0.2",
+                ExpectedContent::DssePayloadSha256(d)
+                | ExpectedContent::DsseEnvelope {
+                    payload_sha256: d, ..
+                },
+            ) => (
+                "DSSE payload sha256",
+                d,
+                &spec["content"]["payloadHash"],
+                spec["content"]["envelope"]["signatures"]
+                    .as_array()
+                    .map(|a| a.iter().map(|s| (&s["sig"], &s["publicKey"])).collect())
+                    .unwrap_or_default(),
+            ),
+            _ => return None,
+        };
+    let alg = hash["algorithm"].as_str().unwrap_or_default();
+    let text = hash["value"].as_str().unwrap_or_default();
+    let logged = hex::decode(text).unwrap_or_default();
+    let signatures = sigs
+        .into_iter()
+        .map(|(sig, verifier)| {
+            let sig = sig.as_str().unwrap_or_default();
+            let sig = if kind == "intoto" {
+                intoto_signature(sig)
+            } else {
+                B64.decode(sig).ok()
+            };
+            LoggedSignature {
+                signature: sig,
+                signer: pem_signer(verifier),
+            }
+        })
+        .collect();
+    Some(LoggedBody::new(
+        field,
+        want,
+        (alg, &logged, text),
+        signatures,
+    ))
+}
+
+/// The DER of the first block of a base64-encoded PEM verifier (Rekor v1).
+fn pem_signer(verifier: &Value) -> Option<Vec<u8>> {
+    let pem = verifier
+        .as_str()
+        .and_then(|p| B64.decode(p).ok())
+        .and_then(|p| String::from_utf8(p).ok())?;
+    super::pem_blocks(&pem)
+        .ok()?
+        .into_iter()
+        .next()
+        .map(|(_, der)| der)
 }
 
 /// An `intoto` v0.0.2 signature: base64 of the envelope's base64 signature text.

@@ -101,15 +101,22 @@ fn print(artifact: &str, v: &VerifiedBundle, output: Output) -> anyhow::Result<(
             } else {
                 v.identity.to_string()
             };
-            let logged = if v.log.is_empty() {
-                "transparency log not checked".to_string()
-            } else {
-                format!(
+            let logged = match (v.log.is_empty(), v.timestamps.first()) {
+                (true, _) => "transparency log not checked".to_string(),
+                // Rekor v2: the log proves inclusion only, the timestamp the time.
+                (false, Some(t)) if v.integrated_time == 0 => format!(
+                    "logged by {} (index {}), timestamped at {} by {}",
+                    v.log,
+                    v.log_index,
+                    rfc3339(t.gen_time),
+                    t.authority
+                ),
+                (false, _) => format!(
                     "logged by {} at {} (index {})",
                     v.log,
                     rfc3339(v.integrated_time),
                     v.log_index
-                )
+                ),
             };
             println!("Verified OK: {artifact} signed by {signer}; {logged}");
         }

@@ -95,7 +95,7 @@ fn node(l: &[u8; 32], r: &[u8; 32]) -> [u8; 32] {
     h.finalize().into()
 }
 
-fn root_of(leaves: &[[u8; 32]]) -> [u8; 32] {
+pub(super) fn root_of(leaves: &[[u8; 32]]) -> [u8; 32] {
     if leaves.len() == 1 {
         return leaves[0];
     }
@@ -103,7 +103,7 @@ fn root_of(leaves: &[[u8; 32]]) -> [u8; 32] {
     node(&root_of(&leaves[..k]), &root_of(&leaves[k..]))
 }
 
-fn path_of(leaves: &[[u8; 32]], i: usize) -> Vec<[u8; 32]> {
+pub(super) fn path_of(leaves: &[[u8; 32]], i: usize) -> Vec<[u8; 32]> {
     if leaves.len() == 1 {
         return Vec::new();
     }

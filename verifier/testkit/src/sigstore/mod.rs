@@ -1,6 +1,7 @@
 //! A private Sigstore for tests: a Fulcio-like CA issuing short-lived code-signing certificates
 //! with Fulcio's identity extensions ([`TestSigstore::issue`]), a Rekor-like log that signs SETs,
-//! keeps a Merkle tree and signs checkpoints ([`Logged`]), a timestamp authority and a CT log
+//! keeps a Merkle tree and signs checkpoints ([`Logged`]), a Rekor v2-like log that signs
+//! Ed25519 checkpoints and no SETs ([`TestLogV2`]), a timestamp authority and a CT log
 //! ([`TestTsa`], [`TestCtLog`]), all written into a `trusted_root.json` the verifier loads.
 //!
 //! It signs images in cosign's classic keyless format (a `.sig` layer with certificate and
@@ -14,6 +15,7 @@
 
 mod cert;
 mod log;
+mod log_v2;
 mod referrer;
 mod release;
 mod setting;
@@ -33,6 +35,7 @@ use serde_json::{Value, json};
 
 pub use cert::{Leaf, LeafSpec};
 pub use log::Logged;
+pub use log_v2::{DsseAs, TestLogV2, signed_bytes};
 pub use referrer::{add_referrer_entry, attach_referrer};
 pub use release::{DAY, GITHUB, SUBJECT, leaf, release, req};
 pub use setting::{KeylessRegistry, from_day_before, plain_http_client, valid_leaf};

@@ -83,7 +83,7 @@ fn generalized_time(t: i64) -> Vec<u8> {
     tlv(0x18, &[text.as_bytes()])
 }
 
-fn window(valid_for: (Option<i64>, Option<i64>)) -> Value {
+pub(super) fn window(valid_for: (Option<i64>, Option<i64>)) -> Value {
     let rfc = |t: i64| {
         time::OffsetDateTime::from_unix_timestamp(t)
             .unwrap()

@@ -36,6 +36,10 @@ pub enum RekorError {
     Malformed { what: String, cause: String },
     #[error("log entry kind {entry_kind} {version} is not supported")]
     UnsupportedKind { entry_kind: String, version: String },
+    #[error(
+        "log entry of {log} has no signed entry timestamp, so the log proves no time (Rekor v2), and the bundle has no RFC 3161 timestamp {why}"
+    )]
+    NoTrustedTime { log: String, why: String },
     #[error("logged {field} is {actual}, not {expected}")]
     BodyMismatch {
         field: String,
@@ -74,8 +78,29 @@ pub enum MerkleError {
         checkpoint_root: String,
         proof_root: String,
     },
-    #[error("checkpoint of {origin} carries no valid signature by log {log}")]
-    CheckpointUnsigned { origin: String, log: String },
+    #[error(
+        "checkpoint of {origin} carries no signature by log {log} (signer name {name:?}, key id {key_id})"
+    )]
+    CheckpointUnsigned {
+        origin: String,
+        log: String,
+        name: String,
+        key_id: String,
+    },
+    #[error("checkpoint of {origin}: the signature by log {log} does not verify (note altered?)")]
+    CheckpointBadSignature { origin: String, log: String },
+    #[error("checkpoint origin {origin:?} is not log {log}'s ({expected:?})")]
+    CheckpointOrigin {
+        origin: String,
+        log: String,
+        expected: String,
+    },
+    #[error("checkpoint of log {log} cannot be checked: {source}")]
+    CheckpointKey {
+        log: String,
+        #[source]
+        source: PkixError,
+    },
 }
 
 // === bundle ===

@@ -1,10 +1,12 @@
 //! Public keys of the Sigstore PKI, from their SubjectPublicKeyInfo DER, and the signature checks
-//! keyless verification needs: ECDSA P-256 and P-384 over SHA-256/384/512, DER or fixed-size.
+//! keyless verification needs: ECDSA P-256 and P-384 over SHA-256/384/512, DER or fixed-size,
+//! and Ed25519 (RFC 8032, over the message itself: what Rekor v2 logs sign checkpoints with).
 //!
 //! This is the one place that maps "key + hash algorithm + signature bytes" to a yes/no, for
-//! certificates, Rekor SETs, checkpoints and payload signatures alike. Ed25519 and RSA keys are
-//! recognised (so a trusted root holding them still loads) but cannot verify anything yet: a
-//! check against them fails closed with [`PkixError::Unsupported`], never passes.
+//! certificates, Rekor SETs, checkpoints and payload signatures alike. RSA keys are recognised
+//! (so a trusted root holding them still loads) but cannot verify anything yet: a check against
+//! them fails closed with [`PkixError::Unsupported`], never passes; so does a prehashed check
+//! with an Ed25519 key (pure Ed25519 signs the message, not a digest of it).
 
 use std::fmt;
 
@@ -26,8 +28,14 @@ const OID_RSA: &str = "1.2.840.113549.1.1.1";
 pub enum PkixError {
     #[error("not a SubjectPublicKeyInfo: {cause}")]
     Malformed { cause: String },
-    #[error("{algorithm} keys are not supported for verification (only ECDSA P-256 and P-384)")]
+    #[error(
+        "{algorithm} keys are not supported for verification (only ECDSA P-256, P-384 and Ed25519)"
+    )]
     Unsupported { algorithm: String },
+    #[error(
+        "Ed25519 keys sign messages, not digests: a signature over a bare digest cannot be checked"
+    )]
+    PrehashedEd25519,
 }
 
 /// The digest a signature was computed over.
@@ -62,6 +70,7 @@ impl HashAlg {
 enum Inner {
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
+    Ed25519(ed25519_dalek::VerifyingKey),
     Other(String),
 }
 
@@ -118,7 +127,13 @@ impl VerificationKey {
                     other => Inner::Other(format!("ECDSA curve {other}")),
                 }
             }
-            OID_ED25519 => Inner::Other("Ed25519".into()),
+            OID_ED25519 => Inner::Ed25519(
+                <[u8; 32]>::try_from(point)
+                    .map_err(|_| bad(&"an Ed25519 key is 32 bytes"))
+                    .and_then(|k| {
+                        ed25519_dalek::VerifyingKey::from_bytes(&k).map_err(|e| bad(&e))
+                    })?,
+            ),
             OID_RSA => Inner::Other("RSA".into()),
             other => Inner::Other(format!("algorithm {other}")),
         };
@@ -149,6 +164,7 @@ impl VerificationKey {
         match &self.inner {
             Inner::P256(_) => "ECDSA P-256",
             Inner::P384(_) => "ECDSA P-384",
+            Inner::Ed25519(_) => "Ed25519",
             Inner::Other(name) => name,
         }
     }
@@ -156,6 +172,14 @@ impl VerificationKey {
     /// The DER SubjectPublicKeyInfo.
     pub fn spki_der(&self) -> &[u8] {
         &self.spki
+    }
+
+    /// The 32 raw public-key bytes of an Ed25519 key (RFC 8032), `None` for other keys.
+    pub fn ed25519_bytes(&self) -> Option<[u8; 32]> {
+        match &self.inner {
+            Inner::Ed25519(k) => Some(k.to_bytes()),
+            _ => None,
+        }
     }
 
     /// SHA-256 of the DER SubjectPublicKeyInfo: a Rekor v1 / CT log id.
@@ -171,9 +195,14 @@ impl VerificationKey {
         }
     }
 
-    /// Verifies `sig` (ASN.1 DER, or fixed-size r‖s) over `msg` hashed with `hash`.
+    /// Verifies `sig` (ECDSA: ASN.1 DER, or fixed-size r‖s) over `msg` hashed with `hash`; an
+    /// Ed25519 key verifies its 64-byte signature over `msg` itself and ignores `hash`.
     /// `Ok(false)` is a wrong signature; `Err` is a key that cannot verify at all.
     pub fn verify(&self, msg: &[u8], sig: &[u8], hash: HashAlg) -> Result<bool, PkixError> {
+        if let Inner::Ed25519(key) = &self.inner {
+            return Ok(ed25519_dalek::Signature::from_slice(sig)
+                .is_ok_and(|s| key.verify_strict(msg, &s).is_ok()));
+        }
         self.verify_prehash(&hash.digest(msg), sig)
     }
 
@@ -186,6 +215,7 @@ impl VerificationKey {
             Inner::P384(key) => p384::ecdsa::Signature::from_der(sig)
                 .or_else(|_| p384::ecdsa::Signature::from_slice(sig))
                 .is_ok_and(|s| key.verify_prehash(digest, &s).is_ok()),
+            Inner::Ed25519(_) => return Err(PkixError::PrehashedEd25519),
             Inner::Other(name) => {
                 return Err(PkixError::Unsupported {
                     algorithm: name.clone(),
@@ -225,19 +255,28 @@ mod tests {
     }
 
     #[test]
-    fn ed25519_loads_but_refuses_to_verify() {
-        // The production trusted root's Rekor v2 key.
-        let der = base64::Engine::decode(
-            &base64::engine::general_purpose::STANDARD,
-            "MCowBQYDK2VwAyEAt8rlp1knGwjfbcXAYPYAkn0XiLz1x8O4t0YkEhie244=",
-        )
+    fn ed25519_verifies_messages_and_refuses_digests() {
+        // RFC 8032 §7.1, TEST 2: one-byte message 0x72.
+        let pk = hex::decode("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c")
+            .unwrap();
+        let sig = hex::decode(concat!(
+            "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da",
+            "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"
+        ))
         .unwrap();
+        let mut der = hex::decode("302a300506032b6570032100").unwrap();
+        der.extend(&pk);
         let key = VerificationKey::from_spki_der(&der).unwrap();
         assert_eq!(key.algorithm(), "Ed25519");
-        assert!(matches!(
-            key.verify(b"m", b"s", HashAlg::Sha256),
-            Err(PkixError::Unsupported { .. })
-        ));
+        assert_eq!(key.ed25519_bytes().map(|b| b.to_vec()), Some(pk));
+        assert_eq!(key.verify(b"\x72", &sig, HashAlg::Sha256), Ok(true));
+        assert_eq!(key.verify(b"\x73", &sig, HashAlg::Sha256), Ok(false));
+        assert_eq!(key.verify(b"\x72", &sig[..63], HashAlg::Sha256), Ok(false));
+        assert_eq!(
+            key.verify_prehash(&[0; 32], &sig),
+            Err(PkixError::PrehashedEd25519)
+        );
+        assert!(VerificationKey::from_spki_der(&der[..der.len() - 1]).is_err());
         assert!(VerificationKey::from_spki_der(b"\x30\x00").is_err());
     }
 }

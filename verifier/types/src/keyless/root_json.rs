@@ -43,6 +43,9 @@ pub(super) struct RawLog {
     pub(super) base_url: String,
     pub(super) public_key: RawKey,
     pub(super) log_id: RawLogId,
+    /// Rekor v2: the C2SP signed-note key id of the log's checkpoints (same value as `logId`).
+    #[serde(default)]
+    pub(super) checkpoint_key_id: Option<RawLogId>,
 }
 
 #[derive(Deserialize)]

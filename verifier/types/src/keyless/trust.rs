@@ -86,10 +86,30 @@ impl std::fmt::Display for ValidFor {
 #[derive(Debug, Clone)]
 pub struct TransparencyLog {
     pub base_url: String,
-    /// The log id (for Rekor v1 and CT: SHA-256 of the key's DER).
+    /// The log id (for Rekor v1 and CT: SHA-256 of the key's DER; for Rekor v2: the C2SP
+    /// signed-note key id of its checkpoints, not truncated).
     pub log_id: Vec<u8>,
+    /// Rekor v2's `checkpointKeyId`, when the trusted root states it.
+    pub checkpoint_key_id: Option<Vec<u8>>,
     pub key: VerificationKey,
     pub valid_for: ValidFor,
+}
+
+impl TransparencyLog {
+    /// The log's name in signed notes: its base URL without scheme or trailing slash
+    /// (`https://log2025-1.rekor.sigstore.dev` → `log2025-1.rekor.sigstore.dev`); `None` for a
+    /// log known only by its key ([`TrustedRoot::from_pem_parts`]), which has no URL.
+    pub fn origin(&self) -> Option<&str> {
+        let url = self.base_url.trim_end_matches('/');
+        url.split_once("://")
+            .map(|(_, rest)| rest)
+            .filter(|r| !r.is_empty())
+    }
+
+    /// Whether `id` names this log (its log id or its checkpoint key id).
+    pub fn has_id(&self, id: &[u8]) -> bool {
+        self.log_id == id || self.checkpoint_key_id.as_deref() == Some(id)
+    }
 }
 
 /// A certificate authority (Fulcio or a TSA): its chain, issuing certificate first.
@@ -187,6 +207,7 @@ impl TrustedRoot {
             root.tlogs.push(TransparencyLog {
                 base_url: format!("log key {i}"),
                 log_id: key.id().to_vec(),
+                checkpoint_key_id: None,
                 key,
                 valid_for: ValidFor::default(),
             });
@@ -224,9 +245,9 @@ impl TrustedRoot {
         Ok(root)
     }
 
-    /// The Rekor log with this id, if trusted.
+    /// The Rekor log with this id (log id or checkpoint key id), if trusted.
     pub fn tlog(&self, log_id: &[u8]) -> Option<&TransparencyLog> {
-        self.tlogs.iter().find(|l| l.log_id == log_id)
+        self.tlogs.iter().find(|l| l.has_id(log_id))
     }
 }
 
@@ -272,8 +293,11 @@ impl Ctx<'_> {
     fn log(&self, raw: RawLog, entry: &str) -> Result<TransparencyLog, TrustError> {
         let der = self.b64(&raw.public_key.raw_bytes, entry, "publicKey.rawBytes")?;
         let details = raw.public_key.key_details.as_str();
-        // Only ECDSA keys are used; others load (and fail closed if ever used).
-        let key = if details.is_empty() || details.starts_with("PKIX_ECDSA_") {
+        // ECDSA and Ed25519 keys are used; others load (and fail closed if ever used).
+        let key = if details.is_empty()
+            || details.starts_with("PKIX_ECDSA_")
+            || details == "PKIX_ED25519"
+        {
             VerificationKey::from_spki_der(&der).map_err(|source| TrustError::Key {
                 what: self.what.into(),
                 entry: format!("{entry} ({})", raw.base_url),
@@ -285,6 +309,10 @@ impl Ctx<'_> {
         };
         Ok(TransparencyLog {
             log_id: self.b64(&raw.log_id.key_id, entry, "logId.keyId")?,
+            checkpoint_key_id: raw
+                .checkpoint_key_id
+                .map(|k| self.b64(&k.key_id, entry, "checkpointKeyId.keyId"))
+                .transpose()?,
             valid_for: self.valid_for(raw.public_key.valid_for, entry)?,
             base_url: raw.base_url,
             key,
@@ -320,5 +348,33 @@ impl Ctx<'_> {
             name,
             chain,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A root with one Ed25519 log whose `logId` and `checkpointKeyId` differ.
+    const ROOT: &str = r#"{"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+        "tlogs": [{"baseUrl": "https://log2026-1.rekor.example/", "hashAlgorithm": "SHA2_256",
+            "publicKey": {"rawBytes": "MCowBQYDK2VwAyEAPn+AREHoBaZ7wgS1zBqpxmLSGnyhxXj4lFxSdWVB8o8=",
+                "keyDetails": "PKIX_ED25519", "validFor": {"start": "2025-01-01T00:00:00Z"}},
+            "logId": {"keyId": "AQID"}, "checkpointKeyId": {"keyId": "BAUG"}}]}"#;
+
+    #[test]
+    fn rekor_v2_logs_are_found_by_log_id_or_checkpoint_key_id() {
+        let root = TrustedRoot::from_json(ROOT.as_bytes(), "test").unwrap();
+        let log = &root.tlogs[0];
+        assert_eq!(log.key.algorithm(), "Ed25519");
+        assert_eq!(log.origin(), Some("log2026-1.rekor.example"));
+        assert!(root.tlog(&[1, 2, 3]).is_some());
+        assert!(root.tlog(&[4, 5, 6]).is_some());
+        assert!(root.tlog(&[7, 8, 9]).is_none());
+        let bad = ROOT.replace("BAUG", "not base64!");
+        assert!(matches!(
+            TrustedRoot::from_json(bad.as_bytes(), "test"),
+            Err(TrustError::Base64 { field, .. }) if field == "checkpointKeyId.keyId"
+        ));
     }
 }
