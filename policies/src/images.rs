@@ -267,7 +267,8 @@ impl ImagePolicy {
             VerifyError::NoSignature { .. }
             | VerifyError::NoSignatureIn { .. }
             | VerifyError::ThresholdNotMet { .. }
-            | VerifyError::SignatureInvalid { .. } => {
+            | VerifyError::SignatureInvalid { .. }
+            | VerifyError::ReferrerOfAnother { .. } => {
                 let threshold = match self.requirement.as_ref() {
                     Authority::Keys(r) => r.threshold,
                     Authority::Keyless(_) => 1,

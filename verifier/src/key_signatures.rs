@@ -228,6 +228,8 @@ struct Tally {
     mismatch: Option<String>,
     invalid: Option<(String, String)>,
     malformed: Option<String>,
+    /// A listed referrer whose manifest names another image: (where, its subject).
+    elsewhere: Option<(String, String)>,
 }
 
 /// Returns the ids of trusted keys with a valid signature (classic layer or bundle) on `digest`.
@@ -249,6 +251,11 @@ fn check_signatures(
         let bundle = match &rb.bundle {
             Err(EntryFailure::Registry(e)) => {
                 unreadable.get_or_insert(e);
+                continue;
+            }
+            Err(EntryFailure::OtherSubject { subject, .. }) => {
+                let at = rb.place.clone();
+                tally.elsewhere.get_or_insert((at, subject.clone()));
                 continue;
             }
             Err(EntryFailure::Keyless(e)) => {
@@ -339,6 +346,14 @@ fn check_signatures(
                 image: image.into(),
                 what: "signature".into(),
                 cause,
+            });
+        }
+        if let (0, Some((at, subject))) = (tally.found, tally.elsewhere) {
+            return Err(VerifyError::ReferrerOfAnother {
+                image: image.into(),
+                at,
+                subject,
+                actual: digest.to_string(),
             });
         }
         if tally.found == 0 {

@@ -19,7 +19,7 @@ use portcullis_verifier::cosign::sign::{attest_image, sign_image};
 use portcullis_verifier::registry::manifest::OCI_INDEX;
 use portcullis_verifier::{
     AttestationRequirement, Condition, Digest, ImageRef, KeyRequirement, PrivateKey, PublicKey,
-    RegistryClient, RegistryError, SignatureFormat, VerifyError,
+    RegistryClient, SignatureFormat, VerifyError,
 };
 use serde_json::Value;
 use support::{Env, requirement, soon};
@@ -338,13 +338,15 @@ async fn altered_and_misplaced_cosign3_bundles_are_denied_each_for_its_reason() 
     }
 
     // B's referrer as it is (its subject is image B) listed for A: never used for A.
-    list_referrer(&client, &a, &a_digest, b_manifest, &b_bundle).await;
+    let copied = list_referrer(&client, &a, &a_digest, b_manifest, &b_bundle).await;
     match verify().await.as_ref() {
-        Err(VerifyError::Registry {
-            source: RegistryError::Protocol { cause, .. },
-            ..
-        }) => {
-            assert_eq!(cause, &format!("subject is {b_digest}, not {a_digest}"));
+        Err(e @ VerifyError::ReferrerOfAnother { at, subject, .. }) => {
+            assert!(at.starts_with(copied.as_str()), "{at}");
+            assert_eq!(subject, &b_digest.to_string());
+            assert!(
+                !e.is_transient(),
+                "a fact about the image, not the registry"
+            );
         }
         other => panic!("a referrer of another image must be refused, got {other:?}"),
     }

@@ -125,7 +125,7 @@ pub(crate) fn check_attestation(
                 consider(rejected(&rb.place, e.clone()));
                 continue;
             }
-            Err(EntryFailure::Registry(_)) => continue,
+            Err(EntryFailure::Registry(_) | EntryFailure::OtherSubject { .. }) => continue,
         };
         let Content::Dsse(env) = &bundle.content else {
             continue;

@@ -48,8 +48,14 @@ const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 /// Why a listed referrer could not be used.
 #[derive(Debug, Clone)]
 pub enum EntryFailure {
-    /// Its manifest or blob could not be read (or does not name the image as subject).
+    /// Its manifest or blob could not be read (or names no subject).
     Registry(RegistryError),
+    /// Its manifest names another image as its subject (`error` says so as a registry error,
+    /// for the keyless path, which reports it as one).
+    OtherSubject {
+        subject: String,
+        error: RegistryError,
+    },
     /// Its bundle could not be parsed.
     Keyless(KeylessError),
 }
@@ -289,7 +295,17 @@ async fn fetch_referrer_bundle(
     };
     match manifest.subject.as_ref().map(|s| s.digest.as_str()) {
         Some(s) if s == digest.as_str() => {}
-        Some(other) => return Err(protocol(format!("subject is {other}, not {digest}"))),
+        Some(other) => {
+            let error = RegistryError::Protocol {
+                registry: image.registry().into(),
+                what: what.clone(),
+                cause: format!("subject is {other}, not {digest}"),
+            };
+            return Err(EntryFailure::OtherSubject {
+                subject: other.to_string(),
+                error,
+            });
+        }
         None => return Err(protocol("no subject".into())),
     }
     let blob = registry
@@ -349,7 +365,7 @@ fn check_signatures(
     let mut found_bundles = 0;
     for rb in &found.bundles {
         let outcome = match &rb.bundle {
-            Err(EntryFailure::Registry(e)) => {
+            Err(EntryFailure::Registry(e) | EntryFailure::OtherSubject { error: e, .. }) => {
                 unreadable.get_or_insert(e);
                 continue;
             }

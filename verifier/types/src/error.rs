@@ -150,6 +150,17 @@ pub enum VerifyError {
         at: String,
         key: String,
     },
+    /// Nothing signed the image, and a referrer listed for it names another image as its
+    /// subject (copied from another image's listing): never used for this one.
+    #[error(
+        "{image}: no signature found; referrer {at} is listed for {actual} but its subject is {subject} (copied from another image?)"
+    )]
+    ReferrerOfAnother {
+        image: String,
+        at: String,
+        subject: String,
+        actual: String,
+    },
     /// No keyless signature verified; `source` is the failure of the signature that got
     /// furthest (see [`KeylessError::progress`]).
     #[error("{image}: no valid keyless signature ({found} with a certificate found): {source}")]
@@ -187,6 +198,7 @@ impl VerifyError {
             | VerifyError::KeylessAttestationRejected { source, .. } => source.code(),
             VerifyError::NoSignatureIn { .. } => "no-signature",
             VerifyError::SignatureInvalid { .. } => "signature-invalid",
+            VerifyError::ReferrerOfAnother { .. } => "referrer-of-another",
             VerifyError::AttestationNotFound { .. } => "attestation-missing",
         }
     }
