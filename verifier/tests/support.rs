@@ -125,5 +125,6 @@ pub fn requirement(keys: &[&PrivateKey], threshold: usize) -> Arc<KeyRequirement
         keys: keys.iter().map(|k| k.public()).collect(),
         threshold,
         attestations: Vec::new(),
+        format: Default::default(),
     })
 }

@@ -39,6 +39,7 @@ fn require(key: &PrivateKey, conditions: &[&str]) -> Arc<KeyRequirement> {
                 .map(|c| Condition::parse(c).unwrap())
                 .collect(),
         }],
+        format: Default::default(),
     })
 }
 
@@ -88,7 +89,7 @@ async fn wrong_repository_missing_type_and_wrong_signer_fail_by_name() {
 
     let err = v.verify(&image, &require(&key, &[REPO_COND]), soon()).await;
     assert!(
-        matches!(err.as_ref(), Err(VerifyError::AttestationMissing { .. })),
+        matches!(err.as_ref(), Err(VerifyError::AttestationNotFound { .. })),
         "{err:?}"
     );
 
@@ -114,7 +115,7 @@ async fn wrong_repository_missing_type_and_wrong_signer_fail_by_name() {
     attest_provenance(&env, &other, &stranger, "https://github.com/org/repo").await;
     let err = v.verify(&other, &require(&key, &[REPO_COND]), soon()).await;
     assert!(
-        matches!(err.as_ref(), Err(VerifyError::AttestationMissing { .. })),
+        matches!(err.as_ref(), Err(VerifyError::AttestationNotFound { .. })),
         "{err:?}"
     );
 }

@@ -190,6 +190,7 @@ async fn cold_verification_round_trips() {
             predicate_type: "https://slsa.dev/provenance/v1".into(),
             conditions: vec![],
         }],
+        format: Default::default(),
     });
     env.proxy.clear_requests();
     assert!(
