@@ -25,8 +25,41 @@ struct Signed {
     statement: Statement,
 }
 
-/// How telling a failure is, for choosing the one to report.
-pub(crate) fn rank(e: &VerifyError) -> u8 {
+/// The attestation failure that got furthest, the one reported: "not found" until a candidate
+/// fails further on.
+pub(crate) struct Furthest(VerifyError);
+
+impl Furthest {
+    pub(crate) fn not_found(image: &str, want: &AttestationRequirement, found: &Found) -> Self {
+        Self(VerifyError::AttestationNotFound {
+            image: image.into(),
+            predicate_type: want.predicate_type.clone(),
+            looked: found.looked.clone(),
+        })
+    }
+
+    /// Keeps `e` when it is more telling than the failure kept so far.
+    pub(crate) fn consider(&mut self, e: VerifyError) {
+        if rank(&e) > rank(&self.0) {
+            self.0 = e;
+        }
+    }
+
+    /// The failure to report; "not found" while the referrers could not be listed is no answer
+    /// about the image, so the listing's error is reported instead.
+    pub(crate) fn into_error(self, image: &str, found: &Found) -> VerifyError {
+        match (self.0, &found.listing_failed) {
+            (VerifyError::AttestationNotFound { .. }, Some(source)) => VerifyError::Registry {
+                image: image.into(),
+                source: source.clone(),
+            },
+            (best, _) => best,
+        }
+    }
+}
+
+/// How telling a failure is.
+fn rank(e: &VerifyError) -> u8 {
     match e {
         VerifyError::ConditionFailed { .. } => 30,
         VerifyError::SubjectMismatch { .. } => 20,
@@ -72,25 +105,10 @@ pub(crate) fn check_attestation(
     want: &AttestationRequirement,
     found: &Found,
 ) -> Result<VerifiedAttestation, VerifyError> {
-    let mut best = VerifyError::AttestationNotFound {
-        image: image.into(),
-        predicate_type: want.predicate_type.clone(),
-        looked: found.looked.clone(),
-    };
-    let mut consider = |e: VerifyError| {
-        if rank(&e) > rank(&best) {
-            best = e;
-        }
-    };
+    let mut best = Furthest::not_found(image, want, found);
     let mut candidates = classic_candidates(req, want, found);
     candidates.extend(bundle_candidates(
-        image,
-        digest,
-        req,
-        keys,
-        want,
-        found,
-        &mut consider,
+        image, digest, req, keys, want, found, &mut best,
     ));
     for signed in candidates {
         if signed.statement.predicate_type != want.predicate_type {
@@ -98,28 +116,13 @@ pub(crate) fn check_attestation(
         }
         match check_statement(image, digest, want, &signed.statement) {
             Ok(()) => {
-                return Ok(VerifiedAttestation {
-                    predicate_type: want.predicate_type.clone(),
-                    key_ids: signed
-                        .signers
-                        .iter()
-                        .map(|&i| req.keys[i].id().to_string())
-                        .collect(),
-                    conditions: want.conditions.iter().map(ToString::to_string).collect(),
-                });
+                let key_ids = signed.signers.iter().map(|&i| req.keys[i].id().to_string());
+                return Ok(VerifiedAttestation::met(want, key_ids.collect()));
             }
-            Err(e) => consider(e),
+            Err(e) => best.consider(e),
         }
     }
-    // Nothing usable found, but the referrers could not be listed: not an answer about the image.
-    if let (VerifyError::AttestationNotFound { .. }, Some(source)) = (&best, &found.listing_failed)
-    {
-        return Err(VerifyError::Registry {
-            image: image.into(),
-            source: source.clone(),
-        });
-    }
-    Err(best)
+    Err(best.into_error(image, found))
 }
 
 /// Classic `.att` layers whose envelope a trusted key signed.
@@ -151,7 +154,7 @@ fn classic_candidates(
 
 /// Referrer bundles holding a DSSE statement of the wanted type whose signature a trusted key
 /// verifies; a bundle about another digest, or naming a trusted key that does not verify it, is
-/// reported through `consider`.
+/// kept in `best` when it is the furthest failure.
 fn bundle_candidates(
     image: &str,
     digest: &Digest,
@@ -159,7 +162,7 @@ fn bundle_candidates(
     keys: &BundleKeys,
     want: &AttestationRequirement,
     found: &Found,
-    consider: &mut impl FnMut(VerifyError),
+    best: &mut Furthest,
 ) -> Vec<Signed> {
     let Ok(artifact) = artifact_sha256(digest) else {
         return Vec::new();
@@ -191,7 +194,7 @@ fn bundle_candidates(
                 }
                 Err(KeylessError::ContentMismatch { actual, .. }) => {
                     verified = true;
-                    consider(VerifyError::SubjectMismatch {
+                    best.consider(VerifyError::SubjectMismatch {
                         image: image.into(),
                         predicate_type: want.predicate_type.clone(),
                         subjects: actual,
@@ -202,7 +205,7 @@ fn bundle_candidates(
             }
         }
         if let (false, Some(i)) = (verified, keys.hinted(bundle, &req.keys)) {
-            consider(VerifyError::SignatureInvalid {
+            best.consider(VerifyError::SignatureInvalid {
                 image: image.into(),
                 what: format!("{} attestation", want.predicate_type),
                 at: rb.place.clone(),

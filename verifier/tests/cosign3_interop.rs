@@ -7,14 +7,13 @@
 //! with their own reason.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod cosign_cli;
 mod support;
 
 use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use cosign_cli::{Cosign, PASSWORD, provenance};
+use portcullis_testkit::cosign::{Cosign, PASSWORD, provenance};
 use portcullis_verifier::cosign::sign::{attest_image, sign_image};
 use portcullis_verifier::registry::manifest::OCI_INDEX;
 use portcullis_verifier::{
@@ -362,17 +361,12 @@ async fn cosign3_verifies_our_classic_signatures_and_attestations() {
     let env = Env::start().await;
     let (client, _) = env.direct();
     let key = PrivateKey::generate();
-    std::fs::write(
-        cosign.dir().join("ours.key"),
-        key.to_encrypted_pem(PASSWORD.as_bytes()).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(cosign.dir().join("ours.pub"), key.public().to_pem()).unwrap();
+    let private = key.to_encrypted_pem(PASSWORD.as_bytes()).unwrap();
+    cosign.write_key_pair("ours", &private, &key.public().to_pem());
     let (img, _, pinned) = image(&env, &client, "ours").await;
     sign_image(&client, &img, &key, soon()).await.unwrap();
-    let verify = ["verify", "--key", "ours.pub", "--insecure-ignore-tlog"];
     assert!(
-        cosign.succeeds_on(&verify, &pinned),
+        cosign.verifies("ours.pub", &pinned),
         "cosign 3 verify of our signature"
     );
 
@@ -383,23 +377,14 @@ async fn cosign3_verifies_our_classic_signatures_and_attestations() {
     attest_image(&client, &img, &key, SLSA1, predicate, soon())
         .await
         .unwrap();
-    let verify_att = [
-        "verify-attestation",
-        "--key",
-        "ours.pub",
-        "--type",
-        "slsaprovenance1",
-        "--insecure-ignore-tlog",
-    ];
     assert!(
-        cosign.succeeds_on(&verify_att, &pinned),
+        cosign.verifies_provenance("ours.pub", &pinned),
         "cosign 3 verify-attestation of ours"
     );
 
     // And with another key it refuses.
     assert!(cosign.run(&["generate-key-pair"]).status.success());
-    let wrong = ["verify", "--key", "cosign.pub", "--insecure-ignore-tlog"];
-    assert!(!cosign.succeeds_on(&wrong, &pinned));
+    assert!(!cosign.verifies("cosign.pub", &pinned));
 }
 
 #[tokio::test]

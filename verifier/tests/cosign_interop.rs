@@ -2,10 +2,9 @@
 //! verifies here, and what we sign and attest verifies with `cosign verify[-attestation]`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod cosign_cli;
 mod support;
 
-use cosign_cli::{Cosign, PASSWORD, provenance};
+use portcullis_testkit::cosign::{Cosign, PASSWORD, provenance};
 use portcullis_verifier::cosign::sign::{attest_image, sign_image};
 use portcullis_verifier::{
     AttestationRequirement, Condition, KeyRequirement, PrivateKey, PublicKey, VerifyError,
@@ -14,7 +13,7 @@ use support::{Env, requirement, soon};
 
 #[tokio::test]
 async fn cosign_signed_and_attested_images_verify_here() {
-    let cosign = Cosign::new();
+    let cosign = Cosign::v2();
     let env = Env::start().await;
     let (client, verifier) = env.direct();
     assert!(cosign.run(&["generate-key-pair"]).status.success());
@@ -91,17 +90,13 @@ async fn cosign_signed_and_attested_images_verify_here() {
 
 #[tokio::test]
 async fn our_signatures_and_attestations_verify_with_cosign() {
-    let cosign = Cosign::new();
+    let cosign = Cosign::v2();
     let env = Env::start().await;
     let (client, verifier) = env.direct();
     // Our key file format, read by cosign.
     let key = PrivateKey::generate();
-    std::fs::write(
-        cosign.dir().join("ours.key"),
-        key.to_encrypted_pem(PASSWORD.as_bytes()).unwrap(),
-    )
-    .unwrap();
-    std::fs::write(cosign.dir().join("ours.pub"), key.public().to_pem()).unwrap();
+    let private = key.to_encrypted_pem(PASSWORD.as_bytes()).unwrap();
+    cosign.write_key_pair("ours", &private, &key.public().to_pem());
 
     let image = env
         .push_direct("interop", "ours", b"portcullis-signed")
@@ -131,23 +126,14 @@ async fn our_signatures_and_attestations_verify_with_cosign() {
     )
     .await
     .unwrap();
-    let verify_att = [
-        "verify-attestation",
-        "--key",
-        "ours.pub",
-        "--type",
-        "slsaprovenance1",
-        "--insecure-ignore-tlog",
-    ];
     assert!(
-        cosign.succeeds_on(&verify_att, &pinned),
+        cosign.verifies_provenance("ours.pub", &pinned),
         "cosign verify-attestation of ours"
     );
 
     // cosign with another key must refuse ours.
     assert!(cosign.run(&["generate-key-pair"]).status.success());
-    let wrong = ["verify", "--key", "cosign.pub", "--insecure-ignore-tlog"];
-    assert!(!cosign.succeeds_on(&wrong, &pinned));
+    assert!(!cosign.verifies("cosign.pub", &pinned));
 
     // A cosign key signs with our code, and our key signs with cosign.
     let cosign_key = PrivateKey::from_pem(
@@ -161,9 +147,8 @@ async fn our_signatures_and_attestations_verify_with_cosign() {
         .unwrap();
     let d2 = client.resolve(&image2, soon()).await.unwrap();
     let pinned2 = image2.with_digest(d2).to_string();
-    let v2 = ["verify", "--key", "cosign.pub", "--insecure-ignore-tlog"];
     assert!(
-        cosign.succeeds_on(&v2, &pinned2),
+        cosign.verifies("cosign.pub", &pinned2),
         "cosign key used by us, verified by cosign"
     );
     let s2 = ["sign", "--key", "ours.key", "--tlog-upload=false", "--yes"];

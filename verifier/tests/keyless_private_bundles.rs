@@ -8,8 +8,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use portcullis_testkit::sigstore::{
-    DAY, DsseAs, Stamp, TestLogV2, TestSigstore, TestTsa, attach_timestamp, leaf, now, release,
-    req, signed_bytes,
+    DAY, DsseAs, TestLogV2, TestSigstore, TestTsa, leaf, now, release, req,
 };
 use portcullis_verifier::PrivateKey;
 use portcullis_verifier::keyless::{
@@ -211,13 +210,7 @@ fn key_signed_rekor_v2_bundles_verify_with_their_key_and_timestamp() {
         matches!(e, KeylessError::Log(RekorError::NoTrustedTime { .. })),
         "{e}"
     );
-    let stamp = Stamp {
-        gen_time: t0,
-        imprint_of: None,
-        embed_cert: false,
-    };
-    let response = tsa.response(&signed_bytes(&bundle), &stamp);
-    attach_timestamp(&mut bundle, &response);
+    tsa.stamp_bundle(&mut bundle, t0);
     let v = verify_bundle_with_key(&parse(&bundle), &sha(), &vk, Some(&root)).unwrap();
     assert_eq!(v.log, "https://log2026-1.rekor.test");
     assert_eq!((v.integrated_time, v.timestamps[0].gen_time), (0, t0));
@@ -226,8 +219,7 @@ fn key_signed_rekor_v2_bundles_verify_with_their_key_and_timestamp() {
     let mut wrong = ss.sign_blob_with_key(&key, ARTIFACT, t0);
     let other_spki = VerificationKey::from_pem(&other.public().to_pem()).unwrap();
     log.relog_key(&mut wrong, DsseAs::Dsse, other_spki.spki_der());
-    let response = tsa.response(&signed_bytes(&wrong), &stamp);
-    attach_timestamp(&mut wrong, &response);
+    tsa.stamp_bundle(&mut wrong, t0);
     let e = verify_bundle_with_key(&parse(&wrong), &sha(), &vk, Some(&root)).unwrap_err();
     assert!(
         matches!(&e, KeylessError::Log(RekorError::BodyMismatch { field, .. }) if field.starts_with("signer")),

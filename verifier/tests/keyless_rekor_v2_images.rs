@@ -13,9 +13,7 @@ mod support;
 use std::sync::Arc;
 
 use keyless_env::KeylessEnv;
-use portcullis_testkit::sigstore::{
-    DAY, DsseAs, Stamp, TestLogV2, TestTsa, attach_timestamp, release, signed_bytes, statement,
-};
+use portcullis_testkit::sigstore::{DAY, DsseAs, TestLogV2, TestTsa, release, statement};
 use portcullis_verifier::keyless::rekor::RekorError;
 use portcullis_verifier::keyless::{KeylessError, KeylessRequirement, TrustedRoot};
 use portcullis_verifier::{AttestationRequirement, Condition, VerifyError};
@@ -48,13 +46,7 @@ fn req_v2(
 /// Re-logs `bundle` in `log` and timestamps its signature at `t0` by `tsa`.
 fn as_v2(t0: i64, log: &mut TestLogV2, tsa: &TestTsa, mut bundle: Value, how: DsseAs) -> Value {
     log.relog(&mut bundle, how);
-    let stamp = Stamp {
-        gen_time: t0,
-        imprint_of: None,
-        embed_cert: false,
-    };
-    let response = tsa.response(&signed_bytes(&bundle), &stamp);
-    attach_timestamp(&mut bundle, &response);
+    tsa.stamp_bundle(&mut bundle, t0);
     bundle
 }
 

@@ -6,45 +6,15 @@
 
 mod cli_support;
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-use cli_support::{fails_with, ok, portcullis, portcullis_with, stderr};
+use cli_support::{fails_with, ok, portcullis, portcullis_with, stderr, verify_with_key};
+use portcullis_testkit::cosign::{Cosign, PASSWORD, provenance};
 use portcullis_testkit::{Registry, push_image};
-
-const PASSWORD: &str = "cli-cosign3-pw";
-
-/// Runs the pinned cosign 3 in `dir` (its HOME) on `image` in the plain-HTTP registry.
-fn cosign3(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(portcullis_testkit::tool("cosign3"))
-        .args(args)
-        .current_dir(dir)
-        .env("COSIGN_PASSWORD", PASSWORD)
-        .env("HOME", dir)
-        .env("SIGSTORE_NO_CACHE", "true")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "cosign3 {args:?}: {}", stderr(&out));
-    out
-}
-
-fn provenance(dir: &Path) -> String {
-    let path = dir.join("provenance.json");
-    let doc = serde_json::json!({
-        "buildDefinition": {"buildType": "https://actions.github.io/buildtypes/workflow/v1",
-            "externalParameters": {"workflow": {"repository": "https://github.com/org/repo"}},
-            "resolvedDependencies": []},
-        "runDetails": {"builder": {"id": "https://github.com/actions/runner/github-hosted"}, "metadata": {"invocationId": "7"}}
-    });
-    std::fs::write(&path, doc.to_string()).unwrap();
-    path.display().to_string()
-}
 
 #[tokio::test]
 async fn portcullis_verifies_what_cosign3_signs_and_attests_with_a_key() {
     let registry = Registry::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+    let cosign = Cosign::v3();
+    let d = cosign.dir();
     let digest = push_image(&registry.addr(), "cli3/app", "1.0", b"cosign3")
         .await
         .unwrap();
@@ -56,20 +26,8 @@ async fn portcullis_verifies_what_cosign3_signs_and_attests_with_a_key() {
         "--allow-http-registry",
         "--yes",
     ];
-    cosign3(d, &["generate-key-pair"]);
-    cosign3(
-        d,
-        &[
-            "signing-config",
-            "create",
-            "--no-default-fulcio",
-            "--no-default-oidc",
-            "--no-default-rekor",
-            "--no-default-tsa",
-            "--out",
-            "sc.json",
-        ],
-    );
+    cosign.ok(&["generate-key-pair"]);
+    let config = cosign.offline_signing_config();
     let verify = ["verify", "--key", "cosign.pub", "--allow-http-registry"];
     let attested = [
         "verify-attestation",
@@ -105,27 +63,27 @@ async fn portcullis_verifies_what_cosign3_signs_and_attests_with_a_key() {
         stderr(&unattested)
     );
 
-    let sign = ["sign", "--key", "cosign.key", "--signing-config", "sc.json"];
-    cosign3(d, &[&sign[..], &insecure, &[target.as_str()]].concat());
+    let sign = ["sign", "--key", "cosign.key", "--signing-config", config];
+    cosign.ok(&[&sign[..], &insecure, &[target.as_str()]].concat());
     let out = ok(&portcullis(d, &[&verify[..], &[image.as_str()]].concat()));
     assert!(
         out.starts_with(&format!("Verified {image}@{digest} signed by ")),
         "{out}"
     );
 
-    let predicate = provenance(d);
+    let predicate = provenance(d, "https://github.com/org/repo");
     let attest = [
         "attest",
         "--key",
         "cosign.key",
         "--signing-config",
-        "sc.json",
+        config,
         "--type",
         "slsaprovenance1",
         "--predicate",
         &predicate,
     ];
-    cosign3(d, &[&attest[..], &insecure, &[target.as_str()]].concat());
+    cosign.ok(&[&attest[..], &insecure, &[target.as_str()]].concat());
     let out = ok(&portcullis(d, &[&attested[..], &[image.as_str()]].concat()));
     assert!(
         out.contains("attestation https://slsa.dev/provenance/v1 (1 condition(s) met)"),
@@ -138,43 +96,18 @@ async fn portcullis_verifies_what_cosign3_signs_and_attests_with_a_key() {
         &["keygen", "--output-key-prefix", "other"],
         &[("PORTCULLIS_PASSWORD", PASSWORD)],
     ));
-    let wrong = portcullis(
-        d,
-        &[
-            "verify",
-            "--key",
-            "other.pub",
-            "--allow-http-registry",
-            &image,
-        ],
-    );
+    let wrong = verify_with_key(d, "other.pub", &image);
     fails_with(
         &wrong,
         "signed by 0 of the 1 required trusted key(s) (1 signature(s) found)",
     );
 }
 
-/// Runs cosign 3 on `image` and says whether it succeeded (its stderr is printed when not).
-fn cosign3_accepts(dir: &Path, args: &[&str], image: &str) -> bool {
-    let insecure = ["--allow-insecure-registry", "--allow-http-registry"];
-    let out = Command::new(portcullis_testkit::tool("cosign3"))
-        .args([args, &insecure, &[image]].concat())
-        .current_dir(dir)
-        .env("HOME", dir)
-        .env("SIGSTORE_NO_CACHE", "true")
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        eprintln!("cosign3 {args:?}: {}", stderr(&out));
-    }
-    out.status.success()
-}
-
 #[tokio::test]
 async fn cosign3_verifies_the_bundles_portcullis_writes_with_bundle_format_new() {
     let registry = Registry::start().await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+    let cosign = Cosign::v3();
+    let d = cosign.dir();
     let digest = push_image(&registry.addr(), "cli3/ours", "1.0", b"ours-new")
         .await
         .unwrap();
@@ -208,28 +141,17 @@ async fn cosign3_verifies_the_bundles_portcullis_writes_with_bundle_format_new()
         stderr(&again)
     );
 
-    let verify = ["verify", "--key", "ours.pub", "--insecure-ignore-tlog"];
     assert!(
-        cosign3_accepts(d, &verify, &pinned),
+        cosign.verifies("ours.pub", &pinned),
         "cosign 3 verify of our bundle"
     );
-    let wrong = ["verify", "--key", "other.pub", "--insecure-ignore-tlog"];
     assert!(
-        !cosign3_accepts(d, &wrong, &pinned),
+        !cosign.verifies("other.pub", &pinned),
         "cosign 3 must refuse another key"
     );
-    ok(&portcullis(
-        d,
-        &[
-            "verify",
-            "--key",
-            "ours.pub",
-            "--allow-http-registry",
-            &image,
-        ],
-    ));
+    ok(&verify_with_key(d, "ours.pub", &image));
 
-    let predicate = provenance(d);
+    let predicate = provenance(d, "https://github.com/org/repo");
     ok(&with_password(&[
         "attest",
         "--key",
@@ -243,16 +165,8 @@ async fn cosign3_verifies_the_bundles_portcullis_writes_with_bundle_format_new()
         &predicate,
         &image,
     ]));
-    let verify_att = [
-        "verify-attestation",
-        "--key",
-        "ours.pub",
-        "--type",
-        "slsaprovenance1",
-        "--insecure-ignore-tlog",
-    ];
     assert!(
-        cosign3_accepts(d, &verify_att, &pinned),
+        cosign.verifies_provenance("ours.pub", &pinned),
         "cosign 3 verify-attestation of our bundle"
     );
     ok(&portcullis(

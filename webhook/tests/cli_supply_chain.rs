@@ -8,7 +8,8 @@ mod cli_support;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use cli_support::{fails_with, ok, portcullis_with, stderr};
+use cli_support::{fails_with, ok, portcullis_with, stderr, verify_with_key};
+use portcullis_testkit::cosign::provenance;
 use portcullis_testkit::{Registry, push_image};
 use tempfile::TempDir;
 
@@ -29,18 +30,6 @@ async fn registry_with_image(tag: &str) -> (Registry, TempDir, String) {
     (registry, tempfile::tempdir().unwrap(), image)
 }
 
-fn provenance(dir: &Path, repo: &str) -> String {
-    let path = dir.join("provenance.json");
-    let doc = serde_json::json!({
-        "buildDefinition": {"buildType": "https://actions.github.io/buildtypes/workflow/v1",
-            "externalParameters": {"workflow": {"repository": repo, "ref": "refs/heads/main", "path": "release.yml"}},
-            "resolvedDependencies": []},
-        "runDetails": {"builder": {"id": "https://github.com/actions/runner/github-hosted"}, "metadata": {"invocationId": "7"}}
-    });
-    std::fs::write(&path, doc.to_string()).unwrap();
-    path.display().to_string()
-}
-
 #[tokio::test]
 async fn keygen_sign_attest_verify_round_trip() {
     let (_registry, dir, image) = registry_with_image("1.0").await;
@@ -59,16 +48,7 @@ async fn keygen_sign_attest_verify_round_trip() {
     );
     ok(&portcullis(d, &["keygen", "--output-key-prefix", "other"]));
 
-    let unsigned = portcullis(
-        d,
-        &[
-            "verify",
-            "--key",
-            "release.pub",
-            "--allow-http-registry",
-            &image,
-        ],
-    );
+    let unsigned = verify_with_key(d, "release.pub", &image);
     fails_with(&unsigned, "no signature found");
 
     let sign = portcullis(
@@ -105,16 +85,7 @@ async fn keygen_sign_attest_verify_round_trip() {
         image.rsplit_once(':').unwrap().0,
         json["digest"].as_str().unwrap()
     );
-    let text = portcullis(
-        d,
-        &[
-            "verify",
-            "--key",
-            "release.pub",
-            "--allow-http-registry",
-            &by_digest,
-        ],
-    );
+    let text = verify_with_key(d, "release.pub", &by_digest);
     ok(&text);
     assert_eq!(
         String::from_utf8_lossy(&text.stdout)
@@ -128,16 +99,7 @@ async fn keygen_sign_attest_verify_round_trip() {
         "a digest reference is printed once"
     );
 
-    let wrong = portcullis(
-        d,
-        &[
-            "verify",
-            "--key",
-            "other.pub",
-            "--allow-http-registry",
-            &image,
-        ],
-    );
+    let wrong = verify_with_key(d, "other.pub", &image);
     fails_with(&wrong, "signed by 0 of the 1 required trusted key(s)");
     let two = portcullis(
         d,
@@ -274,16 +236,7 @@ async fn cosign_generated_keys_work_with_portcullis() {
         ],
     );
     ok(&sign);
-    ok(&portcullis(
-        d,
-        &[
-            "verify",
-            "--key",
-            "cosign.pub",
-            "--allow-http-registry",
-            &image,
-        ],
-    ));
+    ok(&verify_with_key(d, "cosign.pub", &image));
 
     let wrong_pw = portcullis_with(
         d,

@@ -8,31 +8,10 @@
 
 mod serve_support;
 
-use std::path::Path;
-use std::process::Command;
-
+use portcullis_testkit::cosign::Cosign;
 use portcullis_testkit::{Registry, push_image};
 use serde_json::{Value, json};
 use serve_support::*;
-
-const PASSWORD: &str = "serve-cosign3-pw";
-
-/// Runs the pinned cosign 3 in `dir` (its HOME); panics with its stderr when it fails.
-fn cosign3(dir: &Path, args: &[&str]) {
-    let out = Command::new(portcullis_testkit::tool("cosign3"))
-        .args(args)
-        .current_dir(dir)
-        .env("COSIGN_PASSWORD", PASSWORD)
-        .env("HOME", dir)
-        .env("SIGSTORE_NO_CACHE", "true")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "cosign3 {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 fn pod_running(image: &str) -> Value {
     let mut pod = compliant_pod();
@@ -64,45 +43,29 @@ spec:
 async fn an_image_signed_by_cosign3_is_admitted_and_pinned_and_an_unsigned_one_denied() {
     let registry = Registry::start().await.unwrap();
     let host = registry.addr();
-    let keys = tempfile::tempdir().unwrap();
-    let k = keys.path();
-    cosign3(k, &["generate-key-pair"]);
-    cosign3(
-        k,
-        &[
-            "signing-config",
-            "create",
-            "--no-default-fulcio",
-            "--no-default-oidc",
-            "--no-default-rekor",
-            "--no-default-tsa",
-            "--out",
-            "sc.json",
-        ],
-    );
+    let cosign = Cosign::v3();
+    cosign.ok(&["generate-key-pair"]);
+    let config = cosign.offline_signing_config();
     let digest = push_image(&host, "team/app", "1.0", b"cosign3-signed")
         .await
         .unwrap();
     let unsigned_digest = push_image(&host, "team/app", "unsigned", b"unsigned")
         .await
         .unwrap();
-    cosign3(
-        k,
-        &[
-            "sign",
-            "--key",
-            "cosign.key",
-            "--signing-config",
-            "sc.json",
-            "--allow-insecure-registry",
-            "--allow-http-registry",
-            "--yes",
-            &format!("{host}/team/app@{digest}"),
-        ],
-    );
+    cosign.ok(&[
+        "sign",
+        "--key",
+        "cosign.key",
+        "--signing-config",
+        config,
+        "--allow-insecure-registry",
+        "--allow-http-registry",
+        "--yes",
+        &format!("{host}/team/app@{digest}"),
+    ]);
 
     let work = Workdir::new();
-    let public = std::fs::read_to_string(k.join("cosign.pub")).unwrap();
+    let public = std::fs::read_to_string(cosign.dir().join("cosign.pub")).unwrap();
     std::fs::write(work.policies.join("cosign3.yaml"), policy(&public)).unwrap();
     let server = work.start(&["--allow-http-registry", &host]);
     let mut api = Client::connect(server.admission, &work.pki.ca_pem())

@@ -25,7 +25,7 @@ use super::{CERTIFICATE_ANNOTATION, KeylessError, KeylessRequirement, malformed}
 use crate::cosign::DSSE_MEDIA_TYPE;
 use crate::cosign::dsse::{Envelope, Statement};
 use crate::error::VerifyError;
-use crate::key_attestations::{check_statement, rank};
+use crate::key_attestations::{Furthest, check_statement};
 use crate::reference::Digest;
 use crate::requirement::{AttestationRequirement, VerifiedAttestation};
 
@@ -85,16 +85,7 @@ pub(crate) fn check_attestation(
     want: &AttestationRequirement,
     found: &Found,
 ) -> Result<VerifiedAttestation, VerifyError> {
-    let mut best = VerifyError::AttestationNotFound {
-        image: image.into(),
-        predicate_type: want.predicate_type.clone(),
-        looked: found.looked.clone(),
-    };
-    let mut consider = |e: VerifyError| {
-        if rank(&e) > rank(&best) {
-            best = e;
-        }
-    };
+    let mut best = Furthest::not_found(image, want, found);
     let rejected = |at: &str, source: KeylessError| VerifyError::KeylessAttestationRejected {
         image: image.into(),
         predicate_type: want.predicate_type.clone(),
@@ -122,7 +113,7 @@ pub(crate) fn check_attestation(
         let bundle = match &rb.bundle {
             Ok(b) => b,
             Err(EntryFailure::Keyless(e)) => {
-                consider(rejected(&rb.place, e.clone()));
+                best.consider(rejected(&rb.place, e.clone()));
                 continue;
             }
             Err(EntryFailure::Registry(_) | EntryFailure::OtherSubject { .. }) => continue,
@@ -145,7 +136,7 @@ pub(crate) fn check_attestation(
                 None => Err(malformed("bundle", "DSSE bundle without a statement")),
             },
             Err(KeylessError::ContentMismatch { actual, .. }) => {
-                consider(VerifyError::SubjectMismatch {
+                best.consider(VerifyError::SubjectMismatch {
                     image: image.into(),
                     predicate_type: want.predicate_type.clone(),
                     subjects: actual,
@@ -161,7 +152,7 @@ pub(crate) fn check_attestation(
         let verified = match outcome {
             Ok(v) => v,
             Err(e) => {
-                consider(rejected(&at, e));
+                best.consider(rejected(&at, e));
                 continue;
             }
         };
@@ -171,22 +162,10 @@ pub(crate) fn check_attestation(
         }
         match check_statement(image, digest, want, st) {
             Ok(()) => {
-                return Ok(VerifiedAttestation {
-                    predicate_type: want.predicate_type.clone(),
-                    key_ids: vec![verified.signer],
-                    conditions: want.conditions.iter().map(ToString::to_string).collect(),
-                });
+                return Ok(VerifiedAttestation::met(want, vec![verified.signer]));
             }
-            Err(e) => consider(e),
+            Err(e) => best.consider(e),
         }
     }
-    // Nothing usable found, but the referrers could not be listed: not an answer about the image.
-    if let (VerifyError::AttestationNotFound { .. }, Some(source)) = (&best, &found.listing_failed)
-    {
-        return Err(VerifyError::Registry {
-            image: image.into(),
-            source: source.clone(),
-        });
-    }
-    Err(best)
+    Err(best.into_error(image, found))
 }

@@ -9,6 +9,7 @@
 //!   pushed over the registry HTTP API;
 //! - [`tls_connector`] / [`http_get`]: clients for the servers a test starts (the webhook's TLS
 //!   listener, trusting one CA only, and its plain admin listener);
+//! - [`cosign::Cosign`]: the pinned cosign 2.5 and 3.1 binaries, each in a directory of its own;
 //! - [`corpus`] / [`tool`]: locate the test corpora (`testdata/corpora`) and the external tools
 //!   (`cosign`, `docker-registry`, `skopeo`); a missing one fails the test, naming the fix;
 //! - [`TestCa`] (feature `pki`): a self-signed CA issuing serving certificates;
@@ -20,6 +21,7 @@
 //! verifier's and the webhook's tests as a dev-dependency only, and never ships in a binary.
 //! Errors are `anyhow` because this is test-support wiring.
 
+pub mod cosign;
 mod http;
 mod locate;
 mod net;

@@ -119,6 +119,17 @@ pub struct VerifiedAttestation {
     pub conditions: Vec<String>,
 }
 
+impl VerifiedAttestation {
+    /// `want` met, with every one of its conditions, by an attestation `key_ids` signed.
+    pub fn met(want: &AttestationRequirement, key_ids: Vec<String>) -> Self {
+        Self {
+            predicate_type: want.predicate_type.clone(),
+            key_ids,
+            conditions: want.conditions.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
 /// What verification proved about one digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -10,6 +10,14 @@ pub fn portcullis(dir: &Path, args: &[&str]) -> Output {
 }
 
 /// [`portcullis`] with `envs` set (e.g. `PORTCULLIS_PASSWORD` for an encrypted key).
+/// `portcullis verify --key <key> --allow-http-registry <image>` in `dir`.
+pub fn verify_with_key(dir: &Path, key: &str, image: &str) -> Output {
+    portcullis(
+        dir,
+        &["verify", "--key", key, "--allow-http-registry", image],
+    )
+}
+
 pub fn portcullis_with(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_portcullis"))
         .args(args)

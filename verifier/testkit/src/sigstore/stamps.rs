@@ -164,6 +164,18 @@ impl TestTsa {
             "validFor": window(valid_for)})
     }
 
+    /// Timestamps the signature of `bundle` (message or DSSE) at `gen_time` and attaches the
+    /// response to it, as the only RFC 3161 timestamp.
+    pub fn stamp_bundle(&self, bundle: &mut Value, gen_time: i64) {
+        let stamp = Stamp {
+            gen_time,
+            imprint_of: None,
+            embed_cert: false,
+        };
+        let response = self.response(&super::log_v2::signed_bytes(bundle), &stamp);
+        attach_timestamp(bundle, &response);
+    }
+
     /// A DER `TimeStampResp` (status granted) over `signature`.
     pub fn response(&self, signature: &[u8], stamp: &Stamp<'_>) -> Vec<u8> {
         let imprint = Sha256::digest(stamp.imprint_of.unwrap_or(signature));

@@ -1,14 +1,24 @@
-//! The pinned cosign binaries (`cosign` 2.5, `cosign3` 3.1, from `make bootstrap`), each run in
-//! a working directory of its own (its HOME, keys, predicates and signing config).
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The pinned cosign binaries (`cosign` 2.5 and `cosign3` 3.1, from `make bootstrap`), each run in
+//! a working directory of its own that is also its HOME (keys, predicates, signing config), and
+//! the SLSA provenance predicate cosign's `slsaprovenance1` type accepts.
+
+#![allow(
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a cosign that cannot start or a directory that cannot be written must fail the test"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use tempfile::TempDir;
 
+use crate::tool;
+
+/// The password of every key pair cosign generates here (`COSIGN_PASSWORD`).
 pub const PASSWORD: &str = "interop-pw";
 
+/// One cosign binary and its working directory.
 pub struct Cosign {
     bin: PathBuf,
     dir: TempDir,
@@ -16,7 +26,7 @@ pub struct Cosign {
 
 impl Cosign {
     /// cosign 2.5; a panic naming the fix when it is missing (`make bootstrap`).
-    pub fn new() -> Self {
+    pub fn v2() -> Self {
         Self::tool("cosign")
     }
 
@@ -27,13 +37,23 @@ impl Cosign {
 
     fn tool(name: &str) -> Self {
         Self {
-            bin: portcullis_testkit::tool(name),
-            dir: tempfile::tempdir().unwrap(),
+            bin: tool(name),
+            dir: tempfile::tempdir().expect("a temporary directory for cosign"),
         }
     }
 
+    /// The working directory (and HOME) cosign runs in.
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Writes a key pair for cosign as `<name>.key` (PEM encrypted under [`PASSWORD`]) and
+    /// `<name>.pub`.
+    pub fn write_key_pair(&self, name: &str, encrypted_private_pem: &str, public_pem: &str) {
+        for (ext, pem) in [("key", encrypted_private_pem), ("pub", public_pem)] {
+            std::fs::write(self.dir().join(format!("{name}.{ext}")), pem)
+                .expect("the key pair is written");
+        }
     }
 
     /// Runs cosign with `args`; its stderr is printed when it fails.
@@ -52,6 +72,19 @@ impl Cosign {
         out
     }
 
+    /// Runs cosign with `args` and fails the test, with cosign's stderr, when it fails.
+    #[track_caller]
+    pub fn ok(&self, args: &[&str]) -> Output {
+        let out = self.run(args);
+        if !out.status.success() {
+            panic!(
+                "cosign {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        out
+    }
+
     /// Runs cosign with `args` on `image` in the plain-HTTP test registry.
     pub fn on(&self, args: &[&str], image: &str) -> Output {
         let insecure = ["--allow-insecure-registry", "--allow-http-registry"];
@@ -63,10 +96,28 @@ impl Cosign {
         self.on(args, image).status.success()
     }
 
+    /// Whether cosign verifies a signature on `image` with the public key file `key`, no log.
+    pub fn verifies(&self, key: &str, image: &str) -> bool {
+        self.succeeds_on(&["verify", "--key", key, "--insecure-ignore-tlog"], image)
+    }
+
+    /// Whether cosign verifies an SLSA v1 provenance attestation on `image` with `key`, no log.
+    pub fn verifies_provenance(&self, key: &str, image: &str) -> bool {
+        let args = [
+            "verify-attestation",
+            "--key",
+            key,
+            "--type",
+            "slsaprovenance1",
+            "--insecure-ignore-tlog",
+        ];
+        self.succeeds_on(&args, image)
+    }
+
     /// cosign 3: `sc.json`, a signing config without Fulcio, OIDC, Rekor or TSA, so that
     /// `sign --key` / `attest --key` work offline (`--tlog-upload=false` is refused in 3.x).
     pub fn offline_signing_config(&self) -> &'static str {
-        let args = [
+        self.ok(&[
             "signing-config",
             "create",
             "--no-default-fulcio",
@@ -75,11 +126,7 @@ impl Cosign {
             "--no-default-tsa",
             "--out",
             "sc.json",
-        ];
-        assert!(
-            self.run(&args).status.success(),
-            "cosign signing-config create"
-        );
+        ]);
         "sc.json"
     }
 }
@@ -96,6 +143,6 @@ pub fn provenance(dir: &Path, repo: &str) -> String {
         },
         "runDetails": {"builder": {"id": "https://github.com/actions/runner/github-hosted"}, "metadata": {"invocationId": "42"}}
     });
-    std::fs::write(&path, serde_json::to_vec(&predicate).unwrap()).unwrap();
+    std::fs::write(&path, predicate.to_string()).expect("the provenance predicate is written");
     path.display().to_string()
 }
