@@ -8,21 +8,27 @@
 //! registries with the verifier `evaluate` uses, unless `--no-images`, which reports image
 //! rules as `skip`.
 //!
-//! Not here (yet): auditing a live cluster through the API, PolicyReport / OpenReports, SARIF,
-//! JUnit and HTML outputs, and background reports from `serve`.
+//! Outputs ([`report`] and one file per format): a text summary by control, JSON lines,
+//! `PolicyReport`s and OpenReports `Report`s ([`policy_report`]).
+//!
+//! Not here (yet): auditing a live cluster through the API, the HTML output, and background
+//! reports from `serve`.
 //!
 //! Exit status: 2 bad input or usage; 1 when `--fail-on` is met; 0 otherwise.
 
+pub mod policy_report;
 pub mod report;
 pub mod results;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use clap::{Args, ValueEnum};
 use portcullis_policies::VerdictMap;
 use portcullis_policies::compliance::ControlMap;
 
+use self::policy_report::Flavour;
 use self::results::{AuditResult, Status};
 use super::common::{PolicyArgs, RegistryArgs, exit_status};
 use super::image_facts::verify_images;
@@ -34,6 +40,11 @@ pub enum AuditOutput {
     Text,
     /// One JSON object per result.
     Jsonl,
+    /// `wgpolicyk8s.io/v1alpha2` `PolicyReport` per namespace and a `ClusterPolicyReport`, as
+    /// a YAML stream for `kubectl apply -f -`.
+    Policyreport,
+    /// `openreports.io/v1alpha1` `Report` per namespace and a `ClusterReport`, as a YAML stream.
+    Openreports,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -112,6 +123,12 @@ impl AuditArgs {
         }
         let printed = match self.output {
             AuditOutput::Jsonl => report::jsonl(&results)?,
+            AuditOutput::Policyreport => {
+                policy_report::yaml(&results, Flavour::PolicyReport, SystemTime::now())?
+            }
+            AuditOutput::Openreports => {
+                policy_report::yaml(&results, Flavour::OpenReports, SystemTime::now())?
+            }
             AuditOutput::Text => {
                 let note = if self.no_images {
                     "not verified (--no-images): image rules are reported as skip"
