@@ -9,7 +9,7 @@
 //! rules as `skip`.
 //!
 //! Outputs ([`report`] and one file per format): a text summary by control, JSON lines,
-//! `PolicyReport`s and OpenReports `Report`s ([`policy_report`]).
+//! `PolicyReport`s and OpenReports `Report`s ([`policy_report`]), SARIF ([`sarif`]).
 //!
 //! Not here (yet): auditing a live cluster through the API, the HTML output, and background
 //! reports from `serve`.
@@ -19,6 +19,7 @@
 pub mod policy_report;
 pub mod report;
 pub mod results;
+pub mod sarif;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +46,8 @@ pub enum AuditOutput {
     Policyreport,
     /// `openreports.io/v1alpha1` `Report` per namespace and a `ClusterReport`, as a YAML stream.
     Openreports,
+    /// SARIF 2.1.0 for code scanning: findings at their file and line.
+    Sarif,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -129,6 +132,7 @@ impl AuditArgs {
             AuditOutput::Openreports => {
                 policy_report::yaml(&results, Flavour::OpenReports, SystemTime::now())?
             }
+            AuditOutput::Sarif => sarif::json(&results, &std::env::current_dir()?)?,
             AuditOutput::Text => {
                 let note = if self.no_images {
                     "not verified (--no-images): image rules are reported as skip"
