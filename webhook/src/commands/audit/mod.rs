@@ -9,13 +9,15 @@
 //! rules as `skip`.
 //!
 //! Outputs ([`report`] and one file per format): a text summary by control, JSON lines,
-//! `PolicyReport`s and OpenReports `Report`s ([`policy_report`]), SARIF ([`sarif`]).
+//! `PolicyReport`s and OpenReports `Report`s ([`policy_report`]), SARIF ([`sarif`]) and JUnit XML
+//! ([`junit`]).
 //!
 //! Not here (yet): auditing a live cluster through the API, the HTML output, and background
 //! reports from `serve`.
 //!
 //! Exit status: 2 bad input or usage; 1 when `--fail-on` is met; 0 otherwise.
 
+pub mod junit;
 pub mod policy_report;
 pub mod report;
 pub mod results;
@@ -48,6 +50,8 @@ pub enum AuditOutput {
     Openreports,
     /// SARIF 2.1.0 for code scanning: findings at their file and line.
     Sarif,
+    /// JUnit XML for CI test reports: a suite per policy, a test case per resource × rule.
+    Junit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -133,6 +137,11 @@ impl AuditArgs {
                 policy_report::yaml(&results, Flavour::OpenReports, SystemTime::now())?
             }
             AuditOutput::Sarif => sarif::json(&results, &std::env::current_dir()?)?,
+            AuditOutput::Junit => junit::xml(
+                &results,
+                self.fail_on == Some(FailOn::Warn),
+                SystemTime::now(),
+            )?,
             AuditOutput::Text => {
                 let note = if self.no_images {
                     "not verified (--no-images): image rules are reported as skip"
