@@ -22,14 +22,11 @@ const DUMP: &str = concat!(
     "/tests/data/audit-list-dump.yaml"
 );
 
-const HYGIENE_WARN: &str = "\
-apiVersion: policy.portcullis.dev/v1alpha1
-kind: ClusterGuardrailPolicy
-metadata: {name: latest-tag-warn}
-spec:
-  mode: warn
-  imageHygiene: {forbidLatestTag: true}
-";
+/// A warn-mode guardrail on `latest` tags.
+const HYGIENE_WARN: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/latest-tag-warn.yaml"
+);
 
 const SIGNED: &str = "\
 apiVersion: policy.portcullis.dev/v1alpha1
@@ -90,7 +87,7 @@ fn by_control(rows: &[Value]) -> Table {
 
 fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("warn.yaml"), HYGIENE_WARN).unwrap();
+    std::fs::copy(HYGIENE_WARN, dir.path().join("warn.yaml")).unwrap();
     std::fs::write(dir.path().join("signed.yaml"), SIGNED).unwrap();
     dir
 }

@@ -8,21 +8,30 @@
 //! registries with the verifier `evaluate` uses, unless `--no-images`, which reports image
 //! rules as `skip`.
 //!
-//! Not here (yet): auditing a live cluster through the API, PolicyReport / OpenReports, SARIF,
-//! JUnit and HTML outputs, and background reports from `serve`.
+//! Outputs ([`report`] and one file per format): a text summary by control, JSON lines,
+//! `PolicyReport`s and OpenReports `Report`s ([`policy_report`]), SARIF ([`sarif`]) and JUnit XML
+//! ([`junit`]).
+//!
+//! Not here (yet): auditing a live cluster through the API, the HTML output, and background
+//! reports from `serve`.
 //!
 //! Exit status: 2 bad input or usage; 1 when `--fail-on` is met; 0 otherwise.
 
+pub mod junit;
+pub mod policy_report;
 pub mod report;
 pub mod results;
+pub mod sarif;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use clap::{Args, ValueEnum};
 use portcullis_policies::VerdictMap;
 use portcullis_policies::compliance::ControlMap;
 
+use self::policy_report::Flavour;
 use self::results::{AuditResult, Status};
 use super::common::{PolicyArgs, RegistryArgs, exit_status};
 use super::image_facts::verify_images;
@@ -34,6 +43,15 @@ pub enum AuditOutput {
     Text,
     /// One JSON object per result.
     Jsonl,
+    /// `wgpolicyk8s.io/v1alpha2` `PolicyReport` per namespace and a `ClusterPolicyReport`, as
+    /// a YAML stream for `kubectl apply -f -`.
+    Policyreport,
+    /// `openreports.io/v1alpha1` `Report` per namespace and a `ClusterReport`, as a YAML stream.
+    Openreports,
+    /// SARIF 2.1.0 for code scanning: findings at their file and line.
+    Sarif,
+    /// JUnit XML for CI test reports: a suite per policy, a test case per resource × rule.
+    Junit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -112,6 +130,18 @@ impl AuditArgs {
         }
         let printed = match self.output {
             AuditOutput::Jsonl => report::jsonl(&results)?,
+            AuditOutput::Policyreport => {
+                policy_report::yaml(&results, Flavour::PolicyReport, SystemTime::now())?
+            }
+            AuditOutput::Openreports => {
+                policy_report::yaml(&results, Flavour::OpenReports, SystemTime::now())?
+            }
+            AuditOutput::Sarif => sarif::json(&results, &std::env::current_dir()?)?,
+            AuditOutput::Junit => junit::xml(
+                &results,
+                self.fail_on == Some(FailOn::Warn),
+                SystemTime::now(),
+            )?,
             AuditOutput::Text => {
                 let note = if self.no_images {
                     "not verified (--no-images): image rules are reported as skip"

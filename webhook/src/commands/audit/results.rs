@@ -110,6 +110,45 @@ pub struct AuditResult {
     pub findings: Vec<Reason>,
 }
 
+/// The policy name reported for `error` results, which no policy produced.
+pub const INPUT_POLICY: &str = "input";
+
+impl AuditResult {
+    /// The policy, or [`INPUT_POLICY`] for a resource that could not be read.
+    pub fn policy_name(&self) -> &str {
+        if self.policy.is_empty() {
+            INPUT_POLICY
+        } else {
+            &self.policy
+        }
+    }
+
+    /// `policy/rule`: the id report formats give the rule.
+    pub fn rule_id(&self) -> String {
+        format!("{}/{}", self.policy_name(), self.rule)
+    }
+
+    /// One line for report formats: the reasons (each ends with its fix), then any fix no
+    /// reason states; a `pass` says the rule found nothing.
+    pub fn message(&self) -> String {
+        if self.reasons.is_empty() {
+            return format!("{}: found nothing", self.rule_id());
+        }
+        let mut out = self.reasons.join("; ");
+        let unstated: Vec<&str> = self
+            .fixes
+            .iter()
+            .filter(|f| !self.reasons.iter().any(|r| r.contains(f.as_str())))
+            .map(String::as_str)
+            .collect();
+        if !unstated.is_empty() {
+            out.push_str(" — fix: ");
+            out.push_str(&unstated.join("; "));
+        }
+        out
+    }
+}
+
 /// Reason given for image rules under `--no-images`.
 pub const NO_IMAGES_REASON: &str = "image verification not run (--no-images)";
 

@@ -1,0 +1,88 @@
+//! Running `portcullis audit` in its report formats over the List dump with known violations
+//! (`tests/data/audit-list-dump.yaml`) under the Pod Security baseline and a warn-mode
+//! `latest`-tag guardrail (`tests/data/latest-tag-warn.yaml`): 5 resources, 56 results (51 pass,
+//! 4 fail, 1 warn).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::process::Output;
+
+use portcullis_testkit::workspace_root;
+
+use crate::cli_support::{portcullis, portcullis_stdin};
+
+pub const DUMP: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/audit-list-dump.yaml"
+);
+
+/// A warn-mode guardrail on `latest` tags.
+pub const WARN_POLICY: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/latest-tag-warn.yaml"
+);
+
+pub fn baseline() -> String {
+    workspace_root()
+        .join("policies/library/pod-security-baseline.yaml")
+        .display()
+        .to_string()
+}
+
+/// `audit` under the baseline and warn policies, `--no-images --output FORMAT`, then `rest`.
+pub fn audit_args(format: &str, rest: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "audit",
+        "--policy",
+        &baseline(),
+        "--policy",
+        WARN_POLICY,
+        "--no-images",
+        "--output",
+        format,
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(rest.iter().map(|s| s.to_string()));
+    args
+}
+
+/// [`audit_args`] run in `dir`.
+pub fn run(dir: &Path, format: &str, rest: &[&str]) -> Output {
+    let args = audit_args(format, rest);
+    portcullis(dir, &args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// The standard output of [`run`], which must exit 0.
+pub fn audit(dir: &Path, format: &str, rest: &[&str]) -> String {
+    stdout_ok(&run(dir, format, rest))
+}
+
+/// The standard output of [`audit_args`] (ending with `-`) over `input` on standard input.
+pub fn audit_stdin(dir: &Path, format: &str, input: &str) -> String {
+    let args = audit_args(format, &["-"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    stdout_ok(&portcullis_stdin(dir, &args, input))
+}
+
+pub fn stdout_ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The List dump followed by a Pod that is not a valid Pod (`spec.containers` a string), in
+/// namespace `a`, and the line its document starts on (its `---`).
+pub fn dump_and_broken_pod() -> (String, usize) {
+    let dump = std::fs::read_to_string(DUMP).unwrap();
+    let line = dump.lines().count() + 2;
+    let input = format!(
+        "{dump}\n---\napiVersion: v1\nkind: Pod\nmetadata: {{name: broken, namespace: a}}\nspec: {{containers: nginx}}\n"
+    );
+    (input, line)
+}
