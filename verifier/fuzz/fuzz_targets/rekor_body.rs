@@ -1,11 +1,13 @@
-//! Rekor log entry bodies (the canonicalized body of a bundle's tlog entry or of a classic
-//! signature's Rekor bundle): `rekor::check_body` for every kind of expected content, which reads
+//! Rekor log entries: the canonicalized entry body (of a bundle's tlog entry, or inside a classic
+//! signature's Rekor bundle), read by `rekor::check_body` for every kind of expected content —
 //! `hashedrekord`/`rekord`/`dsse` 0.0.1, `intoto` 0.0.2 and Rekor v2's `hashedrekord`/`dsse`
-//! 0.0.2, with their base64 and PEM fields.
+//! 0.0.2, with their base64 and PEM fields — and the classic layer's Rekor bundle annotation
+//! (`RekorBundle` JSON: SET and payload), verified against each test root.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis_verifier::keyless::rekor::{Expected, ExpectedContent, check_body};
+use portcullis_fuzz::roots;
+use portcullis_verifier::keyless::rekor::{Expected, ExpectedContent, RekorBundle, check_body};
 
 fuzz_target!(|data: &[u8]| {
     let hash = [0u8; 32];
@@ -23,5 +25,10 @@ fuzz_target!(|data: &[u8]| {
             content,
         };
         let _ = check_body(data, &expected);
+    }
+    if let Ok(bundle) = serde_json::from_slice::<RekorBundle>(data) {
+        for root in roots() {
+            let _ = bundle.verify(root);
+        }
     }
 });
