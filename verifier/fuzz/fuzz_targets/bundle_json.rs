@@ -16,5 +16,10 @@ fuzz_target!(|data: &[u8]| {
     for root in roots() {
         let _ = verify_bundle(&bundle, &artifact, &any_identity(root));
     }
-    let _ = verify_bundle_with_key(&bundle, &artifact, cosign_verification_key(), Some(&roots()[0]));
+    let _ = verify_bundle_with_key(
+        &bundle,
+        &artifact,
+        cosign_verification_key(),
+        Some(&roots()[0]),
+    );
 });

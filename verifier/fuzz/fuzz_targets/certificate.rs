@@ -23,7 +23,11 @@ fuzz_target!(|data: &[u8]| {
     let _ = cert.identity();
     for root in roots() {
         let _ = cert.verify_leaf(root, cert.not_before);
-        for ca in root.certificate_authorities.iter().chain(&root.timestamp_authorities) {
+        for ca in root
+            .certificate_authorities
+            .iter()
+            .chain(&root.timestamp_authorities)
+        {
             for issuer in &ca.chain {
                 let _ = cert.check_issued_by(issuer);
             }

@@ -37,7 +37,10 @@ pub fn roots() -> &'static [Arc<TrustedRoot>] {
         vec![
             Arc::new(load(STAGING_ROOT, "staging_trusted_root.json")),
             Arc::new(load(PRODUCTION_ROOT, "production_trusted_root.json")),
-            Arc::new(load(TILES_ROOT, "trustedroot.v1.local_tlog_ed25519_rekor-tiles.json")),
+            Arc::new(load(
+                TILES_ROOT,
+                "trustedroot.v1.local_tlog_ed25519_rekor-tiles.json",
+            )),
         ]
     })
 }
