@@ -11,7 +11,8 @@
 #   the machine has none (a NodeSource node already brings npm, and Debian's npm conflicts).
 # - cosign and, where the machine has none on PATH, kubectl: the real upstream CLIs from Debian
 #   trixie's packages at a pinned version and sha256, extracted (not installed) to .work/tools.
-#   Tests find cosign through portcullis-testkit's `tool("cosign")`; kubectl goes to
+#   cosign 3 comes the same way from Debian sid, beside it as .work/tools/bin/cosign3.
+#   Tests find them through portcullis-testkit's `tool("cosign")` / `tool("cosign3")`; kubectl goes to
 #   .work/tools/fallback/bin, which the Makefile appends to PATH. (pipelines/lib/trixie.sh)
 # - The pinned Python tools (manifest checks, workflow linters, ruff) in .work/venv:
 #   pipelines/lib/venv.sh.
@@ -29,6 +30,13 @@ set -euo pipefail
 # its version and sha256 together.
 COSIGN_DEB_VERSION="2.5.0-2+b5"
 COSIGN_DEB_SHA256="3b6eadd27f3c4c00bfa7eab5c2397a6a15a763630c7a1d40d06ff60d24799eef"
+# cosign 3 (Sigstore bundles as OCI referrers) is only in sid, and sid drops old versions as soon
+# as a new one is uploaded. When the download fails: `apt-cache policy cosign` with the private sid
+# config of lib/trixie.sh (in .work/tools/sid-apt) shows what sid has now; take a 3.x, put its
+# version and the sha256 of its .deb here, and run the cosign 3 interop tests
+# (verifier/tests/cosign3_interop.rs). Once trixie-backports or forky has a 3.x, move to it.
+COSIGN3_DEB_VERSION="3.1.1-2"
+COSIGN3_DEB_SHA256="d8622ebffce1d69197288fc030ff06a4c247af5507107f85c5a878870b686b23"
 KUBECTL_DEB_VERSION="1.32.3+ds-2"
 KUBECTL_DEB_SHA256="9825aaf4c14913027aae04af8688e580459f781c829bd5de00cc4dc2cc5a867f"
 CARGO_DENY_VERSION="0.20.2"
@@ -51,6 +59,7 @@ APT_PACKAGES=(docker-registry skopeo jq curl ca-certificates python3-venv apache
 TOOLS_BIN="$PORTCULLIS_WORK/tools/bin"
 FALLBACK_BIN="$PORTCULLIS_WORK/tools/fallback/bin"
 COSIGN="$TOOLS_BIN/cosign"
+COSIGN3="$TOOLS_BIN/cosign3"
 KUBECTL="$FALLBACK_BIN/kubectl"
 
 # --- Rust toolchain ----------------------------------------------------------------------------
@@ -113,7 +122,7 @@ upstream_version() {
 # check is on the pinned, checksummed package's version, and `cosign version` must simply run.
 check_cosign_runs() {
     local out
-    out="$("$COSIGN" version 2>&1)" || return 1
+    out="$("${1:-$COSIGN}" version 2>&1)" || return 1
     [[ $out == *GitVersion:* ]]
 }
 
@@ -128,6 +137,20 @@ ensure_cosign() {
     install_trixie_file cosign "$COSIGN_DEB_VERSION" "$COSIGN_DEB_SHA256" usr/bin/cosign "$COSIGN"
     check_cosign_runs || die "$COSIGN does not run: $("$COSIGN" version 2>&1 | tail -n 3)"
     installed cosign "$what"
+}
+
+# cosign 3 from sid, for the interop tests with today's cosign (bundles as OCI referrers).
+ensure_cosign3() {
+    [[ $COSIGN3_DEB_VERSION == 3.* ]] || die "COSIGN3_DEB_VERSION=$COSIGN3_DEB_VERSION is not a cosign 3.x"
+    local what
+    what="$(upstream_version "$COSIGN3_DEB_VERSION") (debian sid $COSIGN3_DEB_VERSION, ${COSIGN3#"$PORTCULLIS_ROOT"/})"
+    if trixie_is_current "$COSIGN3" "$COSIGN3_DEB_VERSION" "$COSIGN3_DEB_SHA256" && check_cosign_runs "$COSIGN3"; then
+        present cosign3 "$what"
+        return 0
+    fi
+    install_debian_file sid cosign "$COSIGN3_DEB_VERSION" "$COSIGN3_DEB_SHA256" usr/bin/cosign "$COSIGN3"
+    check_cosign_runs "$COSIGN3" || die "$COSIGN3 does not run: $("$COSIGN3" version 2>&1 | tail -n 3)"
+    installed cosign3 "$what"
 }
 
 # kubectl (with its built-in kustomize) renders deploy/ for `make manifests`. Machines that have
@@ -197,6 +220,7 @@ main() {
     need_command node nodejs
     need_command npm npm
     ensure_cosign
+    ensure_cosign3
     ensure_kubectl
     local venv_what="${#VENV_PINS[@]} pinned packages (${VENV#"$PORTCULLIS_ROOT"/}, pipelines/lib/venv.sh)"
     if venv_is_current; then

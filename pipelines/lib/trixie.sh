@@ -1,41 +1,48 @@
 # shellcheck shell=bash
-# pipelines/lib/trixie.sh: pinned tools taken from Debian trixie's packages, on a bookworm machine,
-# without touching the system's apt sources or state.
+# pipelines/lib/trixie.sh: pinned tools taken from Debian trixie's (or sid's) packages, on a
+# bookworm machine, without touching the system's apt sources or state.
 #
 # Source it after lib/common.sh. Provides:
-#   fetch_trixie_deb PKG VERSION SHA256   downloads that exact .deb into a fresh folder, checks its
-#                                         sha256, name and version, and prints its path
-#   install_trixie_file PKG VERSION SHA256 FILE DEST
+#   fetch_debian_deb SUITE PKG VERSION SHA256
+#                                         downloads that exact .deb from SUITE (trixie, sid) into a
+#                                         fresh folder, checks its sha256, name and version, and
+#                                         prints its path
+#   install_debian_file SUITE PKG VERSION SHA256 FILE DEST
 #                                         installs FILE (a path inside the package, usr/bin/cosign)
 #                                         as the executable DEST, with a stamp file beside it
-#   trixie_is_current DEST VERSION SHA256 DEST is there, executable and from that pin
-# Trixie's package lists and cache live in .work/tools/trixie-apt; nothing is installed.
+#   install_trixie_file PKG VERSION SHA256 FILE DEST   the same from trixie
+#   trixie_is_current DEST VERSION SHA256 DEST is there, executable and from that pin (any suite)
+# Each suite's package lists and cache live in .work/tools/SUITE-apt; nothing is installed.
 
-TRIXIE_SOURCE="deb http://deb.debian.org/debian trixie main"
-TRIXIE_APT="$PORTCULLIS_WORK/tools/trixie-apt"
+DEBIAN_MIRROR="http://deb.debian.org/debian"
 TRIXIE_ARCH="amd64"
 
-fetch_trixie_deb() {
-    local pkg="$1" version="$2" sha256="$3" arch
+fetch_debian_deb() {
+    local suite="$1" pkg="$2" version="$3" sha256="$4" arch
+    case $suite in
+        trixie | sid) ;;
+        *) die "fetch_debian_deb: unknown suite $suite (trixie or sid)" ;;
+    esac
+    local source="deb $DEBIAN_MIRROR $suite main" apt_dir="$PORTCULLIS_WORK/tools/$suite-apt"
     arch="$(dpkg --print-architecture)"
     [[ $arch == "$TRIXIE_ARCH" ]] || die "the $pkg pin is for $TRIXIE_ARCH, this machine is $arch: add a pin for it"
-    mkdir -p "$TRIXIE_APT/lists/partial" "$TRIXIE_APT/cache/archives/partial"
-    printf '%s\n' "$TRIXIE_SOURCE" >"$TRIXIE_APT/sources.list"
+    mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"
+    printf '%s\n' "$source" >"$apt_dir/sources.list"
     # APT::Sandbox::User=root because _apt cannot write into .work.
     local -a apt=(
         apt-get -q
-        -o "Dir::Etc::sourcelist=$TRIXIE_APT/sources.list"
+        -o "Dir::Etc::sourcelist=$apt_dir/sources.list"
         -o "Dir::Etc::sourceparts=-"
-        -o "Dir::State::Lists=$TRIXIE_APT/lists"
-        -o "Dir::Cache=$TRIXIE_APT/cache"
+        -o "Dir::State::Lists=$apt_dir/lists"
+        -o "Dir::Cache=$apt_dir/cache"
         -o "APT::Sandbox::User=root"
     )
-    local dl="$TRIXIE_APT/download-$pkg"
+    local dl="$apt_dir/download-$pkg"
     rm -rf "$dl" && mkdir -p "$dl"
-    log "fetching $pkg $version from: $TRIXIE_SOURCE" >&2
-    "${apt[@]}" update >/dev/null || die "apt-get update of the private trixie sources failed"
+    log "fetching $pkg $version from: $source" >&2
+    "${apt[@]}" update >/dev/null || die "apt-get update of the private $suite sources failed"
     if ! (cd "$dl" && "${apt[@]}" download "$pkg:$TRIXIE_ARCH=$version" >/dev/null); then
-        die "cannot download the pinned $pkg $version from trixie (has trixie moved on? see:" \
+        die "cannot download the pinned $pkg $version from $suite (has $suite moved on? see:" \
             "apt-cache policy $pkg with the same private config); update its pin in $0"
     fi
     local -a debs=("$dl/${pkg}_"*"_$TRIXIE_ARCH.deb")
@@ -51,9 +58,9 @@ fetch_trixie_deb() {
 # The stamp that records which pin DEST came from.
 _trixie_stamp() { printf '%s/.%s.stamp\n' "$(dirname "$1")" "$(basename "$1")"; }
 
-install_trixie_file() {
-    local pkg="$1" version="$2" sha256="$3" file="$4" dest="$5" deb root
-    deb="$(fetch_trixie_deb "$pkg" "$version" "$sha256")"
+install_debian_file() {
+    local suite="$1" pkg="$2" version="$3" sha256="$4" file="$5" dest="$6" deb root
+    deb="$(fetch_debian_deb "$suite" "$pkg" "$version" "$sha256")"
     root="$(dirname "$deb")/root"
     dpkg-deb -x "$deb" "$root"
     [[ -x $root/$file ]] || die "$(basename "$deb") has no executable $file"
@@ -63,6 +70,8 @@ install_trixie_file() {
     rm -rf "$(dirname "$deb")"
     printf '%s %s\n' "$version" "$sha256" >"$(_trixie_stamp "$dest")"
 }
+
+install_trixie_file() { install_debian_file trixie "$@"; }
 
 trixie_is_current() {
     local stamp

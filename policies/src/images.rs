@@ -16,13 +16,13 @@ use portcullis_verifier_types::condition::ConditionError;
 use portcullis_verifier_types::keyless::{Claim, Identity, StringMatcher, TrustedRoot};
 use portcullis_verifier_types::{
     AttestationRequirement, Authority, Condition, ImageRef, KeyError, KeyRequirement,
-    KeylessRequirement, PublicKey, Verdict, VerifyError, predicate_type_uri,
+    KeylessRequirement, PublicKey, SignatureFormat, Verdict, VerifyError, predicate_type_uri,
 };
 
 use crate::decision::Finding;
 use crate::matching::{GlobList, MatchError, Matcher};
 use crate::path::FieldPath;
-use crate::spec::{ClusterImagePolicySpec, IdentitySpec, KeylessSpec, Mode};
+use crate::spec::{ClusterImagePolicySpec, IdentitySpec, KeylessSpec, Mode, SignatureFormatSpec};
 use crate::workload::{ContainerRef, Workload, WorkloadKind};
 
 /// Verdicts for images, keyed by the image exactly as written in the pod spec and the
@@ -85,6 +85,10 @@ pub enum ImagePolicyError {
         "spec.authorities.keyless.trustedRoot {name:?} is not configured (known: {known}); start the webhook with --trusted-root {name}=FILE"
     )]
     UnknownTrustedRoot { name: String, known: String },
+    #[error(
+        "spec.authorities.signatureFormat applies to keys only; keyless authorities read both formats"
+    )]
+    FormatWithKeyless,
     #[error("spec.authorities.keyless.identities is empty: no signer would be accepted")]
     NoIdentities,
     #[error("spec.authorities.keyless.identities[{index}]: {message}")]
@@ -144,6 +148,9 @@ impl ImagePolicy {
         let (requirement, signers) = match (&auth.keyless, auth.keys.is_empty()) {
             (Some(_), false) => return Err(ImagePolicyError::KeysAndKeyless),
             (None, true) => return Err(ImagePolicyError::NoAuthority),
+            (Some(_), true) if auth.signature_format != SignatureFormatSpec::Any => {
+                return Err(ImagePolicyError::FormatWithKeyless);
+            }
             (Some(keyless), true) => {
                 let req = keyless_requirement(keyless, roots, attestations)?;
                 let signers = req.identities.iter().map(|i| i.to_string()).collect();
@@ -162,6 +169,11 @@ impl ImagePolicy {
                     keys,
                     threshold: threshold as usize,
                     attestations,
+                    format: match auth.signature_format {
+                        SignatureFormatSpec::Any => SignatureFormat::Any,
+                        SignatureFormatSpec::Classic => SignatureFormat::Classic,
+                        SignatureFormatSpec::Bundle => SignatureFormat::Bundle,
+                    },
                 };
                 let signers = auth.keys.iter().map(|k| k.name.clone()).collect();
                 (Authority::Keys(req), signers)
@@ -245,12 +257,18 @@ impl ImagePolicy {
                 )
             }
             VerifyError::AttestationNotFound { .. }
-            | VerifyError::KeylessAttestationRejected { .. } => {
+            | VerifyError::KeylessAttestationRejected { .. }
+                if keyless =>
+            {
                 format!(
                     "attach a matching attestation (`cosign attest`, keyless) signed as one of the accepted identities ({signers})"
                 )
             }
-            VerifyError::NoSignature { .. } | VerifyError::ThresholdNotMet { .. } => {
+            VerifyError::NoSignature { .. }
+            | VerifyError::NoSignatureIn { .. }
+            | VerifyError::ThresholdNotMet { .. }
+            | VerifyError::SignatureInvalid { .. }
+            | VerifyError::ReferrerOfAnother { .. } => {
                 let threshold = match self.requirement.as_ref() {
                     Authority::Keys(r) => r.threshold,
                     Authority::Keyless(_) => 1,
@@ -260,6 +278,7 @@ impl ImagePolicy {
                 )
             }
             VerifyError::AttestationMissing { .. }
+            | VerifyError::AttestationNotFound { .. }
             | VerifyError::ConditionFailed { .. }
             | VerifyError::SubjectMismatch { .. } => {
                 format!(

@@ -72,6 +72,7 @@ async fn main() {
         keys: vec![key.public()],
         threshold: 1,
         attestations: Vec::new(),
+        format: Default::default(),
     };
 
     // Floor.

@@ -94,6 +94,7 @@ async fn main() {
         keys: vec![key.public()],
         threshold: 1,
         attestations: vec![],
+        format: Default::default(),
     });
     let with_att = Arc::new(KeyRequirement {
         keys: vec![key.public()],
@@ -102,6 +103,7 @@ async fn main() {
             predicate_type: "https://slsa.dev/provenance/v1".into(),
             conditions: vec![Condition::parse("$.buildDefinition.externalParameters.workflow.repository == https://github.com/org/repo").unwrap()],
         }],
+        format: Default::default(),
     });
 
     // Cold: a fresh verifier per image, so every call goes to the registry.

@@ -221,21 +221,20 @@ impl Verifier {
         }
     }
 
-    /// The digest `image` names, through the tag cache.
+    /// The digest `image` names, through the tag cache. A pinned image is not cached: the
+    /// registry client answers it from the reference itself, without a round trip.
     pub async fn resolve(
         &self,
         image: &ImageRef,
         deadline: Instant,
     ) -> Result<Digest, RegistryError> {
-        if let Some(d) = image.digest() {
-            return Ok(d.clone());
+        match &self.tags {
+            Some(tags) if image.digest().is_none() => tags
+                .try_get_with(image.to_string(), self.registry.resolve(image, deadline))
+                .await
+                .map_err(|e| RegistryError::clone(&e)),
+            _ => self.registry.resolve(image, deadline).await,
         }
-        let Some(tags) = &self.tags else {
-            return self.registry.resolve(image, deadline).await;
-        };
-        tags.try_get_with(image.to_string(), self.registry.resolve(image, deadline))
-            .await
-            .map_err(|e| RegistryError::clone(&e))
     }
 }
 

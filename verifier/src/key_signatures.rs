@@ -1,29 +1,45 @@
-//! Signatures by trusted keys: verifying one image digest against a [`KeyRequirement`] (cosign
-//! `.sig` signatures and `.att` attestations), straight from the registry, without a cache (the
-//! cached service is [`crate::cached`]; keyless signatures are [`crate::keyless`]).
+//! Signatures by trusted keys: verifying one image digest against a [`KeyRequirement`], straight
+//! from the registry, without a cache (the cached service is [`crate::cached`]; keyless
+//! signatures are [`crate::keyless`]).
 //!
-//! Round trips for a signed image: one GET for the `.sig` manifest and one GET per signature
-//! layer, fetched concurrently; with attestations, one more GET for the `.att` manifest (in
-//! parallel with the `.sig` one) and one per attestation layer of a required type.
+//! Candidates come from the same discovery as keyless ones ([`crate::keyless::discovery::find`]):
+//! cosign's classic `sha256-<hex>.sig` / `.att` tags and Sigstore bundles stored as OCI
+//! referrers (what `cosign sign --key` / `attest --key` 3.x write). Each candidate goes through
+//! the signer check (a trusted key), then the subject digest, then, for attestations, the
+//! predicate conditions ([`crate::key_attestations`]). A requirement may accept only one of the
+//! two formats ([`SignatureFormat`](crate::SignatureFormat)); then the other is not looked at. A key-signed bundle's log entry is not
+//! checked, as a classic key signature's is not (`cosign verify --insecure-ignore-tlog`).
+//!
+//! Round trips: the classic tags come first, as before bundles existed: one GET for the `.sig`
+//! manifest and one per signature layer, with the `.att` manifest (in parallel) and its layers
+//! when attestations are required. Only when those do not satisfy the requirement are the
+//! referrers listed (the referrers API, and on a registry without it the fallback tag), then one
+//! GET per referrer manifest and per bundle blob. So a classic signature costs what it always
+//! did, and a bundle one more round trip than the keyless path, which asks both at once.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use futures::future::join_all;
 use tokio::time::Instant;
 
-use crate::cosign::dsse::Envelope;
 use crate::cosign::payload::SimpleSigning;
 use crate::cosign::{
-    Artifact, DSSE_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION, SIGNATURE_ANNOTATION,
-    SIMPLESIGNING_MEDIA_TYPE, artifact_ref,
+    Artifact, PREDICATE_TYPE_ANNOTATION, SIGNATURE_ANNOTATION, SIMPLESIGNING_MEDIA_TYPE,
+    artifact_ref,
 };
 use crate::error::{RegistryError, VerifyError};
+use crate::key_attestations::check_attestation;
+use crate::keyless::bundle::{Bundle, Content, Signer};
+use crate::keyless::discovery::{EntryFailure, Found, artifact_sha256, find_classic, is_signature};
+use crate::keyless::{KeylessError, VerificationKey, verify_bundle_with_key};
+use crate::keys::PublicKey;
 use crate::reference::{Digest, ImageRef};
 use crate::registry::RegistryClient;
 use crate::registry::manifest::{Descriptor, ImageManifest};
-use crate::requirement::{AttestationRequirement, KeyRequirement, Verified, VerifiedAttestation};
+use crate::requirement::{AttestationRequirement, KeyRequirement, Verified};
 
-/// Verifies `digest` (of `image`) against `req`.
+/// Verifies `digest` (of `image`) against `req`: signatures by `req.threshold` trusted keys
+/// (classic or bundle) and every required attestation.
 pub async fn verify_digest(
     registry: &RegistryClient,
     image: &ImageRef,
@@ -32,31 +48,96 @@ pub async fn verify_digest(
     deadline: Instant,
 ) -> Result<Verified, VerifyError> {
     let name = image.to_string();
-    let registry_err = |source: RegistryError| VerifyError::Registry {
-        image: name.clone(),
-        source,
+    let keys = BundleKeys::new(&req.keys);
+    let mut found = if req.format.classic() {
+        let found = find_classic(registry, image, digest, &req.attestations, deadline)
+            .await
+            .map_err(|source| VerifyError::Registry {
+                image: name.clone(),
+                source,
+            })?;
+        let verdict = check(&name, digest, req, &keys, &found);
+        if verdict.is_ok() || !req.format.bundle() {
+            return verdict;
+        }
+        found
+    } else {
+        Found::default()
     };
-    let (sig_layers, att_layers) =
-        fetch_classic(registry, image, digest, &req.attestations, deadline).await;
-    let sig_layers = sig_layers.map_err(registry_err)?;
-    let Some(sig_layers) = sig_layers else {
-        return Err(VerifyError::NoSignature {
-            image: name,
-            tag: crate::cosign::artifact_tag(digest, Artifact::Signature),
-        });
-    };
-    let key_ids = check_signatures(&name, digest, req, &sig_layers)?;
-    let att_layers = att_layers.map_err(registry_err)?.unwrap_or_default();
-    let attestations = req
+    // The classic tags do not satisfy `req`: look at the referrers too, and judge all of it.
+    found
+        .find_referrers(registry, image, digest, deadline)
+        .await;
+    check(&name, digest, req, &keys, &found)
+}
+
+/// Every candidate in `found` through the signer, subject and condition checks.
+fn check(
+    name: &str,
+    digest: &Digest,
+    req: &KeyRequirement,
+    keys: &BundleKeys,
+    found: &Found,
+) -> Result<Verified, VerifyError> {
+    let signatures = check_signatures(name, digest, req, keys, found);
+    let mut attestations = req
         .attestations
         .iter()
-        .map(|want| check_attestation(&name, digest, req, want, &att_layers))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Verified {
-        digest: digest.clone(),
-        key_ids,
-        attestations,
-    })
+        .map(|want| check_attestation(name, digest, req, keys, want, found));
+    match signatures {
+        // Nothing signed the image: when an attestation is missing or rejected too (as for
+        // `verify-attestation` on an image that has nothing), that is the more telling answer.
+        Err(nothing @ VerifyError::NoSignatureIn { .. }) => {
+            attestations.try_for_each(|a| a.map(drop))?;
+            Err(nothing)
+        }
+        Err(e) => Err(e),
+        Ok(key_ids) => Ok(Verified {
+            digest: digest.clone(),
+            key_ids,
+            attestations: attestations.collect::<Result<Vec<_>, _>>()?,
+        }),
+    }
+}
+
+/// The trusted keys as bundle verification keys (index-aligned with the requirement's keys).
+pub(crate) struct BundleKeys(Vec<Option<VerificationKey>>);
+
+impl BundleKeys {
+    pub(crate) fn new(keys: &[PublicKey]) -> Self {
+        Self(
+            keys.iter()
+                .map(|k| VerificationKey::from_spki_der(&k.to_der()).ok())
+                .collect(),
+        )
+    }
+
+    /// The index of the trusted key a bundle names as its signer (cosign's hint: base64 of the
+    /// SHA-256 of the key's DER, which is the key id), if any.
+    pub(crate) fn hinted(&self, bundle: &Bundle, keys: &[PublicKey]) -> Option<usize> {
+        let Signer::PublicKey { hint } = &bundle.signer else {
+            return None;
+        };
+        let id = hex::encode(B64.decode(hint).ok()?);
+        keys.iter().position(|k| k.id() == id)
+    }
+
+    /// What each trusted key makes of `bundle` over `artifact`.
+    pub(crate) fn verify(
+        &self,
+        bundle: &Bundle,
+        artifact: &[u8; 32],
+    ) -> Vec<Result<crate::keyless::VerifiedBundle, KeylessError>> {
+        self.0
+            .iter()
+            .map(|k| match k {
+                Some(k) => verify_bundle_with_key(bundle, artifact, k, None),
+                None => Err(KeylessError::Unsupported {
+                    what: "trusted key unusable for bundles".into(),
+                }),
+            })
+            .collect()
+    }
 }
 
 /// A layer descriptor with its blob.
@@ -140,28 +221,175 @@ pub(crate) async fn fetch_layers(
     Ok(Some(out))
 }
 
-/// Returns the ids of trusted keys with a valid signature on a payload for `digest`.
+/// What the signature candidates showed, for the verdict and for the most telling failure.
+#[derive(Default)]
+struct Tally {
+    found: usize,
+    mismatch: Option<String>,
+    invalid: Option<(String, String)>,
+    malformed: Option<String>,
+    /// A listed referrer whose manifest names another image: (where, its subject).
+    elsewhere: Option<(String, String)>,
+}
+
+/// Returns the ids of trusted keys with a valid signature (classic layer or bundle) on `digest`.
 fn check_signatures(
     image: &str,
     digest: &Digest,
     req: &KeyRequirement,
-    layers: &[Layer],
+    keys: &BundleKeys,
+    found: &Found,
 ) -> Result<Vec<String>, VerifyError> {
     let mut signed = vec![false; req.keys.len()];
-    let mut mismatch: Option<String> = None;
-    let mut malformed: Option<String> = None;
-    let mut found = 0;
+    let mut tally = Tally::default();
+    if let Some(layers) = &found.sig_layers {
+        classic_signatures(digest, req, layers, &mut signed, &mut tally);
+    }
+    let mut unreadable: Option<&RegistryError> = None;
+    let artifact = artifact_sha256(digest);
+    for rb in &found.bundles {
+        let bundle = match &rb.bundle {
+            Err(EntryFailure::Registry(e)) => {
+                unreadable.get_or_insert(e);
+                continue;
+            }
+            Err(EntryFailure::OtherSubject { subject, .. }) => {
+                let at = rb.place.clone();
+                tally.elsewhere.get_or_insert((at, subject.clone()));
+                continue;
+            }
+            Err(EntryFailure::Keyless(e)) => {
+                tally.found += 1;
+                tally
+                    .malformed
+                    .get_or_insert_with(|| format!("bundle {}: {e}", rb.place));
+                continue;
+            }
+            Ok(b) if !is_signature(b) => continue,
+            Ok(b) => b,
+        };
+        tally.found += 1;
+        let artifact = match &artifact {
+            Ok(a) => a,
+            Err(e) => {
+                tally.malformed.get_or_insert_with(|| e.to_string());
+                continue;
+            }
+        };
+        let mut verified = false;
+        for (i, outcome) in keys.verify(bundle, artifact).into_iter().enumerate() {
+            match outcome {
+                Ok(_) => {
+                    signed[i] = true;
+                    verified = true;
+                }
+                // A DSSE statement is only read once its signature verified.
+                Err(KeylessError::ContentMismatch { actual, .. })
+                    if matches!(bundle.content, Content::Dsse(_)) =>
+                {
+                    verified = true;
+                    tally.mismatch.get_or_insert(actual);
+                }
+                Err(KeylessError::Signature { .. } | KeylessError::ContentMismatch { .. }) => {}
+                Err(e) => {
+                    tally
+                        .malformed
+                        .get_or_insert_with(|| format!("bundle {}: {e}", rb.place));
+                }
+            }
+        }
+        if let (false, Some(i)) = (verified, keys.hinted(bundle, &req.keys)) {
+            let key = req.keys[i].short_id().to_string();
+            tally.invalid.get_or_insert((rb.place.clone(), key));
+        }
+    }
+    let valid = signed.iter().filter(|s| **s).count();
+    let threshold = req.threshold.max(1);
+    if valid >= threshold {
+        return Ok(req
+            .keys
+            .iter()
+            .zip(&signed)
+            .filter(|(_, s)| **s)
+            .map(|(k, _)| k.id().to_string())
+            .collect());
+    }
+    // Not enough, and some places could not be read: not an answer about the image.
+    if let Some(source) = found.listing_failed.as_ref().or(unreadable)
+        && valid == 0
+        && tally.mismatch.is_none()
+        && tally.invalid.is_none()
+    {
+        return Err(VerifyError::Registry {
+            image: image.into(),
+            source: source.clone(),
+        });
+    }
+    if valid == 0 {
+        if let Some(signed) = tally.mismatch {
+            return Err(VerifyError::DigestMismatch {
+                image: image.into(),
+                signed,
+                actual: digest.to_string(),
+            });
+        }
+        if let Some((at, key)) = tally.invalid {
+            return Err(VerifyError::SignatureInvalid {
+                image: image.into(),
+                what: "signature bundle".into(),
+                at,
+                key,
+            });
+        }
+        if let Some(cause) = tally.malformed {
+            return Err(VerifyError::Malformed {
+                image: image.into(),
+                what: "signature".into(),
+                cause,
+            });
+        }
+        if let (0, Some((at, subject))) = (tally.found, tally.elsewhere) {
+            return Err(VerifyError::ReferrerOfAnother {
+                image: image.into(),
+                at,
+                subject,
+                actual: digest.to_string(),
+            });
+        }
+        if tally.found == 0 {
+            return Err(VerifyError::NoSignatureIn {
+                image: image.into(),
+                looked: found.looked.clone(),
+            });
+        }
+    }
+    Err(VerifyError::ThresholdNotMet {
+        image: image.into(),
+        found: tally.found,
+        valid,
+        threshold,
+    })
+}
+
+/// Classic `.sig` simple-signing layers: marks the keys that signed a payload for `digest`.
+fn classic_signatures(
+    digest: &Digest,
+    req: &KeyRequirement,
+    layers: &[Layer],
+    signed: &mut [bool],
+    tally: &mut Tally,
+) {
     for (desc, payload) in layers {
         if desc.media_type != SIMPLESIGNING_MEDIA_TYPE {
             continue;
         }
-        found += 1;
+        tally.found += 1;
         let Some(sig) = desc
             .annotations
             .get(SIGNATURE_ANNOTATION)
             .and_then(|s| B64.decode(s).ok())
         else {
-            malformed.get_or_insert_with(|| {
+            tally.malformed.get_or_insert_with(|| {
                 format!("layer {} has no base64 signature annotation", desc.digest)
             });
             continue;
@@ -177,113 +405,11 @@ fn check_signatures(
                 valid.into_iter().for_each(|i| signed[i] = true)
             }
             Ok(p) => {
-                mismatch.get_or_insert_with(|| p.digest().to_string());
+                tally.mismatch.get_or_insert_with(|| p.digest().to_string());
             }
             Err(cause) => {
-                malformed.get_or_insert(cause);
+                tally.malformed.get_or_insert(cause);
             }
         }
     }
-    let valid = signed.iter().filter(|s| **s).count();
-    if valid >= req.threshold.max(1) {
-        return Ok(req
-            .keys
-            .iter()
-            .zip(&signed)
-            .filter(|(_, s)| **s)
-            .map(|(k, _)| k.id().to_string())
-            .collect());
-    }
-    if valid == 0 {
-        if let Some(signed) = mismatch {
-            return Err(VerifyError::DigestMismatch {
-                image: image.into(),
-                signed,
-                actual: digest.to_string(),
-            });
-        }
-        if let Some(cause) = malformed {
-            return Err(VerifyError::Malformed {
-                image: image.into(),
-                what: "signature".into(),
-                cause,
-            });
-        }
-    }
-    Err(VerifyError::ThresholdNotMet {
-        image: image.into(),
-        found,
-        valid,
-        threshold: req.threshold.max(1),
-    })
-}
-
-/// Finds one attestation of the wanted type, signed by a trusted key, about `digest`, whose
-/// predicate meets every condition. The most specific failure wins when none does.
-fn check_attestation(
-    image: &str,
-    digest: &Digest,
-    req: &KeyRequirement,
-    want: &AttestationRequirement,
-    layers: &[Layer],
-) -> Result<VerifiedAttestation, VerifyError> {
-    let mut best = VerifyError::AttestationMissing {
-        image: image.into(),
-        predicate_type: want.predicate_type.clone(),
-    };
-    for (desc, body) in layers {
-        if desc.media_type != DSSE_MEDIA_TYPE {
-            continue;
-        }
-        let Ok(env) = serde_json::from_slice::<Envelope>(body) else {
-            continue;
-        };
-        let Ok(signers) = env.verified_by(&req.keys) else {
-            continue;
-        };
-        if signers.is_empty() {
-            continue;
-        }
-        let Ok(statement) = env.statement() else {
-            continue;
-        };
-        if statement.predicate_type != want.predicate_type {
-            continue;
-        }
-        if !statement.is_about(digest) {
-            if matches!(best, VerifyError::AttestationMissing { .. }) {
-                best = VerifyError::SubjectMismatch {
-                    image: image.into(),
-                    predicate_type: want.predicate_type.clone(),
-                    subjects: statement.subject_digests(),
-                    actual: digest.to_string(),
-                };
-            }
-            continue;
-        }
-        match want
-            .conditions
-            .iter()
-            .try_for_each(|c| c.evaluate(&statement.predicate))
-        {
-            Ok(()) => {
-                return Ok(VerifiedAttestation {
-                    predicate_type: want.predicate_type.clone(),
-                    key_ids: signers
-                        .iter()
-                        .map(|&i| req.keys[i].id().to_string())
-                        .collect(),
-                    conditions: want.conditions.iter().map(ToString::to_string).collect(),
-                });
-            }
-            Err(failure) => {
-                best = VerifyError::ConditionFailed {
-                    image: image.into(),
-                    predicate_type: want.predicate_type.clone(),
-                    failure,
-                };
-            }
-        }
-    }
-    Err(best)
 }

@@ -1,9 +1,10 @@
 //! Portcullis verifier: answers "is this image digest signed by a trusted key, and does its
 //! provenance say what we require?".
 //!
-//! It reads cosign's classic formats from an OCI registry: `sha256-<hex>.sig` simple-signing
-//! signatures and `sha256-<hex>.att` DSSE attestations carrying in-toto Statements, and it writes
-//! them too (for `portcullis sign` / `attest`). Keyless signatures (Fulcio certificates dated by
+//! It reads cosign's classic formats from an OCI registry (`sha256-<hex>.sig` simple-signing
+//! signatures and `sha256-<hex>.att` DSSE attestations carrying in-toto Statements) and Sigstore
+//! bundles attached as OCI referrers (cosign 3's format), for key-based and keyless authorities
+//! alike; it writes the classic format (for `portcullis sign` / `attest`). Keyless signatures (Fulcio certificates dated by
 //! a Rekor log) and Sigstore bundles are verified offline against a `trusted_root.json`
 //! ([`keyless`]). Results are cached per (repository, digest, requirement) with
 //! single-flight, so a burst of admissions for one new image makes one set of registry calls.
@@ -21,6 +22,7 @@
 
 pub mod cached;
 pub mod cosign;
+mod key_attestations;
 mod key_signatures;
 pub mod keyless;
 pub mod keys;
@@ -29,8 +31,8 @@ pub mod registry;
 // The values (references, requirements, verdicts, conditions, errors) live in
 // `portcullis-verifier-types`, which the policy engine uses without linking any I/O.
 pub use portcullis_verifier_types::{
-    AttestationRequirement, KeyRequirement, Verdict, Verified, VerifiedAttestation,
-    predicate_type_uri,
+    AttestationRequirement, KeyRequirement, SignatureFormat, Verdict, Verified,
+    VerifiedAttestation, predicate_type_uri,
 };
 pub use portcullis_verifier_types::{
     Authority, Condition, ConditionFailure, ConditionSpec, Digest, ImageRef, KeylessRequirement,

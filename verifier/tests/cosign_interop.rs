@@ -2,80 +2,15 @@
 //! verifies here, and what we sign and attest verifies with `cosign verify[-attestation]`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod cosign_cli;
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
+use cosign_cli::{Cosign, PASSWORD, provenance};
 use portcullis_verifier::cosign::sign::{attest_image, sign_image};
 use portcullis_verifier::{
     AttestationRequirement, Condition, KeyRequirement, PrivateKey, PublicKey, VerifyError,
 };
 use support::{Env, requirement, soon};
-use tempfile::TempDir;
-
-const PASSWORD: &str = "interop-pw";
-
-/// The pinned cosign, run in a working directory of its own (its HOME, keys and predicates).
-struct Cosign {
-    bin: PathBuf,
-    dir: TempDir,
-}
-
-impl Cosign {
-    /// A panic naming the fix when cosign is missing (`make bootstrap`).
-    fn new() -> Self {
-        Self {
-            bin: portcullis_testkit::tool("cosign"),
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn dir(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Runs cosign with `args`; its stderr is printed when it fails.
-    fn run(&self, args: &[&str]) -> Output {
-        let out = Command::new(&self.bin)
-            .args(args)
-            .current_dir(self.dir())
-            .env("COSIGN_PASSWORD", PASSWORD)
-            .env("HOME", self.dir())
-            .env("SIGSTORE_NO_CACHE", "true")
-            .output()
-            .expect("cosign runs");
-        if !out.status.success() {
-            eprintln!("cosign {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        out
-    }
-
-    /// Runs cosign with `args` on `image` in the plain-HTTP test registry.
-    fn on(&self, args: &[&str], image: &str) -> Output {
-        let insecure = ["--allow-insecure-registry", "--allow-http-registry"];
-        self.run(&[args, &insecure, &[image]].concat())
-    }
-
-    /// Whether [`Self::on`] succeeds.
-    fn succeeds_on(&self, args: &[&str], image: &str) -> bool {
-        self.on(args, image).status.success()
-    }
-}
-
-fn provenance(dir: &Path, repo: &str) -> String {
-    let path = dir.join(format!("provenance-{}.json", repo.len()));
-    let predicate = serde_json::json!({
-        "buildDefinition": {
-            "buildType": "https://actions.github.io/buildtypes/workflow/v1",
-            "externalParameters": {"workflow": {"repository": repo, "ref": "refs/heads/main", "path": ".github/workflows/release.yml"}},
-            "resolvedDependencies": []
-        },
-        "runDetails": {"builder": {"id": "https://github.com/actions/runner/github-hosted"}, "metadata": {"invocationId": "42"}}
-    });
-    std::fs::write(&path, serde_json::to_vec(&predicate).unwrap()).unwrap();
-    path.display().to_string()
-}
 
 #[tokio::test]
 async fn cosign_signed_and_attested_images_verify_here() {
@@ -102,6 +37,7 @@ async fn cosign_signed_and_attested_images_verify_here() {
         keys: vec![cosign_pub.clone()],
         threshold: 1,
         attestations: vec![],
+        format: Default::default(),
     });
     let verdict = verifier.verify(&image, &req, soon()).await;
     assert_eq!(
@@ -135,6 +71,7 @@ async fn cosign_signed_and_attested_images_verify_here() {
                 predicate_type: "https://slsa.dev/provenance/v1".into(),
                 conditions: vec![Condition::parse(cond).unwrap()],
             }],
+            format: Default::default(),
         })
     };
     let ok = verifier.verify(&image, &with("$.buildDefinition.externalParameters.workflow.repository == https://github.com/org/repo"), soon()).await;

@@ -13,7 +13,7 @@ use portcullis_verifier::{
     AttestationRequirement, Condition, KeyRequirement, PrivateKey, VerifyError, predicate_type_uri,
 };
 use serde_json::json;
-use support::{Env, soon};
+use support::{Env, signed_image, soon};
 
 const SLSA1: &str = "https://slsa.dev/provenance/v1";
 
@@ -39,6 +39,7 @@ fn require(key: &PrivateKey, conditions: &[&str]) -> Arc<KeyRequirement> {
                 .map(|c| Condition::parse(c).unwrap())
                 .collect(),
         }],
+        format: Default::default(),
     })
 }
 
@@ -54,10 +55,7 @@ const REPO_COND: &str =
 
 #[tokio::test]
 async fn provenance_with_matching_conditions_verifies() {
-    let env = Env::start().await;
-    let key = PrivateKey::generate();
-    let image = env.push("svc", "v1", b"attested").await;
-    sign_image(&env.client, &image, &key, soon()).await.unwrap();
+    let (env, key, image, _) = signed_image("svc", "v1", b"attested").await;
     attest_provenance(&env, &image, &key, "https://github.com/org/repo").await;
     // An SBOM next to it must not confuse the provenance check.
     attest_image(
@@ -86,15 +84,12 @@ async fn provenance_with_matching_conditions_verifies() {
 
 #[tokio::test]
 async fn wrong_repository_missing_type_and_wrong_signer_fail_by_name() {
-    let env = Env::start().await;
-    let key = PrivateKey::generate();
-    let image = env.push("svc", "fork", b"fork-build").await;
-    sign_image(&env.client, &image, &key, soon()).await.unwrap();
+    let (env, key, image, _) = signed_image("svc", "fork", b"fork-build").await;
     let v = env.verifier();
 
     let err = v.verify(&image, &require(&key, &[REPO_COND]), soon()).await;
     assert!(
-        matches!(err.as_ref(), Err(VerifyError::AttestationMissing { .. })),
+        matches!(err.as_ref(), Err(VerifyError::AttestationNotFound { .. })),
         "{err:?}"
     );
 
@@ -120,7 +115,7 @@ async fn wrong_repository_missing_type_and_wrong_signer_fail_by_name() {
     attest_provenance(&env, &other, &stranger, "https://github.com/org/repo").await;
     let err = v.verify(&other, &require(&key, &[REPO_COND]), soon()).await;
     assert!(
-        matches!(err.as_ref(), Err(VerifyError::AttestationMissing { .. })),
+        matches!(err.as_ref(), Err(VerifyError::AttestationNotFound { .. })),
         "{err:?}"
     );
 }
@@ -135,17 +130,8 @@ async fn attestation_about_another_digest_is_rejected() {
     let done_b = sign_image(&env.client, &b, &key, soon()).await.unwrap();
     // Copy a's attestation manifest onto b's attestation tag.
     let from = artifact_ref(&a, &att.digest, Artifact::Attestation);
-    let m = env
-        .client
-        .get_manifest(&from, from.reference(), soon())
-        .await
-        .unwrap()
-        .unwrap();
     let to = artifact_ref(&b, &done_b.digest, Artifact::Attestation);
-    env.client
-        .put_manifest(&to, to.reference(), &m.media_type, &m.bytes, soon())
-        .await
-        .unwrap();
+    env.copy_manifest(&from, &to).await;
     let err = env
         .verifier()
         .verify(&b, &require(&key, &[REPO_COND]), soon())

@@ -67,6 +67,7 @@ async fn basic_auth_from_docker_config() {
         keys: vec![key.public()],
         threshold: 1,
         attestations: vec![],
+        format: Default::default(),
     });
     let verdict = Verifier::new(authed, CacheConfig::default())
         .verify(&image, &req, soon)

@@ -7,11 +7,11 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use portcullis_verifier::cosign::sign::{attest_image, sign_image};
+use portcullis_verifier::cosign::sign::attest_image;
 use portcullis_verifier::{
-    AttestationRequirement, KeyRequirement, PrivateKey, RegistryError, VerifyError, verify_digest,
+    AttestationRequirement, KeyRequirement, RegistryError, VerifyError, verify_digest,
 };
-use support::{Env, requirement, soon};
+use support::{requirement, signed_image, soon};
 use tokio::time::Instant;
 
 fn is_sig_manifest(method: &str, path: &str) -> bool {
@@ -20,10 +20,7 @@ fn is_sig_manifest(method: &str, path: &str) -> bool {
 
 #[tokio::test]
 async fn registry_stopped_mid_test_is_unreachable_then_recovers() {
-    let mut env = Env::start().await;
-    let key = PrivateKey::generate();
-    let image = env.push("app", "v1", b"stop").await;
-    sign_image(&env.client, &image, &key, soon()).await.unwrap();
+    let (mut env, key, image, _) = signed_image("app", "v1", b"stop").await;
     env.registry.stop().await.unwrap();
     env.proxy.set_down(true);
     let err = env
@@ -52,10 +49,7 @@ async fn registry_stopped_mid_test_is_unreachable_then_recovers() {
 
 #[tokio::test]
 async fn rate_limits_are_retried_honouring_retry_after_then_named() {
-    let env = Env::start().await;
-    let key = PrivateKey::generate();
-    let image = env.push("app", "v1", b"429").await;
-    let signed = sign_image(&env.client, &image, &key, soon()).await.unwrap();
+    let (env, key, image, signed) = signed_image("app", "v1", b"429").await;
     let pinned = image.with_digest(signed.digest.clone());
     let req = requirement(&[&key], 1);
 
@@ -116,10 +110,7 @@ fn err_text<T: std::fmt::Debug>(r: Result<T, VerifyError>) -> String {
 
 #[tokio::test]
 async fn a_slow_registry_hits_the_callers_deadline() {
-    let env = Env::start().await;
-    let key = PrivateKey::generate();
-    let image = env.push("app", "slow", b"slow").await;
-    sign_image(&env.client, &image, &key, soon()).await.unwrap();
+    let (env, key, image, _) = signed_image("app", "slow", b"slow").await;
     env.proxy.set_delay(Duration::from_secs(3));
     let deadline = Instant::now() + Duration::from_millis(300);
     let verdict = env
@@ -134,10 +125,7 @@ async fn a_slow_registry_hits_the_callers_deadline() {
 
 #[tokio::test]
 async fn a_burst_for_one_new_digest_makes_one_signature_fetch() {
-    let env = Env::start().await;
-    let key = PrivateKey::generate();
-    let image = env.push("app", "burst", b"burst").await;
-    let signed = sign_image(&env.client, &image, &key, soon()).await.unwrap();
+    let (env, key, image, signed) = signed_image("app", "burst", b"burst").await;
     let pinned = image.with_digest(signed.digest.clone());
     let verifier = env.verifier();
     let req = requirement(&[&key], 1);
@@ -171,10 +159,7 @@ async fn a_burst_for_one_new_digest_makes_one_signature_fetch() {
 
 #[tokio::test]
 async fn cold_verification_round_trips() {
-    let env = Env::start().await;
-    let key = PrivateKey::generate();
-    let image = env.push("app", "rt", b"round-trips").await;
-    sign_image(&env.client, &image, &key, soon()).await.unwrap();
+    let (env, key, image, _) = signed_image("app", "rt", b"round-trips").await;
     attest_image(
         &env.client,
         &image,
@@ -205,6 +190,7 @@ async fn cold_verification_round_trips() {
             predicate_type: "https://slsa.dev/provenance/v1".into(),
             conditions: vec![],
         }],
+        format: Default::default(),
     });
     env.proxy.clear_requests();
     assert!(

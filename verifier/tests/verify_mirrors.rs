@@ -4,12 +4,11 @@
 
 mod support;
 
-use portcullis_verifier::cosign::sign::sign_image;
 use portcullis_verifier::{
     CacheConfig, ImageRef, Mirror, PrivateKey, RegistryClient, RegistryConfig, RegistryError,
     Verifier, VerifyError,
 };
-use support::{Env, requirement, soon};
+use support::{requirement, signed_image, soon};
 
 fn mirrored_verifier(mirror: &str, insecure: &str) -> Verifier {
     let client = RegistryClient::new(RegistryConfig {
@@ -23,13 +22,8 @@ fn mirrored_verifier(mirror: &str, insecure: &str) -> Verifier {
 
 #[tokio::test]
 async fn an_image_named_after_its_registry_verifies_from_the_mirror() {
-    let env = Env::start().await;
     // The mirror holds ghcr.io/acme/app under the prefix "ghcr", signed there.
-    let on_mirror = env.push("ghcr/acme/app", "v1", b"mirrored").await;
-    let key = PrivateKey::generate();
-    let signed = sign_image(&env.client, &on_mirror, &key, soon())
-        .await
-        .unwrap();
+    let (env, key, _, signed) = signed_image("ghcr/acme/app", "v1", b"mirrored").await;
     env.proxy.clear_requests();
 
     let verifier = mirrored_verifier(

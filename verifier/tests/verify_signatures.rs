@@ -6,14 +6,11 @@ mod support;
 use portcullis_verifier::cosign::sign::sign_image;
 use portcullis_verifier::cosign::{Artifact, artifact_ref};
 use portcullis_verifier::{Digest, PrivateKey, VerifyError, verify_digest};
-use support::{Env, requirement, soon};
+use support::{Env, requirement, signed_image, soon};
 
 #[tokio::test]
 async fn signed_image_verifies_and_names_its_key() {
-    let env = Env::start().await;
-    let image = env.push("app", "v1", b"signed").await;
-    let key = PrivateKey::generate();
-    let done = sign_image(&env.client, &image, &key, soon()).await.unwrap();
+    let (env, key, image, done) = signed_image("app", "v1", b"signed").await;
     assert!(done.added);
     assert!(
         !sign_image(&env.client, &image, &key, soon())
@@ -46,7 +43,10 @@ async fn unsigned_wrong_key_and_threshold_fail_by_name() {
         .verify(&unsigned, &requirement(&[&k1], 1), soon())
         .await;
     assert!(
-        matches!(err.as_ref(), Err(VerifyError::NoSignature { tag, .. }) if tag.ends_with(".sig")),
+        matches!(err.as_ref(), Err(VerifyError::NoSignatureIn { looked, .. })
+            if looked.contains(".sig (layers application/vnd.dev.cosign.simplesigning.v1+json)")
+                && looked.contains("referrers tag")
+                && looked.contains("(artifact type application/vnd.dev.sigstore.bundle.v0.3+json)")),
         "{err:?}"
     );
 
@@ -92,27 +92,16 @@ async fn unsigned_wrong_key_and_threshold_fail_by_name() {
 
 #[tokio::test]
 async fn tampered_signature_is_rejected() {
-    let env = Env::start().await;
-    let key = PrivateKey::generate();
-    let image = env.push("app", "tamper", b"tamper").await;
-    let done = sign_image(&env.client, &image, &key, soon()).await.unwrap();
+    let (env, key, image, done) = signed_image("app", "tamper", b"tamper").await;
     // Replace the signature annotation with a signature over other bytes.
     let sig_ref = artifact_ref(&image, &done.digest, Artifact::Signature);
-    let m = env
-        .client
-        .get_manifest(&sig_ref, sig_ref.reference(), soon())
-        .await
-        .unwrap()
-        .unwrap();
+    let m = env.manifest(&sig_ref).await;
     let mut doc: serde_json::Value = serde_json::from_slice(&m.bytes).unwrap();
     use base64::Engine as _;
     let forged = base64::engine::general_purpose::STANDARD.encode(key.sign(b"something else"));
     doc["layers"][0]["annotations"]["dev.cosignproject.cosign/signature"] = forged.into();
     let bytes = serde_json::to_vec(&doc).unwrap();
-    env.client
-        .put_manifest(&sig_ref, sig_ref.reference(), &m.media_type, &bytes, soon())
-        .await
-        .unwrap();
+    env.put_manifest(&sig_ref, &m.media_type, &bytes).await;
     let err = env
         .verifier()
         .verify(&image, &requirement(&[&key], 1), soon())
@@ -132,13 +121,8 @@ async fn tampered_signature_is_rejected() {
 
 #[tokio::test]
 async fn a_verdict_does_not_follow_the_digest_to_another_repository() {
-    let env = Env::start().await;
-    let key = PrivateKey::generate();
+    let (env, key, signed, _) = signed_image("team-a/app", "v1", b"same-content").await;
     let req = requirement(&[&key], 1);
-    let signed = env.push("team-a/app", "v1", b"same-content").await;
-    sign_image(&env.client, &signed, &key, soon())
-        .await
-        .unwrap();
     // The same image copied to a repository where nobody signed it: same digest.
     let copy = env.push("team-b/app", "v1", b"same-content").await;
     let v = env.verifier();
@@ -147,23 +131,20 @@ async fn a_verdict_does_not_follow_the_digest_to_another_repository() {
     assert_eq!(env.client.resolve(&copy, soon()).await.unwrap(), digest);
     let err = v.verify(&copy, &req, soon()).await;
     assert!(
-        matches!(err.as_ref(), Err(VerifyError::NoSignature { image, .. }) if image.contains("team-b/app")),
+        matches!(err.as_ref(), Err(VerifyError::NoSignatureIn { image, .. }) if image.contains("team-b/app")),
         "the cached verdict of team-a/app must not answer for team-b/app: {err:?}"
     );
 }
 
 #[tokio::test]
 async fn repushed_tag_and_copied_signature_are_caught() {
-    let env = Env::start().await;
-    let key = PrivateKey::generate();
-    let image = env.push("app", "v1", b"original").await;
-    let signed = sign_image(&env.client, &image, &key, soon()).await.unwrap();
+    let (env, key, _, signed) = signed_image("app", "v1", b"original").await;
     // Someone pushes new content under the signed tag.
     let image = env.push("app", "v1", b"malicious").await;
     let req = requirement(&[&key], 1);
     let err = env.verifier().verify(&image, &req, soon()).await;
     assert!(
-        matches!(err.as_ref(), Err(VerifyError::NoSignature { .. })),
+        matches!(err.as_ref(), Err(VerifyError::NoSignatureIn { .. })),
         "{err:?}"
     );
 
@@ -171,17 +152,8 @@ async fn repushed_tag_and_copied_signature_are_caught() {
     let new_digest: Digest = env.client.resolve(&image, soon()).await.unwrap();
     assert_ne!(new_digest, signed.digest);
     let old = artifact_ref(&image, &signed.digest, Artifact::Signature);
-    let m = env
-        .client
-        .get_manifest(&old, old.reference(), soon())
-        .await
-        .unwrap()
-        .unwrap();
     let new = artifact_ref(&image, &new_digest, Artifact::Signature);
-    env.client
-        .put_manifest(&new, new.reference(), &m.media_type, &m.bytes, soon())
-        .await
-        .unwrap();
+    env.copy_manifest(&old, &new).await;
     let err = verify_digest(&env.client, &image, &new_digest, &req, soon()).await;
     match err {
         Err(VerifyError::DigestMismatch {

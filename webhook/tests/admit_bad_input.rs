@@ -316,9 +316,7 @@ async fn no_policy_set_loaded_fails_closed() {
 async fn unreadable_objects_are_refused_over_tls() {
     let work = Workdir::new();
     let server = work.start(&[]);
-    let mut client = Client::connect(server.admission, &work.pki.ca_pem())
-        .await
-        .unwrap();
+    let mut client = work.connect(&server).await;
     // The same objects, well-formed, are allowed: the refusals below are about the shape.
     for object in [compliant_pod(), compliant_deployment()] {
         let ok = client

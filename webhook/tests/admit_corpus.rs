@@ -219,20 +219,14 @@ async fn derived_variants_get_answers() {
 
 #[tokio::test]
 async fn compliant_pod_is_allowed_and_root_pod_denied_with_a_reason() {
-    let app = app();
-    let ok = call_review(
-        &app,
-        "/validate?timeout=10s",
-        &review_for("ok", &compliant_pod()),
-    )
-    .await;
+    let app = &app();
+    // As the API server calls it, with its default 10 s timeout.
+    let validate = |uid: &'static str, pod: Value| async move {
+        call_review(app, "/validate?timeout=10s", &review_for(uid, &pod)).await
+    };
+    let ok = validate("ok", compliant_pod()).await;
     assert_eq!(ok["allowed"], true, "{ok}");
-    let root = call_review(
-        &app,
-        "/validate?timeout=10s",
-        &review_for("root", &root_pod()),
-    )
-    .await;
+    let root = validate("root", root_pod()).await;
     assert_eq!(root["allowed"], false, "{root}");
     assert_eq!(root["status"]["code"], 403);
     let message = root["status"]["message"].as_str().unwrap();

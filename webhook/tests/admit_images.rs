@@ -124,43 +124,27 @@ async fn unsigned_images_are_denied_and_unmatched_images_not_checked() {
 
 #[tokio::test]
 async fn warn_and_audit_modes_admit_with_warnings_or_annotations() {
-    let review = review_for("w", &pod_with_images(&["registry.example/app:1.0"]));
-    let warn = call_review(
-        &app_with("warn", StubVerifier::unsigned()),
-        "/validate",
-        &review,
-    )
-    .await;
+    let review = &review_for("w", &pod_with_images(&["registry.example/app:1.0"]));
+    let unsigned_under = |mode, path| async move {
+        call_review(&app_with(mode, StubVerifier::unsigned()), path, review).await
+    };
+    let says_unsigned = |texts: Vec<&Value>| {
+        texts
+            .iter()
+            .any(|t| t.as_str().unwrap().contains("no signature"))
+    };
+
+    let warn = unsigned_under("warn", "/validate").await;
     assert_eq!(warn["allowed"], true, "{warn}");
     let warnings = warn["warnings"].as_array().unwrap();
-    assert!(
-        warnings
-            .iter()
-            .any(|w| w.as_str().unwrap().contains("no signature")),
-        "{warn}"
-    );
+    assert!(says_unsigned(warnings.iter().collect()), "{warn}");
 
-    let audit = call_review(
-        &app_with("audit", StubVerifier::unsigned()),
-        "/validate",
-        &review,
-    )
-    .await;
+    let audit = unsigned_under("audit", "/validate").await;
     assert_eq!(audit["allowed"], true, "{audit}");
     let annotations = audit["auditAnnotations"].as_object().unwrap();
-    assert!(
-        annotations
-            .values()
-            .any(|v| v.as_str().unwrap().contains("no signature")),
-        "{audit}"
-    );
+    assert!(says_unsigned(annotations.values().collect()), "{audit}");
     // /mutate never denies for warn/audit policies.
-    let mutate = call_review(
-        &app_with("warn", StubVerifier::unsigned()),
-        "/mutate",
-        &review,
-    )
-    .await;
+    let mutate = unsigned_under("warn", "/mutate").await;
     assert_eq!(mutate["allowed"], true, "{mutate}");
 }
 

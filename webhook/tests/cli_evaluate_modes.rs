@@ -5,6 +5,8 @@
 
 mod cli_support;
 
+use std::process::Output;
+
 use cli_support::{ok, portcullis, portcullis_stdin, stdout};
 use serde_json::{Value, json};
 
@@ -47,14 +49,20 @@ fn setup() -> tempfile::TempDir {
     dir
 }
 
+/// `portcullis evaluate --policy policies.yaml ARGS…` in the [`setup`] folder.
+fn evaluate(dir: &tempfile::TempDir, args: &[&str]) -> Output {
+    let all: Vec<&str> = ["evaluate", "--policy", "policies.yaml"]
+        .iter()
+        .chain(args)
+        .copied()
+        .collect();
+    portcullis(dir.path(), &all)
+}
+
 #[test]
 fn audit_and_warn_findings_are_shown_with_their_mode_and_do_not_deny() {
     let dir = setup();
-    let out = portcullis(
-        dir.path(),
-        &["evaluate", "--policy", "policies.yaml", "pod.yaml"],
-    );
-    let text = ok(&out);
+    let text = ok(&evaluate(&dir, &["pod.yaml"]));
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "ALLOW pod.yaml Pod/p", "{text}");
     assert!(
@@ -69,17 +77,7 @@ fn audit_and_warn_findings_are_shown_with_their_mode_and_do_not_deny() {
     );
     assert_eq!(lines.len(), 3, "{text}");
 
-    let out = portcullis(
-        dir.path(),
-        &[
-            "evaluate",
-            "--policy",
-            "policies.yaml",
-            "--output",
-            "json",
-            "pod.yaml",
-        ],
-    );
+    let out = evaluate(&dir, &["--output", "json", "pod.yaml"]);
     let line: Value = serde_json::from_str(&ok(&out)).unwrap();
     assert_eq!(line["allowed"], true);
     let found: Vec<(&str, &str, &str)> = line["findings"]
@@ -110,11 +108,7 @@ fn a_compliant_pod_has_no_findings() {
         .replace("nginx:latest", "nginx:1.27")
         .replace("{privileged: true}", "{privileged: false}");
     std::fs::write(dir.path().join("pod.yaml"), pod).unwrap();
-    let out = portcullis(
-        dir.path(),
-        &["evaluate", "--policy", "policies.yaml", "pod.yaml"],
-    );
-    assert_eq!(ok(&out), "ALLOW pod.yaml Pod/p");
+    assert_eq!(ok(&evaluate(&dir, &["pod.yaml"])), "ALLOW pod.yaml Pod/p");
 }
 
 #[test]

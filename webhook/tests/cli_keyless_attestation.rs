@@ -117,7 +117,7 @@ async fn verify_attestation_keyless_in_a_registry() {
         );
         fails_with(
             &run(text, &[&who[..], &["--type", "spdxjson"][..]].concat()),
-            "no https://spdx.dev/Document attestation by an accepted keyless signer (looked in",
+            "no https://spdx.dev/Document attestation by an accepted signer (looked in",
         );
         fails_with(
             &run(

@@ -97,7 +97,7 @@ async fn verify_keyless_image_in_a_registry() {
     );
     fails_with(
         &run("verify-attestation", &root, &exact),
-        "no https://cosign.sigstore.dev/attestation/v1 attestation by an accepted keyless signer",
+        "no https://cosign.sigstore.dev/attestation/v1 attestation by an accepted signer",
     );
     let both = portcullis(
         d,

@@ -57,9 +57,7 @@ async fn keyless_identities_are_admitted_and_pinned_others_denied() {
     std::fs::write(work.policies.join("release-workflow.yaml"), KEYLESS_POLICY).unwrap();
     let trust = format!("test={root}");
     let server = work.start(&["--allow-http-registry", &host, "--trusted-root", &trust]);
-    let mut api = Client::connect(server.admission, &work.pki.ca_pem())
-        .await
-        .unwrap();
+    let mut api = work.connect(&server).await;
 
     // The release workflow's image: admitted, and /mutate pins the verified digest.
     let pod = pod_running(&release.to_string());

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 
 use regex::Regex;
 use serde_json::{Value, json};
-use serve_support::{Client, Workdir, compliant_pod, image_policy, review_for, root_pod};
+use serve_support::{Workdir, compliant_pod, image_policy, review_for, root_pod};
 
 /// One alert's LogQL, reduced to what decides which lines it counts.
 #[derive(Debug)]
@@ -174,9 +174,7 @@ async fn real_log_lines() -> Vec<Value> {
     )
     .unwrap();
     let mut server = work.start(&["--allow-http-registry", "127.0.0.1:1"]);
-    let mut client = Client::connect(server.admission, &work.pki.ca_pem())
-        .await
-        .unwrap();
+    let mut client = work.connect(&server).await;
 
     let answer = client
         .review("/validate?timeout=5s", &review_for("logs-psa", &root_pod()))

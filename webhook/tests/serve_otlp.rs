@@ -6,7 +6,7 @@ mod serve_support;
 
 use jobs_common::testing::otlp::OtlpReceiver;
 use serde_json::json;
-use serve_support::{Client, Workdir, compliant_pod, image_policy, review_for};
+use serve_support::{Workdir, compliant_pod, image_policy, review_for};
 
 #[tokio::test]
 async fn review_and_image_verification_spans_reach_the_collector() {
@@ -26,9 +26,7 @@ async fn review_and_image_verification_spans_reach_the_collector() {
 
     let mut pod = compliant_pod();
     pod["spec"]["containers"][0]["image"] = json!("127.0.0.1:1/app:1.0");
-    let mut client = Client::connect(server.admission, &work.pki.ca_pem())
-        .await
-        .unwrap();
+    let mut client = work.connect(&server).await;
     let answer = client
         .review("/validate?timeout=5s", &review_for("otlp-1", &pod))
         .await;

@@ -21,28 +21,6 @@ fn pod_running(image: &str) -> Value {
     pod
 }
 
-fn signed_images_policy(key: &PrivateKey) -> String {
-    let indented: String = key
-        .public()
-        .to_pem()
-        .lines()
-        .map(|l| format!("          {l}\n"))
-        .collect();
-    format!(
-        "apiVersion: policy.portcullis.dev/v1alpha1
-kind: ClusterImagePolicy
-metadata: {{name: signed-images}}
-spec:
-  mode: enforce
-  images: [\"127.0.0.1:*/**\"]
-  authorities:
-    keys:
-      - name: release
-        pem: |
-{indented}"
-    )
-}
-
 #[tokio::test]
 async fn signed_images_are_admitted_and_pinned_unsigned_and_slow_ones_denied() {
     let registry = Registry::start().await.unwrap();
@@ -82,13 +60,11 @@ async fn signed_images_are_admitted_and_pinned_unsigned_and_slow_ones_denied() {
     let work = Workdir::new();
     std::fs::write(
         work.policies.join("signed-images.yaml"),
-        signed_images_policy(&key),
+        key_policy(&key, "signed-images", "127.0.0.1:*/**", "enforce"),
     )
     .unwrap();
     let server = work.start(&["--allow-http-registry", &host]);
-    let mut api = Client::connect(server.admission, &work.pki.ca_pem())
-        .await
-        .unwrap();
+    let mut api = work.connect(&server).await;
 
     // Signed: admitted, and /mutate pins the digest that was verified.
     let pod = pod_running(&format!("{host}/team/app:1.0"));

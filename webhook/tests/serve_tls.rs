@@ -16,14 +16,13 @@ const VALIDATE: &str = "/validate?timeout=10s";
 async fn decisions_over_tls_as_the_api_server_calls() {
     let work = Workdir::new();
     let server = work.start(&[]);
-    let ca = work.pki.ca_pem();
 
     let (status, body) = server.readyz().await;
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("[+]policies ok: 1 policies"), "{body}");
     assert_eq!(http_get(server.admin, "/livez").await.unwrap().0, 200);
 
-    let mut client = Client::connect(server.admission, &ca).await.unwrap();
+    let mut client = work.connect(&server).await;
     assert_eq!(client.peer_cert, work.cert_der);
     let ok = client
         .review(VALIDATE, &review_for("e2e-ok", &compliant_pod()))
@@ -85,8 +84,7 @@ async fn decisions_over_tls_as_the_api_server_calls() {
 async fn broken_policy_keeps_the_last_good_set_and_a_fix_applies() {
     let work = Workdir::new();
     let server = work.start(&[]);
-    let ca = work.pki.ca_pem();
-    let mut client = Client::connect(server.admission, &ca).await.unwrap();
+    let mut client = work.connect(&server).await;
     let root_review = review_for("reload-root", &root_pod());
     assert_eq!(
         client.review(VALIDATE, &root_review).await["allowed"],
@@ -144,7 +142,7 @@ async fn rotated_certificate_is_served_without_dropping_connections() {
     let work = Workdir::new();
     let server = work.start(&[]);
     let ca = work.pki.ca_pem();
-    let mut old = Client::connect(server.admission, &ca).await.unwrap();
+    let mut old = work.connect(&server).await;
     assert_eq!(old.peer_cert, work.cert_der);
     assert_eq!(
         old.review(VALIDATE, &review_for("rot-1", &compliant_pod()))
@@ -185,7 +183,7 @@ async fn rotated_certificate_is_served_without_dropping_connections() {
     })
     .await;
     assert!(body.contains("readyz check passed"), "{body}");
-    let c = Client::connect(server.admission, &ca).await.unwrap();
+    let c = work.connect(&server).await;
     assert_eq!(c.peer_cert, new_der);
     let metrics = server.metrics().await;
     assert!(

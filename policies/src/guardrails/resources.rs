@@ -93,34 +93,39 @@ impl ResourceRules {
         let raw = |kind: &str, name: &str| dig(res, &[kind, name]);
         // Requests default to limits on the API server.
         let request = |name: &str| raw("requests", name).or_else(|| raw("limits", name));
+        // What applies for `kind` (`requests` or `limits`).
+        let effective = |kind: &str, name: &str| {
+            if kind == "requests" {
+                request(name)
+            } else {
+                raw(kind, name)
+            }
+        };
         let path = |kind: &str, name: &str| c.path.keys(&["resources", kind]).key(name);
 
-        for name in &self.require_requests {
-            if request(name).is_none() {
-                out.push(
-                    Finding::new(
-                        catalog::REQUIRE_REQUESTS,
-                        path("requests", name),
-                        format!("{name} request required"),
-                    )
-                    .container(c.name)
-                    .expected(format!("resources.requests.{name} set"), "unset")
-                    .fix(format!("set resources.requests.{name}")),
-                );
-            }
-        }
-        for name in &self.require_limits {
-            if raw("limits", name).is_none() {
-                out.push(
-                    Finding::new(
-                        catalog::REQUIRE_LIMITS,
-                        path("limits", name),
-                        format!("{name} limit required"),
-                    )
-                    .container(c.name)
-                    .expected(format!("resources.limits.{name} set"), "unset")
-                    .fix(format!("set resources.limits.{name}")),
-                );
+        for (rule, kind, noun, required) in [
+            (
+                catalog::REQUIRE_REQUESTS,
+                "requests",
+                "request",
+                &self.require_requests,
+            ),
+            (
+                catalog::REQUIRE_LIMITS,
+                "limits",
+                "limit",
+                &self.require_limits,
+            ),
+        ] {
+            for name in required {
+                if effective(kind, name).is_none() {
+                    out.push(
+                        Finding::new(rule, path(kind, name), format!("{name} {noun} required"))
+                            .container(c.name)
+                            .expected(format!("resources.{kind}.{name} set"), "unset")
+                            .fix(format!("set resources.{kind}.{name}")),
+                    );
+                }
             }
         }
         let parsed = |v: Option<&Value>| -> Option<Result<Quantity, String>> {
@@ -136,11 +141,7 @@ impl ResourceRules {
             (catalog::MAX_LIMITS, "limits", &self.max_limits),
         ] {
             for (name, written, max) in maxima {
-                let value = if kind == "requests" {
-                    request(name)
-                } else {
-                    raw(kind, name)
-                };
+                let value = effective(kind, name);
                 match parsed(value) {
                     Some(Ok(q)) if q > *max => out.push(
                         Finding::new(
@@ -203,7 +204,7 @@ mod tests {
         ResourceRules::new(&serde_json::from_value(spec).unwrap()).unwrap()
     }
 
-    fn run(r: &ResourceRules, resources: Value) -> Vec<String> {
+    fn findings(r: &ResourceRules, resources: Value) -> Vec<Finding> {
         let pod = WorkloadKind::Pod.wrap(
             "p",
             json!({}),
@@ -212,9 +213,35 @@ mod tests {
         );
         let w = Workload::locate(WorkloadKind::Pod, &pod).unwrap();
         r.evaluate(&w)
+    }
+
+    fn run(r: &ResourceRules, resources: Value) -> Vec<String> {
+        findings(r, resources)
             .into_iter()
             .map(|f| format!("{} {}", f.rule, f.path))
             .collect()
+    }
+
+    #[test]
+    fn a_missing_request_or_limit_says_what_to_set() {
+        let r = rules(json!({"requireRequests": ["cpu"], "requireLimits": ["memory"]}));
+        let said: Vec<(String, String)> = findings(&r, json!({}))
+            .into_iter()
+            .map(|f| (f.message.clone(), f.into_reason("p").to_string()))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                (
+                    "cpu request required".to_string(),
+                    "p/resources.requireRequests: container \"a\" (spec.containers[0].resources.requests.cpu): expected resources.requests.cpu set, found unset — set resources.requests.cpu".to_string()
+                ),
+                (
+                    "memory limit required".to_string(),
+                    "p/resources.requireLimits: container \"a\" (spec.containers[0].resources.limits.memory): expected resources.limits.memory set, found unset — set resources.limits.memory".to_string()
+                ),
+            ]
+        );
     }
 
     #[test]

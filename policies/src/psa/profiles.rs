@@ -24,42 +24,11 @@ const SECCOMP_POD_ANNOTATION: &str = "seccomp.security.alpha.kubernetes.io/pod";
 const SECCOMP_CONTAINER_ANNOTATION_PREFIX: &str = "container.seccomp.security.alpha.kubernetes.io/";
 
 pub(super) fn app_armor(w: &Workload<'_>) -> Vec<Finding> {
-    let allowed_type = |t: Option<&Value>| {
-        matches!(
-            t.and_then(Value::as_str),
-            Some("RuntimeDefault" | "Localhost")
-        )
-    };
-    let mut out = Vec::new();
-    let field_finding = |path: FieldPath, t: Option<&Value>| {
+    let mut out = profile_type_findings(w, "appArmorProfile", |path, t| {
         Finding::new("appArmorProfile", path, "forbidden AppArmor profile")
             .expected("RuntimeDefault or Localhost", show(t))
             .fix("set appArmorProfile.type: RuntimeDefault (or Localhost), or remove it")
-    };
-    if let Some(profile) = member(w.pod_security_context(), "appArmorProfile") {
-        let t = member(Some(profile), "type");
-        if !allowed_type(t) {
-            out.push(field_finding(
-                w.spec_path
-                    .keys(&["securityContext", "appArmorProfile", "type"]),
-                t,
-            ));
-        }
-    }
-    for c in w.containers() {
-        if let Some(profile) = member(c.security_context(), "appArmorProfile") {
-            let t = member(Some(profile), "type");
-            if !allowed_type(t) {
-                out.push(
-                    field_finding(
-                        c.path.keys(&["securityContext", "appArmorProfile", "type"]),
-                        t,
-                    )
-                    .container(c.name),
-                );
-            }
-        }
-    }
+    });
     for (k, val) in w.annotations().into_iter().flatten() {
         if !k.starts_with(APPARMOR_ANNOTATION_PREFIX) {
             continue;
@@ -204,39 +173,39 @@ pub(super) fn seccomp_annotations(w: &Workload<'_>) -> Vec<Finding> {
 }
 
 pub(super) fn seccomp_fields(w: &Workload<'_>) -> Vec<Finding> {
-    let valid = |t: Option<&Value>| {
+    profile_type_findings(w, "seccompProfile", |path, t| {
+        Finding::new("seccompProfile_baseline", path, "seccompProfile")
+            .expected("RuntimeDefault, Localhost or unset", show(t))
+            .fix("set seccompProfile.type: RuntimeDefault")
+    })
+}
+
+/// The AppArmor and seccomp field checks: wherever `securityContext.<profile>` is set, on the pod
+/// or on a container, its `type` must be RuntimeDefault or Localhost; `finding` says why not.
+fn profile_type_findings(
+    w: &Workload<'_>,
+    profile: &str,
+    finding: impl Fn(FieldPath, Option<&Value>) -> Finding,
+) -> Vec<Finding> {
+    let allowed = |t: Option<&Value>| {
         matches!(
             t.and_then(Value::as_str),
             Some("RuntimeDefault" | "Localhost")
         )
     };
-    let finding = |path: FieldPath, t: Option<&Value>| {
-        Finding::new("seccompProfile_baseline", path, "seccompProfile")
-            .expected("RuntimeDefault, Localhost or unset", show(t))
-            .fix("set seccompProfile.type: RuntimeDefault")
-    };
+    let path = ["securityContext", profile, "type"];
     let mut out = Vec::new();
-    if let Some(p) = member(w.pod_security_context(), "seccompProfile") {
+    if let Some(p) = member(w.pod_security_context(), profile) {
         let t = member(Some(p), "type");
-        if !valid(t) {
-            out.push(finding(
-                w.spec_path
-                    .keys(&["securityContext", "seccompProfile", "type"]),
-                t,
-            ));
+        if !allowed(t) {
+            out.push(finding(w.spec_path.keys(&path), t));
         }
     }
     for c in w.containers() {
-        if let Some(p) = member(c.security_context(), "seccompProfile") {
+        if let Some(p) = member(c.security_context(), profile) {
             let t = member(Some(p), "type");
-            if !valid(t) {
-                out.push(
-                    finding(
-                        c.path.keys(&["securityContext", "seccompProfile", "type"]),
-                        t,
-                    )
-                    .container(c.name),
-                );
+            if !allowed(t) {
+                out.push(finding(c.path.keys(&path), t).container(c.name));
             }
         }
     }

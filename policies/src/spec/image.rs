@@ -68,6 +68,21 @@ pub struct AuthoritiesSpec {
     /// verified offline against a trusted root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyless: Option<KeylessSpec>,
+    /// With `keys`: which signature formats count, for signatures and attestations alike.
+    /// `any` (default): cosign's classic `.sig`/`.att` tags and Sigstore bundles stored as OCI
+    /// referrers (cosign 3); `classic`: the tags only; `bundle`: the referrer bundles only.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub signature_format: SignatureFormatSpec,
+}
+
+/// `spec.authorities.signatureFormat`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureFormatSpec {
+    #[default]
+    Any,
+    Classic,
+    Bundle,
 }
 
 /// Keyless signers and the trust they are checked against.

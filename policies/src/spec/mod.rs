@@ -23,7 +23,7 @@ pub use guardrail::{
 };
 pub use image::{
     AttestationSpec, AuthoritiesSpec, ClusterImagePolicy, ClusterImagePolicySpec, IdentitySpec,
-    KeySpec, KeylessSpec,
+    KeySpec, KeylessSpec, SignatureFormatSpec,
 };
 
 /// API group of the policy custom resources.

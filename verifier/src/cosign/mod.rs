@@ -7,6 +7,7 @@
 //! - `.att`: one layer per attestation, media type `application/vnd.dsse.envelope.v1+json`, the
 //!   blob a DSSE envelope whose payload is an in-toto Statement; the signature is in the envelope.
 
+pub mod bundle_write;
 pub mod dsse;
 pub mod payload;
 pub mod sign;

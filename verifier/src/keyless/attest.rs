@@ -7,7 +7,8 @@
 //! proves it (a SET over an `intoto` or `dsse` entry naming this signature, certificate and
 //! payload), the certificate chains to a trusted CA at the log's time, the signer passes the
 //! identity policy, its statement is about the image digest, and every condition holds on its
-//! predicate. When none does, the most telling failure is reported: a failed condition over a
+//! predicate (the last two steps are [`check_statement`], shared with key-based attestations). When
+//! none does, the most telling failure is reported: a failed condition over a
 //! wrong subject over a rejected signer over nothing found.
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ use super::{CERTIFICATE_ANNOTATION, KeylessError, KeylessRequirement, malformed}
 use crate::cosign::DSSE_MEDIA_TYPE;
 use crate::cosign::dsse::{Envelope, Statement};
 use crate::error::VerifyError;
+use crate::key_attestations::{check_statement, rank};
 use crate::reference::Digest;
 use crate::requirement::{AttestationRequirement, VerifiedAttestation};
 
@@ -72,16 +74,6 @@ pub fn verify_attestation_layer(
 /// The predicate type a DSSE envelope claims (unverified: only to pick candidates).
 fn claimed_type(env: &Envelope) -> Option<String> {
     env.statement().ok().map(|s| s.predicate_type)
-}
-
-/// How telling a failure is, for choosing the one to report.
-fn rank(e: &VerifyError) -> u8 {
-    match e {
-        VerifyError::ConditionFailed { .. } => 30,
-        VerifyError::SubjectMismatch { .. } => 20,
-        VerifyError::KeylessAttestationRejected { source, .. } => 10 + source.progress(),
-        _ => 0,
-    }
 }
 
 /// One verified attestation of `want`'s type about `digest` meeting its conditions, from the
@@ -133,7 +125,7 @@ pub(crate) fn check_attestation(
                 consider(rejected(&rb.place, e.clone()));
                 continue;
             }
-            Err(EntryFailure::Registry(_)) => continue,
+            Err(EntryFailure::Registry(_) | EntryFailure::OtherSubject { .. }) => continue,
         };
         let Content::Dsse(env) = &bundle.content else {
             continue;
@@ -177,20 +169,7 @@ pub(crate) fn check_attestation(
         if st.predicate_type != want.predicate_type {
             continue;
         }
-        if !st.is_about(digest) {
-            consider(VerifyError::SubjectMismatch {
-                image: image.into(),
-                predicate_type: want.predicate_type.clone(),
-                subjects: st.subject_digests(),
-                actual: digest.to_string(),
-            });
-            continue;
-        }
-        match want
-            .conditions
-            .iter()
-            .try_for_each(|c| c.evaluate(&st.predicate))
-        {
+        match check_statement(image, digest, want, st) {
             Ok(()) => {
                 return Ok(VerifiedAttestation {
                     predicate_type: want.predicate_type.clone(),
@@ -198,11 +177,7 @@ pub(crate) fn check_attestation(
                     conditions: want.conditions.iter().map(ToString::to_string).collect(),
                 });
             }
-            Err(failure) => consider(VerifyError::ConditionFailed {
-                image: image.into(),
-                predicate_type: want.predicate_type.clone(),
-                failure,
-            }),
+            Err(e) => consider(e),
         }
     }
     // Nothing usable found, but the referrers could not be listed: not an answer about the image.

@@ -1,8 +1,11 @@
-//! Finding an image's keyless signatures and attestations wherever cosign puts them, and
-//! verifying them: the classic `sha256-<hex>.sig` / `.att` tags, and Sigstore bundles stored as
-//! OCI 1.1 referrers (cosign v3 `--new-bundle-format`: a manifest with artifactType
-//! `application/vnd.dev.sigstore.bundle.v0.3+json`, one layer holding the bundle JSON, and the
-//! image as `subject`), listed by the referrers API or its `sha256-<hex>` tag fallback.
+//! Finding an image's signatures and attestations wherever cosign puts them ([`find`], for key
+//! and keyless authorities alike), and verifying keyless ones: the classic `sha256-<hex>.sig` /
+//! `.att` tags, and Sigstore bundles stored as OCI 1.1 referrers (cosign 3's default format: a
+//! manifest with artifactType `application/vnd.dev.sigstore.bundle.v0.3+json`, one layer holding
+//! the bundle JSON, and the image as `subject`), listed by the referrers API or its
+//! `sha256-<hex>` tag fallback. cosign 3.1 lists its bundles in the fallback index with the
+//! artifact type `application/vnd.oci.empty.v1+json` (its config's media type), so entries of
+//! that type, or of none, are fetched too and kept when their manifest is a bundle.
 //!
 //! A referrer bundle counts as a signature when it is a message signature over the image digest
 //! or a DSSE in-toto statement of predicate type `https://sigstore.dev/cosign/sign/v1` whose
@@ -26,24 +29,33 @@ use super::bundle_verify::verify_bundle;
 use super::classic::{KeylessSignature, verify_signature_layers};
 use super::identity::CertIdentity;
 use super::{KeylessError, KeylessRequirement};
-use crate::cosign::{Artifact, artifact_tag};
+use crate::cosign::{Artifact, DSSE_MEDIA_TYPE, SIMPLESIGNING_MEDIA_TYPE, artifact_tag};
 use crate::error::{RegistryError, VerifyError};
 use crate::key_signatures::{Layer, fetch_classic};
 use crate::reference::{Digest, ImageRef};
 use crate::registry::RegistryClient;
-use crate::registry::referrers::ArtifactManifest;
-use crate::requirement::Verified;
+use crate::registry::referrers::{ArtifactManifest, IndexEntry};
+use crate::requirement::{AttestationRequirement, Verified};
 
 /// The artifact type (and layer media type) of a Sigstore bundle referrer.
 pub const BUNDLE_ARTIFACT_TYPE: &str = MEDIA_TYPE_V03;
 /// The predicate type of cosign's image-signature statements in DSSE bundles.
 pub const COSIGN_SIGN_PREDICATE: &str = "https://sigstore.dev/cosign/sign/v1";
+/// The OCI empty descriptor's media type: the artifact type cosign 3.1 gives its bundles in
+/// the referrers fallback index.
+const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 
 /// Why a listed referrer could not be used.
 #[derive(Debug, Clone)]
 pub enum EntryFailure {
-    /// Its manifest or blob could not be read (or does not name the image as subject).
+    /// Its manifest or blob could not be read (or names no subject).
     Registry(RegistryError),
+    /// Its manifest names another image as its subject (`error` says so as a registry error,
+    /// for the keyless path, which reports it as one).
+    OtherSubject {
+        subject: String,
+        error: RegistryError,
+    },
     /// Its bundle could not be parsed.
     Keyless(KeylessError),
 }
@@ -56,7 +68,8 @@ pub struct ReferrerBundle {
     pub bundle: Result<Bundle, EntryFailure>,
 }
 
-/// Everything found for one digest.
+/// Everything found for one digest (`Default`: nothing looked at yet).
+#[derive(Default)]
 pub(crate) struct Found {
     /// Human list of the places looked at.
     pub looked: String,
@@ -80,7 +93,7 @@ pub async fn verify_keyless_digest(
     deadline: Instant,
 ) -> Result<Verified, VerifyError> {
     let name = image.to_string();
-    let found = find(registry, image, digest, req, deadline)
+    let found = find(registry, image, digest, &req.attestations, deadline)
         .await
         .map_err(|source| VerifyError::Registry {
             image: name.clone(),
@@ -99,18 +112,34 @@ pub async fn verify_keyless_digest(
     })
 }
 
-/// Fetches the classic artifacts and the referrer bundles concurrently.
+/// Fetches the classic artifacts (the `.att` tag only when `attestations` are required) and the
+/// referrer bundles concurrently: the candidates every authority then checks.
 pub(crate) async fn find(
     registry: &RegistryClient,
     image: &ImageRef,
     digest: &Digest,
-    req: &KeylessRequirement,
+    attestations: &[AttestationRequirement],
     deadline: Instant,
 ) -> Result<Found, RegistryError> {
-    let ((sig, att), refs) = tokio::join!(
-        fetch_classic(registry, image, digest, &req.attestations, deadline),
+    let (classic, refs) = tokio::join!(
+        find_classic(registry, image, digest, attestations, deadline),
         referrer_bundles(registry, image, digest, deadline),
     );
+    let mut found = classic?;
+    found.add_referrers(digest, refs);
+    Ok(found)
+}
+
+/// The classic artifacts only (`.sig`, and `.att` when `attestations` are required), for callers
+/// that look at referrers only when these do not satisfy them ([`Found::find_referrers`]).
+pub(crate) async fn find_classic(
+    registry: &RegistryClient,
+    image: &ImageRef,
+    digest: &Digest,
+    attestations: &[AttestationRequirement],
+    deadline: Instant,
+) -> Result<Found, RegistryError> {
+    let (sig, att) = fetch_classic(registry, image, digest, attestations, deadline).await;
     let sig_place = format!(
         "tag {}:{}",
         image.name(),
@@ -121,23 +150,57 @@ pub(crate) async fn find(
         image.name(),
         artifact_tag(digest, Artifact::Attestation)
     );
-    let (refs_place, bundles, listing_failed) = match refs {
-        Ok((place, bundles)) => (place, bundles, None),
-        Err(e) => (format!("referrers of {digest}"), Vec::new(), Some(e)),
-    };
-    let looked = if req.attestations.is_empty() {
-        format!("{sig_place}, {refs_place}")
+    let looked = if attestations.is_empty() {
+        format!("{sig_place} (layers {SIMPLESIGNING_MEDIA_TYPE})")
     } else {
-        format!("{sig_place}, {att_place}, {refs_place}")
+        format!(
+            "{sig_place} (layers {SIMPLESIGNING_MEDIA_TYPE}), {att_place} (layers {DSSE_MEDIA_TYPE})"
+        )
     };
     Ok(Found {
         looked,
         sig_layers: sig?,
         att_layers: att?.unwrap_or_default(),
         att_place,
-        bundles,
-        listing_failed,
+        bundles: Vec::new(),
+        listing_failed: None,
     })
+}
+
+impl Found {
+    /// Adds the referrer bundles of `digest` (listing and fetching them now).
+    pub(crate) async fn find_referrers(
+        &mut self,
+        registry: &RegistryClient,
+        image: &ImageRef,
+        digest: &Digest,
+        deadline: Instant,
+    ) {
+        let refs = referrer_bundles(registry, image, digest, deadline).await;
+        self.add_referrers(digest, refs);
+    }
+
+    fn add_referrers(
+        &mut self,
+        digest: &Digest,
+        refs: Result<(String, Vec<ReferrerBundle>), RegistryError>,
+    ) {
+        let place = match refs {
+            Ok((place, bundles)) => {
+                self.bundles = bundles;
+                place
+            }
+            Err(e) => {
+                self.listing_failed = Some(e);
+                format!("referrers of {digest}")
+            }
+        };
+        if !self.looked.is_empty() {
+            self.looked.push_str(", ");
+        }
+        self.looked
+            .push_str(&format!("{place} (artifact type {BUNDLE_ARTIFACT_TYPE})"));
+    }
 }
 
 /// Lists the bundle referrers of `digest` and fetches each one's manifest and bundle blob.
@@ -147,19 +210,34 @@ async fn referrer_bundles(
     digest: &Digest,
     deadline: Instant,
 ) -> Result<(String, Vec<ReferrerBundle>), RegistryError> {
-    let refs = registry
-        .referrers(image, digest, Some(BUNDLE_ARTIFACT_TYPE), deadline)
-        .await?;
+    // Unfiltered: the fallback index of cosign 3.1 does not give its bundles their type.
+    let refs = registry.referrers(image, digest, None, deadline).await?;
     let source = refs.source.to_string();
-    let fetches = refs.manifests.iter().map(|entry| async {
-        let place = format!("{} (listed by {source})", entry.digest);
-        let bundle =
-            referrer_bundle(registry, image, digest, &entry.digest, &source, deadline).await;
-        ReferrerBundle { place, bundle }
-    });
-    Ok((source.clone(), join_all(fetches).await))
+    let fetches = refs
+        .manifests
+        .iter()
+        .filter(|entry| may_be_bundle(entry))
+        .map(|entry| async {
+            let place = format!("{} (listed by {source})", entry.digest);
+            let bundle =
+                referrer_bundle(registry, image, digest, &entry.digest, &source, deadline).await;
+            bundle.map(|bundle| ReferrerBundle { place, bundle })
+        });
+    let bundles = join_all(fetches).await.into_iter().flatten().collect();
+    Ok((source.clone(), bundles))
 }
 
+/// Whether a listed referrer may be a bundle: typed as one, or untyped (cosign 3.1's fallback
+/// index). Other types (SBOMs, notation signatures) are not fetched.
+fn may_be_bundle(entry: &IndexEntry) -> bool {
+    entry
+        .artifact_type
+        .as_deref()
+        .is_none_or(|t| t == BUNDLE_ARTIFACT_TYPE || t == OCI_EMPTY)
+}
+
+/// The bundle a referrer manifest holds; `None` when the manifest turns out to be another kind
+/// of artifact (an untyped entry that is no bundle), which is no candidate at all.
 async fn referrer_bundle(
     registry: &RegistryClient,
     image: &ImageRef,
@@ -167,7 +245,23 @@ async fn referrer_bundle(
     manifest_digest: &str,
     source: &str,
     deadline: Instant,
-) -> Result<Bundle, EntryFailure> {
+) -> Option<Result<Bundle, EntryFailure>> {
+    let fetched = fetch_referrer_bundle(registry, image, digest, manifest_digest, source, deadline);
+    match fetched.await {
+        Ok(Some(bundle)) => Some(Ok(bundle)),
+        Ok(None) => None,
+        Err(e) => Some(Err(e)),
+    }
+}
+
+async fn fetch_referrer_bundle(
+    registry: &RegistryClient,
+    image: &ImageRef,
+    digest: &Digest,
+    manifest_digest: &str,
+    source: &str,
+    deadline: Instant,
+) -> Result<Option<Bundle>, EntryFailure> {
     let what = format!("referrer manifest {manifest_digest} (listed by {source})");
     let protocol = |cause: String| {
         EntryFailure::Registry(RegistryError::Protocol {
@@ -188,21 +282,39 @@ async fn referrer_bundle(
         })?;
     let manifest: ArtifactManifest =
         serde_json::from_slice(&fetched.bytes).map_err(|e| protocol(e.to_string()))?;
-    match manifest.subject.as_ref().map(|s| s.digest.as_str()) {
-        Some(s) if s == digest.as_str() => {}
-        Some(other) => return Err(protocol(format!("subject is {other}, not {digest}"))),
-        None => return Err(protocol("no subject".into())),
-    }
-    let layer = manifest
+    let typed_bundle = manifest.artifact_type.as_deref() == Some(BUNDLE_ARTIFACT_TYPE);
+    let bundle_layer = manifest
         .layers
         .iter()
-        .find(|l| l.media_type == BUNDLE_ARTIFACT_TYPE)
-        .ok_or_else(|| protocol(format!("no {BUNDLE_ARTIFACT_TYPE} layer")))?;
+        .find(|l| l.media_type == BUNDLE_ARTIFACT_TYPE);
+    let Some(layer) = bundle_layer else {
+        if typed_bundle {
+            return Err(protocol(format!("no {BUNDLE_ARTIFACT_TYPE} layer")));
+        }
+        return Ok(None);
+    };
+    match manifest.subject.as_ref().map(|s| s.digest.as_str()) {
+        Some(s) if s == digest.as_str() => {}
+        Some(other) => {
+            let error = RegistryError::Protocol {
+                registry: image.registry().into(),
+                what: what.clone(),
+                cause: format!("subject is {other}, not {digest}"),
+            };
+            return Err(EntryFailure::OtherSubject {
+                subject: other.to_string(),
+                error,
+            });
+        }
+        None => return Err(protocol("no subject".into())),
+    }
     let blob = registry
         .get_blob(image, &layer.digest, deadline)
         .await
         .map_err(EntryFailure::Registry)?;
-    Bundle::from_json(&blob).map_err(|e| EntryFailure::Keyless(e.into()))
+    Bundle::from_json(&blob)
+        .map(Some)
+        .map_err(|e| EntryFailure::Keyless(e.into()))
 }
 
 /// `subject (issuer)`, as [`KeylessSignature::signer`] writes it.
@@ -223,7 +335,7 @@ pub(crate) fn artifact_sha256(digest: &Digest) -> Result<[u8; 32], KeylessError>
 }
 
 /// Whether a bundle is a signature of an image (rather than an attestation about it).
-fn is_signature(bundle: &Bundle) -> bool {
+pub(crate) fn is_signature(bundle: &Bundle) -> bool {
     match &bundle.content {
         Content::MessageSignature { .. } => true,
         Content::Dsse(env) => env
@@ -253,7 +365,7 @@ fn check_signatures(
     let mut found_bundles = 0;
     for rb in &found.bundles {
         let outcome = match &rb.bundle {
-            Err(EntryFailure::Registry(e)) => {
+            Err(EntryFailure::Registry(e) | EntryFailure::OtherSubject { error: e, .. }) => {
                 unreadable.get_or_insert(e);
                 continue;
             }

@@ -146,15 +146,11 @@ impl RegistryClient {
         let url = format!("{}/manifests/{}", self.base(image), image.reference());
         let what = format!("manifest {}", image);
         let resp = self
-            .send(image, &what, deadline, false, |c| {
+            .fetch(image, &what, deadline, |c| {
                 c.head(&url).header(ACCEPT, MANIFEST_ACCEPT)
             })
-            .await?;
-        match resp.status() {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Err(self.not_found(image, &what)),
-            s => return Err(self.unexpected(image, &what, s)),
-        }
+            .await?
+            .ok_or_else(|| self.not_found(image, &what))?;
         let header = resp
             .headers()
             .get("docker-content-digest")
@@ -179,16 +175,14 @@ impl RegistryClient {
     ) -> Result<Option<FetchedManifest>, RegistryError> {
         let url = format!("{}/manifests/{reference}", self.base(image));
         let what = format!("manifest {}:{reference}", image.name());
-        let resp = self
-            .send(image, &what, deadline, false, |c| {
+        let Some(resp) = self
+            .fetch(image, &what, deadline, |c| {
                 c.get(&url).header(ACCEPT, MANIFEST_ACCEPT)
             })
-            .await?;
-        match resp.status() {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Ok(None),
-            s => return Err(self.unexpected(image, &what, s)),
-        }
+            .await?
+        else {
+            return Ok(None);
+        };
         let media_type = header_str(resp.headers(), CONTENT_TYPE.as_str()).unwrap_or_default();
         let bytes = self.read_body(image, &what, resp, deadline).await?;
         let digest = Digest::of(&bytes);
@@ -214,13 +208,9 @@ impl RegistryClient {
         let url = format!("{}/blobs/{digest}", self.base(image));
         let what = format!("blob {digest}");
         let resp = self
-            .send(image, &what, deadline, false, |c| c.get(&url))
-            .await?;
-        match resp.status() {
-            StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Err(self.not_found(image, &what)),
-            s => return Err(self.unexpected(image, &what, s)),
-        }
+            .fetch(image, &what, deadline, |c| c.get(&url))
+            .await?
+            .ok_or_else(|| self.not_found(image, &what))?;
         let bytes = self.read_body(image, &what, resp, deadline).await?;
         if Digest::of(&bytes).as_str() != digest {
             return Err(self.protocol(image, &what, "content does not match its digest".into()));
@@ -299,6 +289,23 @@ impl RegistryClient {
     }
 
     // === request plumbing ===
+
+    /// Sends a pull request built by `build` (see [`Self::send`]): the answer when it is 200,
+    /// `None` when it is 404, an error for any other status.
+    async fn fetch(
+        &self,
+        image: &ImageRef,
+        what: &str,
+        deadline: Instant,
+        build: impl Fn(&reqwest::Client) -> RequestBuilder,
+    ) -> Result<Option<Response>, RegistryError> {
+        let resp = self.send(image, what, deadline, false, build).await?;
+        match resp.status() {
+            StatusCode::OK => Ok(Some(resp)),
+            StatusCode::NOT_FOUND => Ok(None),
+            s => Err(self.unexpected(image, what, s)),
+        }
+    }
 
     /// Sends a request built by `build`, adding auth, retrying and bounding it by `deadline`.
     async fn send(

@@ -11,6 +11,7 @@
 //!   listener, trusting one CA only, and its plain admin listener);
 //! - [`corpus`] / [`tool`]: locate the test corpora (`testdata/corpora`) and the external tools
 //!   (`cosign`, `docker-registry`, `skopeo`); a missing one fails the test, naming the fix;
+//! - [`TestCa`] (feature `pki`): a self-signed CA issuing serving certificates;
 //! - [`sigstore`] (feature `sigstore`): a private Sigstore (Fulcio-like CA, Rekor-like log,
 //!   timestamp authority, CT log) that signs images, blobs and attestations keylessly.
 //!
@@ -23,6 +24,8 @@ mod http;
 mod locate;
 mod net;
 mod oci;
+#[cfg(feature = "pki")]
+mod pki;
 mod proxy;
 mod push;
 mod registry;
@@ -34,6 +37,8 @@ pub use http::{http_get, tls_connector};
 pub use locate::{corpora_root, corpus, tool, try_corpus, try_tool, workspace_root};
 pub use net::free_port;
 pub use oci::{OCI_INDEX, OCI_MANIFEST, Platform};
+#[cfg(feature = "pki")]
+pub use pki::TestCa;
 pub use proxy::Proxy;
 pub use push::{push_image, push_image_for, push_index};
 pub use registry::Registry;

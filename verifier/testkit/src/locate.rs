@@ -54,12 +54,12 @@ pub fn try_corpus(name: &str) -> Result<PathBuf, String> {
     ))
 }
 
-/// An external tool: `cosign`, `docker-registry`, `htpasswd`, `skopeo`, or any other executable.
-/// Panics when it is missing.
+/// An external tool: `cosign`, `cosign3`, `docker-registry`, `htpasswd`, `skopeo`, or any other
+/// executable. Panics when it is missing.
 ///
 /// `$PORTCULLIS_<NAME>` (upper case, `-` → `_`, e.g. `PORTCULLIS_COSIGN`) wins when set.
-/// Otherwise `cosign` is the pinned binary `make bootstrap` puts in `.work/tools/bin/cosign`
-/// (never the one on `PATH`, which may be another version), and every other tool is searched on
+/// Otherwise `cosign` (2.5) and `cosign3` (3.1) are the pinned binaries `make bootstrap` puts in
+/// `.work/tools/bin` (never the one on `PATH`, which may be another version), and every other tool is searched on
 /// `PATH`, then in `.work/tools/fallback/bin`, where `make bootstrap` installs the tools (kubectl)
 /// a machine lacks (the Makefile puts that folder last on `PATH`).
 #[track_caller]
@@ -85,14 +85,14 @@ pub fn try_tool(name: &str) -> Result<PathBuf, String> {
             ))
         };
     }
-    if name == "cosign" {
-        let pinned = workspace_root().join(".work/tools/bin/cosign");
+    if let Some(version) = pinned_version(name) {
+        let pinned = workspace_root().join(".work/tools/bin").join(name);
         return if is_executable(&pinned) {
             Ok(pinned)
         } else {
             Err(format!(
-                "tool cosign not found at {}: run `make bootstrap` (it installs the pinned \
-                 cosign there), or set {var} to a cosign 2.5 binary",
+                "tool {name} not found at {}: run `make bootstrap` (it installs the pinned \
+                 {name} there), or set {var} to a cosign {version} binary",
                 pinned.display()
             ))
         };
@@ -108,6 +108,16 @@ pub fn try_tool(name: &str) -> Result<PathBuf, String> {
             "tool {name} not found on PATH: run `make bootstrap` ({from}), or set {var} to its path"
         )
     })
+}
+
+/// The cosign release a pinned tool name stands for: `make bootstrap` installs these in
+/// `.work/tools/bin` from Debian's packages (pipelines/bootstrap.sh).
+fn pinned_version(tool: &str) -> Option<&'static str> {
+    match tool {
+        "cosign" => Some("2.5"),
+        "cosign3" => Some("3.1"),
+        _ => None,
+    }
 }
 
 /// The Debian package `make bootstrap` installs for a tool the tests run.
@@ -183,6 +193,17 @@ mod tests {
         );
         let panicked = std::panic::catch_unwind(|| tool("portcullis-no-such-tool-xyz"));
         assert!(panicked.is_err(), "a missing tool must panic, not skip");
+    }
+
+    #[test]
+    fn pinned_cosigns_are_looked_for_in_work_tools_only() {
+        assert_eq!(pinned_version("cosign3"), Some("3.1"));
+        assert_eq!(pinned_version("docker-registry"), None);
+        if env::var_os("PORTCULLIS_COSIGN3").is_none() {
+            // Installed by `make bootstrap`; never taken from PATH.
+            let path = tool("cosign3");
+            assert_eq!(path, workspace_root().join(".work/tools/bin/cosign3"));
+        }
     }
 
     #[test]

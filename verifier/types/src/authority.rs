@@ -63,6 +63,7 @@ mod tests {
             keys: vec![test_key()],
             threshold: 1,
             attestations: Vec::new(),
+            format: Default::default(),
         });
         let root = Arc::new(
             TrustedRoot::from_json(

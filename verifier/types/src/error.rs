@@ -51,6 +51,8 @@ pub enum RegistryError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum VerifyError {
+    /// No signature in the classic tag `tag` (the verifier now reports [`Self::NoSignatureIn`],
+    /// which names every place looked; kept for callers that build verdicts themselves).
     #[error("{image}: no signature found (looked for tag {tag})")]
     NoSignature { image: String, tag: String },
     #[error(
@@ -76,6 +78,8 @@ pub enum VerifyError {
         what: String,
         cause: String,
     },
+    /// No attestation of the type signed by a trusted key (the verifier now reports
+    /// [`Self::AttestationNotFound`], which names every place looked).
     #[error("{image}: no attestation of type {predicate_type} signed by a trusted key")]
     AttestationMissing {
         image: String,
@@ -106,13 +110,12 @@ pub enum VerifyError {
         registry: String,
         budget_ms: u64,
     },
-    /// Keyless: no signature in any of the places looked at (`.sig` tag, referrers).
+    /// No signature in any of the places looked at (the `.sig` tag, the referrers API or its
+    /// fallback tag, each with the media type looked for), key-based or keyless.
     #[error("{image}: no signature found (looked in {looked})")]
     NoSignatureIn { image: String, looked: String },
-    /// Keyless: no attestation of the type in any of the places looked at.
-    #[error(
-        "{image}: no {predicate_type} attestation by an accepted keyless signer (looked in {looked})"
-    )]
+    /// No attestation of the type in any of the places looked at, key-based or keyless.
+    #[error("{image}: no {predicate_type} attestation by an accepted signer (looked in {looked})")]
     AttestationNotFound {
         image: String,
         predicate_type: String,
@@ -135,6 +138,28 @@ pub enum VerifyError {
         at: String,
         #[source]
         source: Box<KeylessError>,
+    },
+    /// A signature (or attestation) names a trusted key as its signer (a bundle's key hint) but
+    /// does not verify with it: altered after signing.
+    #[error(
+        "{image}: {what} in {at} names trusted key {key} but does not verify with it (altered after signing?)"
+    )]
+    SignatureInvalid {
+        image: String,
+        what: String,
+        at: String,
+        key: String,
+    },
+    /// Nothing signed the image, and a referrer listed for it names another image as its
+    /// subject (copied from another image's listing): never used for this one.
+    #[error(
+        "{image}: no signature found; referrer {at} is listed for {actual} but its subject is {subject} (copied from another image?)"
+    )]
+    ReferrerOfAnother {
+        image: String,
+        at: String,
+        subject: String,
+        actual: String,
     },
     /// No keyless signature verified; `source` is the failure of the signature that got
     /// furthest (see [`KeylessError::progress`]).
@@ -172,6 +197,8 @@ impl VerifyError {
             VerifyError::ReferrerRejected { source, .. }
             | VerifyError::KeylessAttestationRejected { source, .. } => source.code(),
             VerifyError::NoSignatureIn { .. } => "no-signature",
+            VerifyError::SignatureInvalid { .. } => "signature-invalid",
+            VerifyError::ReferrerOfAnother { .. } => "referrer-of-another",
             VerifyError::AttestationNotFound { .. } => "attestation-missing",
         }
     }

@@ -64,6 +64,14 @@ impl PublicKey {
             .unwrap_or_default()
     }
 
+    /// The DER `SubjectPublicKeyInfo`.
+    pub fn to_der(&self) -> Vec<u8> {
+        self.key
+            .to_public_key_der()
+            .map(|d| d.as_bytes().to_vec())
+            .unwrap_or_default()
+    }
+
     /// Hex SHA-256 of the DER public key.
     pub fn id(&self) -> &str {
         &self.id

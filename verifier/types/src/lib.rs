@@ -27,6 +27,6 @@ pub use keyless::KeylessRequirement;
 pub use keys::{KeyError, PublicKey};
 pub use reference::{Digest, ImageRef, ReferenceError};
 pub use requirement::{
-    AttestationRequirement, KeyRequirement, Verdict, Verified, VerifiedAttestation,
-    predicate_type_uri,
+    AttestationRequirement, KeyRequirement, SignatureFormat, Verdict, Verified,
+    VerifiedAttestation, predicate_type_uri,
 };

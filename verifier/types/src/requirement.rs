@@ -38,6 +38,32 @@ pub struct AttestationRequirement {
     pub conditions: Vec<Condition>,
 }
 
+/// Which signature formats a key-based authority accepts (policy `signatureFormat`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SignatureFormat {
+    /// cosign's classic `.sig`/`.att` tags and Sigstore bundles stored as OCI referrers.
+    #[default]
+    Any,
+    /// Only the classic `.sig`/`.att` tags (cosign 2 and `portcullis sign`); referrers are not
+    /// looked at.
+    Classic,
+    /// Only Sigstore bundles stored as OCI referrers (cosign 3); the classic tags are not looked at.
+    Bundle,
+}
+
+impl SignatureFormat {
+    /// Whether the classic tags are looked at.
+    pub fn classic(self) -> bool {
+        self != SignatureFormat::Bundle
+    }
+
+    /// Whether referrer bundles are looked at.
+    pub fn bundle(self) -> bool {
+        self != SignatureFormat::Classic
+    }
+}
+
 /// What an image digest must satisfy to pass by trusted keys (the keyless counterpart is
 /// [`crate::KeylessRequirement`]).
 #[derive(Debug, Clone)]
@@ -48,6 +74,8 @@ pub struct KeyRequirement {
     pub threshold: usize,
     /// Attestations, each signed by at least one trusted key.
     pub attestations: Vec<AttestationRequirement>,
+    /// Which formats count (signatures and attestations alike).
+    pub format: SignatureFormat,
 }
 
 impl KeyRequirement {
@@ -62,6 +90,9 @@ impl KeyRequirement {
             h.update(b"\n");
         }
         h.update(format!("threshold={}\n", self.threshold).as_bytes());
+        if self.format != SignatureFormat::Any {
+            h.update(format!("format={:?}\n", self.format).as_bytes());
+        }
         hash_attestations(&mut h, &self.attestations);
         hex::encode(h.finalize())
     }

@@ -189,6 +189,7 @@ pub fn requirement(key: &PrivateKey) -> KeyRequirement {
             predicate_type: SLSA1.into(),
             conditions: vec![Condition::parse(&condition).unwrap()],
         }],
+        format: Default::default(),
     }
 }
 

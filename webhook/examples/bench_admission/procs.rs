@@ -37,28 +37,13 @@ pub struct Pki {
 
 impl Pki {
     pub fn write(dir: &Path) -> Pki {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "portcullis bench CA");
-        params.key_usages = vec![
-            rcgen::KeyUsagePurpose::KeyCertSign,
-            rcgen::KeyUsagePurpose::CrlSign,
-        ];
-        let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap())
+        let ca = portcullis_testkit::TestCa::new("portcullis bench CA").unwrap();
+        let (cert, key) = ca
+            .issue("portcullis bench", &[SERVICE_DNS, "127.0.0.1"])
             .unwrap();
-        let mut leaf =
-            rcgen::CertificateParams::new(vec![SERVICE_DNS.to_string(), "127.0.0.1".to_string()])
-                .unwrap();
-        leaf.distinguished_name
-            .push(rcgen::DnType::CommonName, "portcullis bench");
-        leaf.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = leaf.signed_by(&key, &ca).unwrap();
         let (cert_path, key_path) = (dir.join("tls.crt"), dir.join("tls.key"));
-        std::fs::write(&cert_path, cert.pem()).unwrap();
-        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        std::fs::write(&cert_path, cert).unwrap();
+        std::fs::write(&key_path, key).unwrap();
         Pki {
             ca_pem: ca.pem(),
             cert: cert_path,

@@ -7,11 +7,11 @@
 //! is signed by the one local CA, and `duration`, key algorithm and usages are not copied (the
 //! certificates are ECDSA P-256, valid for the rehearsal only, with `serverAuth`).
 
-use anyhow::Context as _;
+use portcullis_testkit::TestCa;
 
 /// A CA that issues serving certificates.
 pub struct LocalCa {
-    ca: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+    ca: TestCa,
 }
 
 impl std::fmt::Debug for LocalCa {
@@ -29,19 +29,9 @@ pub struct Leaf {
 
 impl LocalCa {
     pub fn new(common_name: &str) -> anyhow::Result<Self> {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new())
-            .context("CA certificate parameters")?;
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, common_name);
-        params.key_usages = vec![
-            rcgen::KeyUsagePurpose::KeyCertSign,
-            rcgen::KeyUsagePurpose::CrlSign,
-        ];
-        let key = rcgen::KeyPair::generate().context("generating the CA key")?;
-        let ca = rcgen::CertifiedIssuer::self_signed(params, key).context("self-signing the CA")?;
-        Ok(Self { ca })
+        Ok(Self {
+            ca: TestCa::new(common_name)?,
+        })
     }
 
     /// The CA certificate (PEM), as `ca.crt` and as the injected `caBundle`.
@@ -55,23 +45,8 @@ impl LocalCa {
             !dns_names.is_empty(),
             "a serving certificate needs at least one DNS name"
         );
-        let mut params = rcgen::CertificateParams::new(dns_names.to_vec())
-            .with_context(|| format!("serving certificate parameters for {dns_names:?}"))?;
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, dns_names[0].as_str());
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-        params.key_usages = vec![
-            rcgen::KeyUsagePurpose::DigitalSignature,
-            rcgen::KeyUsagePurpose::KeyEncipherment,
-        ];
-        let key = rcgen::KeyPair::generate().context("generating the serving key")?;
-        let cert = params
-            .signed_by(&key, &self.ca)
-            .context("signing the serving certificate")?;
-        Ok(Leaf {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        })
+        let names: Vec<&str> = dns_names.iter().map(String::as_str).collect();
+        let (cert_pem, key_pem) = self.ca.issue(&dns_names[0], &names)?;
+        Ok(Leaf { cert_pem, key_pem })
     }
 }

@@ -145,6 +145,12 @@ fn run(
         .block_on(admit(hooks, &request(), namespace, caller))
 }
 
+/// Asserts that `a` was rejected with an API server message starting with `start`.
+fn assert_rejected(a: &portcullis_rehearsal::dispatch::Admission, start: &str) {
+    assert!(!a.allowed, "admitted: {}", a.message);
+    assert!(a.message.starts_with(start), "{}", a.message);
+}
+
 #[test]
 fn mutating_configurations_by_name_then_validating_on_the_patched_object() {
     let h = hooks("Fail", "");
@@ -234,12 +240,9 @@ fn failure_policy_decides_on_connection_errors_bad_status_and_bad_reviews() {
         let fail = hooks("Fail", "");
         let caller = Scripted::with(&[("first", script)]);
         let a = run(&fail, &caller, &ns("a"));
-        assert!(!a.allowed);
-        assert!(
-            a.message
-                .starts_with("Internal error occurred: failed calling webhook \"first\": "),
-            "{}",
-            a.message
+        assert_rejected(
+            &a,
+            "Internal error occurred: failed calling webhook \"first\": ",
         );
         // The chain stops at the first rejection.
         assert_eq!(caller.seen_names(), ["zeroth", "first"]);
@@ -267,12 +270,7 @@ fn broken_patches_are_internal_errors_whatever_the_policy() {
             &Scripted::with(&[("first", patch)]),
             &ns("a"),
         );
-        assert!(!a.allowed);
-        assert!(
-            a.message.starts_with("Internal error occurred"),
-            "{}",
-            a.message
-        );
+        assert_rejected(&a, "Internal error occurred");
     }
 }
 

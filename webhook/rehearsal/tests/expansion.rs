@@ -23,6 +23,20 @@ fn one(kind: Kind, parent: &Value) -> portcullis_rehearsal::controllers::Child {
     c.remove(0)
 }
 
+/// [`one`], checked to be requested by `controller`'s service account in kube-system.
+fn made_by(
+    kind: Kind,
+    parent: &Value,
+    controller: &str,
+) -> portcullis_rehearsal::controllers::Child {
+    let c = one(kind, parent);
+    assert_eq!(
+        c.user.username,
+        format!("system:serviceaccount:kube-system:{controller}")
+    );
+    c
+}
+
 #[test]
 fn deployment_to_replicaset_to_pod_from_the_admitted_object() {
     let s = base("api.yaml");
@@ -30,12 +44,8 @@ fn deployment_to_replicaset_to_pod_from_the_admitted_object() {
     // As admitted: a mutating webhook pinned the image.
     d["spec"]["template"]["spec"]["containers"][0]["image"] = json!("r/api:1@sha256:aa");
     let d = persist(&d);
-    let rs = one(Kind::Deployment, &d);
+    let rs = made_by(Kind::Deployment, &d, "deployment-controller");
     assert_eq!(rs.kind, Kind::ReplicaSet);
-    assert_eq!(
-        rs.user.username,
-        "system:serviceaccount:kube-system:deployment-controller"
-    );
     let hash = template_hash(d.pointer("/spec/template").unwrap());
     assert_eq!(
         str_at(&rs.object, "/metadata/name"),
@@ -72,12 +82,8 @@ fn deployment_to_replicaset_to_pod_from_the_admitted_object() {
     Kind::ReplicaSet.check_typed(&rs.object).unwrap();
 
     let rs = persist(&rs.object);
-    let pod = one(Kind::ReplicaSet, &rs);
+    let pod = made_by(Kind::ReplicaSet, &rs, "replicaset-controller");
     assert_eq!(pod.kind, Kind::Pod);
-    assert_eq!(
-        pod.user.username,
-        "system:serviceaccount:kube-system:replicaset-controller"
-    );
     assert_eq!(pod.user.groups[1], "system:serviceaccounts:kube-system");
     // Created with generateName: the request has no name yet, as the API server sends it.
     assert_eq!(str_at(&pod.object, "/metadata/name"), "");
@@ -114,11 +120,7 @@ fn deployment_to_replicaset_to_pod_from_the_admitted_object() {
 fn statefulset_pod_gets_ordinal_name_and_claims() {
     let s = base("postgres.yaml");
     let sts = persist(s.find("StatefulSet", "jobs", "postgres").unwrap());
-    let pod = one(Kind::StatefulSet, &sts);
-    assert_eq!(
-        pod.user.username,
-        "system:serviceaccount:kube-system:statefulset-controller"
-    );
+    let pod = made_by(Kind::StatefulSet, &sts, "statefulset-controller");
     assert_eq!(str_at(&pod.object, "/metadata/name"), "postgres-0");
     assert_eq!(
         str_at(
@@ -142,11 +144,7 @@ fn statefulset_pod_gets_ordinal_name_and_claims() {
 fn job_pod_and_cronjob_job() {
     let s = base("migrate-job.yaml");
     let job = persist(s.find("Job", "jobs", "jobs-migrate").unwrap());
-    let pod = one(Kind::Job, &job);
-    assert_eq!(
-        pod.user.username,
-        "system:serviceaccount:kube-system:job-controller"
-    );
+    let pod = made_by(Kind::Job, &job, "job-controller");
     assert_eq!(
         str_at(
             &pod.object,
@@ -164,12 +162,8 @@ fn job_pod_and_cronjob_job() {
         "metadata": {"name": "nightly", "namespace": "jobs"},
         "spec": {"schedule": "0 3 * * *", "jobTemplate": {"metadata": {"labels": {"app": "n"}},
             "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "r/x:1"}]}}}}}}));
-    let j = one(Kind::CronJob, &cron);
+    let j = made_by(Kind::CronJob, &cron, "cronjob-controller");
     assert_eq!(j.kind, Kind::Job);
-    assert_eq!(
-        j.user.username,
-        "system:serviceaccount:kube-system:cronjob-controller"
-    );
     assert!(str_at(&j.object, "/metadata/name").starts_with("nightly-"));
     assert_eq!(str_at(&j.object, "/metadata/labels/app"), "n");
     assert_eq!(
@@ -187,11 +181,7 @@ fn daemonset_pod_tolerates_node_conditions_and_pods_have_no_children() {
         "metadata": {"name": "agent", "namespace": "jobs"},
         "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}},
             "spec": {"containers": [{"name": "c", "image": "r/x:1"}]}}}}));
-    let pod = one(Kind::DaemonSet, &ds);
-    assert_eq!(
-        pod.user.username,
-        "system:serviceaccount:kube-system:daemon-set-controller"
-    );
+    let pod = made_by(Kind::DaemonSet, &ds, "daemon-set-controller");
     let tolerations = pod.object["spec"]["tolerations"].as_array().unwrap();
     assert!(
         tolerations

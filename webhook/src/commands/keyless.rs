@@ -76,30 +76,16 @@ impl IdentityArgs {
 
     /// The requirement these flags describe; a missing issuer or trusted root is an error.
     pub fn requirement(&self) -> anyhow::Result<KeylessRequirement> {
-        let subject = match (
+        let subject = matcher(
+            "certificate-identity",
             &self.certificate_identity,
             &self.certificate_identity_regexp,
-        ) {
-            (Some(exact), _) => StringMatcher::exact(exact.as_str()),
-            (None, Some(re)) => {
-                StringMatcher::regex(re).context("--certificate-identity-regexp")?
-            }
-            (None, None) => bail!(
-                "keyless verification needs --certificate-identity or --certificate-identity-regexp"
-            ),
-        };
-        let issuer = match (
+        )?;
+        let issuer = matcher(
+            "certificate-oidc-issuer",
             &self.certificate_oidc_issuer,
             &self.certificate_oidc_issuer_regexp,
-        ) {
-            (Some(exact), _) => StringMatcher::exact(exact.as_str()),
-            (None, Some(re)) => {
-                StringMatcher::regex(re).context("--certificate-oidc-issuer-regexp")?
-            }
-            (None, None) => bail!(
-                "keyless verification needs --certificate-oidc-issuer or --certificate-oidc-issuer-regexp"
-            ),
-        };
+        )?;
         let Some(root) = self.read_trusted_root()? else {
             bail!(
                 "keyless verification needs --trusted-root FILE (a Sigstore trusted_root.json); nothing is fetched online"
@@ -137,6 +123,19 @@ impl IdentityArgs {
             identities: vec![identity],
             attestations: Vec::new(),
         })
+    }
+}
+
+/// `--FLAG` (exact) or else `--FLAG-regexp`; a flag pair with neither set is an error naming both.
+fn matcher(
+    flag: &str,
+    exact: &Option<String>,
+    regexp: &Option<String>,
+) -> anyhow::Result<StringMatcher> {
+    match (exact, regexp) {
+        (Some(exact), _) => Ok(StringMatcher::exact(exact.as_str())),
+        (None, Some(re)) => StringMatcher::regex(re).with_context(|| format!("--{flag}-regexp")),
+        (None, None) => bail!("keyless verification needs --{flag} or --{flag}-regexp"),
     }
 }
 

@@ -1,10 +1,13 @@
 //! `portcullis sign` and `portcullis attest`: push a signature or a signed in-toto attestation
-//! for the digest an image reference resolves to, in cosign's classic format.
+//! for the digest an image reference resolves to, in cosign's classic format (`.sig`/`.att` tags,
+//! the default) or, with `--bundle-format new`, as cosign 3 does: a Sigstore bundle stored as an
+//! OCI referrer of the image.
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use clap::Args;
+use clap::{Args, ValueEnum};
+use portcullis_verifier::cosign::bundle_write::{attest_image_bundle, sign_image_bundle};
 use portcullis_verifier::cosign::sign::{attest_image, sign_image};
 use portcullis_verifier::predicate_type_uri;
 
@@ -19,6 +22,22 @@ pub struct CosignCompat {
     /// Accepted for cosign compatibility: key-based signing uploads nothing to a log.
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
     pub tlog_upload: Option<bool>,
+    /// `classic`: cosign's `sha256-<hex>.sig`/`.att` tags (read by cosign 2 and 3); `new`: a
+    /// Sigstore bundle stored as an OCI referrer (cosign 3's format; cosign 2 does not read it).
+    #[arg(
+        long,
+        env = "PORTCULLIS_BUNDLE_FORMAT",
+        value_enum,
+        default_value_t = BundleFormat::Classic
+    )]
+    pub bundle_format: BundleFormat,
+}
+
+/// Where and how a signature is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BundleFormat {
+    New,
+    Classic,
 }
 
 #[derive(Debug, Args)]
@@ -55,7 +74,11 @@ impl SignArgs {
         let image = parse_image(&self.image)?;
         let key = read_private_key(&self.key)?;
         let client = self.registry.client(&image)?;
-        let done = sign_image(&client, &image, &key, self.registry.deadline()).await?;
+        let deadline = self.registry.deadline();
+        let done = match self.cosign.bundle_format {
+            BundleFormat::Classic => sign_image(&client, &image, &key, deadline).await?,
+            BundleFormat::New => sign_image_bundle(&client, &image, &key, deadline).await?,
+        };
         report("Signed", &done);
         Ok(())
     }
@@ -71,15 +94,15 @@ impl AttestArgs {
             .with_context(|| format!("predicate {} is not JSON", self.predicate.display()))?;
         let uri = predicate_type_uri(&self.predicate_type);
         let client = self.registry.client(&image)?;
-        let done = attest_image(
-            &client,
-            &image,
-            &key,
-            uri,
-            predicate,
-            self.registry.deadline(),
-        )
-        .await?;
+        let deadline = self.registry.deadline();
+        let done = match self.cosign.bundle_format {
+            BundleFormat::Classic => {
+                attest_image(&client, &image, &key, uri, predicate, deadline).await?
+            }
+            BundleFormat::New => {
+                attest_image_bundle(&client, &image, &key, uri, predicate, deadline).await?
+            }
+        };
         report("Attested", &done);
         Ok(())
     }

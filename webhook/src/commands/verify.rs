@@ -82,6 +82,7 @@ impl VerifyArgs {
             keys: read_public_keys(&self.keys)?,
             threshold: self.threshold,
             attestations,
+            format: Default::default(),
         };
         let client = self.registry.client(&image)?;
         let deadline = self.registry.deadline();

@@ -168,6 +168,20 @@ mod tests {
         serve: ServeArgs,
     }
 
+    /// The required flags, then `extra`.
+    fn parse(extra: &[&str]) -> Result<Cli, clap::Error> {
+        let required = [
+            "portcullis",
+            "--tls-cert",
+            "c",
+            "--tls-key",
+            "k",
+            "--policy",
+            "p",
+        ];
+        Cli::try_parse_from(required.iter().chain(extra))
+    }
+
     #[test]
     fn flags_parse_with_defaults() {
         let cli = Cli::try_parse_from([
@@ -208,39 +222,18 @@ mod tests {
 
     #[test]
     fn bad_duration_is_a_clear_error() {
-        let e = Cli::try_parse_from([
-            "portcullis",
-            "--tls-cert",
-            "c",
-            "--tls-key",
-            "k",
-            "--policy",
-            "p",
-            "--cache-ttl",
-            "300",
-        ])
-        .unwrap_err()
-        .to_string();
+        let e = parse(&["--cache-ttl", "300"]).unwrap_err().to_string();
         assert!(e.contains("missing unit"), "{e}");
     }
 
     #[test]
     fn trusted_roots_are_name_file_pairs() {
-        let base = [
-            "portcullis",
-            "--tls-cert",
-            "c",
-            "--tls-key",
-            "k",
-            "--policy",
-            "p",
-        ];
-        let cli = Cli::try_parse_from(base.iter().chain(&[
+        let cli = parse(&[
             "--trusted-root",
             "public=/t/a.json",
             "--trusted-root",
             "private=b.json",
-        ]))
+        ])
         .unwrap();
         assert_eq!(
             cli.serve.policy.trusted_roots,
@@ -255,14 +248,12 @@ mod tests {
                 }
             ]
         );
-        let e = Cli::try_parse_from(base.iter().chain(&["--registry-mirror", "ghcr.io"]))
+        let e = parse(&["--registry-mirror", "ghcr.io"])
             .unwrap_err()
             .to_string();
         assert!(e.contains("REGISTRY=HOST"), "{e}");
         for bad in ["a.json", "=a.json", "name="] {
-            let e = Cli::try_parse_from(base.iter().chain(&["--trusted-root", bad]))
-                .unwrap_err()
-                .to_string();
+            let e = parse(&["--trusted-root", bad]).unwrap_err().to_string();
             assert!(e.contains("expected NAME=FILE"), "{bad}: {e}");
         }
     }

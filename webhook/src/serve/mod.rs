@@ -170,12 +170,14 @@ impl ServeArgs {
             default_timeout: self.server.default_timeout,
         });
 
-        tokio::spawn(policies.clone().watch(
+        tokio::spawn(poll::reload_every(
+            policies.clone(),
             self.policy.policy_reload_interval,
             metrics.clone(),
             watchers_stopped.clone(),
         ));
-        tokio::spawn(certs.clone().watch(
+        tokio::spawn(poll::reload_every(
+            certs.clone(),
             self.server.tls_reload_interval,
             metrics.clone(),
             watchers_stopped,

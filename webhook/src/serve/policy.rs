@@ -11,15 +11,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use arc_swap::ArcSwapOption;
-use tokio::sync::watch;
 
 use super::config::NamedPath;
 use super::decide::{NamedSource, Policies, SourceFile};
 use super::metrics::Metrics;
-use super::poll::Poll;
+use super::poll::Watched;
 
 /// Why a set of policy files could not be loaded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -165,23 +164,18 @@ impl PolicyStore {
         }
         result
     }
+}
 
-    /// Reloads now and then every `interval` until `stop` fires, reporting each change.
-    pub async fn watch(
-        self: Arc<Self>,
-        interval: Duration,
-        metrics: Metrics,
-        stop: watch::Receiver<bool>,
-    ) {
-        let mut poll = Poll::new(interval, stop);
-        while poll.next().await {
-            let store = self.clone();
-            match tokio::task::spawn_blocking(move || store.reload()).await {
-                Ok(Some(outcome)) => report(&self, &metrics, outcome),
-                Ok(None) => {}
-                Err(error) => tracing::error!(%error, "Policy reload task failed"),
-            }
-        }
+impl Watched for PolicyStore {
+    type Outcome = Result<usize, PolicyLoadError>;
+    const WHAT: &'static str = "Policy";
+
+    fn check(&self) -> Option<Self::Outcome> {
+        self.reload()
+    }
+
+    fn report(&self, metrics: &Metrics, outcome: Self::Outcome) {
+        report(self, metrics, outcome);
     }
 }
 

@@ -29,7 +29,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use super::metrics::Metrics;
-use super::poll::Poll;
+use super::poll::Watched;
 
 /// How long a client may take to complete the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -151,29 +151,25 @@ impl CertStore {
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Ok(config)
     }
+}
 
-    /// Polls the files every `interval` until `stop` fires.
-    pub async fn watch(
-        self: Arc<Self>,
-        interval: Duration,
-        metrics: Metrics,
-        stop: watch::Receiver<bool>,
-    ) {
-        let mut poll = Poll::new(interval, stop);
-        while poll.next().await {
-            let store = self.clone();
-            let outcome = tokio::task::spawn_blocking(move || store.reload_if_changed()).await;
-            match outcome {
-                Ok(None) => {}
-                Ok(Some(Ok(()))) => {
-                    metrics.record_tls_reload(true);
-                    tracing::info!(cert = %self.cert_path.display(), "Serving certificate reloaded");
-                }
-                Ok(Some(Err(error))) => {
-                    metrics.record_tls_reload(false);
-                    tracing::warn!(%error, "Serving certificate not reloaded; keeping the previous one");
-                }
-                Err(error) => tracing::error!(%error, "Certificate reload task failed"),
+impl Watched for CertStore {
+    type Outcome = Result<(), String>;
+    const WHAT: &'static str = "Certificate";
+
+    fn check(&self) -> Option<Self::Outcome> {
+        self.reload_if_changed()
+    }
+
+    fn report(&self, metrics: &Metrics, outcome: Self::Outcome) {
+        match outcome {
+            Ok(()) => {
+                metrics.record_tls_reload(true);
+                tracing::info!(cert = %self.cert_path.display(), "Serving certificate reloaded");
+            }
+            Err(error) => {
+                metrics.record_tls_reload(false);
+                tracing::warn!(%error, "Serving certificate not reloaded; keeping the previous one");
             }
         }
     }

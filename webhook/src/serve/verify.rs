@@ -185,6 +185,7 @@ mod tests {
             keys: Vec::new(),
             threshold: 1,
             attestations: Vec::new(),
+            format: Default::default(),
         }))
     }
 

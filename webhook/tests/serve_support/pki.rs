@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use portcullis_testkit::TestCa;
 use rustls::pki_types::CertificateDer;
 
 use super::*;
@@ -11,23 +12,14 @@ use super::*;
 
 /// A test CA that issues serving certificates for [`SERVICE_DNS`] and 127.0.0.1.
 pub struct Pki {
-    ca: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+    ca: TestCa,
 }
 
 impl Pki {
     pub fn new() -> Self {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "portcullis test CA");
-        params.key_usages = vec![
-            rcgen::KeyUsagePurpose::KeyCertSign,
-            rcgen::KeyUsagePurpose::CrlSign,
-        ];
-        let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap())
-            .unwrap();
-        Self { ca }
+        Self {
+            ca: TestCa::new("portcullis test CA").unwrap(),
+        }
     }
 
     /// The CA bundle (PEM), as in a webhook configuration's `caBundle`.
@@ -37,19 +29,10 @@ impl Pki {
 
     /// A new serving certificate and key (PEM), with `label` in its subject.
     pub fn leaf(&self, label: &str) -> (String, String) {
-        let mut params = rcgen::CertificateParams::new(vec![
-            SERVICE_DNS.to_string(),
-            "localhost".to_string(),
-            "127.0.0.1".to_string(),
-        ])
-        .unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, format!("portcullis {label}"));
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, &self.ca).unwrap();
-        (cert.pem(), key.serialize_pem())
+        let names = [SERVICE_DNS, "localhost", "127.0.0.1"];
+        self.ca
+            .issue(&format!("portcullis {label}"), &names)
+            .unwrap()
     }
 
     /// Writes a new leaf to `dir/tls.crt` and `dir/tls.key` the way the kubelet updates a

@@ -157,9 +157,22 @@ impl ImageVerifier for StubVerifier {
 
 /// A `ClusterImagePolicy` requiring a signature by a fresh key on `images` (glob).
 pub fn image_policy(name: &str, images: &str, mode: &str) -> String {
-    let pem = portcullis_verifier::PrivateKey::generate()
-        .public()
-        .to_pem();
+    key_policy(
+        &portcullis_verifier::PrivateKey::generate(),
+        name,
+        images,
+        mode,
+    )
+}
+
+/// A `ClusterImagePolicy` requiring a signature by `key` on `images` (glob).
+pub fn key_policy(
+    key: &portcullis_verifier::PrivateKey,
+    name: &str,
+    images: &str,
+    mode: &str,
+) -> String {
+    let pem = key.public().to_pem();
     let indented: String = pem.lines().map(|l| format!("          {l}\n")).collect();
     format!(
         "apiVersion: policy.portcullis.dev/v1alpha1

@@ -202,4 +202,11 @@ impl Workdir {
     pub fn start(&self, extra: &[&str]) -> Server {
         Server::start(&self.cert, &self.key, &self.policies, extra)
     }
+
+    /// A client of `server`'s admission listener, trusting this folder's CA.
+    pub async fn connect(&self, server: &Server) -> Client {
+        Client::connect(server.admission, &self.pki.ca_pem())
+            .await
+            .unwrap()
+    }
 }

@@ -13,7 +13,7 @@ use jobs_common::{
     config::{AdminArgs, ServiceArgs, ShutdownArgs, bounded, socket_addr},
     db, fixtures,
     jobs::store::{self, Created, Idempotency, NewJob},
-    migrate, shutdown, telemetry,
+    migrate, service, shutdown,
 };
 use tokio::net::TcpListener;
 use tracing::info;
@@ -52,12 +52,7 @@ enum Command {
 
 impl Args {
     pub async fn run(self) -> anyhow::Result<()> {
-        self.service
-            .database
-            .validate()
-            .map_err(anyhow::Error::msg)?;
-        let telemetry = telemetry::init(&self.service.telemetry, "jobs-api")?;
-        let pool = db::pool(&self.service.database)?;
+        let (telemetry, pool) = service::prepare(&self.service, "jobs-api")?;
         let result = match self.command.unwrap_or(Command::Serve) {
             Command::Serve => {
                 serve(
@@ -85,9 +80,7 @@ async fn serve(
     let api = TcpListener::bind(listen)
         .await
         .with_context(|| format!("APP_LISTEN {listen}"))?;
-    let admin_listener = TcpListener::bind(admin.admin_listen)
-        .await
-        .with_context(|| format!("APP_ADMIN_LISTEN {}", admin.admin_listen))?;
+    let admin_listener = service::bind_admin(admin).await?;
     let state = AppState {
         pool,
         metrics: Arc::new(Metrics::new()),

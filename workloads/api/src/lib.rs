@@ -8,10 +8,11 @@
 //! stored with the job so the worker's processing span joins the same trace. The API never
 //! processes jobs — that is `jobs-worker` — and owns no SQL: queries are in `jobs_common::jobs`.
 //! [`run`] is the whole service lifecycle (admin listener, readiness, graceful drain), shared by
-//! the binary and the integration tests.
+//! the binary and the integration tests ([`local`] runs it on loopback ports for them).
 
 pub mod cli;
 mod error;
+pub mod local;
 pub mod middleware;
 pub mod model;
 mod routes;
@@ -19,12 +20,7 @@ mod routes;
 use std::{future::IntoFuture, sync::Arc};
 
 use axum::{Router, extract::DefaultBodyLimit};
-use jobs_common::{
-    Metrics, Pool,
-    admin::{AdminServer, Health},
-    config::ShutdownArgs,
-    shutdown::Phases,
-};
+use jobs_common::{Metrics, Pool, config::ShutdownArgs, service};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -63,14 +59,13 @@ pub async fn run(
     requested: CancellationToken,
     timing: &ShutdownArgs,
 ) -> anyhow::Result<()> {
-    let health = Health::new(state.pool.clone());
-    let phases = Phases::start(
+    let (admin, phases) = service::start_admin(
+        admin_listener,
+        state.pool.clone(),
+        state.metrics.clone(),
         requested,
-        health.clone(),
-        timing.shutdown_grace,
-        timing.drain_timeout,
+        timing,
     );
-    let admin = AdminServer::spawn(admin_listener, health, state.metrics.clone());
     info!(listen = %api.local_addr()?, "Serving the API");
     let server =
         axum::serve(api, app(state)).with_graceful_shutdown(phases.stop.clone().cancelled_owned());

@@ -7,12 +7,5 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match jobs_api::cli::Args::parse().run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "Exiting");
-            eprintln!("jobs-api: {error:#}");
-            ExitCode::FAILURE
-        }
-    }
+    jobs_common::service::exit_code("jobs-api", jobs_api::cli::Args::parse().run().await)
 }

@@ -172,15 +172,7 @@ pub fn validate_create(body: &[u8]) -> Result<ValidCreate, ApiError> {
     let Value::Object(map) = value else {
         return Err(ApiError::invalid("body", "must be a JSON object"));
     };
-    if let Some(unknown) = map
-        .keys()
-        .find(|k| !["kind", "payload", "maxAttempts"].contains(&k.as_str()))
-    {
-        return Err(ApiError::invalid(
-            unknown,
-            "is not a known field (kind, payload, maxAttempts)",
-        ));
-    }
+    only_known(map.keys(), "field", &["kind", "payload", "maxAttempts"])?;
     let kind = match map.get("kind") {
         None | Some(Value::Null) => return Err(ApiError::invalid("kind", "is required")),
         Some(Value::String(s)) => s
@@ -220,6 +212,22 @@ pub fn validate_create(body: &[u8]) -> Result<ValidCreate, ApiError> {
     })
 }
 
+/// Rejects the first of `keys` that is not `known`, naming the known ones (`what`: a body field
+/// or a query parameter).
+fn only_known<'a>(
+    keys: impl IntoIterator<Item = &'a String>,
+    what: &str,
+    known: &[&str],
+) -> Result<(), ApiError> {
+    match keys.into_iter().find(|k| !known.contains(&k.as_str())) {
+        Some(unknown) => Err(ApiError::invalid(
+            unknown,
+            format!("is not a known {what} ({})", known.join(", ")),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Validates an `Idempotency-Key` header value: 1 to 255 visible ASCII characters.
 pub fn validate_idempotency_key(raw: &[u8]) -> Result<String, ApiError> {
     let ok = (1..=255).contains(&raw.len()) && raw.iter().all(|b| b.is_ascii_graphic());
@@ -234,15 +242,7 @@ pub fn validate_idempotency_key(raw: &[u8]) -> Result<String, ApiError> {
 
 /// Validates the query of `GET /v1/jobs`.
 pub fn validate_list(query: &HashMap<String, String>) -> Result<ValidList, ApiError> {
-    if let Some(unknown) = query
-        .keys()
-        .find(|k| !["status", "limit", "cursor"].contains(&k.as_str()))
-    {
-        return Err(ApiError::invalid(
-            unknown,
-            "is not a known parameter (status, limit, cursor)",
-        ));
-    }
+    only_known(query.keys(), "parameter", &["status", "limit", "cursor"])?;
     let status = query
         .get("status")
         .map(|s| {
@@ -315,6 +315,20 @@ mod tests {
             "a".repeat(MAX_PAYLOAD_BYTES + 1)
         );
         assert_eq!(field_of(&big), "payload");
+    }
+
+    #[test]
+    fn unknown_fields_and_parameters_are_named_with_the_known_ones() {
+        let body = validate_create(br#"{"kind":"hash","payload":"x","priority":1}"#);
+        let query = validate_list(&HashMap::from([("page".to_string(), "2".to_string())]));
+        assert_eq!(
+            body.unwrap_err().to_string(),
+            "priority: is not a known field (kind, payload, maxAttempts)"
+        );
+        assert_eq!(
+            query.unwrap_err().to_string(),
+            "page: is not a known parameter (status, limit, cursor)"
+        );
     }
 
     #[test]

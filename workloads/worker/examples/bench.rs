@@ -18,7 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use jobs_api::AppState;
+use jobs_api::local::LocalApi;
 use jobs_common::{
     Metrics, Pool,
     config::ShutdownArgs,
@@ -54,22 +54,12 @@ async fn main() {
     );
     report("floor: pool SELECT 1", &floor);
 
-    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let admin = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", api.local_addr().unwrap());
-    let admin_base = format!("http://{}", admin.local_addr().unwrap());
-    let stop = CancellationToken::new();
-    let state = AppState {
-        pool: pool.clone(),
-        metrics: Arc::new(Metrics::new()),
-    };
-    let timing = ShutdownArgs {
-        shutdown_grace: Duration::ZERO,
-        drain_timeout: Duration::from_secs(5),
-    };
-    let token = stop.clone();
-    let server =
-        tokio::spawn(async move { jobs_api::run(api, admin, state, token, &timing).await });
+    let LocalApi {
+        base,
+        admin: admin_base,
+        shutdown: stop,
+        task: server,
+    } = LocalApi::start(pool.clone()).await.unwrap();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()

@@ -5,14 +5,12 @@
 
 use std::{sync::Arc, time::Duration};
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use jobs_common::{
     Metrics,
     config::{ServiceArgs, bounded, duration},
-    db, migrate, shutdown, telemetry,
+    migrate, service, shutdown,
 };
-use tokio::net::TcpListener;
 
 use crate::Worker;
 
@@ -94,20 +92,11 @@ impl WorkerArgs {
 
 impl Args {
     pub async fn run(self) -> anyhow::Result<()> {
-        self.service
-            .database
-            .validate()
-            .map_err(anyhow::Error::msg)?;
         self.worker.validate().map_err(anyhow::Error::msg)?;
-        let telemetry = telemetry::init(&self.service.telemetry, "jobs-worker")?;
-        let pool = db::pool(&self.service.database)?;
+        let (telemetry, pool) = service::prepare(&self.service, "jobs-worker")?;
         let result = match self.command.unwrap_or(Command::Run) {
             Command::Run => {
-                let admin = TcpListener::bind(self.service.admin.admin_listen)
-                    .await
-                    .with_context(|| {
-                        format!("APP_ADMIN_LISTEN {}", self.service.admin.admin_listen)
-                    })?;
+                let admin = service::bind_admin(&self.service.admin).await?;
                 let worker = Arc::new(Worker {
                     id: self.worker.id(),
                     pool,

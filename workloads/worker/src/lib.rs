@@ -14,11 +14,7 @@ pub mod tasks;
 
 use std::sync::Arc;
 
-use jobs_common::{
-    admin::{AdminServer, Health},
-    config::ShutdownArgs,
-    shutdown::Phases,
-};
+use jobs_common::{config::ShutdownArgs, service};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -33,14 +29,13 @@ pub async fn run(
     requested: CancellationToken,
     timing: &ShutdownArgs,
 ) -> anyhow::Result<()> {
-    let health = Health::new(worker.pool.clone());
-    let phases = Phases::start(
+    let (admin, phases) = service::start_admin(
+        admin_listener,
+        worker.pool.clone(),
+        worker.metrics.clone(),
         requested,
-        health.clone(),
-        timing.shutdown_grace,
-        timing.drain_timeout,
+        timing,
     );
-    let admin = AdminServer::spawn(admin_listener, health, worker.metrics.clone());
     runner::run(worker, phases).await;
     admin.stop().await
 }

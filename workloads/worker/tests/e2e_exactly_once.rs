@@ -8,8 +8,6 @@ mod support;
 
 use std::time::Duration;
 
-use rustix::process::Signal;
-
 const JOBS: usize = 1_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -53,11 +51,6 @@ async fn thousand_jobs_two_workers_each_completes_once() {
     );
 
     for mut w in [a, b] {
-        let status = w.proc.stop(Signal::TERM, Duration::from_secs(30)).unwrap();
-        assert!(
-            status.success(),
-            "worker exited with {status}: {}",
-            w.proc.log_tail(20)
-        );
+        w.terminate();
     }
 }

@@ -14,7 +14,6 @@ mod support;
 use std::time::Duration;
 
 use jobs_common::testing::eventually;
-use rustix::process::Signal;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,9 +89,5 @@ async fn readiness_follows_the_database_and_work_resumes() {
         "not completed exactly once: {violations:?}"
     );
     assert!(worker.proc.try_wait().unwrap().is_none(), "worker died");
-    let status = worker
-        .proc
-        .stop(Signal::TERM, Duration::from_secs(30))
-        .unwrap();
-    assert!(status.success(), "{status}");
+    worker.terminate();
 }

@@ -10,10 +10,10 @@
 
 mod support;
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use jobs_common::testing::eventually;
-use rustix::process::Signal;
 use serde_json::json;
 
 const JOBS: usize = 200;
@@ -39,15 +39,8 @@ async fn sigterm_mid_batch_then_restart_loses_nothing() {
     )
     .await
     .unwrap();
-    let status = w1.proc.stop(Signal::TERM, Duration::from_secs(30)).unwrap();
-    assert!(
-        status.success(),
-        "w1 exited with {status}:\n{}",
-        w1.proc.log_tail(20)
-    );
-    let a1 = env.attempts_by("w1").await;
+    let a1 = terminate_leaving_no_claim(&env, &mut w1, "w1").await;
     assert!(a1.get("succeeded").copied().unwrap_or(0) >= 10, "{a1:?}");
-    assert_eq!(a1.get("open"), None, "w1 left a claim open: {a1:?}");
     assert_eq!(
         a1.get("released"),
         None,
@@ -83,15 +76,8 @@ async fn sigterm_mid_batch_then_restart_loses_nothing() {
     })
     .await
     .unwrap();
-    let status = w2.proc.stop(Signal::TERM, Duration::from_secs(30)).unwrap();
-    assert!(
-        status.success(),
-        "w2 exited with {status}:\n{}",
-        w2.proc.log_tail(20)
-    );
-    let a2 = env.attempts_by("w2").await;
+    let a2 = terminate_leaving_no_claim(&env, &mut w2, "w2").await;
     assert!(a2.get("released").copied().unwrap_or(0) >= 1, "{a2:?}");
-    assert_eq!(a2.get("open"), None, "w2 left a claim open: {a2:?}");
     assert_eq!(env.counts().await.get("running"), None);
 
     // 3. Restart: everything completes, each job once.
@@ -104,6 +90,22 @@ async fn sigterm_mid_batch_then_restart_loses_nothing() {
         violations.is_empty(),
         "not completed exactly once: {violations:?}"
     );
-    let status = w3.proc.stop(Signal::TERM, Duration::from_secs(30)).unwrap();
-    assert!(status.success());
+    w3.terminate();
+}
+
+/// Stops `worker` (id `id`) with SIGTERM and returns its attempts by outcome, asserting that it
+/// left no claim open, whether it finished its jobs or released them.
+async fn terminate_leaving_no_claim(
+    env: &support::Env,
+    worker: &mut support::Worker,
+    id: &str,
+) -> HashMap<String, i64> {
+    worker.terminate();
+    let attempts = env.attempts_by(id).await;
+    assert_eq!(
+        attempts.get("open"),
+        None,
+        "{id} left a claim open: {attempts:?}"
+    );
+    attempts
 }

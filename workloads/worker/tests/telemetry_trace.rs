@@ -16,7 +16,6 @@ use std::time::Duration;
 use jobs_common::{
     config::TelemetryArgs, telemetry, testing::eventually, testing::otlp::OtlpReceiver,
 };
-use rustix::process::Signal;
 use serde_json::{Value, json};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -87,11 +86,7 @@ async fn one_trace_from_request_to_worker_span() {
         "{metrics}"
     );
 
-    let status = worker
-        .proc
-        .stop(Signal::TERM, Duration::from_secs(30))
-        .unwrap();
-    assert!(status.success(), "{}", worker.proc.log_tail(20));
+    worker.terminate();
     telemetry.flush();
 
     let spans = eventually(

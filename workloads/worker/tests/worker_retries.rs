@@ -63,6 +63,15 @@ async fn outcomes(env: &support::Env, id: Uuid) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The outcome of each attempt, in order ([`outcomes`] without the workers).
+async fn outcome_names(env: &support::Env, id: Uuid) -> Vec<String> {
+    outcomes(env, id)
+        .await
+        .into_iter()
+        .map(|(_, o)| o)
+        .collect()
+}
+
 fn start_worker(
     env: &support::Env,
 ) -> (
@@ -107,22 +116,18 @@ async fn retries_then_fails_or_succeeds() {
         Some("payload asks to fail: disk on fire")
     );
     assert!(job.result.is_none());
-    let o: Vec<String> = outcomes(&env, always)
-        .await
-        .into_iter()
-        .map(|(_, o)| o)
-        .collect();
-    assert_eq!(o, ["retry", "retry", "failed"]);
+    assert_eq!(
+        outcome_names(&env, always).await,
+        ["retry", "retry", "failed"]
+    );
 
     let job = store::get(&*conn, flaky).await.unwrap().unwrap();
     assert_eq!((job.status.as_str(), job.attempts), ("succeeded", 3));
     assert_eq!(job.result.unwrap()["words"], 5); // flaky, 2, third, time, lucky
-    let o: Vec<String> = outcomes(&env, flaky)
-        .await
-        .into_iter()
-        .map(|(_, o)| o)
-        .collect();
-    assert_eq!(o, ["retry", "retry", "succeeded"]);
+    assert_eq!(
+        outcome_names(&env, flaky).await,
+        ["retry", "retry", "succeeded"]
+    );
 
     let job = store::get(&*conn, too_flaky).await.unwrap().unwrap();
     assert_eq!((job.status.as_str(), job.attempts), ("failed", 2));

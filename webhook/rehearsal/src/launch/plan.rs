@@ -109,17 +109,8 @@ pub fn plan(
     // Ports: every declared containerPort gets a local one.
     let mut ports = BTreeMap::new();
     let mut port_names = BTreeMap::new();
-    for p in container
-        .get("ports")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let Some(cp) = p
-            .get("containerPort")
-            .and_then(Value::as_u64)
-            .and_then(|n| u16::try_from(n).ok())
-        else {
+    for (p, n) in numbered_ports(container.get("ports"), "containerPort") {
+        let Ok(cp) = u16::try_from(n) else {
             continue;
         };
         ports.entry(cp).or_insert_with(&mut *free_port);
@@ -246,17 +237,8 @@ pub fn plan(
                 .as_ref()
                 .is_some_and(|s| s.match_labels.as_ref().is_some_and(|m| !m.is_empty()))
             && matches(selector.as_ref(), &template_labels).unwrap_or(false);
-        for p in svc
-            .pointer("/spec/ports")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let Some(port) = p
-                .get("port")
-                .and_then(Value::as_i64)
-                .and_then(|n| i32::try_from(n).ok())
-            else {
+        for (p, n) in numbered_ports(svc.pointer("/spec/ports"), "port") {
+            let Ok(port) = i32::try_from(n) else {
                 continue;
             };
             let target_port = match p.get("targetPort") {
@@ -293,6 +275,18 @@ pub fn plan(
 
 /// A value with listen addresses and mounted paths rewritten (also `--flag=value` and
 /// comma-separated path lists).
+/// The entries of a `ports` list (absent: none) whose `field` is an integer, with it.
+fn numbered_ports<'a>(
+    ports: Option<&'a Value>,
+    field: &'a str,
+) -> impl Iterator<Item = (&'a Value, i64)> + 'a {
+    ports
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(move |p| Some((p, p.get(field)?.as_i64()?)))
+}
+
 fn rewrite_value(
     value: &str,
     mounts: &[(String, PathBuf)],

@@ -5,15 +5,12 @@
 // Test support: failing loudly is the point.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::time::Duration;
 
-use jobs_api::AppState;
-use jobs_common::{
-    Metrics, Pool, config::DatabaseArgs, config::ShutdownArgs, db, migrate,
-    testing::postgres::PgServer,
-};
+use jobs_api::local::LocalApi;
+use jobs_common::{Pool, config::DatabaseArgs, db, migrate, testing::postgres::PgServer};
 use serde_json::Value;
-use tokio::{net::TcpListener, task::JoinHandle};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub struct TestApi {
@@ -40,33 +37,18 @@ impl TestApi {
         migrate::run(&mut db::get(&pool).await.unwrap())
             .await
             .unwrap();
-        let api = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (api_addr, admin_addr): (SocketAddr, SocketAddr) =
-            (api.local_addr().unwrap(), admin.local_addr().unwrap());
-        let state = AppState {
-            pool: pool.clone(),
-            metrics: Arc::new(Metrics::new()),
-        };
-        let shutdown = CancellationToken::new();
-        let timing = ShutdownArgs {
-            shutdown_grace: Duration::ZERO,
-            drain_timeout: Duration::from_secs(5),
-        };
-        let token = shutdown.clone();
-        let task =
-            tokio::spawn(async move { jobs_api::run(api, admin, state, token, &timing).await });
+        let local = LocalApi::start(pool.clone()).await.unwrap();
         TestApi {
             pg,
             pool,
-            base: format!("http://{api_addr}"),
-            admin: format!("http://{admin_addr}"),
+            base: local.base,
+            admin: local.admin,
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(20))
                 .build()
                 .unwrap(),
-            shutdown,
-            task: Some(task),
+            shutdown: local.shutdown,
+            task: Some(local.task),
         }
     }
 
@@ -75,30 +57,21 @@ impl TestApi {
         if let Some(key) = key {
             req = req.header("Idempotency-Key", key);
         }
-        let resp = req.send().await.unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        json_reply(req.send().await.unwrap()).await
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
+        json_reply(self.fetch(&self.base, path).await).await
     }
 
     pub async fn admin_get(&self, path: &str) -> (u16, String) {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.admin))
-            .send()
-            .await
-            .unwrap();
+        let resp = self.fetch(&self.admin, path).await;
         (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+
+    /// GET `base` followed by `path`.
+    async fn fetch(&self, base: &str, path: &str) -> reqwest::Response {
+        self.http.get(format!("{base}{path}")).send().await.unwrap()
     }
 
     /// Stops the API the way SIGTERM would and waits for it.
@@ -112,4 +85,10 @@ impl TestApi {
                 .unwrap();
         }
     }
+}
+
+/// The status and the JSON body (`null` when the body is not JSON).
+async fn json_reply(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
 }

@@ -5,16 +5,16 @@
 // Test support: failing loudly is the point.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::{collections::HashMap, path::PathBuf, process::Command, sync::Arc, time::Duration};
+use std::{collections::HashMap, path::PathBuf, process::Command, time::Duration};
 
-use jobs_api::AppState;
+use jobs_api::local::LocalApi;
 use jobs_common::{
-    Metrics, Pool,
-    config::ShutdownArgs,
+    Pool,
     testing::{eventually, free_port, postgres::PgServer, process::Proc},
 };
+use rustix::process::Signal;
 use serde_json::{Value, json};
-use tokio::{net::TcpListener, task::JoinHandle};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 pub struct Env {
@@ -42,29 +42,14 @@ impl Env {
 
     /// The API on loopback ports, in this process.
     pub async fn api(&self) -> Api {
-        let api = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (base, admin_base) = (
-            format!("http://{}", api.local_addr().unwrap()),
-            format!("http://{}", admin.local_addr().unwrap()),
-        );
-        let state = AppState {
-            pool: self.pg.migrated_pool().await.unwrap(),
-            metrics: Arc::new(Metrics::new()),
-        };
-        let shutdown = CancellationToken::new();
-        let token = shutdown.clone();
-        let timing = ShutdownArgs {
-            shutdown_grace: Duration::ZERO,
-            drain_timeout: Duration::from_secs(5),
-        };
-        let task =
-            tokio::spawn(async move { jobs_api::run(api, admin, state, token, &timing).await });
+        let local = LocalApi::start(self.pg.migrated_pool().await.unwrap())
+            .await
+            .unwrap();
         Api {
-            base,
-            admin: admin_base,
-            shutdown,
-            task: Some(task),
+            base: local.base,
+            admin: local.admin,
+            shutdown: local.shutdown,
+            task: Some(local.task),
         }
     }
 
@@ -233,6 +218,20 @@ impl Worker {
         if let Err(e) = r {
             panic!("{e}\n{}", self.proc.log_tail(30));
         }
+    }
+
+    /// Sends SIGTERM and asserts a clean exit (status 0) within 30 s; the log tail otherwise.
+    pub fn terminate(&mut self) {
+        let status = self
+            .proc
+            .stop(Signal::TERM, Duration::from_secs(30))
+            .unwrap();
+        assert!(
+            status.success(),
+            "worker ({}) exited with {status}:\n{}",
+            self.log.display(),
+            self.proc.log_tail(20)
+        );
     }
 
     /// The value of one sample of the worker's `/metrics`.
