@@ -29,6 +29,10 @@ coverage: ## line coverage per crate (cargo-tarpaulin), report in .work/coverage
 audit: bootstrap ## RustSec advisories for Cargo.lock (needs the network to fetch the advisory database)
 	cargo deny --locked check --hide-inclusion-graph advisories
 
+.PHONY: fuzz
+fuzz: bootstrap ## fuzz every parser of untrusted bytes (verifier/fuzz, nightly) for FUZZ_RUNS executions or FUZZ_MAX_TIME s each
+	@pipelines/fuzz.sh
+
 bench: bootstrap ## performance figures with their floors, measured in the same run
 	@pipelines/bench.sh
 

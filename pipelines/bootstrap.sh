@@ -16,8 +16,11 @@
 #   .work/tools/fallback/bin, which the Makefile appends to PATH. (pipelines/lib/trixie.sh)
 # - The pinned Python tools (manifest checks, workflow linters, ruff) in .work/venv:
 #   pipelines/lib/venv.sh.
-# - cargo-deny (make lint) and, with `coverage`, cargo-tarpaulin: `cargo install --locked` at a
-#   pinned version into the user's cargo home, so a fresh clone on the same machine reuses them.
+# - cargo-deny (make lint), cargo-fuzz (make fuzz, and its smoke in make test) and, with
+#   `coverage`, cargo-tarpaulin: `cargo install --locked` at a pinned version into the user's
+#   cargo home, so a fresh clone on the same machine reuses them.
+# - A nightly toolchain for the fuzz targets only (the product builds with rust-toolchain.toml's):
+#   the installed `nightly`, else FUZZ_NIGHTLY installed with rustup and named `nightly`.
 #
 # Everything else lives under .work/ in the repository (git-ignored); nothing is written to shared/.
 set -euo pipefail
@@ -38,6 +41,10 @@ KUBECTL_DEB_VERSION="1.32.3+ds-2"
 KUBECTL_DEB_SHA256="9825aaf4c14913027aae04af8688e580459f781c829bd5de00cc4dc2cc5a867f"
 CARGO_DENY_VERSION="0.20.2"
 CARGO_TARPAULIN_VERSION="0.37.5"
+CARGO_FUZZ_VERSION="0.13.2"
+# The nightly toolchain the fuzz targets build with (verifier/fuzz, `make fuzz`): the machine's
+# `nightly` when it has one; elsewhere this dated nightly is installed and named `nightly`.
+FUZZ_NIGHTLY="nightly-2026-05-15"
 
 APT_PACKAGES=(docker-registry skopeo jq curl ca-certificates python3-venv apache2-utils postgresql-15)
 # ----------------------------------------------------------------------------------------------
@@ -80,6 +87,27 @@ ensure_toolchain() {
     rustup toolchain install "$want" --profile minimal --component rustfmt,clippy >&2 ||
         die "Rust $want is not installed and cannot be (stable here is ${have:-none}): install it, or bump rust-toolchain.toml"
     installed rust "$want"
+}
+
+# The fuzz targets need a nightly (cargo-fuzz's sanitizer and coverage flags); `cargo +nightly`
+# must work. Machines without one get FUZZ_NIGHTLY, made to answer to `nightly` (rustup installs a
+# dated nightly under its dated name only).
+ensure_nightly() {
+    local version host home
+    if version="$(rustc +nightly --version 2>/dev/null)"; then
+        present rust-nightly "$version (fuzz targets only)"
+        return 0
+    fi
+    log "installing Rust $FUZZ_NIGHTLY (fuzz targets only)"
+    rustup toolchain install "$FUZZ_NIGHTLY" --profile minimal >&2 ||
+        die "no nightly toolchain, and rustup cannot install $FUZZ_NIGHTLY: install a nightly (cargo +nightly) for make fuzz"
+    host="$(rustc +stable -vV 2>/dev/null | sed -n 's/^host: //p')" || true
+    home="${RUSTUP_HOME:-$HOME/.rustup}"
+    [[ -n $host && -d $home/toolchains/$FUZZ_NIGHTLY-$host ]] ||
+        die "$FUZZ_NIGHTLY installed, but not found under $home/toolchains"
+    ln -sfn "$FUZZ_NIGHTLY-$host" "$home/toolchains/nightly-$host"
+    version="$(rustc +nightly --version)" || die "cargo +nightly does not run after installing $FUZZ_NIGHTLY"
+    installed rust-nightly "$version (fuzz targets only)"
 }
 
 # --- Debian trixie tools -----------------------------------------------------------------------
@@ -202,6 +230,8 @@ main() {
         installed python-tools "$venv_what"
     fi
     need_cargo_tool cargo-deny "$CARGO_DENY_VERSION"
+    ensure_nightly
+    need_cargo_tool cargo-fuzz "$CARGO_FUZZ_VERSION"
     if ((want_coverage)); then
         need_cargo_tool cargo-tarpaulin "$CARGO_TARPAULIN_VERSION"
     fi

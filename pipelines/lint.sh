@@ -10,7 +10,9 @@
 # It installs nothing: `make lint` runs `make bootstrap` first (cargo-deny comes from there).
 # cargo-deny checks licences, bans and sources offline against deny.toml; advisories need the
 # network and run in the GitHub workflow only (`make audit`). ruff checks the project's Python
-# (ruff.toml; pinned in pipelines/lib/venv.sh, which bootstrap installs). Manifest, shell and
+# (ruff.toml; pinned in pipelines/lib/venv.sh, which bootstrap installs). The fuzz targets
+# (verifier/fuzz, their own workspace) are formatted alike; they build with nightly only, so
+# `make fuzz` and the smoke in `make test` compile them. Manifest, shell and
 # workflow linters are checks of pipelines/validate-manifests.sh (`make manifests`).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
@@ -19,6 +21,7 @@ set -euo pipefail
 # "name|command": the command runs from the repository root.
 LINTERS=(
     "rustfmt|cargo fmt --all -- --check"
+    "rustfmt-fuzz|cargo fmt --manifest-path verifier/fuzz/Cargo.toml -- --check"
     "clippy|cargo clippy --workspace --all-targets --locked -- -D warnings"
     "cargo-deny|cargo deny --locked --offline check --hide-inclusion-graph licenses bans sources"
     "ruff|.work/venv/bin/ruff check --no-fix"

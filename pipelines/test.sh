@@ -8,10 +8,14 @@
 #      per check.
 #   3. The Python unit tests (python -m unittest, with the pinned venv's python) of the modules in
 #      PY_TEST_DIRS: the manifest checks' modules and fixture tests, the coverage report.
-#   4. Counts, from libtest's own lines ("test result: … N passed; N failed; N ignored" per test
-#      binary, "test NAME ... ignored" per ignored test), the manifest check lines and unittest's
-#      summaries ("Ran N tests", "FAILED (failures=N, errors=N, skipped=N)"), ending with one line
-#      `tests: N passed, N failed, N skipped` (skipped = #[ignore]d tests, skipped checks and
+#   4. The fuzz smoke, pipelines/fuzz.sh --smoke: every fuzz target of verifier/fuzz replays its
+#      committed crashing inputs, then fuzzes briefly (FUZZ_SMOKE_RUNS executions, at most
+#      FUZZ_SMOKE_MAX_TIME s each; the targets build with the nightly toolchain): one PASS/FAIL
+#      line per target, and its wall time (build included).
+#   5. Counts, from libtest's own lines ("test result: … N passed; N failed; N ignored" per test
+#      binary, "test NAME ... ignored" per ignored test), the manifest check and fuzz smoke lines
+#      and unittest's summaries ("Ran N tests", "FAILED (failures=N, errors=N, skipped=N)"),
+#      ending with one line `tests: N passed, N failed, N skipped` (skipped = #[ignore]d tests, skipped checks and
 #      skipped Python tests). libtest output rather than cargo-nextest: doc tests stay in the same run and
 #      count, and the tests keep running the way `cargo test` runs them.
 #
@@ -144,6 +148,15 @@ main() {
     local pp pf ps
     read -r pp pf ps <<<"$(python_tests "$OUT/python-tests.log")"
 
+    # The fuzz smoke: one PASS/FAIL line per target; a failed build (no FAIL line) counts as one.
+    local flog="$OUT/fuzz-smoke.log" fuzz_rc=0 fuzz_start=$SECONDS
+    pipelines/fuzz.sh --smoke 2>&1 | tee "$flog" || fuzz_rc=$?
+    local fuzz_time=$((SECONDS - fuzz_start)) fp ff
+    fp="$(grep -c '^PASS fuzz/' "$flog" || true)"
+    ff="$(grep -c '^FAIL fuzz/' "$flog" || true)"
+    if [[ $fuzz_rc -ne 0 && $ff -eq 0 ]]; then ff=1; fi
+    echo "fuzz smoke took ${fuzz_time}s"
+
     local ci_rc=0
     if [[ $g -gt 0 ]]; then
         echo "ignored tests ($g):"
@@ -158,9 +171,10 @@ main() {
     [[ ${CI:-} != true || $ps -eq 0 ]] || { echo "Python tests skipped under CI=true: $ps"; pf=$((pf + ps)); }
 
     echo "test summary: cargo test $p passed, $f failed, $g ignored ($results test binaries);" \
-        "manifest checks $mp passed, $mf failed, $ms skipped; Python tests $pp passed, $pf failed, $ps skipped"
-    echo "tests: $((p + mp + pp)) passed, $((f + mf + pf)) failed, $((g + ms + ps)) skipped"
-    [[ $cargo_rc -eq 0 && $manifests_rc -eq 0 && $ci_rc -eq 0 && $((f + mf + pf)) -eq 0 ]]
+        "manifest checks $mp passed, $mf failed, $ms skipped; Python tests $pp passed, $pf failed, $ps skipped;" \
+        "fuzz smoke $fp passed, $ff failed (${fuzz_time}s)"
+    echo "tests: $((p + mp + pp + fp)) passed, $((f + mf + pf + ff)) failed, $((g + ms + ps)) skipped"
+    [[ $cargo_rc -eq 0 && $manifests_rc -eq 0 && $fuzz_rc -eq 0 && $ci_rc -eq 0 && $((f + mf + pf + ff)) -eq 0 ]]
 }
 
 main "$@"

@@ -72,9 +72,10 @@ fn expected_path_len(index: u64, size: u64) -> usize {
     if index >= size {
         return 0;
     }
-    let inner = 64 - (index ^ (size - 1)).leading_zeros() as usize;
-    let border = (index >> inner).count_ones() as usize;
-    inner + border
+    let inner = 64 - (index ^ (size - 1)).leading_zeros();
+    // `inner` is 64 when the top bit differs: nothing is left above it (a plain `>>` overflows).
+    let border = index.checked_shr(inner).unwrap_or(0).count_ones();
+    (inner + border) as usize
 }
 
 /// Verifies that `leaf` is at `index` of the tree of `size` whose root is `root`.
@@ -155,5 +156,24 @@ mod tests {
                 Err(MerkleError::IndexOutOfRange { .. })
             ));
         }
+    }
+
+    /// Found by the `inclusion_proof` fuzz target (verifier/fuzz/regressions/inclusion_proof):
+    /// an index and a last index differing in the top bit overflowed a shift while the error
+    /// message was being made.
+    #[test]
+    fn a_wrong_path_length_in_a_tree_of_more_than_2_pow_63_leaves_is_an_error() {
+        let size = (1u64 << 63) + 1;
+        let leaf = leaf_hash(b"x");
+        assert_eq!(expected_path_len(0, size), 64);
+        assert_eq!(expected_path_len(1 << 63, size), 1);
+        assert!(matches!(
+            verify_inclusion(0, size, leaf, &[leaf], &leaf),
+            Err(MerkleError::WrongPathLength {
+                expected: 64,
+                actual: 1,
+                ..
+            })
+        ));
     }
 }

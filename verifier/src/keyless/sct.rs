@@ -160,6 +160,23 @@ fn verify_one(
     }
 }
 
+/// The log ids of the SCTs embedded in the DER certificate `cert_der`, read as
+/// [`verify_embedded`] reads them before checking any signature (`None` without an SCT list
+/// extension). Public so the fuzz targets (`verifier/fuzz`) reach this parser of untrusted bytes.
+pub fn embedded_log_ids(cert_der: &[u8]) -> Result<Option<Vec<Vec<u8>>>, String> {
+    let (list, _tbs) = split_sct_list(cert_der)?;
+    list.map(|list| list_log_ids(&list)).transpose()
+}
+
+/// The log ids of the SCTs in `list`, a TLS-encoded `SignedCertificateTimestampList` (RFC 6962
+/// §3.3), as [`verify_embedded`] reads it. Public for the fuzz targets (`verifier/fuzz`).
+pub fn list_log_ids(list: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    Ok(parse_list(list)?
+        .iter()
+        .map(|s| s.log_id.to_vec())
+        .collect())
+}
+
 /// Splits a certificate into its SCT list (the TLS-encoded content, if the extension is present)
 /// and its TBSCertificate re-encoded without that extension.
 fn split_sct_list(cert_der: &[u8]) -> Result<(Option<Vec<u8>>, Vec<u8>), String> {
@@ -284,5 +301,9 @@ mod tests {
         );
         assert!(parse_list(&list[..list.len() - 1]).is_err());
         assert!(parse_list(&[]).is_err());
+        assert_eq!(list_log_ids(&list).unwrap(), vec![vec![7u8; 32]]);
+        assert!(list_log_ids(&list[..3]).is_err());
+        // Not a certificate: the DER reader says so.
+        assert!(embedded_log_ids(&list).is_err());
     }
 }
