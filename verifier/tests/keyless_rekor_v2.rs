@@ -83,6 +83,12 @@ fn checkpoint(b: &mut Value) -> &mut Value {
     &mut entry(b)["inclusionProof"]["checkpoint"]["envelope"]
 }
 
+/// Replaces the first `from` in the checkpoint's note with `to`.
+fn replace_in_note(b: &mut Value, from: &str, to: &str) {
+    let note = checkpoint(b).as_str().unwrap().replacen(from, to, 1);
+    *checkpoint(b) = note.into();
+}
+
 /// Flips one bit of base64 `text` (its decoded byte `at`).
 fn flip_b64(text: &str, at: usize) -> String {
     let mut raw = B64.decode(text).unwrap();
@@ -240,35 +246,13 @@ fn altered_checkpoints_fail_each_with_its_reason() {
         "{e}"
     );
     // The origin line names another log.
-    let e = blob(
-        &dir,
-        |b| {
-            let note = checkpoint(b)
-                .as_str()
-                .unwrap()
-                .replacen("alpha1", "alpha9", 1);
-            *checkpoint(b) = note.into();
-        },
-        keep,
-    )
-    .unwrap_err();
+    let e = blob(&dir, |b| replace_in_note(b, "alpha1", "alpha9"), keep).unwrap_err();
     assert!(
         matches!(e, KeylessError::Proof(MerkleError::CheckpointOrigin { .. })),
         "{e}"
     );
     // The signed text itself (its tree size).
-    let e = blob(
-        &dir,
-        |b| {
-            let note = checkpoint(b)
-                .as_str()
-                .unwrap()
-                .replacen("\n646\n", "\n647\n", 1);
-            *checkpoint(b) = note.into();
-        },
-        keep,
-    )
-    .unwrap_err();
+    let e = blob(&dir, |b| replace_in_note(b, "\n646\n", "\n647\n"), keep).unwrap_err();
     assert!(
         matches!(
             e,

@@ -13,21 +13,7 @@ use serde_json::{Value, json};
 use serve_support::*;
 
 /// A policy set with mutations (so `/mutate` has patches to return) next to the restricted one.
-const DEFAULTS_POLICY: &str = "\
-apiVersion: policy.portcullis.dev/v1alpha1
-kind: ClusterGuardrailPolicy
-metadata: {name: secure-defaults}
-spec:
-  mode: enforce
-  defaults:
-    securityContext:
-      runAsNonRoot: true
-      seccompProfile: RuntimeDefault
-      allowPrivilegeEscalation: false
-      dropCapabilities: [ALL]
-    resources:
-      requests: {cpu: 50m, memory: 64Mi}
-";
+const DEFAULTS_POLICY: &str = include_str!("data/secure-defaults-policy.yaml");
 
 fn app() -> axum::Router {
     let (_, restricted) = restricted_policy();

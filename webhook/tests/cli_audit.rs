@@ -3,12 +3,14 @@
 //! `--fail-on` exit codes; `--no-images` reports image rules as `skip`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod audit_support;
 mod cli_support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use audit_support::{DUMP, WARN_POLICY};
 use cli_support::{portcullis, portcullis_stdin};
 use portcullis_testkit::{stdout_of, tool, workspace_root};
 use serde_json::Value;
@@ -17,32 +19,10 @@ fn repo(path: &str) -> String {
     workspace_root().join(path).display().to_string()
 }
 
-const DUMP: &str = concat!(
+const SIGNED: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/tests/data/audit-list-dump.yaml"
+    "/tests/data/signed-image-policy.yaml"
 );
-
-/// A warn-mode guardrail on `latest` tags.
-const HYGIENE_WARN: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/data/latest-tag-warn.yaml"
-);
-
-const SIGNED: &str = "\
-apiVersion: policy.portcullis.dev/v1alpha1
-kind: ClusterImagePolicy
-metadata: {name: signed}
-spec:
-  images: [\"registry.example/**\"]
-  authorities:
-    keys:
-      - name: release
-        pem: |
-          -----BEGIN PUBLIC KEY-----
-          MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE7O9deV7fQvehPWl2qKo0JhZwYCIT
-          2Wll5nTU+/SHCZlAbJNX0Z3KKWLGatou29K2wCA2ITQ+RsHDIapswXwFAw==
-          -----END PUBLIC KEY-----
-";
 
 /// (pass, fail, warn, skip, error) per control, from `--output jsonl`.
 type Table = BTreeMap<String, [usize; 5]>;
@@ -87,8 +67,8 @@ fn by_control(rows: &[Value]) -> Table {
 
 fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(HYGIENE_WARN, dir.path().join("warn.yaml")).unwrap();
-    std::fs::write(dir.path().join("signed.yaml"), SIGNED).unwrap();
+    std::fs::copy(WARN_POLICY, dir.path().join("warn.yaml")).unwrap();
+    std::fs::copy(SIGNED, dir.path().join("signed.yaml")).unwrap();
     dir
 }
 
@@ -318,7 +298,9 @@ fn a_kustomize_rendering_of_deploy_complies_with_its_own_policies() {
 #[test]
 fn without_no_images_images_are_verified_and_an_unreachable_registry_fails_closed() {
     let dir = setup();
-    let policy = SIGNED.replace("registry.example/**", "127.0.0.1:1/**");
+    let policy = std::fs::read_to_string(SIGNED)
+        .unwrap()
+        .replace("registry.example/**", "127.0.0.1:1/**");
     std::fs::write(dir.path().join("signed.yaml"), policy).unwrap();
     let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: '127.0.0.1:1/app:1.0'}]\n";
     std::fs::write(dir.path().join("pod.yaml"), pod).unwrap();

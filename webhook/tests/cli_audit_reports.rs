@@ -87,6 +87,22 @@ fn summary(report: &Value) -> [u64; 5] {
 }
 
 /// Kind, namespace and summary of each report of `docs`.
+/// Asserts the reports of the list dump's audit: the cluster report with `cluster` counts, then
+/// one per namespace. a: priv (privileged fail, latest tag warn) and good; b: hostnet
+/// (hostNamespaces); c: agent (hostPath volume and hostPort). 14 rules per pod-carrying resource.
+fn assert_dump_reports(docs: &[Value], [cluster_kind, kind]: [&str; 2], cluster: [u64; 5]) {
+    let s = |k: &str, ns: &str, c: [u64; 5]| (k.to_string(), ns.to_string(), c);
+    assert_eq!(
+        shape(docs),
+        [
+            s(cluster_kind, "", cluster),
+            s(kind, "a", [26, 1, 1, 0, 0]),
+            s(kind, "b", [13, 1, 0, 0, 0]),
+            s(kind, "c", [12, 2, 0, 0, 0]),
+        ]
+    );
+}
+
 fn shape(docs: &[Value]) -> Vec<(String, String, [u64; 5])> {
     docs.iter()
         .map(|d| {
@@ -117,17 +133,10 @@ fn policyreports_are_one_per_namespace_valid_and_counted() {
         docs.iter()
             .all(|d| d["apiVersion"] == "wgpolicyk8s.io/v1alpha2")
     );
-    // a: priv (privileged fail, latest tag warn) and good; b: hostnet (hostNamespaces);
-    // c: agent (hostPath volume and hostPort). 14 rules per pod-carrying resource.
-    let s = |k: &str, ns: &str, c: [u64; 5]| (k.to_string(), ns.to_string(), c);
-    assert_eq!(
-        shape(&docs),
-        [
-            s("ClusterPolicyReport", "", [0, 0, 0, 0, 0]),
-            s("PolicyReport", "a", [26, 1, 1, 0, 0]),
-            s("PolicyReport", "b", [13, 1, 0, 0, 0]),
-            s("PolicyReport", "c", [12, 2, 0, 0, 0]),
-        ]
+    assert_dump_reports(
+        &docs,
+        ["ClusterPolicyReport", "PolicyReport"],
+        [0, 0, 0, 0, 0],
     );
     let b = report_in(&docs, "b");
     assert_eq!(b["metadata"]["name"], "portcullis-audit");
@@ -181,16 +190,7 @@ fn openreports_carry_the_same_results_and_put_unreadable_resources_in_the_cluste
             .all(|d| d["apiVersion"] == "openreports.io/v1alpha1")
     );
     assert!(docs.iter().all(|d| d["source"] == "portcullis"));
-    let s = |k: &str, ns: &str, c: [u64; 5]| (k.to_string(), ns.to_string(), c);
-    assert_eq!(
-        shape(&docs),
-        [
-            s("ClusterReport", "", [0, 0, 0, 0, 1]),
-            s("Report", "a", [26, 1, 1, 0, 0]),
-            s("Report", "b", [13, 1, 0, 0, 0]),
-            s("Report", "c", [12, 2, 0, 0, 0]),
-        ]
-    );
+    assert_dump_reports(&docs, ["ClusterReport", "Report"], [0, 0, 0, 0, 1]);
     let error = &report_in(&docs, "")["results"][0];
     assert_eq!(
         (&error["policy"], &error["rule"]),

@@ -15,21 +15,10 @@ const SECURE_DEFAULTS: &str = concat!(
     "/../policies/library/secure-defaults.yaml"
 );
 
-const LENIENT_POLICIES: &str = "\
-apiVersion: policy.portcullis.dev/v1alpha1
-kind: ClusterGuardrailPolicy
-metadata: {name: baseline-audit}
-spec:
-  mode: audit
-  podSecurity: {level: baseline, version: latest}
----
-apiVersion: policy.portcullis.dev/v1alpha1
-kind: ClusterGuardrailPolicy
-metadata: {name: hygiene-warn}
-spec:
-  mode: warn
-  imageHygiene: {forbidLatestTag: true}
-";
+const LENIENT_POLICIES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/lenient-policies.yaml"
+);
 
 const PRIVILEGED_POD: &str = "\
 apiVersion: v1
@@ -44,7 +33,7 @@ spec:
 
 fn setup() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("policies.yaml"), LENIENT_POLICIES).unwrap();
+    std::fs::copy(LENIENT_POLICIES, dir.path().join("policies.yaml")).unwrap();
     std::fs::write(dir.path().join("pod.yaml"), PRIVILEGED_POD).unwrap();
     dir
 }
