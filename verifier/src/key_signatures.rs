@@ -7,8 +7,9 @@
 //! referrers (what `cosign sign --key` / `attest --key` 3.x write). Each candidate goes through
 //! the signer check (a trusted key), then the subject digest, then, for attestations, the
 //! predicate conditions ([`crate::key_attestations`]). A requirement may accept only one of the
-//! two formats ([`SignatureFormat`](crate::SignatureFormat)); then the other is not looked at. A key-signed bundle's log entry is not
-//! checked, as a classic key signature's is not (`cosign verify --insecure-ignore-tlog`).
+//! two formats ([`SignatureFormat`](crate::SignatureFormat)); then the other is not looked at.
+//! A key-signed bundle's log entry is not checked, as a classic key signature's is not
+//! (`cosign verify --insecure-ignore-tlog`).
 //!
 //! Round trips: the classic tags come first, as before bundles existed: one GET for the `.sig`
 //! manifest and one per signature layer, with the `.att` manifest (in parallel) and its layers

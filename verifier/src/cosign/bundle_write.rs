@@ -32,16 +32,23 @@ use crate::registry::referrers::{ReferrersSource, referrers_tag};
 const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
 const EMPTY_JSON: &[u8] = b"{}";
 
-/// Signs the digest `image` resolves to and stores the bundle as a referrer.
+/// Signs the digest `image` resolves to and stores the bundle as a referrer: an attestation of
+/// cosign's signature predicate type with an empty predicate.
 pub async fn sign_image_bundle(
     registry: &RegistryClient,
     image: &ImageRef,
     key: &PrivateKey,
     deadline: Instant,
 ) -> Result<Attached, SignError> {
-    let digest = registry.resolve(image, deadline).await?;
-    let statement = Statement::new(image, &digest, COSIGN_SIGN_PREDICATE, json!({}));
-    attach_bundle(registry, image, &digest, key, &statement, deadline).await
+    attest_image_bundle(
+        registry,
+        image,
+        key,
+        COSIGN_SIGN_PREDICATE,
+        json!({}),
+        deadline,
+    )
+    .await
 }
 
 /// Attests `predicate` (of `predicate_type`, a URI) about the digest `image` resolves to, as a

@@ -17,6 +17,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+use super::report::Counts;
 use super::results::{AuditResult, Status};
 
 /// The `source` of every result, and the report name in each namespace.
@@ -59,7 +60,7 @@ struct Report<'a> {
     /// OpenReports only: the engine that wrote the report.
     #[serde(skip_serializing_if = "Option::is_none")]
     source: Option<&'static str>,
-    summary: Summary,
+    summary: Counts,
     results: Vec<ReportResult<'a>>,
 }
 
@@ -69,27 +70,6 @@ struct Metadata<'a> {
     #[serde(skip_serializing_if = "str::is_empty")]
     namespace: &'a str,
     labels: BTreeMap<&'static str, &'static str>,
-}
-
-#[derive(Serialize, Default)]
-struct Summary {
-    pass: usize,
-    fail: usize,
-    warn: usize,
-    error: usize,
-    skip: usize,
-}
-
-impl Summary {
-    fn add(&mut self, s: Status) {
-        *match s {
-            Status::Pass => &mut self.pass,
-            Status::Fail => &mut self.fail,
-            Status::Warn => &mut self.warn,
-            Status::Error => &mut self.error,
-            Status::Skip => &mut self.skip,
-        } += 1;
-    }
 }
 
 #[derive(Serialize)]
@@ -179,7 +159,7 @@ pub fn yaml(results: &[AuditResult], flavour: Flavour, now: SystemTime) -> anyho
         .into_iter()
         .map(|ns| {
             let members = by_namespace.get(ns).map(Vec::as_slice).unwrap_or_default();
-            let mut summary = Summary::default();
+            let mut summary = Counts::default();
             for r in members {
                 summary.add(r.status);
             }

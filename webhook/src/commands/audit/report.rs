@@ -33,6 +33,18 @@ impl Counts {
     }
 }
 
+/// As a map from each status's name to its count (a policy report's `summary`).
+impl serde::Serialize for Counts {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = serializer.serialize_map(Some(Status::ALL.len()))?;
+        for s in Status::ALL {
+            map.serialize_entry(s.name(), &self.get(s))?;
+        }
+        map.end()
+    }
+}
+
 /// Counts of results by control (`framework:id`); results of rules without a control are
 /// counted under `(unmapped) <rule>`.
 pub fn by_control(results: &[AuditResult]) -> BTreeMap<String, Counts> {
