@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use portcullis_testkit::cosign::{Cosign, PASSWORD, provenance};
+use portcullis_testkit::cosign::{Cosign, PASSWORD, provenance, provenance_predicate};
 use portcullis_verifier::cosign::sign::{attest_image, sign_image};
 use portcullis_verifier::registry::manifest::OCI_INDEX;
 use portcullis_verifier::{
@@ -370,10 +370,7 @@ async fn cosign3_verifies_our_classic_signatures_and_attestations() {
         "cosign 3 verify of our signature"
     );
 
-    let predicate: Value = serde_json::from_str(
-        &std::fs::read_to_string(provenance(cosign.dir(), "https://github.com/org/repo")).unwrap(),
-    )
-    .unwrap();
+    let predicate = provenance_predicate("https://github.com/org/repo");
     attest_image(&client, &img, &key, SLSA1, predicate, soon())
         .await
         .unwrap();

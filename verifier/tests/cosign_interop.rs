@@ -4,7 +4,7 @@
 
 mod support;
 
-use portcullis_testkit::cosign::{Cosign, PASSWORD, provenance};
+use portcullis_testkit::cosign::{Cosign, PASSWORD, provenance, provenance_predicate};
 use portcullis_verifier::cosign::sign::{attest_image, sign_image};
 use portcullis_verifier::{
     AttestationRequirement, Condition, KeyRequirement, PrivateKey, PublicKey, VerifyError,
@@ -112,10 +112,7 @@ async fn our_signatures_and_attestations_verify_with_cosign() {
         signed.digest.to_string()
     );
 
-    let predicate: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(provenance(cosign.dir(), "https://github.com/org/repo")).unwrap(),
-    )
-    .unwrap();
+    let predicate = provenance_predicate("https://github.com/org/repo");
     attest_image(
         &client,
         &image,

@@ -131,18 +131,24 @@ impl Cosign {
     }
 }
 
-/// An SLSA v1 provenance predicate (with the fields cosign's `slsaprovenance1` type requires)
-/// naming `repo`, written into `dir`; returns its path.
-pub fn provenance(dir: &Path, repo: &str) -> String {
-    let path = dir.join(format!("provenance-{}.json", repo.len()));
-    let predicate = serde_json::json!({
+/// An SLSA v1 provenance predicate naming `repo`, with the fields cosign's `slsaprovenance1`
+/// type requires.
+pub fn provenance_predicate(repo: &str) -> serde_json::Value {
+    serde_json::json!({
         "buildDefinition": {
             "buildType": "https://actions.github.io/buildtypes/workflow/v1",
             "externalParameters": {"workflow": {"repository": repo, "ref": "refs/heads/main", "path": ".github/workflows/release.yml"}},
             "resolvedDependencies": []
         },
         "runDetails": {"builder": {"id": "https://github.com/actions/runner/github-hosted"}, "metadata": {"invocationId": "42"}}
-    });
-    std::fs::write(&path, predicate.to_string()).expect("the provenance predicate is written");
+    })
+}
+
+/// [`provenance_predicate`] naming `repo`, written into `dir` for cosign's `--predicate`; returns
+/// its path.
+pub fn provenance(dir: &Path, repo: &str) -> String {
+    let path = dir.join(format!("provenance-{}.json", repo.len()));
+    std::fs::write(&path, provenance_predicate(repo).to_string())
+        .expect("the provenance predicate is written");
     path.display().to_string()
 }
