@@ -211,7 +211,16 @@ main() {
     for arg in "$@"; do
         case $arg in
             coverage) want_coverage=1 ;;
-            *) die "unknown argument $arg (usage: bootstrap.sh [coverage])" ;;
+            # Only the two pinned cosigns, for the release workflow's runner, which has its own
+            # toolchain and packages (and, on Ubuntu, needs Debian's archive keys for sid's lists).
+            cosign)
+                mkdir -p "$PORTCULLIS_WORK"
+                need_apt debian-archive-keyring
+                ensure_cosign
+                ensure_cosign3
+                return 0
+                ;;
+            *) die "unknown argument $arg (usage: bootstrap.sh [coverage | cosign])" ;;
         esac
     done
     mkdir -p "$PORTCULLIS_WORK"
