@@ -9,14 +9,14 @@
 //! rules as `skip`.
 //!
 //! Outputs ([`report`] and one file per format): a text summary by control, JSON lines,
-//! `PolicyReport`s and OpenReports `Report`s ([`policy_report`]), SARIF ([`sarif`]) and JUnit XML
-//! ([`junit`]).
+//! `PolicyReport`s and OpenReports `Report`s ([`policy_report`]), SARIF ([`sarif`]), JUnit XML
+//! ([`junit`]) and a self-contained HTML page for a human auditor ([`html`]).
 //!
-//! Not here (yet): auditing a live cluster through the API, the HTML output, and background
-//! reports from `serve`.
+//! Not here (yet): auditing a live cluster through the API, and background reports from `serve`.
 //!
 //! Exit status: 2 bad input or usage; 1 when `--fail-on` is met; 0 otherwise.
 
+pub mod html;
 pub mod junit;
 pub mod policy_report;
 pub mod report;
@@ -33,9 +33,9 @@ use portcullis_policies::compliance::ControlMap;
 
 use self::policy_report::Flavour;
 use self::results::{AuditResult, Status};
-use super::common::{PolicyArgs, RegistryArgs, exit_status};
+use super::common::{PolicyArgs, RegistryArgs, exit_status, sha256_hex};
 use super::image_facts::verify_images;
-use super::inputs;
+use super::inputs::{self, BadInput, Input};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuditOutput {
@@ -52,6 +52,9 @@ pub enum AuditOutput {
     Sarif,
     /// JUnit XML for CI test reports: a suite per policy, a test case per resource × rule.
     Junit,
+    /// One self-contained HTML page for an auditor: per framework and control, the status,
+    /// evidence and remediation, a chart, and the policy set's and the input's fingerprints.
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -104,7 +107,7 @@ impl AuditArgs {
 
     async fn audit(&self) -> anyhow::Result<(Vec<AuditResult>, String)> {
         let map = ControlMap::shipped()?;
-        let policies = self.policy.load()?;
+        let (policies, policy_fingerprint) = self.policy.load_fingerprinted()?;
         let set = policies.set();
         let read = inputs::read_all(&self.inputs)?;
         let good = || read.iter().filter_map(|r| r.as_ref().ok());
@@ -128,6 +131,11 @@ impl AuditArgs {
                 Err(bad) => results.push(results::of_bad_input(bad)),
             }
         }
+        let note = if self.no_images {
+            "not verified (--no-images): image rules are reported as skip"
+        } else {
+            "verified against their registries, as admission does"
+        };
         let printed = match self.output {
             AuditOutput::Jsonl => report::jsonl(&results)?,
             AuditOutput::Policyreport => {
@@ -142,15 +150,50 @@ impl AuditArgs {
                 self.fail_on == Some(FailOn::Warn),
                 SystemTime::now(),
             )?,
-            AuditOutput::Text => {
-                let note = if self.no_images {
-                    "not verified (--no-images): image rules are reported as skip"
-                } else {
-                    "verified against their registries, as admission does"
+            AuditOutput::Text => report::text(&results, read.len(), &map, note),
+            AuditOutput::Html => {
+                let meta = html::Meta {
+                    generated: SystemTime::now(),
+                    resources: read.len(),
+                    images_note: note,
+                    policy_fingerprint: &policy_fingerprint,
+                    input_fingerprint: &input_fingerprint(&read),
                 };
-                report::text(&results, read.len(), &map, note)
+                html::page(&results, &map, &image_evidence(&facts), &meta)
             }
         };
         Ok((results, printed))
     }
+}
+
+/// sha256 over the sorted sha256s of the audited objects (as parsed, so formatting, comments and
+/// file order do not count) and of the documents that could not be read.
+fn input_fingerprint(read: &[Result<Input, BadInput>]) -> String {
+    let mut parts: Vec<String> = read
+        .iter()
+        .map(|r| match r {
+            Ok(input) => sha256_hex(input.request.object.to_string().as_bytes()),
+            Err(bad) => sha256_hex(format!("unreadable {}: {}", bad.kind, bad.error).as_bytes()),
+        })
+        .collect();
+    parts.sort_unstable();
+    sha256_hex(parts.join("\n").as_bytes())
+}
+
+/// The verified images, by name, with the digest and signers each verified to or why not.
+fn image_evidence(facts: &VerdictMap) -> Vec<html::ImageEvidence> {
+    let mut out: Vec<html::ImageEvidence> = facts
+        .iter()
+        .map(|((image, requirement), verdict)| html::ImageEvidence {
+            image: image.clone(),
+            requirement: requirement.clone(),
+            outcome: match verdict.as_ref() {
+                Ok(v) if v.key_ids.is_empty() => Ok(v.digest.to_string()),
+                Ok(v) => Ok(format!("{} (keys {})", v.digest, v.key_ids.join(", "))),
+                Err(e) => Err(e.to_string()),
+            },
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.image, &a.requirement).cmp(&(&b.image, &b.requirement)));
+    out
 }
