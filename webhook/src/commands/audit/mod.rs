@@ -23,9 +23,10 @@ pub mod report;
 pub mod results;
 pub mod sarif;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use clap::{Args, ValueEnum};
 use portcullis_policies::VerdictMap;
@@ -34,8 +35,9 @@ use portcullis_policies::compliance::ControlMap;
 use self::policy_report::Flavour;
 use self::results::{AuditResult, Status};
 use super::common::{PolicyArgs, RegistryArgs, exit_status, sha256_hex};
-use super::image_facts::verify_images;
+use super::image_facts::{Budget, verify_images};
 use super::inputs::{self, BadInput, Input};
+use crate::duration::clap_duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuditOutput {
@@ -77,6 +79,13 @@ pub struct AuditArgs {
     /// Do not verify images against their registries: image rules are reported as `skip`.
     #[arg(long, env = "PORTCULLIS_NO_IMAGES")]
     pub no_images: bool,
+    /// Give up on one image after this long: its image rules are reported as `error`, with the
+    /// reason (`--timeout` still bounds the whole run).
+    #[arg(long, env = "PORTCULLIS_IMAGE_TIMEOUT", default_value = "10s", value_parser = clap_duration)]
+    pub image_timeout: Duration,
+    /// How many images are verified at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub image_concurrency: u16,
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// Manifests (YAML or JSON, several documents per file), folders of them, or `-` for
@@ -114,19 +123,26 @@ impl AuditArgs {
         let facts = if self.no_images {
             VerdictMap::new()
         } else {
-            verify_images(&self.registry, set, good().map(|i| &i.request)).await?
+            let budget = Budget {
+                per_image: self.image_timeout,
+                concurrency: usize::from(self.image_concurrency),
+            };
+            verify_images(&self.registry, set, good().map(|i| &i.request), budget).await?
         };
+        // What a registry that could not answer (in time) says: those image rules are `error`.
+        let unverifiable: HashSet<String> = facts
+            .values()
+            .filter_map(|v| v.as_ref().as_ref().err())
+            .filter(|e| e.is_transient())
+            .map(ToString::to_string)
+            .collect();
+        let images = (!self.no_images).then_some(&unverifiable);
         let mut results = Vec::new();
         for r in &read {
             match r {
                 Ok(input) => {
                     let evaluation = set.evaluate_detailed(&input.request, &facts);
-                    results.extend(results::of_evaluation(
-                        input,
-                        &evaluation,
-                        &map,
-                        !self.no_images,
-                    ));
+                    results.extend(results::of_evaluation(input, &evaluation, &map, images));
                 }
                 Err(bad) => results.push(results::of_bad_input(bad)),
             }
