@@ -7,7 +7,8 @@
 #
 # - The Rust toolchain named in rust-toolchain.toml must be installed (rustup cannot download one
 #   here); when only `stable` is, and it is that very version, the name is made to point at it.
-# - Debian (bookworm) packages, system-wide through apt: see APT_PACKAGES; node/npm only when
+# - Debian (bookworm) packages, system-wide through apt: see APT_PACKAGES (chromium: the tests
+#   look at the HTML audit report in it); node/npm only when
 #   the machine has none (a NodeSource node already brings npm, and Debian's npm conflicts).
 # - cosign and, where the machine has none on PATH, kubectl: the real upstream CLIs from Debian
 #   trixie's packages at a pinned version and sha256, extracted (not installed) to .work/tools.
@@ -46,7 +47,7 @@ CARGO_FUZZ_VERSION="0.13.2"
 # `nightly` when it has one; elsewhere this dated nightly is installed and named `nightly`.
 FUZZ_NIGHTLY="nightly-2026-05-15"
 
-APT_PACKAGES=(docker-registry skopeo jq curl ca-certificates python3-venv apache2-utils postgresql-15)
+APT_PACKAGES=(docker-registry skopeo jq curl ca-certificates python3-venv apache2-utils postgresql-15 chromium)
 # ----------------------------------------------------------------------------------------------
 
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
@@ -211,7 +212,16 @@ main() {
     for arg in "$@"; do
         case $arg in
             coverage) want_coverage=1 ;;
-            *) die "unknown argument $arg (usage: bootstrap.sh [coverage])" ;;
+            # Only the two pinned cosigns, for the release workflow's runner, which has its own
+            # toolchain and packages (and, on Ubuntu, needs Debian's archive keys for sid's lists).
+            cosign)
+                mkdir -p "$PORTCULLIS_WORK"
+                need_apt debian-archive-keyring
+                ensure_cosign
+                ensure_cosign3
+                return 0
+                ;;
+            *) die "unknown argument $arg (usage: bootstrap.sh [coverage | cosign])" ;;
         esac
     done
     mkdir -p "$PORTCULLIS_WORK"

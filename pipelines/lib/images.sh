@@ -22,6 +22,9 @@
 #   RUST_IMAGE, RUNTIME_IMAGE  base images (default: the local ones built by stages/bases.sh)
 #   SOURCE_DATE_EPOCH        build timestamp (default: the commit time of HEAD)
 #   PIPELINE_KEY, PIPELINE_PUB  signing key pair (default: a throwaway pair under .work)
+#   PIPELINE_BUNDLE_FORMAT   how key-based signatures and attestations are stored: new (default,
+#                            cosign 3's Sigstore bundles as OCI referrers) or classic (cosign's
+#                            .sig/.att tags, for consumers still on cosign 2)
 #   PORTCULLIS_PASSWORD      the signing key's password
 #   PORTCULLIS_BIN           the portcullis binary (default: target/debug/portcullis)
 #   PIPELINE_WORK            all state: store, bases, outputs (default: .work/pipeline)
@@ -35,6 +38,13 @@ CARGO_CYCLONEDX="$PIPELINE_TOOLS/bin/cargo-cyclonedx"
 # The real cosign: the pinned one from bootstrap.sh, else one on PATH (sigstore/cosign-installer).
 COSIGN_BIN="${COSIGN_BIN:-$PIPELINE_TOOLS/bin/cosign}"
 [[ -x $COSIGN_BIN ]] || COSIGN_BIN="$(command -v cosign || echo "$COSIGN_BIN")"
+# cosign 3, which reads both formats: the pinned one from bootstrap.sh.
+COSIGN3_BIN="${COSIGN3_BIN:-$PIPELINE_TOOLS/bin/cosign3}"
+PIPELINE_BUNDLE_FORMAT="${PIPELINE_BUNDLE_FORMAT:-new}"
+case $PIPELINE_BUNDLE_FORMAT in
+new | classic) ;;
+*) die "PIPELINE_BUNDLE_FORMAT=$PIPELINE_BUNDLE_FORMAT: say new or classic" ;;
+esac
 # Names of the locally built base images (stages/bases.sh) in the private buildah store.
 LOCAL_RUST_IMAGE="localhost/portcullis-base/rust:bookworm"
 LOCAL_RUNTIME_IMAGE="localhost/portcullis-base/static:nonroot"

@@ -24,6 +24,10 @@ fetch_debian_deb() {
         *) die "fetch_debian_deb: unknown suite $suite (trixie or sid)" ;;
     esac
     local source="deb $DEBIAN_MIRROR $suite main" apt_dir="$PORTCULLIS_WORK/tools/$suite-apt"
+    # Debian's archive keys, named so that a machine whose apt trusts other keys (an Ubuntu
+    # runner with the debian-archive-keyring package) checks Debian's lists too.
+    local keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+    if [[ -f $keyring ]]; then source="deb [signed-by=$keyring] $DEBIAN_MIRROR $suite main"; fi
     arch="$(dpkg --print-architecture)"
     [[ $arch == "$TRIXIE_ARCH" ]] || die "the $pkg pin is for $TRIXIE_ARCH, this machine is $arch: add a pin for it"
     mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial"

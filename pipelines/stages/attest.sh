@@ -23,7 +23,7 @@ main() {
     local -a images
     if [[ $# -gt 0 ]]; then images=("$@"); else mapfile -t images < <(pipeline_images); fi
     local name out pushed flags
-    flags="$(portcullis_registry_flags)"
+    flags="--bundle-format $PIPELINE_BUNDLE_FORMAT $(portcullis_registry_flags)"
     for name in "${images[@]}"; do
         out="$(image_out "$name")"
         pushed="$(pushed_ref "$name")"

@@ -5,7 +5,8 @@
 #   portcullis verify              signature by the pipeline key on the pushed digest
 #   portcullis verify-attestation  SLSA provenance v1: built from this repository at this commit,
 #                                  by the expected Dockerfile; CycloneDX SBOM present
-#   cosign verify / verify-attestation (the real cosign 2.5) with the same public key
+#   cosign verify / verify-attestation with the same public key: the real cosign 3.1, and with
+#                                  PIPELINE_BUNDLE_FORMAT=classic the real cosign 2.5 too
 #   tags                           every tag still resolves to the verified digest
 #   non-root                       the image's config says a non-zero USER (a build that runs as
 #                                  root is refused here, before any cluster sees it)
@@ -41,14 +42,10 @@ verify_image() {
         --condition "\$.bomFormat == CycloneDX" "$pushed" ||
         die "$name: SBOM attestation does not verify for $pushed"
 
-    need_tool "$COSIGN_BIN"
-    "$COSIGN_BIN" verify --key "$PIPELINE_PUB" --insecure-ignore-tlog "${cflags[@]}" "$pushed" \
-        >"$out/cosign-verify.json" 2>"$out/cosign-verify.log" ||
-        { cat "$out/cosign-verify.log" >&2; die "$name: cosign verify failed for $pushed"; }
-    "$COSIGN_BIN" verify-attestation --key "$PIPELINE_PUB" --insecure-ignore-tlog "${cflags[@]}" \
-        --type slsaprovenance1 "$pushed" >"$out/cosign-verify-attestation.json" 2>"$out/cosign-verify-attestation.log" ||
-        { cat "$out/cosign-verify-attestation.log" >&2; die "$name: cosign verify-attestation failed for $pushed"; }
-    log "$name: cosign verify + verify-attestation (slsaprovenance1): OK"
+    cosign_verifies "$COSIGN3_BIN" "$name" "$out" "$pushed" "${cflags[@]}"
+    if [[ $PIPELINE_BUNDLE_FORMAT == classic ]]; then
+        cosign_verifies "$COSIGN_BIN" "$name" "$out" "$pushed" "${cflags[@]}"
+    fi
 
     if [[ ${PIPELINE_KEYLESS:-0} == 1 ]]; then
         "$COSIGN_BIN" verify --certificate-oidc-issuer https://token.actions.githubusercontent.com \
@@ -68,6 +65,23 @@ verify_image() {
     why="$(check_nonroot "$pushed")" || die "$name: $why"
     log "$name: $why"
     printf '%s\n' "$pushed" >"$out/verified"
+}
+
+# cosign_verifies COSIGN NAME OUT REF [FLAG...]: COSIGN's verify and verify-attestation
+# (slsaprovenance1) accept REF with the pipeline's public key.
+cosign_verifies() {
+    local cosign="$1" name="$2" out="$3" pushed="$4" version
+    shift 4
+    need_tool "$cosign"
+    version="$(basename "$cosign")"
+    "$cosign" verify --key "$PIPELINE_PUB" --insecure-ignore-tlog "$@" "$pushed" \
+        >"$out/$version-verify.json" 2>"$out/$version-verify.log" ||
+        { cat "$out/$version-verify.log" >&2; die "$name: $version verify failed for $pushed"; }
+    "$cosign" verify-attestation --key "$PIPELINE_PUB" --insecure-ignore-tlog "$@" \
+        --type slsaprovenance1 "$pushed" >"$out/$version-verify-attestation.json" \
+        2>"$out/$version-verify-attestation.log" ||
+        { cat "$out/$version-verify-attestation.log" >&2; die "$name: $version verify-attestation failed for $pushed"; }
+    log "$name: $version verify + verify-attestation (slsaprovenance1): OK"
 }
 
 main() {

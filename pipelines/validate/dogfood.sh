@@ -8,32 +8,6 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# Policies from the library that everything we deploy must pass.
-DOGFOOD_POLICIES=(
-    "policies/library/pod-security-restricted.yaml"
-    "policies/library/resource-limits.yaml"
-)
-
-# portcullis_bin: prints the absolute path of the portcullis binary: $PORTCULLIS_BIN, else a fresh
-# debug build.
-portcullis_bin() {
-    local bin
-    if [[ -n ${PORTCULLIS_BIN:-} ]]; then
-        if ! bin="$(command -v "$PORTCULLIS_BIN")" || [[ ! -x $bin ]]; then
-            echo "PORTCULLIS_BIN=$PORTCULLIS_BIN is not an executable"
-            return 1
-        fi
-        # Absolute, because the evaluation runs from inside the rendered/ folder.
-        [[ $bin == /* ]] || bin="$PWD/$bin"
-        printf '%s\n' "$bin"
-        return 0
-    fi
-    command -v cargo >/dev/null || { echo "cargo not found: set PORTCULLIS_BIN to a portcullis binary"; return 1; }
-    (cd "$PORTCULLIS_ROOT" && cargo build -q -p portcullis-webhook --bin portcullis) >&2 ||
-        { echo "cargo build -p portcullis-webhook failed: set PORTCULLIS_BIN to a portcullis binary"; return 1; }
-    printf '%s\n' "$PORTCULLIS_ROOT/target/debug/portcullis"
-}
-
 main() {
     need_renderings
     local bin policy args=() f name out rc objs=0 denied=0 bad=0 files=()

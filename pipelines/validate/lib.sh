@@ -52,6 +52,35 @@ need_renderings() {
     fi
 }
 
+# --- the shipped policies, through our own binary (dogfood.sh, compliance.sh) -------------------
+
+# Policies from the library that everything we deploy must pass.
+# shellcheck disable=SC2034 # used by the checks that source this file
+DOGFOOD_POLICIES=(
+    "policies/library/pod-security-restricted.yaml"
+    "policies/library/resource-limits.yaml"
+)
+
+# portcullis_bin: prints the absolute path of the portcullis binary: $PORTCULLIS_BIN, else a fresh
+# debug build.
+portcullis_bin() {
+    local bin
+    if [[ -n ${PORTCULLIS_BIN:-} ]]; then
+        if ! bin="$(command -v "$PORTCULLIS_BIN")" || [[ ! -x $bin ]]; then
+            echo "PORTCULLIS_BIN=$PORTCULLIS_BIN is not an executable"
+            return 1
+        fi
+        # Absolute, because the evaluation runs from inside the rendered/ folder.
+        [[ $bin == /* ]] || bin="$PWD/$bin"
+        printf '%s\n' "$bin"
+        return 0
+    fi
+    command -v cargo >/dev/null || { echo "cargo not found: set PORTCULLIS_BIN to a portcullis binary"; return 1; }
+    (cd "$PORTCULLIS_ROOT" && cargo build -q -p portcullis-webhook --bin portcullis) >&2 ||
+        { echo "cargo build -p portcullis-webhook failed: set PORTCULLIS_BIN to a portcullis binary"; return 1; }
+    printf '%s\n' "$PORTCULLIS_ROOT/target/debug/portcullis"
+}
+
 # --- harness (pipelines/validate-manifests.sh) -------------------------------------------------
 
 FAILED=()

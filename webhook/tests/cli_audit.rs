@@ -296,40 +296,6 @@ fn a_kustomize_rendering_of_deploy_complies_with_its_own_policies() {
 }
 
 #[test]
-fn without_no_images_images_are_verified_and_an_unreachable_registry_fails_closed() {
-    let dir = setup();
-    let policy = std::fs::read_to_string(SIGNED)
-        .unwrap()
-        .replace("registry.example/**", "127.0.0.1:1/**");
-    std::fs::write(dir.path().join("signed.yaml"), policy).unwrap();
-    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: '127.0.0.1:1/app:1.0'}]\n";
-    std::fs::write(dir.path().join("pod.yaml"), pod).unwrap();
-    let rest = [
-        "--output",
-        "jsonl",
-        "--allow-http-registry",
-        "--timeout",
-        "5s",
-        "pod.yaml",
-    ];
-    let rows = jsonl(
-        &portcullis(dir.path(), &audit_args(&["signed.yaml"], &rest)),
-        0,
-    );
-    assert_eq!(rows.len(), 1, "{rows:#?}");
-    assert_eq!(
-        (rows[0]["rule"].as_str(), rows[0]["status"].as_str()),
-        (Some("verifyImage"), Some("fail"))
-    );
-    let reason = rows[0]["reasons"][0].as_str().unwrap();
-    assert!(
-        reason.starts_with("signed/verifyImage: container \"a\""),
-        "{reason}"
-    );
-    assert!(reason.contains("127.0.0.1:1"), "{reason}");
-}
-
-#[test]
 fn folders_are_read_recursively_without_following_linked_folders() {
     let dir = setup();
     let m = dir.path().join("manifests");

@@ -128,6 +128,7 @@ fn debian_package(tool: &str) -> Option<&'static str> {
         "htpasswd" => Some("apache2-utils"),
         "jq" => Some("jq"),
         "curl" => Some("curl"),
+        "chromium" => Some("chromium"),
         _ => None,
     }
 }

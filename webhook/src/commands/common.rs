@@ -88,11 +88,33 @@ pub struct PolicyArgs {
 impl PolicyArgs {
     /// Reads and parses the policies with their trusted roots.
     pub fn load(&self) -> anyhow::Result<Policies> {
-        Ok(Policies::parse_with_roots(
-            &read_sources(&self.policies)?,
-            &read_trusted_roots(&self.trusted_roots)?,
-        )?)
+        Ok(self.load_fingerprinted()?.0)
     }
+
+    /// [`Self::load`], with the sha256 of what was read: over the sorted sha256s of each policy
+    /// file's and trusted root's content (a root with its name), so that the same policies
+    /// elsewhere, or in another order, have the same fingerprint.
+    pub fn load_fingerprinted(&self) -> anyhow::Result<(Policies, String)> {
+        let files = read_sources(&self.policies)?;
+        let roots = read_trusted_roots(&self.trusted_roots)?;
+        let mut parts: Vec<String> = files
+            .iter()
+            .map(|f| sha256_hex(f.text.as_bytes()))
+            .chain(
+                roots
+                    .iter()
+                    .map(|r| format!("{}={}", r.name, sha256_hex(r.file.text.as_bytes()))),
+            )
+            .collect();
+        parts.sort_unstable();
+        let fingerprint = sha256_hex(parts.join("\n").as_bytes());
+        Ok((Policies::parse_with_roots(&files, &roots)?, fingerprint))
+    }
+}
+
+/// Lower-case hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes))
 }
 
 /// The exit status of `evaluate` and `audit`: 2 for bad input or usage (the error on standard

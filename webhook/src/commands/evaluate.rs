@@ -17,7 +17,7 @@ use portcullis_policies::{Evaluation, Mode, Reason};
 use serde_json::{Value, json};
 
 use super::common::{PolicyArgs, RegistryArgs, exit_status};
-use super::image_facts::verify_images;
+use super::image_facts::{Budget, verify_images};
 use super::inputs;
 use super::verify::Output;
 
@@ -62,7 +62,13 @@ impl EvaluateArgs {
         let policies = self.policy.load()?;
         let set = policies.set();
         let inputs = inputs::read(&self.manifests)?;
-        let facts = verify_images(&self.registry, set, inputs.iter().map(|i| &i.request)).await?;
+        // Each image may take the whole `--timeout`, as when they were verified one by one.
+        let budget = Budget {
+            per_image: self.registry.timeout,
+            concurrency: 8,
+        };
+        let requests = inputs.iter().map(|i| &i.request);
+        let facts = verify_images(&self.registry, set, requests, budget).await?;
         Ok(inputs
             .into_iter()
             .map(|i| Evaluated {

@@ -1,7 +1,7 @@
 //! `portcullis sign` and `portcullis attest`: push a signature or a signed in-toto attestation
-//! for the digest an image reference resolves to, in cosign's classic format (`.sig`/`.att` tags,
-//! the default) or, with `--bundle-format new`, as cosign 3 does: a Sigstore bundle stored as an
-//! OCI referrer of the image.
+//! for the digest an image reference resolves to. By default as cosign 3 does (`--bundle-format
+//! new`): a Sigstore bundle stored as an OCI referrer of the image. `--bundle-format classic`
+//! writes cosign's classic `.sig`/`.att` tags, for consumers still on cosign 2.
 
 use std::path::PathBuf;
 
@@ -28,7 +28,7 @@ pub struct CosignCompat {
         long,
         env = "PORTCULLIS_BUNDLE_FORMAT",
         value_enum,
-        default_value_t = BundleFormat::Classic
+        default_value_t = BundleFormat::New
     )]
     pub bundle_format: BundleFormat,
 }

@@ -9,23 +9,24 @@
 //! rules as `skip`.
 //!
 //! Outputs ([`report`] and one file per format): a text summary by control, JSON lines,
-//! `PolicyReport`s and OpenReports `Report`s ([`policy_report`]), SARIF ([`sarif`]) and JUnit XML
-//! ([`junit`]).
+//! `PolicyReport`s and OpenReports `Report`s ([`policy_report`]), SARIF ([`sarif`]), JUnit XML
+//! ([`junit`]) and a self-contained HTML page for a human auditor ([`html`]).
 //!
-//! Not here (yet): auditing a live cluster through the API, the HTML output, and background
-//! reports from `serve`.
+//! Not here (yet): auditing a live cluster through the API, and background reports from `serve`.
 //!
 //! Exit status: 2 bad input or usage; 1 when `--fail-on` is met; 0 otherwise.
 
+pub mod html;
 pub mod junit;
 pub mod policy_report;
 pub mod report;
 pub mod results;
 pub mod sarif;
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use clap::{Args, ValueEnum};
 use portcullis_policies::VerdictMap;
@@ -33,9 +34,10 @@ use portcullis_policies::compliance::ControlMap;
 
 use self::policy_report::Flavour;
 use self::results::{AuditResult, Status};
-use super::common::{PolicyArgs, RegistryArgs, exit_status};
-use super::image_facts::verify_images;
-use super::inputs;
+use super::common::{PolicyArgs, RegistryArgs, exit_status, sha256_hex};
+use super::image_facts::{Budget, verify_images};
+use super::inputs::{self, BadInput, Input};
+use crate::duration::clap_duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuditOutput {
@@ -52,6 +54,9 @@ pub enum AuditOutput {
     Sarif,
     /// JUnit XML for CI test reports: a suite per policy, a test case per resource × rule.
     Junit,
+    /// One self-contained HTML page for an auditor: per framework and control, the status,
+    /// evidence and remediation, a chart, and the policy set's and the input's fingerprints.
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,6 +79,13 @@ pub struct AuditArgs {
     /// Do not verify images against their registries: image rules are reported as `skip`.
     #[arg(long, env = "PORTCULLIS_NO_IMAGES")]
     pub no_images: bool,
+    /// Give up on one image after this long: its image rules are reported as `error`, with the
+    /// reason (`--timeout` still bounds the whole run).
+    #[arg(long, env = "PORTCULLIS_IMAGE_TIMEOUT", default_value = "10s", value_parser = clap_duration)]
+    pub image_timeout: Duration,
+    /// How many images are verified at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub image_concurrency: u16,
     #[command(flatten)]
     pub registry: RegistryArgs,
     /// Manifests (YAML or JSON, several documents per file), folders of them, or `-` for
@@ -104,30 +116,42 @@ impl AuditArgs {
 
     async fn audit(&self) -> anyhow::Result<(Vec<AuditResult>, String)> {
         let map = ControlMap::shipped()?;
-        let policies = self.policy.load()?;
+        let (policies, policy_fingerprint) = self.policy.load_fingerprinted()?;
         let set = policies.set();
         let read = inputs::read_all(&self.inputs)?;
         let good = || read.iter().filter_map(|r| r.as_ref().ok());
         let facts = if self.no_images {
             VerdictMap::new()
         } else {
-            verify_images(&self.registry, set, good().map(|i| &i.request)).await?
+            let budget = Budget {
+                per_image: self.image_timeout,
+                concurrency: usize::from(self.image_concurrency),
+            };
+            verify_images(&self.registry, set, good().map(|i| &i.request), budget).await?
         };
+        // What a registry that could not answer (in time) says: those image rules are `error`.
+        let unverifiable: HashSet<String> = facts
+            .values()
+            .filter_map(|v| v.as_ref().as_ref().err())
+            .filter(|e| e.is_transient())
+            .map(ToString::to_string)
+            .collect();
+        let images = (!self.no_images).then_some(&unverifiable);
         let mut results = Vec::new();
         for r in &read {
             match r {
                 Ok(input) => {
                     let evaluation = set.evaluate_detailed(&input.request, &facts);
-                    results.extend(results::of_evaluation(
-                        input,
-                        &evaluation,
-                        &map,
-                        !self.no_images,
-                    ));
+                    results.extend(results::of_evaluation(input, &evaluation, &map, images));
                 }
                 Err(bad) => results.push(results::of_bad_input(bad)),
             }
         }
+        let note = if self.no_images {
+            "not verified (--no-images): image rules are reported as skip"
+        } else {
+            "verified against their registries, as admission does"
+        };
         let printed = match self.output {
             AuditOutput::Jsonl => report::jsonl(&results)?,
             AuditOutput::Policyreport => {
@@ -142,15 +166,50 @@ impl AuditArgs {
                 self.fail_on == Some(FailOn::Warn),
                 SystemTime::now(),
             )?,
-            AuditOutput::Text => {
-                let note = if self.no_images {
-                    "not verified (--no-images): image rules are reported as skip"
-                } else {
-                    "verified against their registries, as admission does"
+            AuditOutput::Text => report::text(&results, read.len(), &map, note),
+            AuditOutput::Html => {
+                let meta = html::Meta {
+                    generated: SystemTime::now(),
+                    resources: read.len(),
+                    images_note: note,
+                    policy_fingerprint: &policy_fingerprint,
+                    input_fingerprint: &input_fingerprint(&read),
                 };
-                report::text(&results, read.len(), &map, note)
+                html::page(&results, &map, &image_evidence(&facts), &meta)
             }
         };
         Ok((results, printed))
     }
+}
+
+/// sha256 over the sorted sha256s of the audited objects (as parsed, so formatting, comments and
+/// file order do not count) and of the documents that could not be read.
+fn input_fingerprint(read: &[Result<Input, BadInput>]) -> String {
+    let mut parts: Vec<String> = read
+        .iter()
+        .map(|r| match r {
+            Ok(input) => sha256_hex(input.request.object.to_string().as_bytes()),
+            Err(bad) => sha256_hex(format!("unreadable {}: {}", bad.kind, bad.error).as_bytes()),
+        })
+        .collect();
+    parts.sort_unstable();
+    sha256_hex(parts.join("\n").as_bytes())
+}
+
+/// The verified images, by name, with the digest and signers each verified to or why not.
+fn image_evidence(facts: &VerdictMap) -> Vec<html::ImageEvidence> {
+    let mut out: Vec<html::ImageEvidence> = facts
+        .iter()
+        .map(|((image, requirement), verdict)| html::ImageEvidence {
+            image: image.clone(),
+            requirement: requirement.clone(),
+            outcome: match verdict.as_ref() {
+                Ok(v) if v.key_ids.is_empty() => Ok(v.digest.to_string()),
+                Ok(v) => Ok(format!("{} (keys {})", v.digest, v.key_ids.join(", "))),
+                Err(e) => Err(e.to_string()),
+            },
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.image, &a.requirement).cmp(&(&b.image, &b.requirement)));
+    out
 }

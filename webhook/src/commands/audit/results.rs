@@ -4,9 +4,12 @@
 //! Statuses: `pass` (the rule found nothing), `fail` (an `enforce` policy's finding, which
 //! admission denies, or an `audit` policy's, which admission records), `warn` (a `warn` policy's
 //! finding, which admission returns as a warning), `skip` (image verification not run, with
-//! `--no-images`), `error` (the resource could not be read as its kind; admission refuses it as
-//! bad input). Nothing here re-implements a rule: findings come from
+//! `--no-images`), `error` (the resource could not be read as its kind, which admission refuses
+//! as bad input; or an image rule whose images no registry could answer for in time, which
+//! admission denies as unverified: the audit says it could not tell, not that the image failed). Nothing here re-implements a rule: findings come from
 //! [`portcullis_policies::PolicySet::evaluate_detailed`], the evaluation admission uses.
+
+use std::collections::HashSet;
 
 use portcullis_policies::catalog::VERIFY_IMAGE;
 use portcullis_policies::compliance::ControlMap;
@@ -152,12 +155,14 @@ impl AuditResult {
 /// Reason given for image rules under `--no-images`.
 pub const NO_IMAGES_REASON: &str = "image verification not run (--no-images)";
 
-/// The results for one evaluated resource.
+/// The results for one evaluated resource. `images` is `None` when images were not verified
+/// (`--no-images`: image rules `skip`), else the messages of the verdicts a registry could not
+/// give (unreachable, or out of time): an image rule whose every finding is one is `error`.
 pub fn of_evaluation(
     input: &Input,
     evaluation: &Evaluation,
     map: &ControlMap,
-    images_verified: bool,
+    images: Option<&HashSet<String>>,
 ) -> Vec<AuditResult> {
     let resource = Resource::of(input);
     let mut out = Vec::new();
@@ -181,12 +186,16 @@ pub fn of_evaluation(
                 .filter(|f| &f.rule == rule)
                 .cloned()
                 .collect();
-            let (status, reasons) = if rule == VERIFY_IMAGE && !images_verified {
+            let unanswered = |unverifiable: &HashSet<String>| {
+                rule == VERIFY_IMAGE && findings.iter().all(|f| unverifiable.contains(&f.message))
+            };
+            let (status, reasons) = if rule == VERIFY_IMAGE && images.is_none() {
                 (Status::Skip, vec![NO_IMAGES_REASON.to_string()])
             } else if findings.is_empty() {
                 (Status::Pass, Vec::new())
             } else {
                 let status = match o.mode {
+                    _ if images.is_some_and(unanswered) => Status::Error,
                     Mode::Enforce | Mode::Audit => Status::Fail,
                     Mode::Warn => Status::Warn,
                 };
