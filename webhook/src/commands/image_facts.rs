@@ -31,7 +31,7 @@ pub async fn verify_images<'a>(
         let verdict: Verdict = match image {
             Ok(image) => {
                 verifier
-                    .verify_authority(&image, &check.requirement, deadline)
+                    .verify_requirement(&image, &check.requirement, deadline)
                     .await
             }
             Err(e) => Arc::new(Err(VerifyError::Malformed {
