@@ -2,15 +2,17 @@
 //! linux/arm64) signed on the index only, on the platform manifests only, or on one platform,
 //! under each platform rule (none, `indexAndPlatforms`, `indexOrPlatforms`); a named platform the
 //! index lacks; a single-platform image under a rule; and the per-digest cache the platform
-//! manifests share with plain verification.
+//! manifests share with plain verification; and `cosign sign --recursive` (cosign 2.5) meeting
+//! `indexAndPlatforms`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
 
+use portcullis_testkit::cosign::Cosign;
 use portcullis_verifier::cosign::sign::sign_image;
 use portcullis_verifier::{
-    Authority, Digest, ImageRef, ImageRequirement, PlatformRule, PlatformSignatures, PrivateKey,
-    Verdict, VerifyError,
+    Authority, Digest, ImageRef, ImageRequirement, KeyRequirement, PlatformRule,
+    PlatformSignatures, PrivateKey, PublicKey, Verdict, VerifyError,
 };
 use support::{Env, requirement, soon};
 
@@ -286,4 +288,57 @@ async fn platform_verdicts_share_the_per_digest_cache() {
         Vec::<(String, String)>::new(),
         "every verdict came from the cache"
     );
+}
+
+#[tokio::test]
+async fn cosign_sign_recursive_satisfies_index_and_platforms() {
+    let cosign = Cosign::v2();
+    let env = Env::start().await;
+    assert!(cosign.run(&["generate-key-pair"]).status.success());
+    let pem = std::fs::read_to_string(cosign.dir().join("cosign.pub")).unwrap();
+    let cosign_pub = PublicKey::from_pem(&pem, "cosign.pub").unwrap();
+    let req = ImageRequirement {
+        authority: Authority::Keys(KeyRequirement {
+            keys: vec![cosign_pub],
+            threshold: 1,
+            attestations: Vec::new(),
+            format: Default::default(),
+        }),
+        platforms: Some(PlatformRule {
+            platforms: BOTH.iter().map(|p| p.parse().unwrap()).collect(),
+            signatures: AND,
+        }),
+    };
+    let digest = portcullis_testkit::push_index(&env.registry.addr(), "recursive", "v1", b"rec")
+        .await
+        .unwrap();
+    let image: ImageRef = format!("{}/recursive:v1", env.registry.addr())
+        .parse()
+        .unwrap();
+    let before = env
+        .direct()
+        .1
+        .verify_requirement(&image, &req, soon())
+        .await;
+    assert!(
+        matches!(before.as_ref(), Err(VerifyError::NoSignatureIn { .. })),
+        "{before:?}"
+    );
+
+    let args = [
+        "sign",
+        "--recursive",
+        "--key",
+        "cosign.key",
+        "--tlog-upload=false",
+        "--yes",
+    ];
+    let pinned = format!("{}/recursive@{digest}", env.registry.addr());
+    assert!(cosign.succeeds_on(&args, &pinned));
+    let after = env
+        .direct()
+        .1
+        .verify_requirement(&image, &req, soon())
+        .await;
+    assert_eq!(after.as_ref().as_ref().unwrap().digest.as_str(), digest);
 }
