@@ -47,7 +47,7 @@ impl FromStr for Platform {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
         };
         let parts: Vec<&str> = s.split('/').collect();
-        if !(2..=3).contains(&parts.len()) || !parts.iter().all(|p| valid(p)) {
+        if !(2..=3).contains(&parts.len()) || !parts.iter().all(valid) {
             return Err(err());
         }
         Ok(Self {
