@@ -269,19 +269,28 @@ impl ImagePolicy {
         match e {
             VerifyError::PlatformNotVerified {
                 platform, source, ..
-            } if !source.is_transient() => {
-                let how = if keyless {
-                    "`cosign sign --recursive`, keyless".to_string()
-                } else {
-                    "`cosign sign --recursive --key`".to_string()
-                };
-                format!(
-                    "sign the {platform} manifest too ({how} signs the index and every platform manifest); accepted signers: {signers}"
-                )
-            }
-            VerifyError::PlatformNotVerified { .. } => {
-                "retry; the registry could not be checked in time".into()
-            }
+            } => match source.as_ref() {
+                VerifyError::NoSignature { .. }
+                | VerifyError::NoSignatureIn { .. }
+                | VerifyError::ThresholdNotMet { .. }
+                | VerifyError::SignatureInvalid { .. }
+                | VerifyError::ReferrerOfAnother { .. }
+                | VerifyError::KeylessRejected { .. }
+                | VerifyError::ReferrerRejected { .. } => {
+                    let how = if keyless {
+                        "`cosign sign --recursive`, keyless,"
+                    } else {
+                        "`cosign sign --recursive --key`"
+                    };
+                    format!(
+                        "sign the {platform} manifest too ({how} signs the index and every platform manifest); accepted signers: {signers}"
+                    )
+                }
+                inner => match self.fix_for(inner) {
+                    fix if fix.is_empty() => fix,
+                    fix => format!("for the {platform} manifest: {fix}"),
+                },
+            },
             VerifyError::PlatformMissing { platform, .. }
             | VerifyError::PlatformAmbiguous { platform, .. } => format!(
                 "push the image for {platform}, or correct spec.authorities.platforms (os/architecture[/variant])"

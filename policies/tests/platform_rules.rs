@@ -98,6 +98,26 @@ fn a_platform_failure_is_denied_naming_the_manifest_and_the_fix() {
         )
     );
 
+    // A platform manifest that is signed but lacks an attestation gets the attestation fix.
+    let msg = deny_reason(
+        &set,
+        VerifyError::PlatformNotVerified {
+            image: IMAGE.into(),
+            platform: "linux/arm64".into(),
+            digest: digest.clone(),
+            signatures: PlatformSignatures::IndexAndPlatforms,
+            source: Box::new(VerifyError::AttestationNotFound {
+                image: format!("{IMAGE}@{digest}"),
+                predicate_type: "https://slsa.dev/provenance/v1".into(),
+                looked: "tag sha256-aaaa.att".into(),
+            }),
+        },
+    );
+    assert!(
+        msg.ends_with(" — for the linux/arm64 manifest: attach a matching attestation signed by a trusted key (release): `cosign attest --key`"),
+        "{msg}"
+    );
+
     let msg = deny_reason(
         &set,
         VerifyError::PlatformMissing {

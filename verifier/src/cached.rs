@@ -9,6 +9,9 @@
 //!   failures of the path to the registry (unreachable, throttled, deadline) are not cached.
 //! - Concurrent calls for one key share one verification: a burst of 100 admissions of a new
 //!   image makes one set of registry calls. They also share its deadline (the first caller's).
+//! - An image index under a platform rule ([`Verifier::verify_requirement`]) is one cached
+//!   verdict over the verdicts of the index and its platform manifests, each cached (and
+//!   counted) on its own.
 //! - Tag → digest answers are cached for a short TTL. That is safe because the webhook pins the
 //!   verified digest into the pod; set it to zero to resolve on every call.
 

@@ -38,7 +38,7 @@ pub use portcullis_verifier_types::{
 pub use portcullis_verifier_types::{
     Authority, Condition, ConditionFailure, ConditionSpec, Digest, ImageRef, ImageRequirement,
     KeylessRequirement, Operator, Platform, PlatformRule, PlatformSignatures, ReferenceError,
-    RegistryError, VerifyError, authority, condition, error, reference, requirement,
+    RegistryError, VerifyError, authority, condition, error, platform, reference, requirement,
 };
 
 pub use cached::{CacheConfig, CacheStats, Verifier};

@@ -201,12 +201,13 @@ fn combine(
         (PlatformSignatures::IndexAndPlatforms, Ok(_), Some(e)) => Err(e),
         (PlatformSignatures::IndexAndPlatforms, Ok(v), None) => Ok(v),
         (PlatformSignatures::IndexOrPlatforms, Ok(v), _) => Ok(v),
-        // A registry failure on the index says nothing about its signature.
-        (PlatformSignatures::IndexOrPlatforms, Err(e), _) if e.is_transient() => Err(e),
-        (PlatformSignatures::IndexOrPlatforms, Err(_), Some(e)) => Err(e),
         (PlatformSignatures::IndexOrPlatforms, Err(_), None) => {
             Ok(by_platforms(index_digest, platforms))
         }
+        // A registry failure on the index says nothing about its signature: not "nor is the
+        // index", and not cached.
+        (PlatformSignatures::IndexOrPlatforms, Err(e), Some(_)) if e.is_transient() => Err(e),
+        (PlatformSignatures::IndexOrPlatforms, Err(_), Some(e)) => Err(e),
     }
 }
 
@@ -231,4 +232,86 @@ fn by_platforms(index: &Digest, platforms: &[(&Platform, &Digest, Verdict)]) -> 
     out.key_ids.sort_unstable();
     out.key_ids.dedup();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn ok(digest: &Digest, key: &str) -> Verdict {
+        Arc::new(Ok(Verified {
+            digest: digest.clone(),
+            key_ids: vec![key.into()],
+            attestations: Vec::new(),
+        }))
+    }
+
+    fn unsigned(image: &str) -> Verdict {
+        Arc::new(Err(VerifyError::NoSignatureIn {
+            image: image.into(),
+            looked: "tag x.sig".into(),
+        }))
+    }
+
+    fn slow(image: &str) -> Verdict {
+        Arc::new(Err(VerifyError::Deadline {
+            image: image.into(),
+            registry: "r".into(),
+            budget_ms: 1,
+        }))
+    }
+
+    #[test]
+    fn registry_failures_are_kept_apart_from_missing_signatures() {
+        let (index, amd, arm) = (Digest::of(b"i"), Digest::of(b"a"), Digest::of(b"b"));
+        let (p_amd, p_arm): (Platform, Platform) = (
+            "linux/amd64".parse().unwrap(),
+            "linux/arm64".parse().unwrap(),
+        );
+        let both_ok = [
+            (&p_amd, &amd, ok(&amd, "k2")),
+            (&p_arm, &arm, ok(&arm, "k1")),
+        ];
+        let or = PlatformSignatures::IndexOrPlatforms;
+        let and = PlatformSignatures::IndexAndPlatforms;
+
+        // An index the registry could not answer for does not matter when every platform verified.
+        let v = combine("img", &index, or, slow("img"), &both_ok).unwrap();
+        assert_eq!(
+            (v.digest, v.key_ids),
+            (index.clone(), vec!["k1".into(), "k2".into()])
+        );
+
+        // ...but it is not reported as unsigned when a platform is not verified either.
+        let one_unsigned = [
+            (&p_amd, &amd, ok(&amd, "k1")),
+            (&p_arm, &arm, unsigned("img@arm")),
+        ];
+        let e = combine("img", &index, or, slow("img"), &one_unsigned).unwrap_err();
+        assert!(
+            matches!(e, VerifyError::Deadline { .. }) && e.is_transient(),
+            "{e:?}"
+        );
+        let e = combine("img", &index, or, unsigned("img"), &one_unsigned).unwrap_err();
+        assert!(
+            matches!(&e, VerifyError::PlatformNotVerified { platform, .. } if platform == "linux/arm64"),
+            "{e:?}"
+        );
+        assert!(!e.is_transient());
+
+        // A platform the registry could not answer for is a transient failure (never cached).
+        let one_slow = [
+            (&p_amd, &amd, ok(&amd, "k1")),
+            (&p_arm, &arm, slow("img@arm")),
+        ];
+        let e = combine("img", &index, and, ok(&index, "k1"), &one_slow).unwrap_err();
+        assert!(
+            matches!(&e, VerifyError::PlatformNotVerified { platform, .. } if platform == "linux/arm64"),
+            "{e:?}"
+        );
+        assert!(e.is_transient());
+        assert_eq!(e.code(), "deadline");
+    }
 }
