@@ -15,14 +15,18 @@ use std::sync::Arc;
 use portcullis_verifier_types::condition::ConditionError;
 use portcullis_verifier_types::keyless::{Claim, Identity, StringMatcher, TrustedRoot};
 use portcullis_verifier_types::{
-    AttestationRequirement, Authority, Condition, ImageRef, KeyError, KeyRequirement,
-    KeylessRequirement, PublicKey, SignatureFormat, Verdict, VerifyError, predicate_type_uri,
+    AttestationRequirement, Authority, Condition, ImageRef, ImageRequirement, KeyError,
+    KeyRequirement, KeylessRequirement, Platform, PlatformError, PlatformRule, PlatformSignatures,
+    PublicKey, SignatureFormat, Verdict, VerifyError, predicate_type_uri,
 };
 
 use crate::decision::Finding;
 use crate::matching::{GlobList, MatchError, Matcher};
 use crate::path::FieldPath;
-use crate::spec::{ClusterImagePolicySpec, IdentitySpec, KeylessSpec, Mode, SignatureFormatSpec};
+use crate::spec::{
+    AuthoritiesSpec, ClusterImagePolicySpec, IdentitySpec, KeylessSpec, Mode,
+    PlatformSignaturesSpec, SignatureFormatSpec,
+};
 use crate::workload::{ContainerRef, Workload, WorkloadKind};
 
 /// Verdicts for images, keyed by the image exactly as written in the pod spec and the
@@ -53,7 +57,7 @@ pub struct ImageCheck {
     pub image: String,
     pub policy: String,
     pub mode: Mode,
-    pub requirement: Arc<Authority>,
+    pub requirement: Arc<ImageRequirement>,
     /// `requirement.fingerprint()`, computed once at load.
     pub fingerprint: String,
     /// Whether a successful verification will pin the image to its digest.
@@ -89,6 +93,18 @@ pub enum ImagePolicyError {
         "spec.authorities.signatureFormat applies to keys only; keyless authorities read both formats"
     )]
     FormatWithKeyless,
+    #[error("spec.authorities.platforms[{index}]: {source}")]
+    Platform {
+        index: usize,
+        #[source]
+        source: PlatformError,
+    },
+    #[error("spec.authorities.platforms[{index}]: {platform} is listed twice")]
+    DuplicatePlatform { index: usize, platform: String },
+    #[error(
+        "spec.authorities.platformSignatures is set but spec.authorities.platforms is empty; list the platforms (e.g. [linux/amd64, linux/arm64]) or remove it"
+    )]
+    PlatformSignaturesWithoutPlatforms,
     #[error("spec.authorities.keyless.identities is empty: no signer would be accepted")]
     NoIdentities,
     #[error("spec.authorities.keyless.identities[{index}]: {message}")]
@@ -126,7 +142,7 @@ pub enum ImagePolicyError {
 #[derive(Debug, Clone)]
 pub struct ImagePolicy {
     images: GlobList,
-    requirement: Arc<Authority>,
+    requirement: Arc<ImageRequirement>,
     fingerprint: String,
     /// Key names, or keyless identities, for fix hints.
     signers: Vec<String>,
@@ -145,6 +161,7 @@ impl ImagePolicy {
         let images = GlobList::new("spec.images", &spec.images)?;
         let attestations = attestations(spec)?;
         let auth = &spec.authorities;
+        let platforms = platform_rule(auth)?;
         let (requirement, signers) = match (&auth.keyless, auth.keys.is_empty()) {
             (Some(_), false) => return Err(ImagePolicyError::KeysAndKeyless),
             (None, true) => return Err(ImagePolicyError::NoAuthority),
@@ -179,6 +196,10 @@ impl ImagePolicy {
                 (Authority::Keys(req), signers)
             }
         };
+        let requirement = ImageRequirement {
+            authority: requirement,
+            platforms,
+        };
         Ok(Self {
             images,
             fingerprint: requirement.fingerprint(),
@@ -189,7 +210,7 @@ impl ImagePolicy {
         })
     }
 
-    pub fn requirement(&self) -> &Arc<Authority> {
+    pub fn requirement(&self) -> &Arc<ImageRequirement> {
         &self.requirement
     }
 
@@ -244,8 +265,36 @@ impl ImagePolicy {
 
     fn fix_for(&self, e: &VerifyError) -> String {
         let signers = self.signers.join("; ");
-        let keyless = matches!(self.requirement.as_ref(), Authority::Keyless(_));
+        let keyless = matches!(self.requirement.authority, Authority::Keyless(_));
         match e {
+            VerifyError::PlatformNotVerified {
+                platform, source, ..
+            } => match source.as_ref() {
+                VerifyError::NoSignature { .. }
+                | VerifyError::NoSignatureIn { .. }
+                | VerifyError::ThresholdNotMet { .. }
+                | VerifyError::SignatureInvalid { .. }
+                | VerifyError::ReferrerOfAnother { .. }
+                | VerifyError::KeylessRejected { .. }
+                | VerifyError::ReferrerRejected { .. } => {
+                    let how = if keyless {
+                        "`cosign sign --recursive`, keyless,"
+                    } else {
+                        "`cosign sign --recursive --key`"
+                    };
+                    format!(
+                        "sign the {platform} manifest too ({how} signs the index and every platform manifest); accepted signers: {signers}"
+                    )
+                }
+                inner => match self.fix_for(inner) {
+                    fix if fix.is_empty() => fix,
+                    fix => format!("for the {platform} manifest: {fix}"),
+                },
+            },
+            VerifyError::PlatformMissing { platform, .. }
+            | VerifyError::PlatformAmbiguous { platform, .. } => format!(
+                "push the image for {platform}, or correct spec.authorities.platforms (os/architecture[/variant])"
+            ),
             VerifyError::KeylessRejected { .. }
             | VerifyError::ReferrerRejected { .. }
             | VerifyError::NoSignatureIn { .. }
@@ -269,7 +318,7 @@ impl ImagePolicy {
             | VerifyError::ThresholdNotMet { .. }
             | VerifyError::SignatureInvalid { .. }
             | VerifyError::ReferrerOfAnother { .. } => {
-                let threshold = match self.requirement.as_ref() {
+                let threshold = match &self.requirement.authority {
                     Authority::Keys(r) => r.threshold,
                     Authority::Keyless(_) => 1,
                 };
@@ -322,6 +371,38 @@ impl ImagePolicy {
 /// Whether pinning is possible for an image as written (no digest yet, parsable).
 pub(crate) fn pinnable(image: &str) -> bool {
     ImageRef::from_str(image).is_ok_and(|r| r.digest().is_none())
+}
+
+/// The spec's platform rule: valid, distinct platform names, and `platformSignatures` only
+/// beside them.
+fn platform_rule(auth: &AuthoritiesSpec) -> Result<Option<PlatformRule>, ImagePolicyError> {
+    if auth.platforms.is_empty() {
+        return match auth.platform_signatures {
+            Some(_) => Err(ImagePolicyError::PlatformSignaturesWithoutPlatforms),
+            None => Ok(None),
+        };
+    }
+    let mut platforms: Vec<Platform> = Vec::new();
+    for (index, name) in auth.platforms.iter().enumerate() {
+        let platform: Platform = name
+            .parse()
+            .map_err(|source| ImagePolicyError::Platform { index, source })?;
+        if platforms.contains(&platform) {
+            return Err(ImagePolicyError::DuplicatePlatform {
+                index,
+                platform: platform.to_string(),
+            });
+        }
+        platforms.push(platform);
+    }
+    let signatures = match auth.platform_signatures.unwrap_or_default() {
+        PlatformSignaturesSpec::IndexAndPlatforms => PlatformSignatures::IndexAndPlatforms,
+        PlatformSignaturesSpec::IndexOrPlatforms => PlatformSignatures::IndexOrPlatforms,
+    };
+    Ok(Some(PlatformRule {
+        platforms,
+        signatures,
+    }))
 }
 
 /// The spec's public keys, parsed and checked for duplicates.

@@ -78,7 +78,7 @@ fn example_key_is_a_real_p256_key_and_the_attestation_is_slsa_v1() {
     assert_eq!(checks.len(), 1, "only the project's images are covered");
     let c = &checks[0];
     assert!(c.pin_digest);
-    let Authority::Keys(req) = c.requirement.as_ref() else {
+    let Authority::Keys(req) = &c.requirement.authority else {
         panic!("expected a key authority")
     };
     assert_eq!(req.keys, vec![key]);
@@ -165,7 +165,7 @@ fn keyless_example_accepts_the_release_workflow_on_main_and_tags_only() {
         json!([{"name": "w", "image": "ghcr.io/portcullis-dev/jobs-api:0.1.0"}]),
     ));
     assert_eq!(checks.len(), 1);
-    let Authority::Keyless(req) = checks[0].requirement.as_ref() else {
+    let Authority::Keyless(req) = &checks[0].requirement.authority else {
         panic!("expected a keyless authority")
     };
     let id = &req.identities[0];

@@ -114,7 +114,7 @@ fn keyless_authorities_compile_against_named_trusted_roots() {
         "{}",
         checks[0].fingerprint
     );
-    let Authority::Keyless(req) = checks[0].requirement.as_ref() else {
+    let Authority::Keyless(req) = &checks[0].requirement.authority else {
         panic!("expected a keyless authority")
     };
     assert_eq!(
@@ -130,7 +130,7 @@ fn keyless_authorities_compile_against_named_trusted_roots() {
     let checks = load(&with_att)
         .unwrap()
         .image_checks(&portcullis_policies::Request::from_manifest(&pod).unwrap());
-    let Authority::Keyless(req) = checks[0].requirement.as_ref() else {
+    let Authority::Keyless(req) = &checks[0].requirement.authority else {
         panic!("expected a keyless authority")
     };
     assert_eq!(req.attestations.len(), 1);

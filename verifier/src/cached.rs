@@ -9,6 +9,9 @@
 //!   failures of the path to the registry (unreachable, throttled, deadline) are not cached.
 //! - Concurrent calls for one key share one verification: a burst of 100 admissions of a new
 //!   image makes one set of registry calls. They also share its deadline (the first caller's).
+//! - An image index under a platform rule ([`Verifier::verify_requirement`]) is one cached
+//!   verdict over the verdicts of the index and its platform manifests, each cached (and
+//!   counted) on its own.
 //! - Tag → digest answers are cached for a short TTL. That is safe because the webhook pins the
 //!   verified digest into the pod; set it to zero to resolve on every call.
 
@@ -126,8 +129,8 @@ impl Verifier {
         req: &KeyRequirement,
         deadline: Instant,
     ) -> Verdict {
-        self.verify_cached(image, req.fingerprint(), deadline, |digest| async move {
-            verify_digest(&self.registry, image, &digest, req, deadline).await
+        self.resolve_then(image, deadline, |digest, budget_ms| {
+            self.verify_keys_at(image, digest, req, deadline, budget_ms)
         })
         .await
     }
@@ -140,14 +143,9 @@ impl Verifier {
         req: &KeylessRequirement,
         deadline: Instant,
     ) -> Verdict {
-        self.verify_cached(
-            image,
-            keyless_fingerprint(req),
-            deadline,
-            |digest| async move {
-                verify_keyless_digest(&self.registry, image, &digest, req, deadline).await
-            },
-        )
+        self.resolve_then(image, deadline, |digest, budget_ms| {
+            self.verify_keyless_at(image, digest, req, deadline, budget_ms)
+        })
         .await
     }
 
@@ -164,29 +162,97 @@ impl Verifier {
         }
     }
 
-    /// Resolves `image`, then runs `check` on its digest through the verdict cache.
-    async fn verify_cached<F, Fut>(
+    /// Verifies `digest` (of `image`, already resolved) against `authority`, through the cache.
+    /// `budget_ms` is what the caller started with, for the deadline message.
+    pub(crate) async fn verify_authority_at(
         &self,
         image: &ImageRef,
+        digest: Digest,
+        authority: &Authority,
+        deadline: Instant,
+        budget_ms: u64,
+    ) -> Verdict {
+        match authority {
+            Authority::Keys(req) => {
+                self.verify_keys_at(image, digest, req, deadline, budget_ms)
+                    .await
+            }
+            Authority::Keyless(req) => {
+                self.verify_keyless_at(image, digest, req, deadline, budget_ms)
+                    .await
+            }
+        }
+    }
+
+    async fn verify_keys_at(
+        &self,
+        image: &ImageRef,
+        digest: Digest,
+        req: &KeyRequirement,
+        deadline: Instant,
+        budget_ms: u64,
+    ) -> Verdict {
+        let check = |digest: Digest| async move {
+            verify_digest(&self.registry, image, &digest, req, deadline).await
+        };
+        self.cached_at(image, digest, req.fingerprint(), deadline, budget_ms, check)
+            .await
+    }
+
+    async fn verify_keyless_at(
+        &self,
+        image: &ImageRef,
+        digest: Digest,
+        req: &KeylessRequirement,
+        deadline: Instant,
+        budget_ms: u64,
+    ) -> Verdict {
+        let check = |digest: Digest| async move {
+            verify_keyless_digest(&self.registry, image, &digest, req, deadline).await
+        };
+        let fingerprint = keyless_fingerprint(req);
+        self.cached_at(image, digest, fingerprint, deadline, budget_ms, check)
+            .await
+    }
+
+    /// Resolves `image`, then runs `then` on its digest and the budget left at the start.
+    pub(crate) async fn resolve_then<F, Fut>(
+        &self,
+        image: &ImageRef,
+        deadline: Instant,
+        then: F,
+    ) -> Verdict
+    where
+        F: FnOnce(Digest, u64) -> Fut,
+        Fut: Future<Output = Verdict>,
+    {
+        let budget_ms = deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis() as u64;
+        match self.resolve(image, deadline).await {
+            Ok(digest) => then(digest, budget_ms).await,
+            Err(e) => Arc::new(Err(classify(image, e, budget_ms))),
+        }
+    }
+
+    /// Runs `check` on `digest` (of `image`) through the verdict cache, keyed by `fingerprint`.
+    pub(crate) async fn cached_at<F, Fut>(
+        &self,
+        image: &ImageRef,
+        digest: Digest,
         fingerprint: String,
         deadline: Instant,
+        budget_ms: u64,
         check: F,
     ) -> Verdict
     where
         F: FnOnce(Digest) -> Fut,
         Fut: Future<Output = Result<Verified, VerifyError>>,
     {
-        let budget_ms = deadline
-            .saturating_duration_since(Instant::now())
-            .as_millis() as u64;
         let deadline_err = || VerifyError::Deadline {
             image: image.to_string(),
             registry: image.registry().into(),
             budget_ms,
-        };
-        let digest = match self.resolve(image, deadline).await {
-            Ok(d) => d,
-            Err(e) => return Arc::new(Err(classify(image, e, budget_ms))),
         };
         let key = (image.name(), digest.clone(), fingerprint);
         let work = async {

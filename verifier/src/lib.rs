@@ -26,6 +26,7 @@ mod key_attestations;
 mod key_signatures;
 pub mod keyless;
 pub mod keys;
+mod platforms;
 pub mod registry;
 
 // The values (references, requirements, verdicts, conditions, errors) live in
@@ -35,9 +36,9 @@ pub use portcullis_verifier_types::{
     VerifiedAttestation, predicate_type_uri,
 };
 pub use portcullis_verifier_types::{
-    Authority, Condition, ConditionFailure, ConditionSpec, Digest, ImageRef, KeylessRequirement,
-    Operator, ReferenceError, RegistryError, VerifyError, authority, condition, error, reference,
-    requirement,
+    Authority, Condition, ConditionFailure, ConditionSpec, Digest, ImageRef, ImageRequirement,
+    KeylessRequirement, Operator, Platform, PlatformRule, PlatformSignatures, ReferenceError,
+    RegistryError, VerifyError, authority, condition, error, platform, reference, requirement,
 };
 
 pub use cached::{CacheConfig, CacheStats, Verifier};

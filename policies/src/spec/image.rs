@@ -73,6 +73,29 @@ pub struct AuthoritiesSpec {
     /// referrers (cosign 3); `classic`: the tags only; `bundle`: the referrer bundles only.
     #[serde(default, skip_serializing_if = "is_default")]
     pub signature_format: SignatureFormatSpec,
+    /// For an image index (a multi-platform image): platforms, as `os/architecture[/variant]`
+    /// (`linux/amd64`, `linux/arm/v7`), whose manifests in the index count too, as
+    /// `platformSignatures` says. Each must be in the index; without a variant, a name selects the
+    /// entry without one, or the only entry for its os and architecture. The index digest is
+    /// still what is pinned. A single-platform image is verified by its own signature: this list
+    /// does not apply to it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "schema::platforms")]
+    pub platforms: Vec<String>,
+    /// With `platforms`: `indexAndPlatforms` (default): the index and every listed platform's
+    /// manifest must each verify (what `cosign sign --recursive` signs); `indexOrPlatforms`: a
+    /// verified index suffices, or else every listed platform's manifest must verify.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_signatures: Option<PlatformSignaturesSpec>,
+}
+
+/// `spec.authorities.platformSignatures`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum PlatformSignaturesSpec {
+    #[default]
+    IndexAndPlatforms,
+    IndexOrPlatforms,
 }
 
 /// `spec.authorities.signatureFormat`.

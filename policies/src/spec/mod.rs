@@ -23,7 +23,7 @@ pub use guardrail::{
 };
 pub use image::{
     AttestationSpec, AuthoritiesSpec, ClusterImagePolicy, ClusterImagePolicySpec, IdentitySpec,
-    KeySpec, KeylessSpec, SignatureFormatSpec,
+    KeySpec, KeylessSpec, PlatformSignaturesSpec, SignatureFormatSpec,
 };
 
 /// API group of the policy custom resources.

@@ -57,6 +57,18 @@ pub(crate) fn conditions(_: &mut SchemaGenerator) -> Schema {
     }))
 }
 
+/// `spec.authorities.platforms`: distinct `os/architecture[/variant]` names.
+pub(crate) fn platforms(_: &mut SchemaGenerator) -> Schema {
+    schema(json!({
+        "type": "array",
+        "x-kubernetes-list-type": "set",
+        "items": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9._-]+/[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)?$"
+        }
+    }))
+}
+
 /// A Kubernetes quantity: integer or string (`500m`, `2`, `128Mi`).
 pub(crate) fn quantity(_: &mut SchemaGenerator) -> Schema {
     schema(json!({

@@ -8,6 +8,19 @@ use serde::Serialize;
 
 use crate::condition::ConditionFailure;
 use crate::keyless::KeylessError;
+use crate::platform::PlatformSignatures;
+
+/// What the platform rule asked for, for [`VerifyError::PlatformNotVerified`].
+fn platform_rule_said(signatures: PlatformSignatures) -> &'static str {
+    match signatures {
+        PlatformSignatures::IndexAndPlatforms => {
+            " (the policy requires the index and every listed platform manifest to verify)"
+        }
+        PlatformSignatures::IndexOrPlatforms => {
+            ", nor is the index (the policy accepts a verified index or else every listed platform manifest verified)"
+        }
+    }
+}
 
 /// Why a registry request failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
@@ -161,6 +174,39 @@ pub enum VerifyError {
         subject: String,
         actual: String,
     },
+    /// An index's platform manifest did not verify as the policy's platform rule requires;
+    /// `source` is that manifest's own failure (it names the manifest by digest).
+    #[error(
+        "{image}: platform {platform} manifest {digest} is not verified{}: {source}",
+        platform_rule_said(*signatures)
+    )]
+    PlatformNotVerified {
+        image: String,
+        platform: String,
+        digest: String,
+        signatures: PlatformSignatures,
+        #[source]
+        source: Box<VerifyError>,
+    },
+    /// The policy names a platform the index has no manifest for.
+    #[error(
+        "{image}: the image index has no manifest for platform {platform} (it has {available}); the policy requires one"
+    )]
+    PlatformMissing {
+        image: String,
+        platform: String,
+        available: String,
+    },
+    /// The policy names a platform without a variant, and the index has several variants of it.
+    #[error(
+        "{image}: platform {platform} matches {count} manifests of the image index ({available}); name the variant in the policy"
+    )]
+    PlatformAmbiguous {
+        image: String,
+        platform: String,
+        count: usize,
+        available: String,
+    },
     /// No keyless signature verified; `source` is the failure of the signature that got
     /// furthest (see [`KeylessError::progress`]).
     #[error("{image}: no valid keyless signature ({found} with a certificate found): {source}")]
@@ -200,15 +246,19 @@ impl VerifyError {
             VerifyError::SignatureInvalid { .. } => "signature-invalid",
             VerifyError::ReferrerOfAnother { .. } => "referrer-of-another",
             VerifyError::AttestationNotFound { .. } => "attestation-missing",
+            VerifyError::PlatformNotVerified { source, .. } => source.code(),
+            VerifyError::PlatformMissing { .. } => "platform-missing",
+            VerifyError::PlatformAmbiguous { .. } => "platform-ambiguous",
         }
     }
 
     /// Whether the failure says something about the image (cacheable for the negative TTL) rather
     /// than about the path to the registry.
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            VerifyError::Registry { .. } | VerifyError::Deadline { .. }
-        )
+        match self {
+            VerifyError::Registry { .. } | VerifyError::Deadline { .. } => true,
+            VerifyError::PlatformNotVerified { source, .. } => source.is_transient(),
+            _ => false,
+        }
     }
 }

@@ -17,6 +17,7 @@ pub mod condition;
 pub mod error;
 pub mod keyless;
 pub mod keys;
+pub mod platform;
 pub mod reference;
 pub mod requirement;
 
@@ -25,6 +26,7 @@ pub use condition::{Condition, ConditionError, ConditionFailure, ConditionSpec, 
 pub use error::{RegistryError, VerifyError};
 pub use keyless::KeylessRequirement;
 pub use keys::{KeyError, PublicKey};
+pub use platform::{ImageRequirement, Platform, PlatformError, PlatformRule, PlatformSignatures};
 pub use reference::{Digest, ImageRef, ReferenceError};
 pub use requirement::{
     AttestationRequirement, KeyRequirement, SignatureFormat, Verdict, Verified,

@@ -51,7 +51,7 @@ pub async fn verify_images<'a>(
                 Ok(image) => {
                     let deadline = overall.min(Instant::now() + budget.per_image);
                     verifier
-                        .verify_authority(&image, &check.requirement, deadline)
+                        .verify_requirement(&image, &check.requirement, deadline)
                         .await
                 }
                 Err(e) => Arc::new(Err(VerifyError::Malformed {

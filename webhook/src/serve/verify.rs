@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::{BoxFuture, join_all};
-use portcullis_verifier::{Authority, ImageRef, RegistryError, Verdict, VerifyError};
+use portcullis_verifier::{ImageRef, ImageRequirement, RegistryError, Verdict, VerifyError};
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
@@ -25,7 +25,7 @@ pub trait ImageVerifier: Send + Sync + 'static {
     fn verify<'a>(
         &'a self,
         image: &'a str,
-        requirement: Arc<Authority>,
+        requirement: Arc<ImageRequirement>,
         deadline: Instant,
     ) -> BoxFuture<'a, Verdict>;
 }
@@ -39,7 +39,7 @@ impl ImageVerifier for UnconfiguredVerifier {
     fn verify<'a>(
         &'a self,
         image: &'a str,
-        _requirement: Arc<Authority>,
+        _requirement: Arc<ImageRequirement>,
         _deadline: Instant,
     ) -> BoxFuture<'a, Verdict> {
         Box::pin(async move {
@@ -58,7 +58,7 @@ impl ImageVerifier for UnconfiguredVerifier {
 #[derive(Debug, Clone)]
 pub struct Job {
     pub image: String,
-    pub requirement: Arc<Authority>,
+    pub requirement: Arc<ImageRequirement>,
     /// `requirement.fingerprint()`, computed once when the policy loaded.
     pub fingerprint: String,
 }
@@ -105,7 +105,7 @@ pub async fn verify_all(
     deadline: Instant,
     metrics: &Metrics,
 ) -> Verdicts {
-    let mut unique: HashMap<(String, String), Arc<Authority>> = HashMap::new();
+    let mut unique: HashMap<(String, String), Arc<ImageRequirement>> = HashMap::new();
     for job in jobs {
         unique
             .entry((job.image, job.fingerprint))
@@ -172,7 +172,7 @@ mod tests {
         fn verify<'a>(
             &'a self,
             _image: &'a str,
-            _requirement: Arc<Authority>,
+            _requirement: Arc<ImageRequirement>,
             _deadline: Instant,
         ) -> BoxFuture<'a, Verdict> {
             self.0.fetch_add(1, Ordering::SeqCst);
@@ -180,13 +180,15 @@ mod tests {
         }
     }
 
-    fn requirement() -> Arc<Authority> {
-        Arc::new(Authority::Keys(portcullis_verifier::KeyRequirement {
-            keys: Vec::new(),
-            threshold: 1,
-            attestations: Vec::new(),
-            format: Default::default(),
-        }))
+    fn requirement() -> Arc<ImageRequirement> {
+        Arc::new(ImageRequirement::from(
+            portcullis_verifier::Authority::Keys(portcullis_verifier::KeyRequirement {
+                keys: Vec::new(),
+                threshold: 1,
+                attestations: Vec::new(),
+                format: Default::default(),
+            }),
+        ))
     }
 
     #[tokio::test(start_paused = true)]

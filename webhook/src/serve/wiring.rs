@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use futures::future::BoxFuture;
 use portcullis_verifier::registry::RequestObserver;
 use portcullis_verifier::{
-    Authority, CacheConfig, Credentials, ImageRef, RegistryClient, RegistryConfig, Verdict,
+    CacheConfig, Credentials, ImageRef, ImageRequirement, RegistryClient, RegistryConfig, Verdict,
     Verifier, VerifyError,
 };
 use tokio::time::Instant;
@@ -94,7 +94,7 @@ impl ImageVerifier for RegistryVerifier {
     fn verify<'a>(
         &'a self,
         image: &'a str,
-        requirement: Arc<Authority>,
+        requirement: Arc<ImageRequirement>,
         deadline: Instant,
     ) -> BoxFuture<'a, Verdict> {
         Box::pin(async move {
@@ -110,7 +110,7 @@ impl ImageVerifier for RegistryVerifier {
             };
             let verdict = self
                 .inner
-                .verify_authority(&reference, &requirement, deadline)
+                .verify_requirement(&reference, &requirement, deadline)
                 .await;
             self.sync_cache_metrics();
             verdict

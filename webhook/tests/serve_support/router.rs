@@ -75,7 +75,7 @@ pub async fn call_review(app: &axum::Router, path: &str, review: &Value) -> Valu
 // === stub verifiers ===
 
 use futures::future::BoxFuture;
-use portcullis_verifier::{Authority, Digest, ImageRef, Verdict, Verified, VerifyError};
+use portcullis_verifier::{Digest, ImageRef, ImageRequirement, Verdict, Verified, VerifyError};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A verifier that answers after `delay` (never, when `None` is `hang`), either "verified" with
@@ -130,7 +130,7 @@ impl ImageVerifier for StubVerifier {
     fn verify<'a>(
         &'a self,
         image: &'a str,
-        _requirement: Arc<Authority>,
+        _requirement: Arc<ImageRequirement>,
         _deadline: tokio::time::Instant,
     ) -> BoxFuture<'a, Verdict> {
         self.calls.fetch_add(1, Ordering::SeqCst);
