@@ -97,6 +97,12 @@ impl ApiEnv {
         Verifier::new(self.client.clone(), CacheConfig::default())
     }
 
+    /// How many `GET`s of the referrers API the front saw.
+    fn api_gets(&self) -> usize {
+        self.front
+            .count(|m, p| m == "GET" && p.contains("/referrers/"))
+    }
+
     /// How many requests the front saw for the `sha256-<hex>` fallback tag of `digest`.
     fn fallback_requests(&self, digest: &Digest) -> usize {
         let tag = format!("/manifests/sha256-{}", digest.hex());
@@ -177,12 +183,13 @@ async fn our_bundles_are_listed_by_the_api_and_no_fallback_tag_is_written() {
     let verified = verified.as_ref().as_ref().unwrap();
     assert_eq!(verified.key_ids, vec![key.public().id().to_string()]);
     assert_eq!(verified.attestations.len(), 1);
-    assert_eq!(env.fallback_requests(&digest), 0, "{:?}", env.front.requests());
-    assert!(
-        env.front.count(|m, p| m == "GET" && p.contains("/referrers/")) > 0,
+    assert_eq!(
+        env.fallback_requests(&digest),
+        0,
         "{:?}",
         env.front.requests()
     );
+    assert!(env.api_gets() > 0, "{:?}", env.front.requests());
 
     // Another key: the bundles are found through the API and refused.
     let stranger = key_requirement(PrivateKey::generate().public(), &[]);
@@ -212,8 +219,19 @@ async fn cosign3_and_we_read_each_others_bundles_through_the_api() {
 
     // cosign 3 signs and attests through the front.
     let (image, digest, pinned) = env.image("theirs", "v1").await;
-    let sign = ["sign", "--key", "cosign.key", "--signing-config", sc, "--yes"];
+    let sign = [
+        "sign",
+        "--key",
+        "cosign.key",
+        "--signing-config",
+        sc,
+        "--yes",
+    ];
+    env.front.clear_requests();
     assert!(cosign.succeeds_on(&sign, &pinned), "cosign 3 sign");
+    // cosign 3.1.1 asks the referrers API after its manifest PUT (whatever `OCI-Subject` says)
+    // and would write the fallback tag on a 404.
+    assert!(env.api_gets() > 0, "{:?}", env.front.requests());
     let predicate = provenance(cosign.dir(), "https://github.com/org/repo");
     let attest = [
         "attest",
@@ -239,7 +257,12 @@ async fn cosign3_and_we_read_each_others_bundles_through_the_api() {
         .await;
     let verified = verified.as_ref().as_ref().unwrap();
     assert_eq!(verified.attestations.len(), 1);
-    assert_eq!(env.fallback_requests(&digest), 0, "{:?}", env.front.requests());
+    assert_eq!(
+        env.fallback_requests(&digest),
+        0,
+        "{:?}",
+        env.front.requests()
+    );
 
     // What we write through the front, cosign 3 verifies through the front.
     let ours = PrivateKey::generate();
@@ -257,7 +280,7 @@ async fn cosign3_and_we_read_each_others_bundles_through_the_api() {
     env.front.clear_requests();
     assert!(cosign.verifies("ours.pub", &pinned), "cosign 3 verify");
     assert!(
-        env.front.count(|m, p| m == "GET" && p.contains("/referrers/")) > 0,
+        env.api_gets() > 0,
         "cosign 3 read the referrers API: {:?}",
         env.front.requests()
     );
@@ -293,17 +316,69 @@ async fn a_referrer_the_api_lists_for_another_image_is_refused() {
     env.front
         .list_referrer("pair", a_digest.as_str(), descriptor)
         .unwrap();
-    assert_eq!(env.listed(&a, &a_digest).await.manifests, vec![b_referrer.clone()]);
+    assert_eq!(
+        env.listed(&a, &a_digest).await.manifests,
+        vec![b_referrer.clone()]
+    );
 
     match env.verifier().verify(&a, &req, soon()).await.as_ref() {
         Err(e @ VerifyError::ReferrerOfAnother { at, subject, .. }) => {
             assert!(at.starts_with(&b_referrer.digest), "{at}");
             assert!(at.contains("referrers API"), "{at}");
             assert_eq!(subject, &b_digest.to_string());
-            assert!(!e.is_transient(), "a fact about the image, not the registry");
+            assert!(
+                !e.is_transient(),
+                "a fact about the image, not the registry"
+            );
         }
         other => panic!("a referrer of another image must be refused, got {other:?}"),
     }
     // B itself still verifies with the same referrer: the refusal was about where it was listed.
     assert!(env.verifier().verify(&b, &req, soon()).await.is_ok());
+}
+
+#[tokio::test]
+async fn the_fallback_entry_we_write_is_what_the_api_lists_for_the_same_manifest() {
+    let env = ApiEnv::start().await;
+    let key = PrivateKey::generate();
+    let (image, digest, _) = env.image("both", "v1").await;
+    // Written straight to the registry, which has no API: the fallback tag.
+    let direct = client_for(&env.registry.addr());
+    let on_registry: ImageRef = format!("{}/both:v1", env.registry.addr()).parse().unwrap();
+    let predicate = provenance_predicate("https://github.com/org/repo");
+    attest_image_bundle(&direct, &on_registry, &key, SLSA1, predicate, soon())
+        .await
+        .unwrap();
+    let by_tag = direct
+        .referrers(&on_registry, &digest, None, soon())
+        .await
+        .unwrap();
+    assert!(
+        matches!(by_tag.source, ReferrersSource::Tag { found: true, .. }),
+        "{by_tag:?}"
+    );
+    assert_eq!(by_tag.manifests.len(), 1, "{by_tag:?}");
+    let entry = &by_tag.manifests[0];
+
+    // The same manifest pushed again through the front: the descriptor the spec asks a registry
+    // with the API to list, which is also what the spec asks a client to put in the fallback index.
+    let manifest = direct
+        .get_manifest(&on_registry, &entry.digest, soon())
+        .await
+        .unwrap()
+        .unwrap();
+    env.client
+        .put_manifest(
+            &image,
+            &entry.digest,
+            &manifest.media_type,
+            &manifest.bytes,
+            soon(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        env.listed(&image, &digest).await.manifests,
+        by_tag.manifests
+    );
 }
