@@ -1,9 +1,10 @@
 //! Sigstore bundles stored as OCI 1.1 referrers on a registry *with* the referrers API: the real
 //! loopback registry (CNCF distribution 2.8, which lacks the API) behind the testkit's spec-shaped
 //! referrers front (`Proxy::with_referrers_api`). Our bundle writer leaves the `sha256-<hex>`
-//! fallback tag alone there and the API lists what it wrote; our verifier finds bundles through
-//! the API, ours and the real cosign 3.1's; cosign 3.1 verifies ours; and a referrer the API
-//! lists for an image while its manifest names another is refused.
+//! fallback tag alone there and the API lists what it wrote, with the descriptor our fallback
+//! index gives the same manifest elsewhere; our verifier finds bundles through the API (ours, the
+//! real cosign 3.1's, keyless ones); cosign 3.1 verifies ours; and a referrer the API lists for an
+//! image while its manifest names another is refused.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
@@ -11,9 +12,13 @@ mod support;
 use std::sync::Arc;
 
 use portcullis_testkit::cosign::{Cosign, PASSWORD, provenance, provenance_predicate};
+use portcullis_testkit::sigstore::{
+    GITHUB, SUBJECT, TestSigstore, attach_referrer, from_day_before, now, release, req, valid_leaf,
+};
 use portcullis_testkit::{Proxy, Registry, http_get};
 use portcullis_verifier::cosign::bundle_write::{attest_image_bundle, sign_image_bundle};
 use portcullis_verifier::keyless::discovery::{BUNDLE_ARTIFACT_TYPE, COSIGN_SIGN_PREDICATE};
+use portcullis_verifier::keyless::verify_keyless_digest;
 use portcullis_verifier::registry::referrers::{Referrers, ReferrersSource};
 use portcullis_verifier::{
     AttestationRequirement, CacheConfig, Condition, Digest, ImageRef, KeyRequirement, PrivateKey,
@@ -290,6 +295,35 @@ async fn cosign3_and_we_read_each_others_bundles_through_the_api() {
     );
     // And with another key it refuses.
     assert!(!cosign.verifies("cosign.pub", &pinned));
+}
+
+#[tokio::test]
+async fn keyless_bundles_are_found_through_the_api() {
+    let env = ApiEnv::start().await;
+    let t0 = now();
+    let mut ss = TestSigstore::around(t0);
+    let (image, digest, _) = env.image("keyless", "v1").await;
+    // Attached as cosign 3 does on a registry without the API (which also writes the fallback
+    // tag); the front lists it from the manifest push.
+    let bundle = ss.sign_image_bundle(&valid_leaf(&ss, t0), &digest, t0);
+    let referrer = attach_referrer(&env.client, &image, &digest, &bundle).await;
+    let listed = env.listed(&image, &digest).await;
+    assert_eq!(listed.manifests.len(), 1, "{listed:?}");
+    assert_eq!(listed.manifests[0].digest, referrer.as_str());
+
+    env.front.clear_requests();
+    let trusted = req(&ss, from_day_before(t0), release());
+    let ok = verify_keyless_digest(&env.client, &image, &digest, &trusted, soon())
+        .await
+        .unwrap();
+    assert_eq!(ok.key_ids, vec![format!("{SUBJECT} ({GITHUB})")]);
+    assert!(env.api_gets() > 0, "{:?}", env.front.requests());
+    assert_eq!(
+        env.fallback_requests(&digest),
+        0,
+        "the fallback tag is not read when the API answers: {:?}",
+        env.front.requests()
+    );
 }
 
 #[tokio::test]
