@@ -141,7 +141,7 @@ impl Proxy {
         descriptor: serde_json::Value,
     ) -> Result<()> {
         let api = self.shared.referrers.as_ref().ok_or_else(|| {
-            anyhow::anyhow!("this proxy does not serve the referrers API: start it with Proxy::with_referrers_api")
+            anyhow::anyhow!("no referrers API on this proxy: start it with with_referrers_api")
         })?;
         api.list(repo, subject, descriptor);
         Ok(())

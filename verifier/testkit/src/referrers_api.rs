@@ -145,11 +145,11 @@ where
     if let Some((repo, subject)) = rest.rsplit_once("/referrers/") {
         return Ok(match *req.method() {
             Method::GET | Method::HEAD => api.listing(repo, subject, req.uri().query()),
-            _ => response(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "application/json",
-                json!({"errors": [{"code": "UNSUPPORTED", "message": "referrers are read-only", "detail": null}]}),
-            ),
+            _ => {
+                let error = json!({"code": "UNSUPPORTED", "message": "referrers are read-only"});
+                let body = json!({"errors": [error]});
+                response(StatusCode::METHOD_NOT_ALLOWED, "application/json", body)
+            }
         });
     }
     let Some((repo, reference)) = rest.rsplit_once("/manifests/") else {
