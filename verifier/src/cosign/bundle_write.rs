@@ -11,7 +11,8 @@
 //! The referrer is a manifest with artifact type `application/vnd.dev.sigstore.bundle.v0.3+json`,
 //! the OCI empty config, the bundle as its one layer and the image as `subject`. A registry with
 //! the referrers API lists it by itself; on one without (CNCF distribution 2.8) it is added to the
-//! index under the `sha256-<hex>` fallback tag, keeping the entries already there.
+//! index under the `sha256-<hex>` fallback tag, keeping the entries already there, with the
+//! descriptor such a registry would list (artifact type and the manifest's annotations).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -97,16 +98,17 @@ async fn attach_bundle(
     let bundle = bundle_json(statement, key)?;
     let empty = registry.push_blob(image, EMPTY_JSON, deadline).await?;
     let layer = registry.push_blob(image, &bundle, deadline).await?;
+    let annotations = json!({
+        "dev.sigstore.bundle.content": "dsse-envelope",
+        "dev.sigstore.bundle.predicateType": statement.predicate_type,
+    });
     let manifest = json!({
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
         "artifactType": BUNDLE_ARTIFACT_TYPE,
         "config": {"mediaType": OCI_EMPTY, "size": EMPTY_JSON.len(), "digest": empty.to_string()},
         "layers": [{"mediaType": BUNDLE_ARTIFACT_TYPE, "size": bundle.len(), "digest": layer.to_string()}],
-        "annotations": {
-            "dev.sigstore.bundle.content": "dsse-envelope",
-            "dev.sigstore.bundle.predicateType": statement.predicate_type,
-        },
+        "annotations": annotations,
         "subject": {"mediaType": subject.media_type, "size": subject.bytes.len(), "digest": digest.to_string()},
     });
     let bytes = serde_json::to_vec(&manifest).map_err(|e| SignError::Encode(e.to_string()))?;
@@ -137,6 +139,7 @@ async fn attach_bundle(
             "size": bytes.len(),
             "digest": manifest_digest.to_string(),
             "artifactType": BUNDLE_ARTIFACT_TYPE,
+            "annotations": annotations,
         }));
         let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries});
         let index = serde_json::to_vec(&index).map_err(|e| SignError::Encode(e.to_string()))?;

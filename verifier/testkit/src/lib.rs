@@ -4,7 +4,8 @@
 //! - [`Registry`]: a real `docker-registry` (CNCF distribution) process on a free port with its
 //!   storage in a temporary directory, which can be stopped and restarted mid-test;
 //! - [`Proxy`]: a small HTTP/1.1 reverse proxy in front of it that counts requests and injects
-//!   faults (error statuses with `Retry-After`, dropped connections, slow responses);
+//!   faults (error statuses with `Retry-After`, dropped connections, slow responses), and with
+//!   [`Proxy::with_referrers_api`] serves the OCI 1.1 referrers API the registry lacks;
 //! - [`push_image`] / [`push_index`]: tiny but valid OCI images and indexes built in memory and
 //!   pushed over the registry HTTP API;
 //! - [`tls_connector`] / [`http_get`]: clients for the servers a test starts (the webhook's TLS
@@ -30,6 +31,7 @@ mod oci;
 mod pki;
 mod proxy;
 mod push;
+pub mod referrers_api;
 mod registry;
 mod run;
 #[cfg(feature = "sigstore")]

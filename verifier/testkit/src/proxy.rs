@@ -6,6 +6,9 @@
 //! to the proxy so clients keep going through it. Faults: answer the next n requests with a
 //! status (and `Retry-After`) without forwarding, drop every connection (`set_down`), or delay
 //! each response. An unreachable upstream gets `502 Bad Gateway`. Stops when dropped.
+//!
+//! Started with [`Proxy::with_referrers_api`], it also serves the OCI 1.1 referrers API that the
+//! registry behind it lacks (see [`crate::referrers_api`]).
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -24,7 +27,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-type Body = BoxBody<Bytes, hyper::Error>;
+use crate::referrers_api::{self, ReferrersApi};
+
+pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
 
 /// A running proxy. See the module docs.
 #[derive(Debug)]
@@ -39,6 +44,8 @@ struct Shared {
     addr: SocketAddr,
     upstream: SocketAddr,
     state: Mutex<State>,
+    /// Present when the proxy serves the referrers API itself.
+    referrers: Option<ReferrersApi>,
 }
 
 #[derive(Debug, Default)]
@@ -53,11 +60,22 @@ struct State {
 impl Proxy {
     /// Listens on a free 127.0.0.1 port and forwards to `upstream`.
     pub async fn start(upstream: SocketAddr) -> Result<Proxy> {
+        Proxy::start_with(upstream, None).await
+    }
+
+    /// Like [`Proxy::start`], and also serves the OCI 1.1 referrers API for what is pushed through
+    /// it (see [`crate::referrers_api`]).
+    pub async fn with_referrers_api(upstream: SocketAddr) -> Result<Proxy> {
+        Proxy::start_with(upstream, Some(ReferrersApi::default())).await
+    }
+
+    async fn start_with(upstream: SocketAddr, referrers: Option<ReferrersApi>) -> Result<Proxy> {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let shared = Arc::new(Shared {
             addr: listener.local_addr()?,
             upstream,
             state: Mutex::new(State::default()),
+            referrers,
         });
         let (down, down_rx) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), down_rx));
@@ -111,6 +129,22 @@ impl Proxy {
     /// Delays each response by `delay` (zero to stop delaying).
     pub fn set_delay(&self, delay: Duration) {
         self.shared.lock().delay = delay;
+    }
+
+    /// Lists `descriptor` (JSON with at least `digest`) among the referrers of `subject` in `repo`
+    /// whatever the manifest says, as a registry that lies would. An error when the proxy does not
+    /// serve the referrers API.
+    pub fn list_referrer(
+        &self,
+        repo: &str,
+        subject: &str,
+        descriptor: serde_json::Value,
+    ) -> Result<()> {
+        let api = self.shared.referrers.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("no referrers API on this proxy: start it with with_referrers_api")
+        })?;
+        api.list(repo, subject, descriptor);
+        Ok(())
     }
 }
 
@@ -177,7 +211,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     }
     Ok(match injected {
         Some((status, retry_after)) => injected_response(status, retry_after),
-        None => match forward(&shared, req).await {
+        None => match route(&shared, req).await {
             Ok(res) => res,
             Err(e) => text_response(
                 StatusCode::BAD_GATEWAY,
@@ -187,7 +221,14 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
     })
 }
 
-async fn forward(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>> {
+async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>> {
+    match &shared.referrers {
+        Some(api) => referrers_api::route(api, req, |req| forward(shared, req)).await,
+        None => forward(shared, req.map(BodyExt::boxed)).await,
+    }
+}
+
+async fn forward(shared: &Shared, req: Request<Body>) -> Result<Response<Body>> {
     let (mut parts, body) = req.into_parts();
     let path = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     parts.uri = path.parse()?;
