@@ -5,11 +5,13 @@
 #
 #   push    pipelines/push-manifests.sh: deploy/ after the promote stage (or the repository's,
 #           when promote has not run) as $PIPELINE_REGISTRY/portcullis-manifests:<version>
-#   sign    key-based with the pipeline key (release.yml signs keyless with the workflow's OIDC
-#           identity: the identity source.yaml's verify block trusts)
+#   sign    key-based with the pipeline key, in $PIPELINE_BUNDLE_FORMAT like the images (release.yml
+#           signs keyless with the workflow's OIDC identity: the identity source.yaml's verify
+#           block trusts). Flux's source-controller reads cosign 3's bundles since Flux 2.8.
 #   check   the artifact is what Flux's source-controller pulls: Flux media types, the
 #           revision annotation, the environment's overlays inside; the signature verifies
-#           (portcullis and the real cosign) and names the artifact's digest.
+#           (portcullis, the real cosign 3.1, and cosign 2.5 when the format is classic) and
+#           names the artifact's digest.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
@@ -31,7 +33,7 @@ main() {
     local -a pflags cflags
     read -r -a pflags <<<"$(portcullis_registry_flags)"
     read -r -a cflags <<<"$(cosign_registry_flags)"
-    portcullis sign --key "$PIPELINE_KEY" "${pflags[@]}" "$ref@$digest" || die "signing $ref@$digest failed"
+    portcullis sign --key "$PIPELINE_KEY" --bundle-format "$PIPELINE_BUNDLE_FORMAT" "${pflags[@]}" "$ref@$digest" || die "signing $ref@$digest failed"
 
     # shellcheck disable=SC2046 # flags are words or nothing
     skopeo inspect --raw $(skopeo_tls_flags) "docker://$ref:$version" >"$out/manifest.json"
@@ -50,9 +52,14 @@ main() {
         die "the artifact does not hold overlays/$env/webhook/kustomization.yaml at its root"
     portcullis verify --key "$PIPELINE_PUB" "${pflags[@]}" "$ref@$digest" >/dev/null ||
         die "the artifact's signature does not verify"
-    need_tool "$COSIGN_BIN"
-    COSIGN_PASSWORD="" "$COSIGN_BIN" verify --key "$PIPELINE_PUB" --insecure-ignore-tlog "${cflags[@]}" \
-        "$ref@$digest" >/dev/null 2>&1 || die "cosign does not verify the artifact's signature"
+    local cosign
+    for cosign in "$COSIGN3_BIN" "$COSIGN_BIN"; do
+        [[ $cosign == "$COSIGN3_BIN" || $PIPELINE_BUNDLE_FORMAT == classic ]] || continue
+        need_tool "$cosign"
+        "$cosign" verify --key "$PIPELINE_PUB" --insecure-ignore-tlog "${cflags[@]}" "$ref@$digest" \
+            >/dev/null 2>"$out/$(basename "$cosign")-verify.log" ||
+            { cat "$out/$(basename "$cosign")-verify.log" >&2; die "$(basename "$cosign") does not verify the artifact's signature"; }
+    done
     rm -rf "$out/pulled"
     log "manifests: $ref:$version@$digest, Flux media types, overlays/$env inside, signed and verified (portcullis, cosign)"
 }
