@@ -10,8 +10,6 @@
 
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use crypto_secretbox::aead::{Aead, KeyInit};
 use crypto_secretbox::{Nonce, XSalsa20Poly1305};
 use p256::ecdsa::signature::Signer as _;
@@ -182,7 +180,7 @@ impl PrivateKey {
             ciphertext,
         };
         let json = serde_json::to_vec(&enc).map_err(|e| KeyError::PrivateKey(e.to_string()))?;
-        Ok(pem_encode(PEM_ENCRYPTED, &json))
+        pem_encode(PEM_ENCRYPTED, &json)
     }
 }
 
@@ -195,35 +193,19 @@ fn derive(password: &[u8], salt: &[u8], log_n: u8, r: u32, p: u32) -> Result<[u8
     Ok(out)
 }
 
+/// The one PEM block of a private key file.
 fn pem_decode(pem: &str) -> Result<(String, Vec<u8>), KeyError> {
-    let bad = |m: &str| KeyError::PrivateKey(format!("not PEM: {m}"));
-    let text = pem.trim();
-    let first = text.lines().next().ok_or_else(|| bad("empty"))?;
-    let label = first
-        .strip_prefix("-----BEGIN ")
-        .and_then(|l| l.strip_suffix("-----"))
-        .ok_or_else(|| bad("missing BEGIN line"))?
-        .to_string();
-    let end = format!("-----END {label}-----");
-    let body: String = text
-        .lines()
-        .skip(1)
-        .take_while(|l| l.trim() != end)
-        .map(str::trim)
-        .collect();
-    let der = B64.decode(body).map_err(|e| bad(&format!("base64: {e}")))?;
-    Ok((label, der))
+    let bad = |m: String| KeyError::PrivateKey(format!("not PEM: {m}"));
+    let mut blocks = crate::keyless::pem_blocks(pem).map_err(bad)?;
+    match blocks.len() {
+        1 => Ok(blocks.remove(0)),
+        n => Err(bad(format!("{n} PEM blocks, expected one"))),
+    }
 }
 
-fn pem_encode(label: &str, body: &[u8]) -> String {
-    let b64 = B64.encode(body);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(&String::from_utf8_lossy(chunk));
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
+fn pem_encode(label: &str, body: &[u8]) -> Result<String, KeyError> {
+    der::pem::encode_string(label, der::pem::LineEnding::LF, body)
+        .map_err(|e| KeyError::PrivateKey(format!("PEM: {e}")))
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
-//! A minimal DER reader and writer for the few structures keyless verification walks itself:
-//! CMS SignedData / TSTInfo of RFC 3161 timestamps ([`super::tsa`]) and the TBSCertificate
-//! re-encoding of RFC 6962 SCT checks ([`super::sct`]).
+//! The few DER structures keyless verification walks itself: CMS SignedData / TSTInfo of
+//! RFC 3161 timestamps ([`super::tsa`]) and the TBSCertificate re-encoding of RFC 6962 SCT
+//! checks ([`super::sct`]).
 //!
-//! It only splits definite-length tag-length-value items with single-byte tags (all these
-//! structures use) and writes them back; it knows nothing of ASN.1 schemas. Indefinite lengths
-//! (BER) and high tag numbers are refused, so anything it accepts re-encodes byte for byte.
+//! Tags, lengths and OIDs are read and written by the RustCrypto `der` crate (strict DER:
+//! minimal lengths, no indefinite lengths, no high tag numbers), so anything accepted here
+//! re-encodes byte for byte. This module only adds the walk: items in order, by tag, with
+//! messages that say which field was wrong.
+
+use der::{Encode as _, Header, Length, Reader as _, SliceReader, Tag};
 
 /// One tag-length-value item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,36 +28,18 @@ pub(crate) const GENERALIZED_TIME: u8 = 0x18;
 
 /// Reads one item from the front of `input`; returns it and the rest.
 pub(crate) fn read(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), String> {
-    let (&tag, after_tag) = input.split_first().ok_or("truncated: no tag")?;
-    if tag & 0x1f == 0x1f {
-        return Err(format!("high tag number form (tag byte {tag:#04x})"));
-    }
-    let (&first, after_len) = after_tag.split_first().ok_or("truncated: no length")?;
-    let (len, header) = match first {
-        n if n < 0x80 => (usize::from(n), 2),
-        0x80 => return Err("indefinite length (BER, not DER)".into()),
-        n => {
-            let count = usize::from(n & 0x7f);
-            if count > 4 || after_len.len() < count {
-                return Err(format!("bad length of {count} bytes"));
-            }
-            let len = after_len[..count]
-                .iter()
-                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-            (len, 2 + count)
-        }
-    };
-    let end = header
-        .checked_add(len)
-        .filter(|end| *end <= input.len())
-        .ok_or_else(|| format!("truncated: item of {len} bytes, {} left", input.len()))?;
+    let mut reader = SliceReader::new(input).map_err(|e| e.to_string())?;
+    let header = reader.peek_header().map_err(|e| e.to_string())?;
+    let header_len = usize::try_from(header.encoded_len().map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    let raw = reader.tlv_bytes().map_err(|e| e.to_string())?;
     Ok((
         Tlv {
-            tag,
-            raw: &input[..end],
-            content: &input[header..end],
+            tag: u8::from(header.tag),
+            raw,
+            content: &raw[header_len..],
         },
-        &input[end..],
+        &input[raw.len()..],
     ))
 }
 
@@ -122,52 +107,21 @@ impl<'a> Reader<'a> {
 }
 
 /// Encodes one item.
-pub(crate) fn encode(tag: u8, content: &[u8]) -> Vec<u8> {
-    let len = content.len();
-    let mut out = Vec::with_capacity(len + 6);
-    out.push(tag);
-    if len < 0x80 {
-        out.push(len as u8); // < 0x80: fits
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8); // at most 8 length bytes
-        out.extend_from_slice(&bytes[skip..]);
-    }
+pub(crate) fn encode(tag: u8, content: &[u8]) -> Result<Vec<u8>, String> {
+    let tag = Tag::try_from(tag).map_err(|e| e.to_string())?;
+    let len = Length::try_from(content.len()).map_err(|e| e.to_string())?;
+    let mut out = Header::new(tag, len)
+        .and_then(|h| h.to_der())
+        .map_err(|e| e.to_string())?;
     out.extend_from_slice(content);
-    out
+    Ok(out)
 }
 
 /// The dotted form of an OBJECT IDENTIFIER's content, e.g. `1.2.840.113549.1.7.2`.
 pub(crate) fn oid_string(content: &[u8]) -> Result<String, String> {
-    let mut arcs: Vec<u64> = Vec::new();
-    let mut acc: u64 = 0;
-    for (i, b) in content.iter().enumerate() {
-        if acc > (u64::MAX >> 7) {
-            return Err("OID arc overflows".into());
-        }
-        acc = (acc << 7) | u64::from(b & 0x7f);
-        if b & 0x80 == 0 {
-            if arcs.is_empty() {
-                let first = (acc / 40).min(2);
-                arcs.push(first);
-                arcs.push(acc - first * 40);
-            } else {
-                arcs.push(acc);
-            }
-            acc = 0;
-        } else if i + 1 == content.len() {
-            return Err("OID ends inside an arc".into());
-        }
-    }
-    if arcs.is_empty() {
-        return Err("empty OID".into());
-    }
-    Ok(arcs
-        .iter()
-        .map(u64::to_string)
-        .collect::<Vec<_>>()
-        .join("."))
+    der::asn1::ObjectIdentifier::from_bytes(content)
+        .map(|oid| oid.to_string())
+        .map_err(|e| format!("bad OID: {e}"))
 }
 
 /// Reads an `AlgorithmIdentifier` SEQUENCE: its OID, dotted.
@@ -186,12 +140,16 @@ mod tests {
     #[test]
     fn reads_and_writes_short_and_long_items() {
         let long = vec![7u8; 300];
-        let item = encode(OCTET_STRING, &long);
+        let item = encode(OCTET_STRING, &long).unwrap();
         assert_eq!(&item[..4], &[0x04, 0x82, 0x01, 0x2c]);
         let (tlv, rest) = read(&item).unwrap();
         assert!(rest.is_empty());
         assert_eq!((tlv.tag, tlv.content.len(), tlv.raw.len()), (4, 300, 304));
-        assert_eq!(encode(SEQUENCE, &[]), vec![0x30, 0x00]);
+        assert_eq!(encode(SEQUENCE, &[]).unwrap(), vec![0x30, 0x00]);
+        assert!(
+            read(&[0x04, 0x81, 0x05, 1, 2, 3, 4, 5]).is_err(),
+            "non-minimal length"
+        );
         assert!(read(&[0x30, 0x80, 0, 0]).is_err(), "indefinite length");
         assert!(read(&[0x04, 0x05, 1]).is_err(), "truncated");
         assert!(read(&[0x1f, 0x01, 0]).is_err(), "high tag");

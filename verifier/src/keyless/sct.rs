@@ -206,9 +206,9 @@ fn split_sct_list(cert_der: &[u8]) -> Result<(Option<Vec<u8>>, Vec<u8>), String>
             let inner = der::read_one(value.content, der::OCTET_STRING, "SCT list")?;
             list = Some(inner.content.to_vec());
         }
-        fields.extend(der::encode(0xa3, &der::encode(der::SEQUENCE, &kept)));
+        fields.extend(der::encode(0xa3, &der::encode(der::SEQUENCE, &kept)?)?);
     }
-    Ok((list, der::encode(der::SEQUENCE, &fields)))
+    Ok((list, der::encode(der::SEQUENCE, &fields)?))
 }
 
 /// One SCT, as RFC 6962 §3.2 serialises it.

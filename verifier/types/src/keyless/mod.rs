@@ -19,8 +19,6 @@ pub mod trust;
 
 use std::sync::Arc;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
@@ -156,36 +154,17 @@ pub fn parse_rfc3339(text: &str) -> Option<i64> {
         .map(|d| d.unix_timestamp())
 }
 
-/// Every PEM block in `text` as (label, DER), in order.
+/// Every PEM block in `text` as (label, DER), in order; text around the blocks is ignored.
+/// The decoding is x509-parser's (lenient about line widths and surrounding text, as cosign's
+/// Go `encoding/pem` is).
 pub fn pem_blocks(text: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
-    let mut out = Vec::new();
-    let mut lines = text.lines().map(str::trim);
-    while let Some(line) = lines.next() {
-        let Some(label) = line
-            .strip_prefix("-----BEGIN ")
-            .and_then(|l| l.strip_suffix("-----"))
-        else {
-            continue;
-        };
-        let end = format!("-----END {label}-----");
-        let mut body = String::new();
-        let mut closed = false;
-        for l in lines.by_ref() {
-            if l == end {
-                closed = true;
-                break;
-            }
-            body.push_str(l);
-        }
-        if !closed {
-            return Err(format!("PEM block {label:?} has no END line"));
-        }
-        let der = B64
-            .decode(body)
-            .map_err(|e| format!("PEM block {label:?}: {e}"))?;
-        out.push((label.to_string(), der));
-    }
-    Ok(out)
+    x509_parser::pem::Pem::iter_from_buffer(text.as_bytes())
+        .map(|block| {
+            block
+                .map(|p| (p.label, p.contents))
+                .map_err(|e| format!("PEM: {e}"))
+        })
+        .collect()
 }
 
 /// Single PEM blocks, for certificates and keys.
