@@ -26,7 +26,7 @@ mod key_attestations;
 mod key_signatures;
 pub mod keyless;
 pub mod keys;
-mod platforms;
+pub mod platforms;
 pub mod registry;
 
 // The values (references, requirements, verdicts, conditions, errors) live in

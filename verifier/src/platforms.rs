@@ -94,25 +94,14 @@ impl Verifier {
                     what: format!("manifest {}@{digest}", image.name()),
                 })
             })?;
-        let malformed = |cause: String| VerifyError::Malformed {
-            image: name.clone(),
-            what: format!("image index {digest}"),
-            cause,
-        };
-        let parsed: IndexPlatforms =
-            serde_json::from_slice(&manifest.bytes).map_err(|e| malformed(e.to_string()))?;
-        let Some(entries) = parsed.manifests else {
+        let Some(targets) = platform_targets(&name, &digest, &manifest.bytes, &rule.platforms)?
+        else {
             // A single-platform manifest: the rule does not apply.
             let verdict = self
                 .verify_authority_at(image, digest, authority, deadline, budget_ms)
                 .await;
             return Verdict::unwrap_or_clone(verdict);
         };
-        let targets = select(&name, &entries, &rule.platforms)?
-            .into_iter()
-            .map(|(platform, d)| d.parse::<Digest>().map(|d| (platform, d)))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| malformed(e.to_string()))?;
         let index = self.verify_authority_at(image, digest.clone(), authority, deadline, budget_ms);
         let platforms = join_all(targets.iter().map(|(_, d)| {
             let at = image.with_digest(d.clone());
@@ -131,12 +120,39 @@ impl Verifier {
     }
 }
 
-/// The index entry of each named platform, or why one cannot be chosen.
-fn select<'a>(
+/// The manifest digest of each of `wanted` in `index` (the JSON of `image`'s manifest `digest`),
+/// or why one cannot be chosen; `None` when it is a single-platform manifest, not an index.
+/// Public for the fuzz targets (`verifier/fuzz`).
+pub fn platform_targets<'w>(
     image: &str,
-    entries: &'a [Entry],
-    wanted: &'a [Platform],
-) -> Result<Vec<(&'a Platform, &'a str)>, VerifyError> {
+    digest: &Digest,
+    index: &[u8],
+    wanted: &'w [Platform],
+) -> Result<Option<Vec<(&'w Platform, Digest)>>, VerifyError> {
+    let malformed = |cause: String| VerifyError::Malformed {
+        image: image.into(),
+        what: format!("image index {digest}"),
+        cause,
+    };
+    let parsed: IndexPlatforms =
+        serde_json::from_slice(index).map_err(|e| malformed(e.to_string()))?;
+    let Some(entries) = parsed.manifests else {
+        return Ok(None);
+    };
+    select(image, &entries, wanted)?
+        .into_iter()
+        .map(|(platform, d)| d.parse::<Digest>().map(|d| (platform, d)))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+        .map_err(|e| malformed(e.to_string()))
+}
+
+/// The index entry of each named platform, or why one cannot be chosen.
+fn select<'e, 'w>(
+    image: &str,
+    entries: &'e [Entry],
+    wanted: &'w [Platform],
+) -> Result<Vec<(&'w Platform, &'e str)>, VerifyError> {
     let listed: Vec<(Platform, &str)> = entries
         .iter()
         .filter_map(|e| {
