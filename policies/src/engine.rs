@@ -18,6 +18,7 @@ use crate::decision::{Decision, Finding, Reason};
 use crate::images::{ImageCheck, ImageFacts, TrustRoots, pinnable};
 use crate::load::{LoadError, load, load_values};
 use crate::mutate::Mutator;
+use crate::no_match::{self, NoMatch};
 use crate::request::{Operation, Request};
 use crate::spec::Mode;
 use crate::workload::{Workload, WorkloadKind};
@@ -26,6 +27,7 @@ use crate::workload::{Workload, WorkloadKind};
 #[derive(Debug, Clone, Default)]
 pub struct PolicySet {
     policies: Vec<Policy>,
+    no_match: NoMatch,
 }
 
 /// A summary of one loaded policy, for logs and `/readyz`.
@@ -94,6 +96,7 @@ impl PolicySet {
     ) -> Result<Self, LoadError> {
         Ok(Self {
             policies: load(sources, roots)?,
+            no_match: NoMatch::default(),
         })
     }
 
@@ -105,7 +108,18 @@ impl PolicySet {
     ) -> Result<Self, LoadError> {
         Ok(Self {
             policies: load_values(origin, documents, roots)?,
+            no_match: NoMatch::default(),
         })
+    }
+
+    /// The set deciding images no image policy covers by `no_match` ([`crate::no_match`]).
+    pub fn with_no_match(mut self, no_match: NoMatch) -> Self {
+        self.no_match = no_match;
+        self
+    }
+
+    pub fn no_match(&self) -> NoMatch {
+        self.no_match
     }
 
     pub fn len(&self) -> usize {
@@ -185,10 +199,10 @@ impl PolicySet {
             return Decision::allow();
         }
         let applicable: Vec<&Policy> = self.applicable(req).collect();
-        if applicable.is_empty() {
+        let kind = pod_checks(req);
+        if applicable.is_empty() && (self.no_match == NoMatch::Allow || kind.is_none()) {
             return Decision::allow();
         }
-        let kind = pod_checks(req);
         let mut m = Mutator::new(req.object.clone());
 
         // Mutations, on a working copy; validation below sees their result.
@@ -262,6 +276,23 @@ impl PolicySet {
                 });
             }
             decision.record(&p.name, p.mode, findings);
+        }
+        if let (Some(mode), Some(w)) = (self.no_match.mode(), &original) {
+            let findings = no_match::findings(w, &applicable);
+            if let Some(out) = outcomes {
+                out.push(PolicyOutcome {
+                    policy: no_match::POLICY.into(),
+                    kind: PolicyKind::ClusterImagePolicy,
+                    mode,
+                    rules: vec![no_match::RULE.into()],
+                    findings: findings
+                        .iter()
+                        .cloned()
+                        .map(|f| f.into_reason(no_match::POLICY))
+                        .collect(),
+                });
+            }
+            decision.record(no_match::POLICY, mode, findings);
         }
         let (_, ops) = m.into_parts();
         decision.patch = json_patch::Patch(ops);

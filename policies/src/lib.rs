@@ -32,6 +32,7 @@ pub mod images;
 pub mod load;
 pub mod matching;
 pub mod mutate;
+pub mod no_match;
 pub mod path;
 pub mod psa;
 pub mod quantity;
@@ -47,6 +48,7 @@ pub use decision::{Decision, Reason};
 pub use engine::{Evaluation, PolicyInfo, PolicyOutcome, PolicySet};
 pub use images::{ImageCheck, ImageFacts, TrustRoots, VerdictMap};
 pub use load::LoadError;
+pub use no_match::NoMatch;
 pub use psa::{Level, PsaVersion};
 pub use request::{GroupVersionKind, Operation, Request, RequestError};
 pub use spec::{

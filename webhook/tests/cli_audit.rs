@@ -269,6 +269,50 @@ fn no_images_reports_image_rules_as_skip() {
 }
 
 #[test]
+fn no_match_reports_images_no_image_policy_covers_when_asked() {
+    let dir = setup();
+    let no_match = |setting: &str| {
+        let rest = [
+            "--output",
+            "jsonl",
+            "--no-images",
+            "--no-match",
+            setting,
+            DUMP,
+        ];
+        let out = portcullis(dir.path(), &audit_args(&["signed.yaml"], &rest));
+        let rows = jsonl(&out, 0);
+        rows.into_iter()
+            .filter(|r| r["policy"] == "no-match")
+            .map(|r| {
+                let name = r["resource"]["name"].as_str().unwrap().to_string();
+                (name, r["status"].as_str().unwrap().to_string(), r)
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        no_match("allow").is_empty(),
+        "allow is the default: nothing reported"
+    );
+    for (setting, status) in [("warn", "warn"), ("deny", "fail")] {
+        let rows = no_match(setting);
+        // One result per pod-carrying resource; only priv's nginx has no image policy.
+        assert_eq!(rows.len(), 4, "{setting}: {rows:#?}");
+        let flagged: Vec<&(String, String, Value)> =
+            rows.iter().filter(|(_, s, _)| s != "pass").collect();
+        assert_eq!(flagged.len(), 1, "{setting}: {rows:#?}");
+        let (_, got, row) = flagged[0];
+        assert_eq!(got, status);
+        assert_eq!(row["rule"], "imagePolicy");
+        let reason = row["reasons"][0].as_str().unwrap();
+        assert!(
+            reason.contains("no ClusterImagePolicy matches image"),
+            "{reason}"
+        );
+    }
+}
+
+#[test]
 fn a_kustomize_rendering_of_deploy_complies_with_its_own_policies() {
     let mut rendered = String::new();
     for overlay in [

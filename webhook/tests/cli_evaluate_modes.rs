@@ -38,13 +38,20 @@ fn setup() -> tempfile::TempDir {
     dir
 }
 
-/// `portcullis evaluate --policy policies.yaml ARGS…` in the [`setup`] folder.
+/// `portcullis evaluate --policy policies.yaml --no-match allow ARGS…` in the [`setup`] folder
+/// (these policies cover no image: `no_match_*` below checks what the default adds).
 fn evaluate(dir: &tempfile::TempDir, args: &[&str]) -> Output {
-    let all: Vec<&str> = ["evaluate", "--policy", "policies.yaml"]
-        .iter()
-        .chain(args)
-        .copied()
-        .collect();
+    let all: Vec<&str> = [
+        "evaluate",
+        "--policy",
+        "policies.yaml",
+        "--no-match",
+        "allow",
+    ]
+    .iter()
+    .chain(args)
+    .copied()
+    .collect();
     portcullis(dir.path(), &all)
 }
 
@@ -98,6 +105,45 @@ fn a_compliant_pod_has_no_findings() {
         .replace("{privileged: true}", "{privileged: false}");
     std::fs::write(dir.path().join("pod.yaml"), pod).unwrap();
     assert_eq!(ok(&evaluate(&dir, &["pod.yaml"])), "ALLOW pod.yaml Pod/p");
+}
+
+#[test]
+fn no_match_warns_by_default_and_deny_denies() {
+    let dir = setup();
+    let pod = PRIVILEGED_POD
+        .replace("nginx:latest", "nginx:1.27")
+        .replace("{privileged: true}", "{privileged: false}");
+    std::fs::write(dir.path().join("pod.yaml"), pod).unwrap();
+    let warned = ok(&portcullis(
+        dir.path(),
+        &["evaluate", "--policy", "policies.yaml", "pod.yaml"],
+    ));
+    assert_eq!(
+        warned.lines().collect::<Vec<_>>()[..],
+        [
+            "ALLOW pod.yaml Pod/p",
+            "  ! warn: no-match/imagePolicy: container \"a\" (spec.containers[0].image): no \
+             ClusterImagePolicy matches image \"nginx:1.27\" — add a ClusterImagePolicy whose \
+             spec.images matches it, or exclude it in one; portcullis --no-match=allow admits \
+             such images silently"
+        ],
+        "{warned}"
+    );
+    let args = [
+        "evaluate",
+        "--policy",
+        "policies.yaml",
+        "--no-match",
+        "deny",
+        "pod.yaml",
+    ];
+    let denied = portcullis(dir.path(), &args);
+    assert_eq!(denied.status.code(), Some(1), "{denied:?}");
+    let text = stdout(&denied);
+    assert!(
+        text.starts_with("DENY  pod.yaml Pod/p") && text.contains("no-match/imagePolicy"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -167,6 +213,8 @@ fn show_patches_prints_the_patch_and_the_patched_object() {
             "evaluate",
             "--policy",
             SECURE_DEFAULTS,
+            "--no-match",
+            "allow",
             "--show-patches",
             "pod.yaml",
         ],
@@ -179,7 +227,14 @@ fn show_patches_prints_the_patch_and_the_patched_object() {
     // Without the flag, neither is printed.
     let plain = stdout(&portcullis(
         dir.path(),
-        &["evaluate", "--policy", SECURE_DEFAULTS, "pod.yaml"],
+        &[
+            "evaluate",
+            "--policy",
+            SECURE_DEFAULTS,
+            "--no-match",
+            "allow",
+            "pod.yaml",
+        ],
     ));
     assert_eq!(plain, "ALLOW pod.yaml Pod/p");
 }

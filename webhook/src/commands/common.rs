@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
+use portcullis_policies::NoMatch;
 
 use crate::duration::clap_duration;
 use crate::mirrors::MirrorArgs;
@@ -86,15 +87,16 @@ pub struct PolicyArgs {
 }
 
 impl PolicyArgs {
-    /// Reads and parses the policies with their trusted roots.
-    pub fn load(&self) -> anyhow::Result<Policies> {
-        Ok(self.load_fingerprinted()?.0)
+    /// Reads and parses the policies with their trusted roots; images no image policy covers
+    /// are decided by `no_match`.
+    pub fn load(&self, no_match: NoMatch) -> anyhow::Result<Policies> {
+        Ok(self.load_fingerprinted(no_match)?.0)
     }
 
     /// [`Self::load`], with the sha256 of what was read: over the sorted sha256s of each policy
-    /// file's and trusted root's content (a root with its name), so that the same policies
-    /// elsewhere, or in another order, have the same fingerprint.
-    pub fn load_fingerprinted(&self) -> anyhow::Result<(Policies, String)> {
+    /// file's and trusted root's content (a root with its name) and the `--no-match` setting, so
+    /// that the same policies elsewhere, or in another order, have the same fingerprint.
+    pub fn load_fingerprinted(&self, no_match: NoMatch) -> anyhow::Result<(Policies, String)> {
         let files = read_sources(&self.policies)?;
         let roots = read_trusted_roots(&self.trusted_roots)?;
         let mut parts: Vec<String> = files
@@ -105,10 +107,12 @@ impl PolicyArgs {
                     .iter()
                     .map(|r| format!("{}={}", r.name, sha256_hex(r.file.text.as_bytes()))),
             )
+            .chain([format!("no-match={no_match}")])
             .collect();
         parts.sort_unstable();
         let fingerprint = sha256_hex(parts.join("\n").as_bytes());
-        Ok((Policies::parse_with_roots(&files, &roots)?, fingerprint))
+        let policies = Policies::parse_with_roots(&files, &roots)?.with_no_match(no_match);
+        Ok((policies, fingerprint))
     }
 }
 

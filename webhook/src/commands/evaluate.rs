@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use portcullis_policies::{Evaluation, Mode, Reason};
+use portcullis_policies::{Evaluation, Mode, NoMatch, Reason};
 use serde_json::{Value, json};
 
 use super::common::{PolicyArgs, RegistryArgs, exit_status};
@@ -25,6 +25,10 @@ use super::verify::Output;
 pub struct EvaluateArgs {
     #[command(flatten)]
     pub policy: PolicyArgs,
+    /// What happens to an image no ClusterImagePolicy covers: allow (silently), warn (a warning
+    /// naming the image) or deny; as `portcullis serve --no-match`.
+    #[arg(long, value_name = "allow|warn|deny", default_value = "warn")]
+    pub no_match: NoMatch,
     #[arg(long, value_enum, default_value = "text")]
     pub output: Output,
     /// Also print the JSON Patch admission would return and the patched object.
@@ -59,7 +63,7 @@ impl EvaluateArgs {
     }
 
     async fn evaluate(&self) -> anyhow::Result<Vec<Evaluated>> {
-        let policies = self.policy.load()?;
+        let policies = self.policy.load(self.no_match)?;
         let set = policies.set();
         let inputs = inputs::read(&self.manifests)?;
         // Each image may take the whole `--timeout`, as when they were verified one by one.

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use portcullis_policies::NoMatch;
 
 use crate::duration::clap_duration;
 use crate::mirrors::MirrorArgs;
@@ -101,6 +102,15 @@ pub struct PolicyArgs {
         value_parser = named_path
     )]
     pub trusted_roots: Vec<NamedPath>,
+    /// What happens to an image no ClusterImagePolicy covers: allow (silently), warn (admit with
+    /// a warning naming the image) or deny.
+    #[arg(
+        long,
+        env = "PORTCULLIS_NO_MATCH",
+        value_name = "allow|warn|deny",
+        default_value = "warn"
+    )]
+    pub no_match: NoMatch,
 }
 
 /// `NAME=FILE`.
@@ -218,6 +228,15 @@ mod tests {
         );
         assert_eq!(s.admin.log_format, LogFormat::Text);
         assert_eq!(s.server.listen.port(), 8443);
+        assert_eq!(s.policy.no_match, NoMatch::Warn);
+    }
+
+    #[test]
+    fn no_match_takes_allow_warn_or_deny() {
+        let s = parse(&["--no-match", "deny"]).unwrap().serve;
+        assert_eq!(s.policy.no_match, NoMatch::Deny);
+        let e = parse(&["--no-match", "block"]).unwrap_err().to_string();
+        assert!(e.contains("expected allow, warn or deny"), "{e}");
     }
 
     #[test]

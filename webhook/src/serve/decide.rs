@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use portcullis_policies::{ImageCheck, ImageFacts, PolicyInfo, PolicySet, Request, TrustRoots};
+use portcullis_policies::{
+    ImageCheck, ImageFacts, NoMatch, PolicyInfo, PolicySet, Request, TrustRoots,
+};
 use portcullis_verifier::Verdict;
 use portcullis_verifier::keyless::TrustedRoot;
 use serde_json::Value;
@@ -77,6 +79,13 @@ impl Policies {
     /// Parses and compiles all sources, all or nothing.
     pub fn parse(files: &[SourceFile]) -> Result<Self, PolicyLoadError> {
         Self::parse_with_roots(files, &[])
+    }
+
+    /// The same policies, deciding images no image policy covers by `no_match`.
+    pub fn with_no_match(self, no_match: NoMatch) -> Self {
+        Self {
+            set: self.set.with_no_match(no_match),
+        }
     }
 
     /// Like [`Policies::parse`], with the trusted roots keyless authorities name.

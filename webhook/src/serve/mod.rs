@@ -132,10 +132,13 @@ impl ServeArgs {
             .server_config()
             .context("building the TLS configuration")?;
 
-        let policies = Arc::new(PolicyStore::with_trusted_roots(
-            self.policy.paths.clone(),
-            self.policy.trusted_roots.clone(),
-        ));
+        let policies = Arc::new(
+            PolicyStore::with_trusted_roots(
+                self.policy.paths.clone(),
+                self.policy.trusted_roots.clone(),
+            )
+            .with_no_match(self.policy.no_match),
+        );
         let initial = {
             let store = policies.clone();
             tokio::task::spawn_blocking(move || store.reload())

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwapOption;
+use portcullis_policies::NoMatch;
 
 use super::config::NamedPath;
 use super::decide::{NamedSource, Policies, SourceFile};
@@ -59,6 +60,7 @@ pub struct ReloadStatus {
 pub struct PolicyStore {
     paths: Vec<PathBuf>,
     trusted_roots: Vec<NamedPath>,
+    no_match: NoMatch,
     current: ArcSwapOption<Loaded>,
     status: Mutex<ReloadStatus>,
     last_sources: Mutex<Option<Sources>>,
@@ -78,10 +80,17 @@ impl PolicyStore {
         Self {
             paths,
             trusted_roots,
+            no_match: NoMatch::default(),
             current: ArcSwapOption::empty(),
             status: Mutex::new(ReloadStatus::default()),
             last_sources: Mutex::new(None),
         }
+    }
+
+    /// The store, with every set it loads deciding uncovered images by `no_match`.
+    pub fn with_no_match(mut self, no_match: NoMatch) -> Self {
+        self.no_match = no_match;
+        self
     }
 
     /// A store holding an already parsed set (tests, `evaluate`); [`PolicyStore::reload`] on it
@@ -137,6 +146,7 @@ impl PolicyStore {
         }
         let (files, roots) = &sources;
         let result = Policies::parse_with_roots(files, roots).map(|policies| {
+            let policies = policies.with_no_match(self.no_match);
             let count = policies.len();
             self.current.store(Some(Arc::new(Loaded {
                 policies,

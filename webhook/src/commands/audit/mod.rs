@@ -29,8 +29,8 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
 use clap::{Args, ValueEnum};
-use portcullis_policies::VerdictMap;
 use portcullis_policies::compliance::ControlMap;
+use portcullis_policies::{NoMatch, VerdictMap};
 
 use self::policy_report::Flavour;
 use self::results::{AuditResult, Status};
@@ -71,6 +71,11 @@ pub enum FailOn {
 pub struct AuditArgs {
     #[command(flatten)]
     pub policy: PolicyArgs,
+    /// Images no ClusterImagePolicy covers: not reported (allow, the default), or reported
+    /// under the rule no-match/imagePolicy as warn or fail (as `portcullis serve --no-match`
+    /// would warn or deny them).
+    #[arg(long, value_name = "allow|warn|deny", default_value = "allow")]
+    pub no_match: NoMatch,
     #[arg(long, value_enum, default_value = "text")]
     pub output: AuditOutput,
     /// Exit 1 when any result is at least this bad (default: exit 0 whatever the results).
@@ -116,7 +121,7 @@ impl AuditArgs {
 
     async fn audit(&self) -> anyhow::Result<(Vec<AuditResult>, String)> {
         let map = ControlMap::shipped()?;
-        let (policies, policy_fingerprint) = self.policy.load_fingerprinted()?;
+        let (policies, policy_fingerprint) = self.policy.load_fingerprinted(self.no_match)?;
         let set = policies.set();
         let read = inputs::read_all(&self.inputs)?;
         let good = || read.iter().filter_map(|r| r.as_ref().ok());
