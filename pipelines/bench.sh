@@ -7,7 +7,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . pipelines/lib/common.sh
 
 log "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
-log "verifier: warm / cold verification and registry round trips"
+log "verifier: warm / cold verification (classic and bundle), registry requests and round trips"
 cargo run --release --locked -q -p portcullis-verifier --example bench_verify
 log "verifier: keyless (Fulcio chain + Rekor SET + inclusion proof) beside key-based"
 cargo run --release --locked -q -p portcullis-verifier --example bench_keyless

@@ -11,12 +11,16 @@
 //! A key-signed bundle's log entry is not checked, as a classic key signature's is not
 //! (`cosign verify --insecure-ignore-tlog`).
 //!
-//! Round trips: the classic tags come first, as before bundles existed: one GET for the `.sig`
-//! manifest and one per signature layer, with the `.att` manifest (in parallel) and its layers
-//! when attestations are required. Only when those do not satisfy the requirement are the
-//! referrers listed (the referrers API, and on a registry without it the fallback tag), then one
-//! GET per referrer manifest and per bundle blob. So a classic signature costs what it always
-//! did, and a bundle one more round trip than the keyless path, which asks both at once.
+//! Round trips: when the requirement accepts both formats, the classic tags (the `.sig` manifest,
+//! and the `.att` manifest when attestations are required) and the referrers (the referrers API,
+//! and on a registry not yet known to have it the fallback tag too, at the same time: see
+//! [`RegistryClient::referrers`]) are asked at once; then one GET per signature layer and per
+//! referrer manifest, then one per bundle blob. The classic tags are judged as soon as they are
+//! in: a classic signature that satisfies the requirement answers then, as it did before bundles
+//! existed, and what is still pending of the referrers is dropped; otherwise the classic tags and
+//! the bundles are judged together. So after the tag's digest, a classic signature costs two
+//! round trips (manifests, layers) and a bundle three (listing, referrer manifest, bundle blob),
+//! as on the keyless path. A requirement accepting one format asks only for that one.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -29,9 +33,12 @@ use crate::cosign::{
     artifact_ref,
 };
 use crate::error::{RegistryError, VerifyError};
+use crate::head_start::first_then;
 use crate::key_attestations::check_attestation;
 use crate::keyless::bundle::{Bundle, Content, Signer};
-use crate::keyless::discovery::{EntryFailure, Found, artifact_sha256, find_classic, is_signature};
+use crate::keyless::discovery::{
+    EntryFailure, Found, artifact_sha256, find_classic, is_signature, referrer_bundles,
+};
 use crate::keyless::{KeylessError, VerificationKey, verify_bundle_with_key};
 use crate::keys::PublicKey;
 use crate::reference::{Digest, ImageRef};
@@ -50,25 +57,41 @@ pub async fn verify_digest(
 ) -> Result<Verified, VerifyError> {
     let name = image.to_string();
     let keys = BundleKeys::new(&req.keys);
-    let mut found = if req.format.classic() {
-        let found = find_classic(registry, image, digest, &req.attestations, deadline)
-            .await
-            .map_err(|source| VerifyError::Registry {
-                image: name.clone(),
-                source,
-            })?;
-        let verdict = check(&name, digest, req, &keys, &found);
-        if verdict.is_ok() || !req.format.bundle() {
-            return verdict;
-        }
-        found
-    } else {
-        Found::default()
+    let unreadable = |source| VerifyError::Registry {
+        image: name.clone(),
+        source,
     };
-    // The classic tags do not satisfy `req`: look at the referrers too, and judge all of it.
-    found
-        .find_referrers(registry, image, digest, deadline)
-        .await;
+    // Boxed: both are alive at once here, and inline they would make every caller's future
+    // (and the stack it is polled on) several times larger.
+    let classic = Box::pin(find_classic(
+        registry,
+        image,
+        digest,
+        &req.attestations,
+        deadline,
+    ));
+    let referrers = Box::pin(referrer_bundles(registry, image, digest, deadline));
+    let found = match (req.format.classic(), req.format.bundle()) {
+        (true, false) => classic.await.map_err(unreadable)?,
+        (false, _) => {
+            let mut found = Found::default();
+            found.add_referrers(digest, referrers.await);
+            found
+        }
+        (true, true) => {
+            // Both asked at once; the classic tags judged first, so a classic signature that
+            // satisfies `req` answers without waiting for the referrers (which are dropped).
+            let (classic, referrers) = first_then(classic, referrers).await;
+            let mut found = classic.map_err(unreadable)?;
+            let verdict = check(&name, digest, req, &keys, &found);
+            if verdict.is_ok() {
+                return verdict;
+            }
+            // Not satisfied by the classic tags: judge them and the referrers together.
+            found.add_referrers(digest, referrers.get().await);
+            found
+        }
+    };
     check(&name, digest, req, &keys, &found)
 }
 

@@ -22,6 +22,7 @@
 
 pub mod cached;
 pub mod cosign;
+mod head_start;
 mod key_attestations;
 mod key_signatures;
 pub mod keyless;

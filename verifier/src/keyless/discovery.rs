@@ -12,13 +12,13 @@
 //! subject is the image digest; other DSSE bundles are attestations ([`super::attest`]). Each is
 //! checked with the same bundle verifier, trusted root and identity policy as everything else.
 //!
-//! Round trips: the `.sig` manifest, the referrers API (and, on a registry without it, the
-//! fallback tag) and, with attestations required, the `.att` manifest, all concurrently; then
-//! one GET per referrer manifest and one per signature or bundle blob. The unsigned parts
+//! Round trips: the `.sig` manifest, the referrers API (and, on a registry not yet known to have
+//! it, the fallback tag) and, with attestations required, the `.att` manifest, all concurrently;
+//! then one GET per referrer manifest and one per signature or bundle blob. The unsigned parts
 //! (index entries, the referrer manifest's `subject`) only route the search: a referrer whose
-//! manifest is missing or names another subject is reported, never trusted. Verification
-//! passes when any signature verifies; otherwise the failure that got furthest is reported,
-//! naming where it was found, or every place looked at when nothing was found.
+//! manifest is missing or names another subject is reported, never trusted. Verification passes
+//! when any signature verifies; otherwise the failure that got furthest is reported, naming
+//! where it was found, or every place looked at when nothing was found.
 
 use futures::future::join_all;
 use tokio::time::Instant;
@@ -131,7 +131,7 @@ pub(crate) async fn find(
 }
 
 /// The classic artifacts only (`.sig`, and `.att` when `attestations` are required), for callers
-/// that look at referrers only when these do not satisfy them ([`Found::find_referrers`]).
+/// that judge these before the referrers ([`Found::add_referrers`]).
 pub(crate) async fn find_classic(
     registry: &RegistryClient,
     image: &ImageRef,
@@ -168,23 +168,8 @@ pub(crate) async fn find_classic(
 }
 
 impl Found {
-    /// Adds the referrer bundles of `digest` (listing and fetching them now).
-    pub(crate) async fn find_referrers(
-        &mut self,
-        registry: &RegistryClient,
-        image: &ImageRef,
-        digest: &Digest,
-        deadline: Instant,
-    ) {
-        let refs = referrer_bundles(registry, image, digest, deadline).await;
-        self.add_referrers(digest, refs);
-    }
-
-    fn add_referrers(
-        &mut self,
-        digest: &Digest,
-        refs: Result<(String, Vec<ReferrerBundle>), RegistryError>,
-    ) {
+    /// Adds the referrer bundles of `digest` as [`referrer_bundles`] found them (or failed to).
+    pub(crate) fn add_referrers(&mut self, digest: &Digest, refs: Listed) {
         let place = match refs {
             Ok((place, bundles)) => {
                 self.bundles = bundles;
@@ -203,13 +188,16 @@ impl Found {
     }
 }
 
+/// The bundle referrers of a digest and where they were listed, or why they could not be.
+pub(crate) type Listed = Result<(String, Vec<ReferrerBundle>), RegistryError>;
+
 /// Lists the bundle referrers of `digest` and fetches each one's manifest and bundle blob.
-async fn referrer_bundles(
+pub(crate) async fn referrer_bundles(
     registry: &RegistryClient,
     image: &ImageRef,
     digest: &Digest,
     deadline: Instant,
-) -> Result<(String, Vec<ReferrerBundle>), RegistryError> {
+) -> Listed {
     // Unfiltered: the fallback index of cosign 3.1 does not give its bundles their type.
     let refs = registry.referrers(image, digest, None, deadline).await?;
     let source = refs.source.to_string();

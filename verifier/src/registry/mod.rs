@@ -2,7 +2,8 @@
 //! bounded by the caller's deadline, retried on 429/5xx honouring `Retry-After`, and counted.
 //!
 //! Why not a general OCI client: verification must make as few round trips as possible (a signed
-//! image costs a HEAD for the tag, a GET for the `.sig` manifest and a GET per signature layer),
+//! image costs three: a HEAD for the tag, then the `.sig` manifest with the referrers listing
+//! asked beside it, then the signature layers),
 //! every failure must name its registry and cause, and plain HTTP is used only for registries the
 //! operator listed.
 
@@ -10,6 +11,7 @@ pub mod auth;
 pub mod manifest;
 mod mirror;
 pub mod referrers;
+mod referrers_memo;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -26,6 +28,7 @@ use auth::Challenge;
 pub use auth::{Credential, Credentials};
 use manifest::MANIFEST_ACCEPT;
 pub use mirror::{Mirror, MirrorError};
+use referrers_memo::ReferrersMemo;
 
 use crate::error::RegistryError;
 use crate::reference::{Digest, ImageRef};
@@ -78,6 +81,8 @@ pub struct RegistryClient {
     http: reqwest::Client,
     cfg: Arc<RegistryConfig>,
     tokens: Arc<Mutex<HashMap<String, String>>>,
+    /// Which registries have the referrers API, shared by clones.
+    referrers_memo: Arc<ReferrersMemo>,
 }
 
 impl RegistryClient {
@@ -97,6 +102,7 @@ impl RegistryClient {
             http,
             cfg: Arc::new(cfg),
             tokens: Arc::default(),
+            referrers_memo: Arc::default(),
         })
     }
 

@@ -1,11 +1,14 @@
 //! OCI 1.1 referrers: the artifacts (signatures, attestations, SBOMs) whose manifests name an
 //! image as their `subject`.
 //!
-//! [`RegistryClient::referrers`] asks the referrers API (`GET /v2/<name>/referrers/<digest>`)
-//! first. A registry without it (404, or an answer that is not an image index, as CNCF
-//! distribution 2.8 gives) is read through the referrers tag schema instead: the tag
-//! `sha256-<hex>` holding an index that clients maintain by hand. Either way the caller gets the
-//! listed descriptors and where they came from, so its errors can say where it looked.
+//! [`RegistryClient::referrers`] reads the referrers API (`GET /v2/<name>/referrers/<digest>`).
+//! A registry without it (a 404 that is no distribution error about the repository or digest,
+//! as CNCF distribution 2.8 gives, a 400 or 405, or an answer that is not an image index) is
+//! read through the referrers tag schema instead: the tag `sha256-<hex>` holding an index that
+//! clients maintain by hand. Both are asked at once on a registry not known yet, and only the
+//! one that works once the registry has said which ([`super::referrers_memo`]). Either way the
+//! caller gets the listed descriptors and where they came from, so its errors can say where it
+//! looked.
 //!
 //! It deliberately only lists: fetching and checking the referring manifests (their `subject`
 //! must be the image) is the caller's job, since only the caller knows what it wants from them.
@@ -21,6 +24,7 @@ use tokio::time::Instant;
 use super::manifest::{Descriptor, OCI_INDEX};
 use super::{RegistryClient, header_str};
 use crate::error::RegistryError;
+use crate::head_start::{Later, first_then};
 use crate::reference::{Digest, ImageRef};
 
 /// An index entry: a descriptor that may carry the artifact type of what it points to.
@@ -97,6 +101,43 @@ pub struct Referrers {
     pub manifests: Vec<IndexEntry>,
 }
 
+/// What the referrers API answered.
+enum ApiAnswer {
+    Index(ImageIndex),
+    /// No listing from the API; `no_api` when the answer says the registry has no such API.
+    Absent {
+        no_api: bool,
+    },
+}
+
+/// The distribution error codes that a 404/400 about a repository or digest carries: such an
+/// answer may come from a registry with the referrers API.
+const NOT_ABOUT_THE_API: [&str; 4] = [
+    "NAME_UNKNOWN",
+    "MANIFEST_UNKNOWN",
+    "NAME_INVALID",
+    "DIGEST_INVALID",
+];
+
+/// Whether an error body (`{"errors": [{"code": …}]}`) names one of [`NOT_ABOUT_THE_API`].
+fn names_repository_or_digest(body: &[u8]) -> bool {
+    #[derive(Deserialize)]
+    struct Errors {
+        #[serde(default)]
+        errors: Vec<Code>,
+    }
+    #[derive(Deserialize)]
+    struct Code {
+        #[serde(default)]
+        code: String,
+    }
+    serde_json::from_slice::<Errors>(body).is_ok_and(|e| {
+        e.errors
+            .iter()
+            .any(|c| NOT_ABOUT_THE_API.contains(&c.code.as_str()))
+    })
+}
+
 /// `sha256-<hex>`: the referrers tag schema's tag for `digest`.
 pub fn referrers_tag(digest: &Digest) -> String {
     format!("sha256-{}", digest.hex())
@@ -104,8 +145,12 @@ pub fn referrers_tag(digest: &Digest) -> String {
 
 impl RegistryClient {
     /// The manifests that name `digest` as their subject, of `artifact_type` when given (the
-    /// filter is also applied here: registries may ignore it). Two round trips on a registry
-    /// without the referrers API (the 404, then the fallback tag), one otherwise.
+    /// filter is also applied here: registries may ignore it).
+    ///
+    /// One round trip: on a registry not known yet, the referrers API and the fallback tag are
+    /// asked at once (the tag's answer is used only when the API has none); once the registry
+    /// has said whether it has the API ([`referrers_memo`](super::referrers_memo)), only the
+    /// place that works is asked. An API that went away costs a second round trip, for the tag.
     pub async fn referrers(
         &self,
         image: &ImageRef,
@@ -118,33 +163,30 @@ impl RegistryClient {
             url.push_str("?artifactType=");
             url.push_str(&t.replace('+', "%2B"));
         }
-        let what = format!("referrers of {}@{digest}", image.name());
-        let resp = self
-            .send(image, &what, deadline, false, |c| {
-                c.get(&url).header(ACCEPT, OCI_INDEX)
-            })
-            .await?;
-        let status = resp.status();
-        let media_type = header_str(resp.headers(), CONTENT_TYPE.as_str()).unwrap_or_default();
-        let from_api = match status {
-            StatusCode::OK if media_type.starts_with(OCI_INDEX) => {
-                let body = self.read_body(image, &what, resp, deadline).await?;
-                match serde_json::from_slice::<ImageIndex>(&body) {
-                    Ok(index) => Some(index),
-                    Err(e) => return Err(self.protocol(image, &what, format!("bad index: {e}"))),
+        let host = self.target(image).registry.to_owned();
+        let known = self.referrers_memo.has_api(&host);
+        // Boxed, as both may be alive at once: inline they would swell every caller's future.
+        let tag = Box::pin(self.referrers_from_tag(image, digest, deadline));
+        let (source, index) = if known == Some(false) {
+            tag.await?
+        } else {
+            let api = Box::pin(self.referrers_api(image, digest, &url, deadline));
+            let (api, tag) = match known {
+                Some(_) => (api.await, Later::Running(tag)),
+                None => first_then(api, tag).await,
+            };
+            match api? {
+                ApiAnswer::Index(index) => {
+                    self.referrers_memo.learn(&host, true);
+                    (ReferrersSource::Api { url }, Some(index))
+                }
+                ApiAnswer::Absent { no_api } => {
+                    if no_api {
+                        self.referrers_memo.learn(&host, false);
+                    }
+                    tag.get().await?
                 }
             }
-            // No referrers API (404 per the distribution spec; some registries say 400/405),
-            // or an answer that is not an index: use the tag schema.
-            StatusCode::OK
-            | StatusCode::NOT_FOUND
-            | StatusCode::BAD_REQUEST
-            | StatusCode::METHOD_NOT_ALLOWED => None,
-            s => return Err(self.unexpected(image, &what, s)),
-        };
-        let (source, index) = match from_api {
-            Some(index) => (ReferrersSource::Api { url }, Some(index)),
-            None => self.referrers_from_tag(image, digest, deadline).await?,
         };
         let manifests = index
             .map(|i| i.manifests)
@@ -153,6 +195,42 @@ impl RegistryClient {
             .filter(|m| artifact_type.is_none_or(|t| m.artifact_type.as_deref() == Some(t)))
             .collect();
         Ok(Referrers { source, manifests })
+    }
+
+    /// What the referrers API at `url` says.
+    async fn referrers_api(
+        &self,
+        image: &ImageRef,
+        digest: &Digest,
+        url: &str,
+        deadline: Instant,
+    ) -> Result<ApiAnswer, RegistryError> {
+        let what = format!("referrers of {}@{digest}", image.name());
+        let resp = self
+            .send(image, &what, deadline, false, |c| {
+                c.get(url).header(ACCEPT, OCI_INDEX)
+            })
+            .await?;
+        let status = resp.status();
+        let media_type = header_str(resp.headers(), CONTENT_TYPE.as_str()).unwrap_or_default();
+        match status {
+            StatusCode::OK if media_type.starts_with(OCI_INDEX) => {
+                let body = self.read_body(image, &what, resp, deadline).await?;
+                serde_json::from_slice::<ImageIndex>(&body)
+                    .map(ApiAnswer::Index)
+                    .map_err(|e| self.protocol(image, &what, format!("bad index: {e}")))
+            }
+            // An answer that is not an index: no listing here, though not a clear "no API".
+            StatusCode::OK => Ok(ApiAnswer::Absent { no_api: false }),
+            // No referrers API (404 per the distribution spec; some registries say 400/405),
+            // unless the error is about the repository or the digest rather than the path.
+            StatusCode::NOT_FOUND | StatusCode::BAD_REQUEST | StatusCode::METHOD_NOT_ALLOWED => {
+                let body = self.read_body(image, &what, resp, deadline).await;
+                let no_api = body.is_ok_and(|b| !names_repository_or_digest(&b));
+                Ok(ApiAnswer::Absent { no_api })
+            }
+            s => Err(self.unexpected(image, &what, s)),
+        }
     }
 
     async fn referrers_from_tag(
@@ -181,5 +259,33 @@ impl RegistryClient {
             found: true,
         };
         Ok((source, Some(index)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_repository_or_digest;
+
+    #[test]
+    fn errors_about_the_repository_or_digest_are_told_from_a_missing_api() {
+        let error = |code: &str| format!(r#"{{"errors":[{{"code":"{code}","message":"m"}}]}}"#);
+        for code in [
+            "NAME_UNKNOWN",
+            "MANIFEST_UNKNOWN",
+            "NAME_INVALID",
+            "DIGEST_INVALID",
+        ] {
+            assert!(names_repository_or_digest(error(code).as_bytes()), "{code}");
+        }
+        // What CNCF distribution 2.8 answers for the API path, and other errors.
+        for body in [
+            "404 page not found\n".to_owned(),
+            String::new(),
+            error("UNSUPPORTED"),
+            error("NOT_FOUND"),
+            r#"{"errors":[]}"#.to_owned(),
+        ] {
+            assert!(!names_repository_or_digest(body.as_bytes()), "{body:?}");
+        }
     }
 }

@@ -3,8 +3,9 @@
 //! It gives tests real things to talk to, all on loopback and all owned by the test:
 //! - [`Registry`]: a real `docker-registry` (CNCF distribution) process on a free port with its
 //!   storage in a temporary directory, which can be stopped and restarted mid-test;
-//! - [`Proxy`]: a small HTTP/1.1 reverse proxy in front of it that counts requests and injects
-//!   faults (error statuses with `Retry-After`, dropped connections, slow responses), and with
+//! - [`Proxy`]: a small HTTP/1.1 reverse proxy in front of it that counts requests and the
+//!   [`round_trips`] they took (sequential waves, not requests), injects faults (error statuses
+//!   with `Retry-After`, dropped connections, slow responses), and with
 //!   [`Proxy::with_referrers_api`] serves the OCI 1.1 referrers API the registry lacks;
 //! - [`push_image`] / [`push_index`]: tiny but valid OCI images and indexes built in memory and
 //!   pushed over the registry HTTP API;
@@ -33,6 +34,7 @@ mod proxy;
 mod push;
 pub mod referrers_api;
 mod registry;
+pub mod round_trips;
 mod run;
 #[cfg(feature = "sigstore")]
 pub mod sigstore;

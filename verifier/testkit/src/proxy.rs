@@ -1,6 +1,7 @@
 //! A fault-injecting HTTP/1.1 reverse proxy for registry tests, on hyper 1.
 //!
-//! Every request is recorded (method + path) and forwarded to the upstream over a fresh
+//! Every request is recorded (method + path, and when it started and its response ended, for
+//! [`Proxy::round_trips`]) and forwarded to the upstream over a fresh
 //! connection, bodies streamed both ways (chunked uploads included). `Location` headers naming
 //! the upstream (`http://127.0.0.1:REGPORT/v2/...`, as distribution writes them) are rewritten
 //! to the proxy so clients keep going through it. Faults: answer the next n requests with a
@@ -12,13 +13,15 @@
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
-use hyper::body::Incoming;
+use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
@@ -28,6 +31,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::referrers_api::{self, ReferrersApi};
+use crate::round_trips::round_trips;
 
 pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
 
@@ -50,11 +54,24 @@ struct Shared {
 
 #[derive(Debug, Default)]
 struct State {
-    requests: Vec<(String, String)>,
+    requests: Vec<Record>,
+    /// The id of the next request (never reused, so a late end finds no other request).
+    next_id: u64,
     fail_remaining: usize,
     fail_status: u16,
     fail_retry_after: Option<u64>,
     delay: Duration,
+}
+
+/// One request as the proxy saw it.
+#[derive(Debug)]
+struct Record {
+    id: u64,
+    method: String,
+    path: String,
+    started: Instant,
+    /// When its response was fully handed to the connection (`None`: not yet).
+    ended: Option<Instant>,
 }
 
 impl Proxy {
@@ -94,7 +111,29 @@ impl Proxy {
 
     /// All requests seen so far, in order, as `(method, path)` (path without the query).
     pub fn requests(&self) -> Vec<(String, String)> {
-        self.shared.lock().requests.clone()
+        self.shared
+            .lock()
+            .requests
+            .iter()
+            .map(|r| (r.method.clone(), r.path.clone()))
+            .collect()
+    }
+
+    /// The round trips the requests seen so far took (see [`crate::round_trips`]): the longest
+    /// chain of requests each started after the previous one's response ended. A request still
+    /// unanswered counts as ending now. Loopback answers in well under a millisecond, so requests
+    /// a client sends together may not overlap here: with [`Proxy::set_delay`] each one lasts at
+    /// least the delay, and the count is the client's.
+    pub fn round_trips(&self) -> usize {
+        let now = Instant::now();
+        let intervals: Vec<(Instant, Instant)> = self
+            .shared
+            .lock()
+            .requests
+            .iter()
+            .map(|r| (r.started, r.ended.unwrap_or(now).max(r.started)))
+            .collect();
+        round_trips(&intervals)
     }
 
     /// How many requests so far satisfy `filter(method, path)`.
@@ -103,11 +142,11 @@ impl Proxy {
             .lock()
             .requests
             .iter()
-            .filter(|(m, p)| filter(m, p))
+            .filter(|r| filter(&r.method, &r.path))
             .count()
     }
 
-    /// Forgets the recorded requests.
+    /// Forgets the recorded requests (and so their round trips).
     pub fn clear_requests(&self) {
         self.shared.lock().requests.clear();
     }
@@ -160,6 +199,14 @@ impl Shared {
         // A panicking test thread must not hide the records from the assertions that follow.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
+
+    fn ended(&self, id: u64) {
+        let now = Instant::now();
+        let mut state = self.lock();
+        if let Some(r) = state.requests.iter_mut().rev().find(|r| r.id == id) {
+            r.ended.get_or_insert(now);
+        }
+    }
 }
 
 // === connections ===
@@ -195,21 +242,27 @@ async fn serve(stream: TcpStream, shared: Arc<Shared>, mut down: watch::Receiver
 // === requests ===
 
 async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
-    let (delay, injected) = {
+    let (id, delay, injected) = {
         let mut state = shared.lock();
-        state
-            .requests
-            .push((req.method().to_string(), req.uri().path().to_owned()));
+        let id = state.next_id;
+        state.next_id += 1;
+        state.requests.push(Record {
+            id,
+            method: req.method().to_string(),
+            path: req.uri().path().to_owned(),
+            started: Instant::now(),
+            ended: None,
+        });
         let injected = (state.fail_remaining > 0).then(|| {
             state.fail_remaining -= 1;
             (state.fail_status, state.fail_retry_after)
         });
-        (state.delay, injected)
+        (id, state.delay, injected)
     };
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    Ok(match injected {
+    let res = match injected {
         Some((status, retry_after)) => injected_response(status, retry_after),
         None => match route(&shared, req).await {
             Ok(res) => res,
@@ -218,7 +271,43 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
                 &format!("proxy: upstream {}: {e}", shared.upstream),
             ),
         },
-    })
+    };
+    Ok(res.map(|body| Timed { body, shared, id }.boxed()))
+}
+
+/// A response body that records, when dropped, that its request ended. hyper drops it once the
+/// last frame is handed to the connection (or the connection goes), before the client can have
+/// read the end of it, so a request the client sends after reading the answer starts later.
+struct Timed {
+    body: Body,
+    shared: Arc<Shared>,
+    id: u64,
+}
+
+impl hyper::body::Body for Timed {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Timed {
+    fn drop(&mut self) {
+        self.shared.ended(self.id);
+    }
 }
 
 async fn route(shared: &Shared, req: Request<Incoming>) -> Result<Response<Body>> {

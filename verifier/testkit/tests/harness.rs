@@ -1,6 +1,6 @@
 //! Proves the harness itself: the registry starts, restarts with its data, images pushed in
 //! memory are what the registry (and skopeo) read back, and the proxy forwards faithfully while
-//! counting requests and injecting 429s, dropped connections and delays.
+//! counting requests and round trips and injecting 429s, dropped connections and delays.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -343,6 +343,40 @@ async fn proxy_injects_429_with_retry_after_then_recovers() -> Result<()> {
     assert_eq!(client()?.get(&url).send().await?.status(), StatusCode::OK);
     assert_eq!(proxy.count(|m, p| m == "GET" && p == "/v2/"), 3);
     Ok(())
+}
+
+#[tokio::test]
+async fn proxy_counts_round_trips_not_requests() -> Result<()> {
+    let reg = Registry::start().await?;
+    let proxy = Proxy::start(socket(&reg.addr())?).await?;
+    let url = format!("http://{}/v2/", proxy.addr());
+    let http = client()?;
+    // With a delay each request lasts at least that long, so three sent together overlap.
+    proxy.set_delay(Duration::from_millis(100));
+    assert_eq!(proxy.round_trips(), 0);
+    let together = get_three_at_once(&http, &url).await?;
+    assert_eq!(together, [StatusCode::OK; 3]);
+    assert_eq!(proxy.round_trips(), 1, "{:?}", proxy.requests());
+    // One after them, read in full first: a second round trip.
+    let res = http.get(&url).send().await?;
+    res.bytes().await?;
+    assert_eq!(proxy.requests().len(), 4);
+    assert_eq!(proxy.round_trips(), 2, "{:?}", proxy.requests());
+    proxy.clear_requests();
+    assert_eq!(proxy.round_trips(), 0);
+    Ok(())
+}
+
+/// Three GETs of `url` sent at once, each read in full.
+async fn get_three_at_once(http: &Client, url: &str) -> Result<[StatusCode; 3]> {
+    let get = || async {
+        let res = http.get(url).send().await?;
+        let status = res.status();
+        res.bytes().await?;
+        Ok::<_, anyhow::Error>(status)
+    };
+    let (a, b, c) = tokio::join!(get(), get(), get());
+    Ok([a?, b?, c?])
 }
 
 #[tokio::test]
