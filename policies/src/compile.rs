@@ -18,7 +18,10 @@ use crate::images::{ImagePolicy, ImagePolicyError, TrustRoots};
 use crate::matching::{MatchError, Matcher};
 use crate::mutate::defaults::{DefaultRules, DefaultsError};
 use crate::psa::{Profile, PsaVersion, VersionError};
-use crate::spec::{API_VERSION, ClusterGuardrailPolicy, ClusterImagePolicy, Mode};
+use crate::spec::{
+    self, API_VERSION, ClusterGuardrailPolicy, ClusterGuardrailPolicySpec, ClusterImagePolicy,
+    ClusterImagePolicySpec, Mode,
+};
 
 /// What is wrong with one policy document.
 #[derive(Debug, thiserror::Error)]
@@ -27,10 +30,19 @@ pub enum PolicyError {
     NotAnObject,
     #[error("apiVersion is {found:?}; expected {API_VERSION}")]
     ApiVersion { found: String },
-    #[error("kind is {found:?}; expected ClusterImagePolicy or ClusterGuardrailPolicy")]
+    #[error(
+        "kind is {found:?}; expected ClusterImagePolicy, ClusterGuardrailPolicy, ImagePolicy or GuardrailPolicy"
+    )]
     Kind { found: String },
     #[error("metadata.name is missing or empty")]
     MissingName,
+    #[error(
+        "metadata.namespace is missing or empty; {kind} is namespaced: it applies only to objects in its namespace ({cluster} applies cluster-wide)"
+    )]
+    MissingNamespace {
+        kind: PolicyKind,
+        cluster: PolicyKind,
+    },
     #[error("unknown top-level field `{field}` (expected apiVersion, kind, metadata, spec)")]
     UnknownField { field: String },
     #[error("spec is missing")]
@@ -55,11 +67,31 @@ pub enum PolicyError {
     Empty,
 }
 
-/// The two policy kinds.
+/// The policy kinds: two cluster-scoped, and their namespaced twins with the same specs.
+/// The variant order is the evaluation order (`load` sorts by it): cluster kinds first, so a
+/// namespaced policy's defaults and pins come after, and never instead of, the cluster ones'.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub enum PolicyKind {
     ClusterImagePolicy,
     ClusterGuardrailPolicy,
+    ImagePolicy,
+    GuardrailPolicy,
+}
+
+impl PolicyKind {
+    /// Whether policies of this kind live in, and apply to, one namespace.
+    pub fn namespaced(self) -> bool {
+        matches!(self, Self::ImagePolicy | Self::GuardrailPolicy)
+    }
+
+    /// The cluster-scoped kind with the same spec (itself for a cluster kind).
+    pub fn cluster_kind(self) -> Self {
+        match self {
+            Self::ImagePolicy => Self::ClusterImagePolicy,
+            Self::GuardrailPolicy => Self::ClusterGuardrailPolicy,
+            cluster => cluster,
+        }
+    }
 }
 
 impl fmt::Display for PolicyKind {
@@ -84,15 +116,43 @@ pub(crate) enum Body {
     Guardrail(Box<GuardrailPolicy>),
 }
 
-/// A compiled policy of either kind.
+/// A compiled policy of any kind.
 #[derive(Debug, Clone)]
 pub(crate) struct Policy {
     pub name: String,
+    /// `metadata.namespace` of a namespaced policy; `None` for a cluster policy.
+    pub namespace: Option<String>,
     pub kind: PolicyKind,
     pub mode: Mode,
     pub origin: String,
     pub matcher: Matcher,
     pub body: Body,
+}
+
+impl Policy {
+    /// How reasons, warnings and outcomes name the policy: its name for a cluster policy,
+    /// `namespace/name` for a namespaced one (as kubectl names namespaced objects).
+    pub fn label(&self) -> String {
+        label(self.namespace.as_deref(), &self.name)
+    }
+
+    /// The key of its audit annotation. The API server accepts only `<webhook>/<key>` with one
+    /// slash, so a namespaced policy's key is `namespace_name` (neither part may contain `_`,
+    /// so it cannot collide with a cluster policy's name).
+    pub fn audit_key(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{ns}_{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// `name`, or `namespace/name` in a namespace.
+pub(crate) fn label(namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name.to_string(),
+    }
 }
 
 /// Kind and name as far as they could be read, for error messages.
@@ -130,6 +190,8 @@ pub(crate) fn compile(
     let kind = match obj.get("kind").and_then(Value::as_str).unwrap_or_default() {
         "ClusterImagePolicy" => PolicyKind::ClusterImagePolicy,
         "ClusterGuardrailPolicy" => PolicyKind::ClusterGuardrailPolicy,
+        "ImagePolicy" => PolicyKind::ImagePolicy,
+        "GuardrailPolicy" => PolicyKind::GuardrailPolicy,
         other => {
             return Err(PolicyError::Kind {
                 found: other.to_string(),
@@ -150,63 +212,90 @@ pub(crate) fn compile(
     let name = name
         .filter(|n| !n.is_empty())
         .ok_or(PolicyError::MissingName)?;
+    // A cluster policy's namespace, if written, means nothing (the API server drops it too).
+    let namespace = if kind.namespaced() {
+        let ns = namespace_of(doc).filter(|n| !n.is_empty());
+        Some(ns.ok_or(PolicyError::MissingNamespace {
+            kind,
+            cluster: kind.cluster_kind(),
+        })?)
+    } else {
+        None
+    };
     if obj.get("spec").is_none_or(Value::is_null) {
         return Err(PolicyError::MissingSpec);
     }
     let (mode, matcher, body) = match kind {
-        PolicyKind::ClusterImagePolicy => {
-            let p: ClusterImagePolicy = typed(doc)?;
-            let s = &p.spec;
-            (
-                s.mode,
-                Matcher::new(&s.matches, &s.exclude)?,
-                Body::Image(ImagePolicy::new(s, roots)?),
-            )
-        }
+        PolicyKind::ClusterImagePolicy => image(&typed::<ClusterImagePolicy>(doc)?.spec, roots)?,
+        PolicyKind::ImagePolicy => image(&typed::<spec::ImagePolicy>(doc)?.spec, roots)?,
         PolicyKind::ClusterGuardrailPolicy => {
-            let p: ClusterGuardrailPolicy = typed(doc)?;
-            let s = &p.spec;
-            if s.pod_security.is_none()
-                && s.resources.is_none()
-                && s.image_hygiene.is_none()
-                && s.rules.is_empty()
-                && s.defaults.is_none()
-            {
-                return Err(PolicyError::Empty);
-            }
-            let pod_security = match &s.pod_security {
-                Some(ps) => Some(Profile::new(ps.level, PsaVersion::parse(&ps.version)?)),
-                None => None,
-            };
-            let body = GuardrailPolicy {
-                pod_security,
-                resources: s.resources.as_ref().map(ResourceRules::new).transpose()?,
-                hygiene: s
-                    .image_hygiene
-                    .as_ref()
-                    .map(HygieneRules::new)
-                    .transpose()?,
-                rules: s
-                    .rules
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| Rule::new(i, r))
-                    .collect::<Result<_, _>>()?,
-                defaults: s.defaults.as_ref().map(DefaultRules::new).transpose()?,
-            };
-            (
-                s.mode,
-                Matcher::new(&s.matches, &s.exclude)?,
-                Body::Guardrail(Box::new(body)),
-            )
+            guardrail(&typed::<ClusterGuardrailPolicy>(doc)?.spec)?
         }
+        PolicyKind::GuardrailPolicy => guardrail(&typed::<spec::GuardrailPolicy>(doc)?.spec)?,
     };
+    let matcher = matcher.in_namespace(namespace.clone());
     Ok(Policy {
         name,
+        namespace,
         kind,
         mode,
         origin: origin.to_string(),
         matcher,
         body,
     })
+}
+
+/// `metadata.namespace`, when it is a string.
+pub(crate) fn namespace_of(doc: &Value) -> Option<String> {
+    doc.get("metadata")?
+        .get("namespace")?
+        .as_str()
+        .map(str::to_string)
+}
+
+fn image(
+    s: &ClusterImagePolicySpec,
+    roots: &TrustRoots,
+) -> Result<(Mode, Matcher, Body), PolicyError> {
+    Ok((
+        s.mode,
+        Matcher::new(&s.matches, &s.exclude)?,
+        Body::Image(ImagePolicy::new(s, roots)?),
+    ))
+}
+
+fn guardrail(s: &ClusterGuardrailPolicySpec) -> Result<(Mode, Matcher, Body), PolicyError> {
+    if s.pod_security.is_none()
+        && s.resources.is_none()
+        && s.image_hygiene.is_none()
+        && s.rules.is_empty()
+        && s.defaults.is_none()
+    {
+        return Err(PolicyError::Empty);
+    }
+    let pod_security = match &s.pod_security {
+        Some(ps) => Some(Profile::new(ps.level, PsaVersion::parse(&ps.version)?)),
+        None => None,
+    };
+    let body = GuardrailPolicy {
+        pod_security,
+        resources: s.resources.as_ref().map(ResourceRules::new).transpose()?,
+        hygiene: s
+            .image_hygiene
+            .as_ref()
+            .map(HygieneRules::new)
+            .transpose()?,
+        rules: s
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Rule::new(i, r))
+            .collect::<Result<_, _>>()?,
+        defaults: s.defaults.as_ref().map(DefaultRules::new).transpose()?,
+    };
+    Ok((
+        s.mode,
+        Matcher::new(&s.matches, &s.exclude)?,
+        Body::Guardrail(Box::new(body)),
+    ))
 }

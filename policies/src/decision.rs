@@ -17,7 +17,7 @@ use crate::spec::Mode;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Reason {
-    /// Policy name (`metadata.name`).
+    /// Policy name (`metadata.name`); `namespace/name` for a namespaced policy.
     pub policy: String,
     /// Rule within the policy: a Pod Security check ID (`runAsNonRoot`), `resources.requireLimits`,
     /// `imageHygiene.latestTag`, a custom rule's name, or `verifyImage`.
@@ -120,10 +120,25 @@ pub struct Decision {
     pub reasons: Vec<Reason>,
     /// Violations of `warn` policies, one line each (the API server relays them to the client).
     pub warnings: Vec<String>,
-    /// Violations of `audit` policies, keyed by policy name (the API server adds the webhook prefix).
+    /// Violations of `audit` policies, keyed by policy name, or `namespace_name` for a namespaced
+    /// policy (the API server adds the webhook prefix and allows no further `/`).
     pub audit_annotations: BTreeMap<String, String>,
     /// RFC 6902 JSON Patch to apply to the admitted object; empty when denied.
     pub patch: json_patch::Patch,
+    /// Every (policy, rule, mode) filed, in order, for metrics: warnings and audit lines are
+    /// rendered text, and a namespaced policy's `namespace/name` makes their `policy/rule`
+    /// prefix ambiguous. Not serialised.
+    #[serde(skip)]
+    pub filed: Vec<Filed>,
+}
+
+/// One violated rule of one policy, with the mode it was filed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filed {
+    /// As in [`Reason::policy`].
+    pub policy: String,
+    pub rule: String,
+    pub mode: Mode,
 }
 
 impl Decision {
@@ -152,11 +167,22 @@ impl Decision {
             .collect()
     }
 
-    /// Files `findings` of `policy` according to its `mode`.
-    pub(crate) fn record(&mut self, policy: &str, mode: Mode, findings: Vec<Finding>) {
+    /// Files `findings` of `policy` according to its `mode`; audit lines go under `audit_key`.
+    pub(crate) fn record(
+        &mut self,
+        policy: &str,
+        audit_key: &str,
+        mode: Mode,
+        findings: Vec<Finding>,
+    ) {
         if findings.is_empty() {
             return;
         }
+        self.filed.extend(findings.iter().map(|f| Filed {
+            policy: policy.to_string(),
+            rule: f.rule.clone(),
+            mode,
+        }));
         let reasons = findings.into_iter().map(|f| f.into_reason(policy));
         match mode {
             Mode::Enforce => self.reasons.extend(reasons),
@@ -168,7 +194,7 @@ impl Decision {
                     .join("; ");
                 let entry = self
                     .audit_annotations
-                    .entry(policy.to_string())
+                    .entry(audit_key.to_string())
                     .or_default();
                 if !entry.is_empty() {
                     entry.push_str("; ");
@@ -221,8 +247,8 @@ mod tests {
     #[test]
     fn modes_route_reasons() {
         let mut d = Decision::default();
-        d.record("a", Mode::Warn, vec![finding()]);
-        d.record("b", Mode::Audit, vec![finding(), finding()]);
+        d.record("a", "a", Mode::Warn, vec![finding()]);
+        d.record("b", "b", Mode::Audit, vec![finding(), finding()]);
         let d = d.finish();
         assert!(d.allowed);
         assert_eq!(d.warnings.len(), 1);
@@ -233,7 +259,7 @@ mod tests {
         d.patch.0.push(json_patch::PatchOperation::Test(
             json_patch::TestOperation::default(),
         ));
-        d.record("c", Mode::Enforce, vec![finding()]);
+        d.record("c", "c", Mode::Enforce, vec![finding()]);
         let d = d.finish();
         assert!(!d.allowed && d.patch.is_empty());
         assert_eq!(d.denied_rules(), ["c/runAsNonRoot"]);
@@ -242,7 +268,7 @@ mod tests {
     #[test]
     fn serializes_camel_case() {
         let mut d = Decision::default();
-        d.record("a", Mode::Audit, vec![finding()]);
+        d.record("a", "a", Mode::Audit, vec![finding()]);
         let v = serde_json::to_value(d.finish()).unwrap();
         assert!(v.get("auditAnnotations").is_some());
         assert_eq!(v["patch"], serde_json::json!([]));

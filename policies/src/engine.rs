@@ -2,8 +2,8 @@
 //! [`PolicySet::image_checks`] (what to verify) and [`PolicySet::evaluate`] (the decision).
 //!
 //! Evaluation order follows the API server's: mutations first (digest pins from image policies,
-//! then guardrail defaults, in policy-name order), then validation of the mutated object by
-//! every applicable policy. DELETE and CONNECT are allowed untouched. On UPDATE, pod-spec checks
+//! then guardrail defaults; cluster policies before namespaced ones, each in name order), then
+//! validation of the mutated object by every applicable policy. DELETE and CONNECT are allowed untouched. On UPDATE, pod-spec checks
 //! and mutations are skipped when the pod spec and its security annotations did not change (as
 //! Pod Security Admission does for pods), so relabelling or scaling an old workload is never
 //! blocked by a policy added since; mutations are skipped where the API would refuse them
@@ -35,6 +35,9 @@ pub struct PolicySet {
 #[serde(rename_all = "camelCase")]
 pub struct PolicyInfo {
     pub name: String,
+    /// The namespace of a namespaced policy (`ImagePolicy`, `GuardrailPolicy`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     pub kind: PolicyKind,
     pub mode: Mode,
     /// `<source> document <n>`.
@@ -46,6 +49,7 @@ pub struct PolicyInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyOutcome {
+    /// As in [`Reason::policy`]: the name, or `namespace/name` for a namespaced policy.
     pub policy: String,
     pub kind: PolicyKind,
     pub mode: Mode,
@@ -130,12 +134,13 @@ impl PolicySet {
         self.policies.is_empty()
     }
 
-    /// The loaded policies, sorted by kind and name.
+    /// The loaded policies, sorted by kind, namespace and name.
     pub fn policies(&self) -> Vec<PolicyInfo> {
         self.policies
             .iter()
             .map(|p| PolicyInfo {
                 name: p.name.clone(),
+                namespace: p.namespace.clone(),
                 kind: p.kind,
                 mode: p.mode,
                 origin: p.origin.clone(),
@@ -163,7 +168,7 @@ impl PolicySet {
             for c in ip.targets(&w, &p.matcher) {
                 out.push(ImageCheck {
                     image: c.image().to_string(),
-                    policy: p.name.clone(),
+                    policy: p.label(),
                     mode: p.mode,
                     requirement: ip.requirement().clone(),
                     fingerprint: ip.fingerprint().to_string(),
@@ -262,20 +267,21 @@ impl PolicySet {
                     findings.extend(g.rules.iter().filter_map(|r| r.evaluate(object)));
                 }
             }
+            let label = p.label();
             if let Some(out) = outcomes.as_deref_mut() {
                 out.push(PolicyOutcome {
-                    policy: p.name.clone(),
+                    policy: label.clone(),
                     kind: p.kind,
                     mode: p.mode,
                     rules: checked_rules(p, original.as_ref(), mutated.as_ref()),
                     findings: findings
                         .iter()
                         .cloned()
-                        .map(|f| f.into_reason(&p.name))
+                        .map(|f| f.into_reason(&label))
                         .collect(),
                 });
             }
-            decision.record(&p.name, p.mode, findings);
+            decision.record(&label, &p.audit_key(), p.mode, findings);
         }
         if let (Some(mode), Some(w)) = (self.no_match.mode(), &original) {
             let findings = no_match::findings(w, &applicable);
@@ -292,7 +298,7 @@ impl PolicySet {
                         .collect(),
                 });
             }
-            decision.record(no_match::POLICY, mode, findings);
+            decision.record(no_match::POLICY, no_match::POLICY, mode, findings);
         }
         let (_, ops) = m.into_parts();
         decision.patch = json_patch::Patch(ops);

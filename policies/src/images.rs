@@ -55,6 +55,7 @@ impl ImageFacts for HashMap<(String, String), Verdict> {
 pub struct ImageCheck {
     /// Exactly as written in the pod spec.
     pub image: String,
+    /// The policy's name, or `namespace/name` for an `ImagePolicy`.
     pub policy: String,
     pub mode: Mode,
     pub requirement: Arc<ImageRequirement>,

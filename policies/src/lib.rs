@@ -4,7 +4,8 @@
 //! talks to registries). Policies are Kubernetes-style documents of two kinds,
 //! `ClusterImagePolicy` (which images must be signed, by whom, with which attestations) and
 //! `ClusterGuardrailPolicy` (Pod Security Standards, resources, image hygiene, custom rules and
-//! defaulting mutations). They are parsed and compiled once ([`PolicySet::from_sources`]); a bad
+//! defaulting mutations), each with a namespaced twin (`ImagePolicy`, `GuardrailPolicy`) that
+//! adds checks for one namespace's objects. They are parsed and compiled once ([`PolicySet::from_sources`]); a bad
 //! set is a [`LoadError`] naming the file, the document and the field, and nothing of it is used.
 //!
 //! The webhook and `portcullis evaluate` hand it the same [`Request`], read once from an
@@ -44,7 +45,7 @@ pub mod compile;
 
 pub use catalog::{BuiltinRule, RuleFamily, builtin_rules};
 pub use compile::{PolicyError, PolicyKind};
-pub use decision::{Decision, Reason};
+pub use decision::{Decision, Filed, Reason};
 pub use engine::{Evaluation, PolicyInfo, PolicyOutcome, PolicySet};
 pub use images::{ImageCheck, ImageFacts, TrustRoots, VerdictMap};
 pub use load::LoadError;
@@ -53,5 +54,6 @@ pub use psa::{Level, PsaVersion};
 pub use request::{GroupVersionKind, Operation, Request, RequestError};
 pub use spec::{
     API_GROUP, API_VERSION, ClusterGuardrailPolicy, ClusterGuardrailPolicySpec, ClusterImagePolicy,
-    ClusterImagePolicySpec, Mode,
+    ClusterImagePolicySpec, GuardrailPolicy, GuardrailPolicySpec, ImagePolicy, ImagePolicySpec,
+    Mode,
 };

@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use crate::compile::{Policy, PolicyError, compile, identity};
+use crate::compile::{Policy, PolicyError, compile, identity, label, namespace_of};
 use crate::images::TrustRoots;
 
 /// Why a set of policies could not be loaded.
@@ -31,9 +31,11 @@ pub enum LoadError {
         #[source]
         source: Box<PolicyError>,
     },
-    #[error("{kind} {name:?} is defined twice: in {first} and in {second}")]
+    #[error("{kind} {:?} is defined twice: in {first} and in {second}", label(.namespace.as_deref(), .name))]
     Duplicate {
         kind: String,
+        /// The namespace of a namespaced policy.
+        namespace: Option<String>,
         name: String,
         first: String,
         second: String,
@@ -117,7 +119,7 @@ pub(crate) fn load<'a>(
             compile_into(&mut policies, origin, &doc, roots)?;
         }
     }
-    policies.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    sort(&mut policies);
     Ok(policies)
 }
 
@@ -136,8 +138,13 @@ pub(crate) fn load_values(
         };
         compile_into(&mut policies, origin, &doc, roots)?;
     }
-    policies.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+    sort(&mut policies);
     Ok(policies)
+}
+
+/// Cluster kinds first, then by namespace and name: the order mutations apply in.
+fn sort(policies: &mut [Policy]) {
+    policies.sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
 }
 
 fn compile_into(
@@ -149,6 +156,11 @@ fn compile_into(
     let place = format!("{origin} document {}", doc.index);
     let policy = compile(&doc.value, &place, roots).map_err(|source| {
         let (kind, name) = identity(&doc.value);
+        let namespaced = matches!(kind.as_deref(), Some("ImagePolicy" | "GuardrailPolicy"));
+        let name = match (name, namespace_of(&doc.value)) {
+            (Some(n), Some(ns)) if namespaced && !ns.is_empty() => Some(label(Some(&ns), &n)),
+            (name, _) => name,
+        };
         LoadError::Policy {
             origin: origin.to_string(),
             document: doc.index,
@@ -160,10 +172,11 @@ fn compile_into(
     })?;
     if let Some(first) = policies
         .iter()
-        .find(|p| p.kind == policy.kind && p.name == policy.name)
+        .find(|p| p.kind == policy.kind && p.namespace == policy.namespace && p.name == policy.name)
     {
         return Err(LoadError::Duplicate {
             kind: policy.kind.to_string(),
+            namespace: policy.namespace.clone(),
             name: policy.name.clone(),
             first: first.origin.clone(),
             second: policy.origin,

@@ -6,6 +6,18 @@
 //! `docker.io/library/*` catches `nginx:1.27` and `127.0.0.1:*/**` catches
 //! `127.0.0.1:5000/app:dev`. Label selectors behave as Kubernetes' (`In`, `NotIn`, `Exists`,
 //! `DoesNotExist`); an object without labels has none.
+//!
+//! A namespaced policy (`ImagePolicy`, `GuardrailPolicy`) applies only to requests in its own
+//! namespace, and there only where its `match` and `exclude` also let it
+//! ([`Matcher::in_namespace`]). It can add findings but never remove a cluster policy's:
+//! policies are evaluated independently, each one's findings filed under its own name by its own
+//! mode, and the decision denies when any `enforce` policy found something. No policy's result
+//! feeds into another's matching or checks, so a namespaced policy in `warn` or `audit` mode
+//! that covers the same images or fields as a cluster `enforce` policy only adds warnings or
+//! audit lines beside the cluster policy's reasons. Its defaults are mutations applied after
+//! the cluster policies' (policies are ordered cluster kinds first) and only where a field is
+//! still unset, so they never override a cluster default; every policy, cluster ones included,
+//! then validates the object as it will be stored.
 
 use std::str::FromStr;
 
@@ -151,6 +163,8 @@ pub struct Matcher {
     usernames: GlobList,
     groups: GlobList,
     images: GlobList,
+    /// A namespaced policy's own namespace: it applies to nothing outside it.
+    own_namespace: Option<String>,
 }
 
 impl Matcher {
@@ -165,7 +179,15 @@ impl Matcher {
             usernames: GlobList::new("spec.exclude.usernames", &x.usernames)?,
             groups: GlobList::new("spec.exclude.groups", &x.groups)?,
             images: GlobList::new("spec.exclude.images", &x.images)?,
+            own_namespace: None,
         })
+    }
+
+    /// The matcher of a policy living in `namespace` (`None`: a cluster policy): it applies only
+    /// to requests in that namespace, on top of its `match` and `exclude`.
+    pub fn in_namespace(mut self, namespace: Option<String>) -> Self {
+        self.own_namespace = namespace;
+        self
     }
 
     /// Whether the policy applies to this request at all.
@@ -176,6 +198,10 @@ impl Matcher {
             self.kinds.iter().any(|k| k == "*" || *k == req.kind.kind)
         };
         kind_ok
+            && self
+                .own_namespace
+                .as_ref()
+                .is_none_or(|ns| *ns == req.namespace)
             && (self.namespaces.is_empty() || self.namespaces.matches(&req.namespace))
             && !self.exclude_namespaces.matches(&req.namespace)
             && self

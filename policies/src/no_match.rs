@@ -1,4 +1,5 @@
-//! `--no-match`: what happens to an image that no applicable `ClusterImagePolicy` covers, like
+//! `--no-match`: what happens to an image that no applicable `ClusterImagePolicy` covers (nor an
+//! `ImagePolicy` in the request's namespace, which applies only there), like
 //! sigstore policy-controller's `no-match-policy`. `allow` admits it silently (the engine's
 //! default, so a policy set decides alone), `warn` admits it with a warning naming the image
 //! (the CLI's default), `deny` refuses it. It applies where image policies would: to the pod
@@ -89,8 +90,9 @@ pub(crate) fn findings(w: &Workload<'_>, applicable: &[&Policy]) -> Vec<Finding>
             )
             .container(c.name)
             .fix(
-                "add a ClusterImagePolicy whose spec.images matches it, or exclude it in \
-                 one; portcullis --no-match=allow admits such images silently",
+                "add a ClusterImagePolicy (or an ImagePolicy in the object's namespace) whose \
+                 spec.images matches it, or exclude it in one; portcullis --no-match=allow \
+                 admits such images silently",
             )
         })
         .collect()

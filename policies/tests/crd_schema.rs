@@ -6,7 +6,9 @@
 mod common;
 
 use kube::CustomResourceExt;
-use portcullis_policies::{ClusterGuardrailPolicy, ClusterImagePolicy, PolicySet};
+use portcullis_policies::{
+    ClusterGuardrailPolicy, ClusterImagePolicy, GuardrailPolicy, ImagePolicy, PolicySet,
+};
 use serde_json::Value;
 
 const HEADER: &str = "# Generated from policies/src/spec by `PORTCULLIS_BLESS=1 cargo test -p portcullis-policies --test crd_schema`.\n# Do not edit by hand.\n";
@@ -29,6 +31,8 @@ fn checked_in_crds_match_the_rust_types() {
             "clusterguardrailpolicies.yaml",
             render(&ClusterGuardrailPolicy::crd()),
         ),
+        ("imagepolicies.yaml", render(&ImagePolicy::crd())),
+        ("guardrailpolicies.yaml", render(&GuardrailPolicy::crd())),
     ] {
         let path = dir.join(file);
         if bless {
@@ -49,11 +53,16 @@ fn checked_in_crds_match_the_rust_types() {
 }
 
 #[test]
-fn crds_are_cluster_scoped_structural_and_reparse() {
-    for crd in [ClusterImagePolicy::crd(), ClusterGuardrailPolicy::crd()] {
+fn crds_are_scoped_structural_and_reparse() {
+    for (crd, scope) in [
+        (ClusterImagePolicy::crd(), "Cluster"),
+        (ClusterGuardrailPolicy::crd(), "Cluster"),
+        (ImagePolicy::crd(), "Namespaced"),
+        (GuardrailPolicy::crd(), "Namespaced"),
+    ] {
         let v = serde_json::to_value(&crd).unwrap();
         assert_eq!(v["spec"]["group"], "policy.portcullis.dev");
-        assert_eq!(v["spec"]["scope"], "Cluster");
+        assert_eq!(v["spec"]["scope"], scope);
         let version = &v["spec"]["versions"][0];
         assert_eq!(version["name"], "v1alpha1");
         let schema = &version["schema"]["openAPIV3Schema"];
@@ -127,4 +136,31 @@ fn policies_round_trip_through_the_crd_types() {
     });
     let set = PolicySet::from_documents("api", &[doc], &Default::default()).unwrap();
     assert_eq!(set.policies()[0].name, "x");
+}
+
+/// The namespaced kinds take the cluster kinds' specs, field for field: only names, scope and
+/// the kind's own description differ.
+#[test]
+fn namespaced_crds_have_the_cluster_specs() {
+    let spec = |crd: &Value| {
+        crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"].clone()
+    };
+    let columns = |crd: &Value| crd["spec"]["versions"][0]["additionalPrinterColumns"].clone();
+    for (cluster, namespaced, short) in [
+        (ClusterImagePolicy::crd(), ImagePolicy::crd(), "ip"),
+        (ClusterGuardrailPolicy::crd(), GuardrailPolicy::crd(), "gp"),
+    ] {
+        let (c, n) = (
+            serde_json::to_value(&cluster).unwrap(),
+            serde_json::to_value(&namespaced).unwrap(),
+        );
+        assert_eq!(spec(&n), spec(&c), "{}", n["metadata"]["name"]);
+        assert!(spec(&n)["properties"].get("mode").is_some());
+        assert_eq!(columns(&n), columns(&c));
+        assert_eq!(n["spec"]["names"]["shortNames"], serde_json::json!([short]));
+        assert_eq!(
+            n["spec"]["names"]["categories"],
+            c["spec"]["names"]["categories"]
+        );
+    }
 }

@@ -123,9 +123,9 @@ fn no_match_warns_by_default_and_deny_denies() {
         [
             "ALLOW pod.yaml Pod/p",
             "  ! warn: no-match/imagePolicy: container \"a\" (spec.containers[0].image): no \
-             ClusterImagePolicy matches image \"nginx:1.27\" — add a ClusterImagePolicy whose \
-             spec.images matches it, or exclude it in one; portcullis --no-match=allow admits \
-             such images silently"
+             ClusterImagePolicy matches image \"nginx:1.27\" — add a ClusterImagePolicy (or an \
+             ImagePolicy in the object's namespace) whose spec.images matches it, or exclude it \
+             in one; portcullis --no-match=allow admits such images silently"
         ],
         "{warned}"
     );

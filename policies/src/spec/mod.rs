@@ -1,5 +1,6 @@
-//! The policy documents as written: serde + schemars types for the two custom resources,
-//! `ClusterImagePolicy` and `ClusterGuardrailPolicy` (`policy.portcullis.dev/v1alpha1`).
+//! The policy documents as written: serde + schemars types for the custom resources
+//! `ClusterImagePolicy` and `ClusterGuardrailPolicy` (cluster-scoped) and `ImagePolicy` and
+//! `GuardrailPolicy` (namespaced, the same specs) in `policy.portcullis.dev/v1alpha1`.
 //!
 //! These types are the single source of truth for both parsing policy files and the CRD YAML
 //! (`deploy/base/webhook/crds/`, generated with kube's `CustomResource` derive and checked by
@@ -9,6 +10,7 @@
 
 mod guardrail;
 mod image;
+mod namespaced;
 mod schema;
 
 use std::collections::BTreeMap;
@@ -25,6 +27,7 @@ pub use image::{
     AttestationSpec, AuthoritiesSpec, ClusterImagePolicy, ClusterImagePolicySpec, IdentitySpec,
     KeySpec, KeylessSpec, PlatformSignaturesSpec, SignatureFormatSpec,
 };
+pub use namespaced::{GuardrailPolicy, GuardrailPolicySpec, ImagePolicy, ImagePolicySpec};
 
 /// API group of the policy custom resources.
 pub const API_GROUP: &str = "policy.portcullis.dev";

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use portcullis_policies::{
-    ImageCheck, ImageFacts, NoMatch, PolicyInfo, PolicySet, Request, TrustRoots,
+    ImageCheck, ImageFacts, Mode, NoMatch, PolicyInfo, PolicySet, Request, TrustRoots,
 };
 use portcullis_verifier::Verdict;
 use portcullis_verifier::keyless::TrustedRoot;
@@ -142,27 +142,26 @@ impl Policies {
     /// The decision, given the verdicts for [`Prepared::jobs`].
     pub fn decide(&self, prepared: &Prepared<'_>, verdicts: &Verdicts) -> Outcome {
         let decision = self.set.evaluate(prepared.request, &Facts(verdicts));
-        let mut results = Vec::new();
-        let mut verification_denials = Vec::new();
-        for r in &decision.reasons {
-            if r.rule == VERIFY_IMAGE_RULE {
-                verification_denials.push(r.to_string());
-            }
-            results.push(RuleResult {
-                policy: r.policy.clone(),
-                rule: r.rule.clone(),
-                result: "deny".into(),
-            });
-        }
-        // Warnings and audit lines are rendered reasons: `<policy>/<rule>: …`.
-        for w in &decision.warnings {
-            results.extend(rule_of(w, "warn"));
-        }
-        for line in decision.audit_annotations.values() {
-            for part in line.split("; ") {
-                results.extend(rule_of(part, "audit"));
-            }
-        }
+        let verification_denials = decision
+            .reasons
+            .iter()
+            .filter(|r| r.rule == VERIFY_IMAGE_RULE)
+            .map(ToString::to_string)
+            .collect();
+        let results = decision
+            .filed
+            .iter()
+            .map(|f| RuleResult {
+                policy: f.policy.clone(),
+                rule: f.rule.clone(),
+                result: match f.mode {
+                    Mode::Enforce => "deny",
+                    Mode::Warn => "warn",
+                    Mode::Audit => "audit",
+                }
+                .into(),
+            })
+            .collect();
         let patch = decision
             .patch
             .0
@@ -193,17 +192,6 @@ impl Prepared<'_> {
             })
             .collect()
     }
-}
-
-/// `policy/rule` from a rendered reason line, when it has that shape.
-fn rule_of(line: &str, result: &str) -> Option<RuleResult> {
-    let (head, _) = line.split_once(": ")?;
-    let (policy, rule) = head.split_once('/')?;
-    Some(RuleResult {
-        policy: policy.to_string(),
-        rule: rule.to_string(),
-        result: result.to_string(),
-    })
 }
 
 struct Facts<'a>(&'a Verdicts);
