@@ -22,3 +22,6 @@ cargo build --release --locked -q -p portcullis-webhook
 bench_tmp="${TMPDIR:-/tmp}"
 if [[ -d /dev/shm && -w /dev/shm ]]; then bench_tmp=/dev/shm; fi
 TMPDIR="$bench_tmp" cargo run --release --locked -q -p portcullis-webhook --example bench_admission
+
+log "webhook: portcullis audit, 10,000 resources offline and 1,000 images cold, with RSS"
+TMPDIR="$bench_tmp" cargo run --release --locked -q -p portcullis-webhook --example bench_audit
