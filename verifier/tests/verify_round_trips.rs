@@ -97,6 +97,20 @@ impl Site {
         (verdict, cost)
     }
 
+    /// (round trips, requests) of a verification of `image` that must succeed.
+    async fn verified_cost(
+        &self,
+        client: &RegistryClient,
+        image: &ImageRef,
+        attestation: bool,
+    ) -> (usize, usize) {
+        let (verdict, cost) = self
+            .verify(client, image, &self.requirement(attestation))
+            .await;
+        verdict.unwrap();
+        (cost.round_trips, cost.requests)
+    }
+
     fn requirement(&self, attestation: bool) -> Arc<KeyRequirement> {
         let attestations = match attestation {
             true => vec![AttestationRequirement {
@@ -127,17 +141,17 @@ async fn a_classic_signature_costs_three_round_trips_cold() {
         .unwrap();
 
     let client = site.new_client();
-    let (verdict, cost) = site.verify(&client, &image, &site.requirement(false)).await;
-    verdict.unwrap();
     // The tag; the `.sig` manifest, the referrers API and the fallback tag; the signature layer.
-    assert_eq!(cost.round_trips, 3, "{:?}", site.requests());
-    assert_eq!(cost.requests, 5, "{:?}", site.requests());
+    assert_eq!(
+        site.verified_cost(&client, &image, false).await,
+        (3, 5),
+        "{:?}",
+        site.requests()
+    );
 
     // The registry known to lack the API: the API is no longer asked, the round trips the same.
-    let (verdict, cost) = site.verify(&client, &image, &site.requirement(false)).await;
-    verdict.unwrap();
     assert_eq!(
-        (cost.round_trips, cost.requests),
+        site.verified_cost(&client, &image, false).await,
         (3, 4),
         "{:?}",
         site.requests()
@@ -156,13 +170,13 @@ async fn a_classic_signature_and_attestation_cost_three_round_trips_cold() {
         .await
         .unwrap();
 
-    let (verdict, cost) = site
-        .verify(&site.new_client(), &image, &site.requirement(true))
-        .await;
-    verdict.unwrap();
     // The tag; `.sig`, `.att`, the API and the fallback tag; both layers.
-    assert_eq!(cost.round_trips, 3, "{:?}", site.requests());
-    assert_eq!(cost.requests, 7, "{:?}", site.requests());
+    assert_eq!(
+        site.verified_cost(&site.new_client(), &image, true).await,
+        (3, 7),
+        "{:?}",
+        site.requests()
+    );
 }
 
 #[tokio::test]
@@ -184,16 +198,16 @@ async fn a_bundle_without_the_referrers_api_costs_four_round_trips_cold() {
     );
 
     let client = site.new_client();
-    let (verdict, cost) = site.verify(&client, &image, &site.requirement(false)).await;
-    verdict.unwrap();
     // The tag; `.sig` (absent), the API (absent) and the fallback tag; the referrer manifest;
     // the bundle blob.
-    assert_eq!(cost.round_trips, 4, "{:?}", site.requests());
-    assert_eq!(cost.requests, 6, "{:?}", site.requests());
-    let (verdict, cost) = site.verify(&client, &image, &site.requirement(false)).await;
-    verdict.unwrap();
     assert_eq!(
-        (cost.round_trips, cost.requests),
+        site.verified_cost(&client, &image, false).await,
+        (4, 6),
+        "{:?}",
+        site.requests()
+    );
+    assert_eq!(
+        site.verified_cost(&client, &image, false).await,
         (4, 5),
         "{:?}",
         site.requests()
@@ -204,12 +218,12 @@ async fn a_bundle_without_the_referrers_api_costs_four_round_trips_cold() {
     attest_image_bundle(&site.signer, &image, &site.key, SLSA1, predicate, soon())
         .await
         .unwrap();
-    let (verdict, cost) = site
-        .verify(&site.new_client(), &image, &site.requirement(true))
-        .await;
-    verdict.unwrap();
-    assert_eq!(cost.round_trips, 4, "{:?}", site.requests());
-    assert_eq!(cost.requests, 9, "{:?}", site.requests());
+    assert_eq!(
+        site.verified_cost(&site.new_client(), &image, true).await,
+        (4, 9),
+        "{:?}",
+        site.requests()
+    );
 }
 
 #[tokio::test]
@@ -221,17 +235,17 @@ async fn a_bundle_through_the_referrers_api_costs_four_round_trips_cold() {
         .unwrap();
 
     let client = site.new_client();
-    let (verdict, cost) = site.verify(&client, &image, &site.requirement(false)).await;
-    verdict.unwrap();
     // The tag; `.sig` (absent), the API and the fallback tag (absent); the referrer manifest;
     // the bundle blob.
-    assert_eq!(cost.round_trips, 4, "{:?}", site.requests());
-    assert_eq!(cost.requests, 6, "{:?}", site.requests());
-    // Known to have the API: the fallback tag is no longer asked.
-    let (verdict, cost) = site.verify(&client, &image, &site.requirement(false)).await;
-    verdict.unwrap();
     assert_eq!(
-        (cost.round_trips, cost.requests),
+        site.verified_cost(&client, &image, false).await,
+        (4, 6),
+        "{:?}",
+        site.requests()
+    );
+    // Known to have the API: the fallback tag is no longer asked.
+    assert_eq!(
+        site.verified_cost(&client, &image, false).await,
         (4, 5),
         "{:?}",
         site.requests()
