@@ -12,9 +12,8 @@ use portcullis_verifier::registry::manifest::ImageManifest;
 use portcullis_verifier::registry::referrers::{ArtifactManifest, ImageIndex};
 use portcullis_verifier::{Digest, Platform};
 
-static DIGEST: LazyLock<Option<Digest>> = LazyLock::new(|| {
-    format!("sha256:{}", "0".repeat(64)).parse().ok()
-});
+static DIGEST: LazyLock<Option<Digest>> =
+    LazyLock::new(|| format!("sha256:{}", "0".repeat(64)).parse().ok());
 static WANTED: LazyLock<Vec<Platform>> = LazyLock::new(|| {
     ["linux/amd64", "linux/arm64/v8", "linux/arm"]
         .iter()
