@@ -3,11 +3,12 @@
 //!
 //! Evaluation order follows the API server's: mutations first (digest pins from image policies,
 //! then guardrail defaults; cluster policies before namespaced ones, each in name order), then
-//! validation of the mutated object by every applicable policy. DELETE and CONNECT are allowed untouched. On UPDATE, pod-spec checks
-//! and mutations are skipped when the pod spec and its security annotations did not change (as
-//! Pod Security Admission does for pods), so relabelling or scaling an old workload is never
-//! blocked by a policy added since; mutations are skipped where the API would refuse them
-//! (defaults on Pod/Job updates, pins on Job updates).
+//! validation of the mutated object by every applicable policy. DELETE and CONNECT are allowed
+//! untouched. On UPDATE, pod-spec checks and mutations are skipped when the pod spec and its
+//! security annotations did not change (as Pod Security Admission does for pods), so
+//! relabelling or scaling an old workload is never blocked by a policy added since; mutations
+//! are skipped where the API would refuse them (defaults on Pod/Job updates, pins on Job
+//! updates).
 
 use serde::Serialize;
 use serde_json::Value;
@@ -269,34 +270,16 @@ impl PolicySet {
             }
             let label = p.label();
             if let Some(out) = outcomes.as_deref_mut() {
-                out.push(PolicyOutcome {
-                    policy: label.clone(),
-                    kind: p.kind,
-                    mode: p.mode,
-                    rules: checked_rules(p, original.as_ref(), mutated.as_ref()),
-                    findings: findings
-                        .iter()
-                        .cloned()
-                        .map(|f| f.into_reason(&label))
-                        .collect(),
-                });
+                let rules = checked_rules(p, original.as_ref(), mutated.as_ref());
+                out.push(outcome(&label, p.kind, p.mode, rules, &findings));
             }
             decision.record(&label, &p.audit_key(), p.mode, findings);
         }
         if let (Some(mode), Some(w)) = (self.no_match.mode(), &original) {
             let findings = no_match::findings(w, &applicable);
             if let Some(out) = outcomes {
-                out.push(PolicyOutcome {
-                    policy: no_match::POLICY.into(),
-                    kind: PolicyKind::ClusterImagePolicy,
-                    mode,
-                    rules: vec![no_match::RULE.into()],
-                    findings: findings
-                        .iter()
-                        .cloned()
-                        .map(|f| f.into_reason(no_match::POLICY))
-                        .collect(),
-                });
+                let (kind, rules) = (PolicyKind::ClusterImagePolicy, vec![no_match::RULE.into()]);
+                out.push(outcome(no_match::POLICY, kind, mode, rules, &findings));
             }
             decision.record(no_match::POLICY, no_match::POLICY, mode, findings);
         }
@@ -306,7 +289,27 @@ impl PolicySet {
     }
 }
 
-/// Whether pins apply: not in audit mode, and not on a Job UPDATE (its template is immutable).
+/// What `policy` checked (`rules`) and found, for the detailed view.
+fn outcome(
+    policy: &str,
+    kind: PolicyKind,
+    mode: Mode,
+    rules: Vec<String>,
+    findings: &[Finding],
+) -> PolicyOutcome {
+    PolicyOutcome {
+        policy: policy.to_string(),
+        kind,
+        mode,
+        rules,
+        findings: findings
+            .iter()
+            .cloned()
+            .map(|f| f.into_reason(policy))
+            .collect(),
+    }
+}
+
 /// The rules `p` checks on the object, in check order (the detailed view only: the admission
 /// path never lists them). `original` is the workload as written, `mutated` after defaults.
 fn checked_rules(
@@ -341,6 +344,7 @@ fn checked_rules(
     rules.into_iter().map(str::to_string).collect()
 }
 
+/// Whether pins apply: not in audit mode, and not on a Job UPDATE (its template is immutable).
 fn may_pin(req: &Request, kind: WorkloadKind, mode: Mode) -> bool {
     mode != Mode::Audit && (req.operation == Operation::Create || kind != WorkloadKind::Job)
 }

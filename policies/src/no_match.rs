@@ -14,7 +14,7 @@ use std::str::FromStr;
 use crate::compile::{Body, Policy};
 use crate::decision::Finding;
 use crate::spec::Mode;
-use crate::workload::Workload;
+use crate::workload::{ContainerList, Workload};
 
 /// The name findings are filed under.
 pub const POLICY: &str = "no-match";
@@ -70,18 +70,18 @@ impl FromStr for NoMatch {
 
 /// One finding per container of `w` whose image no image policy in `applicable` covers.
 pub(crate) fn findings(w: &Workload<'_>, applicable: &[&Policy]) -> Vec<Finding> {
-    let covered: Vec<String> = applicable
+    let covered: Vec<(ContainerList, usize)> = applicable
         .iter()
         .filter_map(|p| match &p.body {
             Body::Image(ip) => Some(ip.targets(w, &p.matcher)),
             Body::Guardrail(_) => None,
         })
         .flatten()
-        .map(|c| c.path.to_string())
+        .map(|c| (c.list, c.index))
         .collect();
     w.containers()
         .into_iter()
-        .filter(|c| !c.image().is_empty() && !covered.contains(&c.path.to_string()))
+        .filter(|c| !c.image().is_empty() && !covered.contains(&(c.list, c.index)))
         .map(|c| {
             Finding::new(
                 RULE,
