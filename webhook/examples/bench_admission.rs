@@ -37,8 +37,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hyper::body::Bytes;
-use portcullis_testkit::{Registry, push_image};
-use portcullis_verifier::{PrivateKey, RegistryClient, RegistryConfig};
+use portcullis_testkit::push_image;
+use portcullis_verifier::PrivateKey;
 use tokio::signal::unix::{SignalKind, signal};
 
 use load::{Load, Run, Target};
@@ -100,7 +100,7 @@ async fn bench() {
     if cfg!(debug_assertions) {
         println!("warning: debug build of the load generator; run with --release");
     }
-    let bin = procs::portcullis_bin();
+    let bin = fixtures::portcullis_bin();
     assert!(
         bin.is_file(),
         "{} not found: cargo build --release -p portcullis-webhook (or set PORTCULLIS_BIN)",
@@ -117,15 +117,7 @@ async fn bench() {
 
     // === setup: registry, signed images ===
     progress.say("starting docker-registry; pushing, signing and attesting images");
-    let registry = Registry::start()
-        .await
-        .expect("docker-registry (run make bootstrap)");
-    let reg = registry.addr();
-    let client = RegistryClient::new(RegistryConfig {
-        insecure: vec![reg.clone()],
-        ..RegistryConfig::default()
-    })
-    .unwrap();
+    let (registry, reg, client) = fixtures::registry().await;
     let t = Instant::now();
     let warm_digest = push_image(&reg, "bench/warm", "v1", b"warm").await.unwrap();
     let warm = format!("{reg}/bench/warm@{warm_digest}");

@@ -22,13 +22,12 @@
 #[path = "bench_admission/fixtures.rs"]
 mod fixtures;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
-use portcullis_testkit::Registry;
-use portcullis_verifier::{CacheConfig, PrivateKey, RegistryClient, RegistryConfig, Verifier};
+use portcullis_verifier::{CacheConfig, PrivateKey, RegistryClient, Verifier};
 use serde_json::{Value, json};
 
 const RESOURCES: usize = 10_000;
@@ -55,7 +54,7 @@ async fn bench() {
     if cfg!(debug_assertions) {
         println!("warning: debug build of the bench; run with --release");
     }
-    let bin = portcullis_bin();
+    let bin = fixtures::portcullis_bin();
     assert!(
         bin.is_file(),
         "{} not found: cargo build --release -p portcullis-webhook (or set PORTCULLIS_BIN)",
@@ -86,15 +85,7 @@ async fn bench() {
 
     // === cold images ===
     eprintln!("bench_audit: pushing, signing and attesting {IMAGES} images");
-    let registry = Registry::start()
-        .await
-        .expect("docker-registry (run make bootstrap)");
-    let reg = registry.addr();
-    let client = RegistryClient::new(RegistryConfig {
-        insecure: vec![reg.clone()],
-        ..RegistryConfig::default()
-    })
-    .unwrap();
+    let (registry, reg, client) = fixtures::registry().await;
     let key = PrivateKey::generate();
     let setup = Instant::now();
     let images = fixtures::publish_tagged(&client, &reg, "bench/audit", IMAGES, &key).await;
@@ -332,16 +323,4 @@ fn median(mut v: Vec<Duration>) -> Duration {
 
 fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
-}
-
-/// `$PORTCULLIS_BIN`, else `portcullis` beside this example's directory.
-fn portcullis_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("PORTCULLIS_BIN") {
-        return PathBuf::from(bin);
-    }
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join("portcullis")
 }

@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use futures::StreamExt as _;
 use hyper::body::Bytes;
-use portcullis_testkit::push_image;
+use portcullis_testkit::{Registry, push_image};
 use portcullis_verifier::cosign::sign::{attest_image, sign_image};
 use portcullis_verifier::{
     AttestationRequirement, CacheConfig, Condition, ImageRef, KeyRequirement, PrivateKey,
-    RegistryClient, Verifier,
+    RegistryClient, RegistryConfig, Verifier,
 };
 use serde_json::{Value, json};
 
@@ -63,6 +63,31 @@ spec:
     );
     std::fs::write(policies.join("signed-images.yaml"), yaml).unwrap();
     policies
+}
+
+/// A loopback `docker-registry`, its address, and a client allowed plain HTTP to it.
+pub async fn registry() -> (Registry, String, RegistryClient) {
+    let registry = Registry::start()
+        .await
+        .expect("docker-registry (run make bootstrap)");
+    let reg = registry.addr();
+    let client = RegistryClient::new(RegistryConfig {
+        insecure: vec![reg.clone()],
+        ..RegistryConfig::default()
+    })
+    .unwrap();
+    (registry, reg, client)
+}
+
+/// The binary to bench: `$PORTCULLIS_BIN`, else `portcullis` next to this example's directory
+/// (`target/release/portcullis` for `cargo run --release --example`).
+pub fn portcullis_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("PORTCULLIS_BIN") {
+        return PathBuf::from(bin);
+    }
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    profile_dir.join("portcullis")
 }
 
 /// A pod that passes the restricted and resource policies, one container per image.

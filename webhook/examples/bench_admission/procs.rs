@@ -186,17 +186,6 @@ pub struct Portcullis {
     pub admin: SocketAddr,
 }
 
-/// The binary to bench: `$PORTCULLIS_BIN`, else `portcullis` next to this example's directory
-/// (`target/release/portcullis` for `cargo run --release --example`).
-pub fn portcullis_bin() -> PathBuf {
-    if let Some(bin) = std::env::var_os("PORTCULLIS_BIN") {
-        return PathBuf::from(bin);
-    }
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
-    profile_dir.join("portcullis")
-}
-
 /// Starts `portcullis serve` on free loopback ports and waits (≤ 20 s) for `/readyz`.
 pub async fn start_portcullis(
     bin: &Path,
