@@ -9,7 +9,7 @@ use portcullis_verifier_types::Operator;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{ExcludeSpec, MatchSpec, Mode, is_default, is_false, schema};
+use super::{ExcludeSpec, MatchSpec, Mode, PolicyStatus, is_default, is_false, schema};
 
 /// Guardrails for pods and the controllers that create them. Every section is optional.
 #[derive(CustomResource, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -22,7 +22,9 @@ use super::{ExcludeSpec, MatchSpec, Mode, is_default, is_false, schema};
     doc = "Guardrails for workloads (Pod Security Standards, resources, image hygiene, custom rules, defaults).",
     printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode"}"#,
     printcolumn = r#"{"name":"Level","type":"string","jsonPath":".spec.podSecurity.level"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    status = "PolicyStatus"
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClusterGuardrailPolicySpec {

@@ -8,7 +8,9 @@ use portcullis_verifier_types::ConditionSpec;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{ExcludeSpec, MatchSpec, Mode, default_true, is_default, is_false, is_true, schema};
+use super::{
+    ExcludeSpec, MatchSpec, Mode, PolicyStatus, default_true, is_default, is_false, is_true, schema,
+};
 
 /// Requires images matching `images` to carry valid cosign signatures (and optionally in-toto
 /// attestations) from trusted keys, or keyless signatures from accepted identities.
@@ -21,7 +23,9 @@ use super::{ExcludeSpec, MatchSpec, Mode, default_true, is_default, is_false, is
     category = "portcullis",
     doc = "Which images must be signed, by which keys, with which attestations (Portcullis).",
     printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    status = "PolicyStatus"
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClusterImagePolicySpec {

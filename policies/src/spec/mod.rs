@@ -12,6 +12,7 @@ mod guardrail;
 mod image;
 mod namespaced;
 mod schema;
+mod status;
 
 use std::collections::BTreeMap;
 
@@ -28,6 +29,7 @@ pub use image::{
     KeySpec, KeylessSpec, PlatformSignaturesSpec, SignatureFormatSpec,
 };
 pub use namespaced::{GuardrailPolicy, GuardrailPolicySpec, ImagePolicy, ImagePolicySpec};
+pub use status::{Condition, PolicyStatus};
 
 /// API group of the policy custom resources.
 pub const API_GROUP: &str = "policy.portcullis.dev";

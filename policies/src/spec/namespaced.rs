@@ -12,7 +12,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{ClusterGuardrailPolicySpec, ClusterImagePolicySpec};
+use super::{ClusterGuardrailPolicySpec, ClusterImagePolicySpec, PolicyStatus};
 
 // The spec of a `ClusterImagePolicy`, for one namespace. A plain comment: a doc comment would
 // replace the spec's own description in the CRD schema, which must stay the cluster kind's.
@@ -26,7 +26,9 @@ use super::{ClusterGuardrailPolicySpec, ClusterImagePolicySpec};
     category = "portcullis",
     doc = "Which images must be signed, by which keys, with which attestations, in this namespace (Portcullis). Adds to the ClusterImagePolicies, never loosens them.",
     printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    status = "PolicyStatus"
 )]
 #[serde(transparent)]
 pub struct ImagePolicySpec(pub ClusterImagePolicySpec);
@@ -43,7 +45,9 @@ pub struct ImagePolicySpec(pub ClusterImagePolicySpec);
     doc = "Guardrails for workloads in this namespace (Pod Security Standards, resources, image hygiene, custom rules, defaults). Adds to the ClusterGuardrailPolicies, never loosens them.",
     printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.mode"}"#,
     printcolumn = r#"{"name":"Level","type":"string","jsonPath":".spec.podSecurity.level"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    status = "PolicyStatus"
 )]
 #[serde(transparent)]
 pub struct GuardrailPolicySpec(pub ClusterGuardrailPolicySpec);

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::registry::Registry;
 
+use super::cluster::ClusterHealth;
 use super::metrics::{CONTENT_TYPE, render};
 use super::policy::PolicyStore;
 use super::tls::CertStore;
@@ -25,6 +26,8 @@ use super::tls::CertStore;
 pub struct AdminState {
     pub policies: Arc<PolicyStore>,
     pub certs: Option<Arc<CertStore>>,
+    /// The cluster policy watch, when it is on.
+    pub cluster: Option<Arc<ClusterHealth>>,
     pub registry: Registry,
     pub shutting_down: AtomicBool,
 }
@@ -46,9 +49,16 @@ impl AdminState {
         Self {
             policies,
             certs,
+            cluster: None,
             registry,
             shutting_down: AtomicBool::new(false),
         }
+    }
+
+    /// With the cluster policy watch's health among the checks.
+    pub fn with_cluster(mut self, cluster: Option<Arc<ClusterHealth>>) -> Self {
+        self.cluster = cluster;
+        self
     }
 
     /// Makes `/readyz` fail from now on.
@@ -64,9 +74,10 @@ impl AdminState {
             Some(loaded) => {
                 let _ = writeln!(
                     out,
-                    "[+]policies ok: {} policies from {} file(s), loaded {} s ago",
+                    "[+]policies ok: {} policies from {} file(s) and {} cluster object(s), loaded {} s ago",
                     loaded.policies.len(),
                     loaded.files.len(),
+                    loaded.objects,
                     age_secs(loaded.loaded_at),
                 );
             }
@@ -74,6 +85,9 @@ impl AdminState {
                 ready = false;
                 let _ = writeln!(out, "[-]policies failed: no policy set loaded yet");
             }
+        }
+        if let Some(cluster) = &self.cluster {
+            ready &= cluster.readiness(&mut out);
         }
         let status = self.policies.status();
         if let Some(error) = status.last_error {

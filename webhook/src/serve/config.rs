@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use portcullis_policies::NoMatch;
 
+use super::cluster::ClusterPolicies;
 use crate::duration::clap_duration;
 use crate::mirrors::MirrorArgs;
 
@@ -81,14 +82,19 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct PolicyArgs {
     /// A directory of YAML policy files (`*.yaml`, `*.yml`; hidden entries such as a ConfigMap's
-    /// `..data` are skipped) or a single file. Repeatable. Watched and reloaded on change.
-    #[arg(
-        long = "policy",
-        env = "PORTCULLIS_POLICY",
-        value_delimiter = ',',
-        required = true
-    )]
+    /// `..data` are skipped) or a single file. Repeatable. Watched and reloaded on change. Used
+    /// together with the cluster's policy objects when the watch is on; needed when it is off.
+    #[arg(long = "policy", env = "PORTCULLIS_POLICY", value_delimiter = ',')]
     pub paths: Vec<PathBuf>,
+    /// Watch the policy custom resources (ClusterImagePolicy, ClusterGuardrailPolicy,
+    /// ImagePolicy, GuardrailPolicy) and write their status. auto: when --kubeconfig, KUBECONFIG
+    /// or an in-cluster service account is present.
+    #[arg(long, env = "PORTCULLIS_CLUSTER_POLICIES", value_enum, default_value_t = ClusterPolicies::Auto)]
+    pub cluster_policies: ClusterPolicies,
+    /// The kubeconfig that says where the API server is and who we are (else the standard
+    /// resolution: KUBECONFIG, ~/.kube/config, the in-cluster service account).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
     /// How often the policy paths are checked for changes.
     #[arg(long, env = "PORTCULLIS_POLICY_RELOAD_INTERVAL", default_value = "1s", value_parser = clap_duration)]
     pub policy_reload_interval: Duration,

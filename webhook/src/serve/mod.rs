@@ -22,6 +22,7 @@
 
 pub mod admin;
 pub mod admission;
+pub mod cluster;
 pub mod config;
 pub mod decide;
 pub mod metrics;
@@ -119,7 +120,7 @@ impl ServeArgs {
     async fn serve(
         self,
         verifier: Arc<dyn ImageVerifier>,
-        registry: prometheus_client::registry::Registry,
+        mut registry: prometheus_client::registry::Registry,
         metrics: Metrics,
     ) -> anyhow::Result<ExitCode> {
         // Before anything can take time: a SIGTERM from here on starts an orderly shutdown.
@@ -132,13 +133,25 @@ impl ServeArgs {
             .server_config()
             .context("building the TLS configuration")?;
 
-        let policies = Arc::new(
-            PolicyStore::with_trusted_roots(
-                self.policy.paths.clone(),
-                self.policy.trusted_roots.clone(),
-            )
-            .with_no_match(self.policy.no_match),
+        let kube = cluster::client(
+            self.policy.cluster_policies,
+            self.policy.kubeconfig.as_deref(),
+        )
+        .await
+        .context("setting up the cluster policy watch")?;
+        anyhow::ensure!(
+            kube.is_some() || !self.policy.paths.is_empty(),
+            "no policy source: give --policy DIR, or watch the cluster's policy objects (--kubeconfig, KUBECONFIG, in-cluster, --cluster-policies=on)"
         );
+        let mut store = PolicyStore::with_trusted_roots(
+            self.policy.paths.clone(),
+            self.policy.trusted_roots.clone(),
+        )
+        .with_no_match(self.policy.no_match);
+        if kube.is_some() {
+            store = store.with_cluster();
+        }
+        let policies = Arc::new(store);
         let initial = {
             let store = policies.clone();
             tokio::task::spawn_blocking(move || store.reload())
@@ -160,11 +173,13 @@ impl ServeArgs {
         let (stop_accepting, accepting_stopped) = watch::channel(false);
         let (stop_admin, admin_stopped) = watch::channel(false);
 
-        let admin_state = Arc::new(AdminState::new(
-            policies.clone(),
-            Some(certs.clone()),
-            registry,
-        ));
+        let cluster_health = kube.map(|client| {
+            cluster::start(client, policies.clone(), &mut registry, &watchers_stopped)
+        });
+        let admin_state = Arc::new(
+            AdminState::new(policies.clone(), Some(certs.clone()), registry)
+                .with_cluster(cluster_health),
+        );
         let admission_state = Arc::new(AdmissionState {
             policies: policies.clone(),
             verifier,

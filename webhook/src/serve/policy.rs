@@ -1,16 +1,26 @@
-//! Loading policies from `--policy` paths and hot-reloading them.
+//! Loading policies from `--policy` paths and cluster objects, and hot-reloading them.
 //!
 //! A [`PolicyStore`] holds the set in force behind an `ArcSwap`: a review takes one snapshot and
-//! uses it throughout, a reload swaps the whole set atomically. Reloads are all-or-nothing: when
-//! any file fails to read or parse, the error is recorded (log, `portcullis_policy_reloads_total
-//! {result="error"}`, `/readyz` detail) and the last good set stays in force.
+//! uses it throughout, a reload swaps the whole set atomically. The set is compiled from two
+//! sources at once: the files under `--policy` and the policy objects the cluster watch
+//! ([`super::cluster`]) hands in.
+//!
+//! - File reloads are all-or-nothing: when any file fails to read or parse, the error is
+//!   recorded (log, `portcullis_policy_reloads_total{result="error"}`, `/readyz` detail) and the
+//!   last good files stay in force.
+//! - Cluster objects are taken one by one: an object that does not compile is refused on its
+//!   own, its last good version (if any) stays in force, and the others are unaffected.
+//!
+//! No set is published until every source has delivered once: the files read, and the cluster's
+//! first complete list when the watch is on. Until then `/readyz` fails and reviews are refused.
 //!
 //! Change detection compares file *contents* every poll (policy files are small), which also
 //! catches ConfigMap updates (an atomic `..data` symlink swap) and same-second rewrites that an
 //! mtime check could miss.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwapOption;
@@ -43,6 +53,8 @@ pub enum PolicyLoadError {
 pub struct Loaded {
     pub policies: Policies,
     pub files: Vec<PathBuf>,
+    /// Cluster objects compiled into the set.
+    pub objects: usize,
     pub loaded_at: SystemTime,
 }
 
@@ -55,6 +67,10 @@ pub struct ReloadStatus {
     pub failures: u64,
 }
 
+/// One change to the cluster objects: the object's origin (its kind, namespace and name), and its
+/// new text, or `None` when it was deleted.
+pub type ObjectChange = (String, Option<SourceFile>);
+
 /// The policy set in force, swapped atomically on reload.
 #[derive(Debug)]
 pub struct PolicyStore {
@@ -64,10 +80,28 @@ pub struct PolicyStore {
     current: ArcSwapOption<Loaded>,
     status: Mutex<ReloadStatus>,
     last_sources: Mutex<Option<Sources>>,
+    inputs: Mutex<Inputs>,
 }
 
 /// Everything a load reads: policy files and trusted roots.
 type Sources = (Vec<SourceFile>, Vec<NamedSource>);
+
+/// What the set in force is built from.
+#[derive(Debug, Default)]
+struct Inputs {
+    /// The last good files and roots; `None` until they first load.
+    files: Option<Sources>,
+    /// The cluster objects in force, by origin: each one's last good version.
+    objects: BTreeMap<String, SourceFile>,
+    /// Whether the set waits for the cluster's first complete list.
+    cluster_pending: bool,
+}
+
+impl Inputs {
+    fn roots(&self) -> &[NamedSource] {
+        self.files.as_ref().map_or(&[], |(_, roots)| roots)
+    }
+}
 
 impl PolicyStore {
     /// A store watching `paths`, with nothing loaded yet (see [`PolicyStore::reload`]).
@@ -84,12 +118,20 @@ impl PolicyStore {
             current: ArcSwapOption::empty(),
             status: Mutex::new(ReloadStatus::default()),
             last_sources: Mutex::new(None),
+            inputs: Mutex::new(Inputs::default()),
         }
     }
 
     /// The store, with every set it loads deciding uncovered images by `no_match`.
     pub fn with_no_match(mut self, no_match: NoMatch) -> Self {
         self.no_match = no_match;
+        self
+    }
+
+    /// The store, publishing no set before the cluster watch reports its first complete list
+    /// ([`PolicyStore::cluster_synced`]).
+    pub fn with_cluster(self) -> Self {
+        self.lock_inputs().cluster_pending = true;
         self
     }
 
@@ -100,6 +142,7 @@ impl PolicyStore {
         store.current.store(Some(Arc::new(Loaded {
             policies,
             files: Vec::new(),
+            objects: 0,
             loaded_at: SystemTime::now(),
         })));
         store
@@ -121,13 +164,24 @@ impl PolicyStore {
         &self.paths
     }
 
-    /// Reads the paths; when the contents differ from the last attempt, parses them and swaps
-    /// the set in. `None`: nothing changed. Blocking (file I/O): call from a blocking context.
+    fn lock_inputs(&self) -> MutexGuard<'_, Inputs> {
+        self.inputs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads the paths; when the contents differ from the last attempt, compiles them with the
+    /// cluster objects and swaps the set in. `None`: nothing changed. Blocking (file I/O and
+    /// compilation): call from a blocking context.
     pub fn reload(&self) -> Option<Result<usize, PolicyLoadError>> {
-        if self.paths.is_empty() {
-            return None;
+        if self.paths.is_empty() && self.trusted_roots.is_empty() {
+            let mut inputs = self.lock_inputs();
+            if inputs.files.is_some() {
+                return None;
+            }
+            inputs.files = Some((Vec::new(), Vec::new()));
+            return Some(self.record(self.publish(&inputs)));
         }
-        let sources = match read_sources(&self.paths)
+        let sources = match self
+            .read_files()
             .and_then(|files| Ok((files, read_trusted_roots(&self.trusted_roots)?)))
         {
             Ok(s) => s,
@@ -144,18 +198,113 @@ impl PolicyStore {
             }
             *last = Some(sources.clone());
         }
+        let mut inputs = self.lock_inputs();
         let (files, roots) = &sources;
-        let result = Policies::parse_with_roots(files, roots).map(|policies| {
-            let policies = policies.with_no_match(self.no_match);
-            let count = policies.len();
+        let result = self
+            .compile(files, roots, &inputs.objects)
+            .map(|_| ())
+            .and_then(|()| {
+                inputs.files = Some(sources);
+                self.publish(&inputs)
+            });
+        Some(self.record(result))
+    }
+
+    fn read_files(&self) -> Result<Vec<SourceFile>, PolicyLoadError> {
+        if self.paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        read_sources(&self.paths)
+    }
+
+    /// Applies changes to the cluster objects, each on its own: an object that does not compile
+    /// (alone, or with the rest of the set) is refused and its last good version stays. Returns
+    /// each change's outcome, in order. Blocking (compilation).
+    pub fn update_objects(&self, changes: Vec<ObjectChange>) -> Vec<(String, Result<(), String>)> {
+        let mut inputs = self.lock_inputs();
+        let roots = inputs.roots().to_vec();
+        let mut outcomes = Vec::with_capacity(changes.len());
+        let mut accepted = Vec::with_capacity(changes.len());
+        for (origin, text) in changes {
+            let alone = match &text {
+                Some(file) => Policies::parse_with_roots(std::slice::from_ref(file), &roots)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                None => Ok(()),
+            };
+            if alone.is_ok() {
+                accepted.push((origin.clone(), text));
+            }
+            outcomes.push((origin, alone));
+        }
+        let files = inputs
+            .files
+            .as_ref()
+            .map(|(f, _)| f.clone())
+            .unwrap_or_default();
+        let mut candidate = inputs.objects.clone();
+        for (origin, text) in &accepted {
+            apply_change(&mut candidate, origin, text.clone());
+        }
+        if self.compile(&files, &roots, &candidate).is_ok() {
+            inputs.objects = candidate;
+        } else {
+            // Something compiles alone but not with the rest (a name the files also define):
+            // take the changes one at a time to refuse only the ones that clash.
+            for (origin, text) in accepted {
+                let mut one = inputs.objects.clone();
+                apply_change(&mut one, &origin, text);
+                match self.compile(&files, &roots, &one) {
+                    Ok(_) => inputs.objects = one,
+                    Err(e) => {
+                        if let Some(outcome) = outcomes.iter_mut().rev().find(|(o, _)| *o == origin)
+                        {
+                            outcome.1 = Err(e.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        if let Err(e) = self.publish(&inputs) {
+            tracing::error!(error = %e, "Policy set with the cluster objects failed to compile");
+        }
+        outcomes
+    }
+
+    /// The cluster watch has listed every kind once: the set may be published.
+    pub fn cluster_synced(&self) -> Result<usize, PolicyLoadError> {
+        let mut inputs = self.lock_inputs();
+        inputs.cluster_pending = false;
+        self.publish(&inputs)
+    }
+
+    /// Compiles `inputs` and swaps the result in, once every source has delivered; the number
+    /// of policies compiled.
+    fn publish(&self, inputs: &Inputs) -> Result<usize, PolicyLoadError> {
+        let Some((files, roots)) = &inputs.files else {
+            return Ok(0);
+        };
+        let policies = self.compile(files, roots, &inputs.objects)?;
+        let count = policies.len();
+        if !inputs.cluster_pending {
             self.current.store(Some(Arc::new(Loaded {
                 policies,
                 files: files.iter().map(|s| s.path.clone()).collect(),
+                objects: inputs.objects.len(),
                 loaded_at: SystemTime::now(),
             })));
-            count
-        });
-        Some(self.record(result))
+        }
+        Ok(count)
+    }
+
+    fn compile(
+        &self,
+        files: &[SourceFile],
+        roots: &[NamedSource],
+        objects: &BTreeMap<String, SourceFile>,
+    ) -> Result<Policies, PolicyLoadError> {
+        let all: Vec<SourceFile> = files.iter().chain(objects.values()).cloned().collect();
+        Policies::parse_with_roots(&all, roots).map(|p| p.with_no_match(self.no_match))
     }
 
     fn record(&self, result: Result<usize, PolicyLoadError>) -> Result<usize, PolicyLoadError> {
@@ -173,6 +322,21 @@ impl PolicyStore {
             }
         }
         result
+    }
+}
+
+fn apply_change(
+    objects: &mut BTreeMap<String, SourceFile>,
+    origin: &str,
+    text: Option<SourceFile>,
+) {
+    match text {
+        Some(file) => {
+            objects.insert(origin.to_string(), file);
+        }
+        None => {
+            objects.remove(origin);
+        }
     }
 }
 
@@ -382,5 +546,60 @@ spec:
             Some(Err(PolicyLoadError::Empty { .. }))
         ));
         assert_eq!(store.current().unwrap().policies.len(), 2);
+    }
+
+    fn object(name: &str, level: &str) -> SourceFile {
+        SourceFile {
+            path: PathBuf::from(format!("ClusterGuardrailPolicy/{name}")),
+            text: BASELINE
+                .replace("name: baseline", &format!("name: {name}"))
+                .replace("level: baseline", &format!("level: {level}")),
+        }
+    }
+
+    fn origin(name: &str) -> String {
+        format!("ClusterGuardrailPolicy/{name}")
+    }
+
+    #[test]
+    fn cluster_objects_are_taken_one_by_one_after_the_first_list() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("p.yaml"), BASELINE).unwrap();
+        let store = PolicyStore::new(vec![dir.path().to_path_buf()]).with_cluster();
+        assert_eq!(store.reload(), Some(Ok(1)));
+        let outcomes = store.update_objects(vec![
+            (origin("strict"), Some(object("strict", "restricted"))),
+            (origin("typo"), Some(object("typo", "restrictd"))),
+        ]);
+        assert!(outcomes[0].1.is_ok(), "{outcomes:?}");
+        let error = outcomes[1].1.as_ref().unwrap_err();
+        assert!(error.contains("ClusterGuardrailPolicy/typo"), "{error}");
+        assert!(
+            store.current().is_none(),
+            "nothing is published before the first list"
+        );
+
+        assert_eq!(store.cluster_synced(), Ok(2));
+        let loaded = store.current().unwrap();
+        assert_eq!((loaded.policies.len(), loaded.objects), (2, 1));
+
+        // A broken update of an object in force keeps its last good version.
+        let outcomes = store.update_objects(vec![(origin("strict"), Some(object("strict", "x")))]);
+        assert!(outcomes[0].1.is_err());
+        assert_eq!(store.current().unwrap().objects, 1);
+
+        // A name the files define compiles alone but not with them: refused on its own.
+        let outcomes = store.update_objects(vec![
+            (origin("baseline"), Some(object("baseline", "restricted"))),
+            (origin("typo"), Some(object("typo", "baseline"))),
+        ]);
+        let error = outcomes[0].1.as_ref().unwrap_err();
+        assert!(error.contains("defined twice"), "{error}");
+        assert!(outcomes[1].1.is_ok(), "{outcomes:?}");
+        assert_eq!(store.current().unwrap().policies.len(), 3);
+
+        store.update_objects(vec![(origin("strict"), None)]);
+        let loaded = store.current().unwrap();
+        assert_eq!((loaded.policies.len(), loaded.objects), (2, 1));
     }
 }

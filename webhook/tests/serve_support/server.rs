@@ -51,6 +51,9 @@ impl Server {
         .args(extra)
         .env("RUST_LOG", "info")
         .env_remove("PORTCULLIS_LISTEN")
+        // No cluster watch unless a test asks for one.
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
