@@ -387,8 +387,11 @@ async fn status_apply_merges_conditions_by_type_without_a_new_generation() {
 #[tokio::test]
 async fn generation_counts_spec_changes_and_apply_keeps_uid_and_status() {
     let server = server().await;
-    let created = server.apply(cip("a", json!({"x": 1}))).unwrap();
+    let mut with_status = cip("a", json!({"x": 1}));
+    with_status["status"] = json!({"phase": "made up"});
+    let created = server.apply(with_status).unwrap();
     assert_eq!(created["metadata"]["generation"], 1);
+    assert_eq!(created.get("status"), None, "a create writes no status");
     let uid = created["metadata"]["uid"].clone();
     assert_eq!(uid.as_str().unwrap().len(), 36);
     let status = json!({"status": {"phase": "Ready"}});

@@ -195,8 +195,8 @@ impl ApiServer {
     ///
     /// Sets `metadata.uid` (kept on replace), `creationTimestamp`, `resourceVersion` (the next of
     /// the global counter) and `generation` (1 on create; on replace +1 only when something
-    /// outside `metadata` and `status` changed). On replace the stored status is kept: status is
-    /// written through the status subresource only. Emits `ADDED` or `MODIFIED` (also for a
+    /// outside `metadata` and `status` changed). Status is written through the status
+    /// subresource only: a create drops the object's status, a replace keeps the stored one. Emits `ADDED` or `MODIFIED` (also for a
     /// replace that changes nothing). Returns the stored object.
     pub fn apply(&self, object: Value) -> anyhow::Result<Value> {
         self.shared.store().apply(object)

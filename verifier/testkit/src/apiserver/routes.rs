@@ -196,8 +196,10 @@ fn watch<'a>(
         label_selector: param("labelSelector").map(str::to_owned),
         bookmarks: matches!(param("allowWatchBookmarks"), Some("true" | "1")),
     };
+    // 0, like none, is no timeout.
     let timeout = param("timeoutSeconds")
         .and_then(|t| t.parse::<u64>().ok())
+        .filter(|t| *t > 0)
         .map(Duration::from_secs);
     let subscription = shared.store().subscribe(since);
     let body = match subscription {

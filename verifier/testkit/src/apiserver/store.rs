@@ -132,6 +132,10 @@ impl Store {
                 meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
                 meta.insert("generation".into(), json!(1));
                 meta.remove("managedFields");
+                // As with a status subresource, a create does not write the status.
+                if let Some(o) = object.as_object_mut() {
+                    o.remove("status");
+                }
             }
             Some(old) => {
                 for kept in ["uid", "creationTimestamp", "managedFields"] {
