@@ -62,7 +62,7 @@ struct State {
     filter: Filter,
     deadline: Option<Pin<Box<Sleep>>>,
     done: bool,
-    _open: Open,
+    open: Open,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -112,7 +112,7 @@ fn body(
         filter,
         deadline: timeout.map(|t| Box::pin(tokio::time::sleep(t))),
         done: false,
-        _open: Open(shared),
+        open: Open(shared),
     };
     let frames = futures::stream::unfold(state, next).map(|r| r.map(Frame::data));
     BodyExt::boxed(StreamBody::new(frames))
@@ -122,12 +122,25 @@ async fn next(mut s: State) -> Option<(Result<Bytes, BoxError>, State)> {
     if s.done {
         return None;
     }
-    if let Some(line) = s.backlog.pop_front() {
-        return Some((Ok(Bytes::from(line)), s));
+    let line = match s.backlog.pop_front() {
+        Some(line) => line,
+        None if s.ends_after_backlog => return None,
+        None => match live_line(&mut s).await {
+            Some(Ok(line)) => line,
+            Some(Err(())) => return cut(s),
+            None => return None,
+        },
+    };
+    // The connection is closed when the server turns unreachable, but maybe not before this
+    // stream is polled again: nothing written after `set_reachable(false)` may reach the client.
+    if !*s.open.0.reachable.borrow() {
+        return cut(s);
     }
-    if s.ends_after_backlog {
-        return None;
-    }
+    Some((Ok(Bytes::from(line)), s))
+}
+
+/// The next live line: `None` at the end of the stream, `Err` when it is to be cut.
+async fn live_line(s: &mut State) -> Option<Result<String, ()>> {
     loop {
         let live = s.live.as_mut()?;
         let signal = match s.deadline.as_mut() {
@@ -137,20 +150,22 @@ async fn next(mut s: State) -> Option<(Result<Bytes, BoxError>, State)> {
             },
             None => live.recv().await,
         };
-        let line = match signal {
+        return Some(Ok(match signal {
             Ok(Signal::Event(event)) if s.filter.matches(&event) => {
                 event_line(event.kind, &event.object)
             }
             Ok(Signal::Bookmark(rv)) if s.filter.bookmarks => bookmark_line(&s.filter.resource, rv),
             Ok(Signal::Event(_) | Signal::Bookmark(_)) => continue,
             Err(RecvError::Closed) => return None,
-            Ok(Signal::Cut) | Err(RecvError::Lagged(_)) => {
-                s.done = true;
-                return Some((Err("watch cut by the test API server".into()), s));
-            }
-        };
-        return Some((Ok(Bytes::from(line)), s));
+            Ok(Signal::Cut) | Err(RecvError::Lagged(_)) => return Some(Err(())),
+        }));
     }
+}
+
+/// Ends the stream with a body error: hyper closes the connection without the last chunk.
+fn cut(mut s: State) -> Option<(Result<Bytes, BoxError>, State)> {
+    s.done = true;
+    Some((Err("watch cut by the test API server".into()), s))
 }
 
 /// Whether an event object is one the filter would report (for tests of the filter itself).
