@@ -15,6 +15,10 @@
 //! - [`corpus`] / [`tool`]: locate the test corpora (`testdata/corpora`) and the external tools
 //!   (`cosign`, `docker-registry`, `skopeo`); a missing one fails the test, naming the fix;
 //! - [`TestCa`] (feature `pki`): a self-signed CA issuing serving certificates;
+//! - [`apiserver::ApiServer`] (feature `apiserver`): an HTTPS server speaking the Kubernetes
+//!   list/watch protocol (lists, pagination, watches, bookmarks, `410 Gone`, status patches,
+//!   bearer tokens, `403`s) for the custom resources a test gives it, with faults on demand. It is
+//!   not a real API server: no admission, schemas, discovery or writes but status patches;
 //! - [`sigstore`] (feature `sigstore`): a private Sigstore (Fulcio-like CA, Rekor-like log,
 //!   timestamp authority, CT log) that signs images, blobs and attestations keylessly.
 //!
@@ -23,6 +27,8 @@
 //! verifier's and the webhook's tests as a dev-dependency only, and never ships in a binary.
 //! Errors are `anyhow` because this is test-support wiring.
 
+#[cfg(feature = "apiserver")]
+pub mod apiserver;
 pub mod cosign;
 mod http;
 mod locate;
