@@ -137,7 +137,8 @@ impl ServeArgs {
                 self.policy.paths.clone(),
                 self.policy.trusted_roots.clone(),
             )
-            .with_no_match(self.policy.no_match),
+            .with_no_match(self.policy.no_match)
+            .with_exception_namespaces(self.policy.exception_namespaces.clone()),
         );
         let initial = {
             let store = policies.clone();

@@ -62,6 +62,7 @@ pub struct PolicyStore {
     trusted_roots: Vec<NamedPath>,
     no_match: NoMatch,
     current: ArcSwapOption<Loaded>,
+    exception_namespaces: Vec<String>,
     status: Mutex<ReloadStatus>,
     last_sources: Mutex<Option<Sources>>,
 }
@@ -84,12 +85,19 @@ impl PolicyStore {
             current: ArcSwapOption::empty(),
             status: Mutex::new(ReloadStatus::default()),
             last_sources: Mutex::new(None),
+            exception_namespaces: Vec::new(),
         }
     }
 
     /// The store, with every set it loads deciding uncovered images by `no_match`.
     pub fn with_no_match(mut self, no_match: NoMatch) -> Self {
         self.no_match = no_match;
+        self
+    }
+
+    /// The store, with `PolicyException`s counting only in `namespaces` in every set it loads.
+    pub fn with_exception_namespaces(mut self, namespaces: Vec<String>) -> Self {
+        self.exception_namespaces = namespaces;
         self
     }
 
@@ -146,7 +154,9 @@ impl PolicyStore {
         }
         let (files, roots) = &sources;
         let result = Policies::parse_with_roots(files, roots).map(|policies| {
-            let policies = policies.with_no_match(self.no_match);
+            let policies = policies
+                .with_no_match(self.no_match)
+                .with_exception_namespaces(&self.exception_namespaces);
             let count = policies.len();
             self.current.store(Some(Arc::new(Loaded {
                 policies,
@@ -199,6 +209,14 @@ pub fn report(store: &PolicyStore, metrics: &Metrics, outcome: Result<usize, Pol
                 .set(i64::try_from(count).unwrap_or(i64::MAX));
             let files = store.current().map_or(0, |l| l.files.len());
             tracing::info!(policies = count, files, "Policies loaded");
+            for e in store
+                .current()
+                .map(|l| l.policies.set().inactive_exceptions())
+                .unwrap_or_default()
+            {
+                let exception = format!("{}/{}", e.namespace, e.name);
+                tracing::warn!(%exception, origin = %e.origin, reason = e.reason, message = %e.message, "PolicyException inactive");
+            }
         }
         Err(error) => {
             metrics.record_policy_reload(false);
