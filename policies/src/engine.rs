@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::catalog;
 use crate::compile::{Body, Policy, PolicyKind};
 use crate::decision::{Decision, Finding, Reason};
-use crate::exception::{Exception, ExceptionInfo, allowed_in};
+use crate::exception::{Exception, ExceptionInfo, Waivers};
 use crate::images::{ImageCheck, ImageFacts, TrustRoots, pinnable};
 use crate::load::{LoadError, Loaded, load, load_values};
 use crate::mutate::Mutator;
@@ -281,7 +281,12 @@ impl PolicySet {
         let object = m.doc();
         let original = kind.and_then(|k| Workload::locate(k, &req.object));
         let mutated = kind.and_then(|k| Workload::locate(k, object));
-        let waivers = Waivers::new(self, req, original.as_ref());
+        let waivers = Waivers::new(
+            &self.exceptions,
+            &self.exception_namespaces,
+            req,
+            original.as_ref(),
+        );
         for p in &applicable {
             let mut findings: Vec<Finding> = Vec::new();
             match &p.body {
@@ -326,62 +331,6 @@ impl PolicySet {
         let (_, ops) = m.into_parts();
         decision.patch = json_patch::Patch(ops);
         decision.finish()
-    }
-}
-
-/// The exceptions that count for one request, with its containers' images (as written).
-struct Waivers<'a> {
-    exceptions: Vec<&'a Exception>,
-    images: Vec<(String, String)>,
-}
-
-impl<'a> Waivers<'a> {
-    fn new(set: &'a PolicySet, req: &Request, original: Option<&Workload<'_>>) -> Self {
-        let exceptions: Vec<&Exception> = set
-            .exceptions
-            .iter()
-            .filter(|e| allowed_in(&set.exception_namespaces, &e.namespace) && e.applies(req))
-            .collect();
-        let images = match original {
-            Some(w) if !exceptions.is_empty() => w
-                .containers()
-                .iter()
-                .map(|c| (c.name.to_string(), c.image().to_string()))
-                .collect(),
-            _ => Vec::new(),
-        };
-        Self { exceptions, images }
-    }
-
-    /// The findings no exception waives; the waived ones go to `decision` as exemptions.
-    fn apply(
-        &self,
-        decision: &mut Decision,
-        policy: &str,
-        mode: Mode,
-        findings: Vec<Finding>,
-    ) -> Vec<Finding> {
-        if self.exceptions.is_empty() {
-            return findings;
-        }
-        let mut kept = Vec::new();
-        for f in findings {
-            let image = f.container.as_deref().and_then(|c| {
-                self.images
-                    .iter()
-                    .find(|(name, _)| name == c)
-                    .map(|(_, image)| image.as_str())
-            });
-            match self
-                .exceptions
-                .iter()
-                .find(|e| e.waives(policy, &f.rule, image))
-            {
-                Some(e) => decision.exempt(&e.label(), policy, mode, f),
-                None => kept.push(f),
-            }
-        }
-        kept
     }
 }
 

@@ -20,10 +20,12 @@
 use serde::Serialize;
 
 use crate::compile::label;
+use crate::decision::{Decision, Finding};
 use crate::matching::{GlobList, MatchError, Matcher};
 use crate::psa::registry;
 use crate::request::Request;
-use crate::spec::{ExcludeSpec, MatchSpec, PolicyExceptionSpec};
+use crate::spec::{ExcludeSpec, MatchSpec, Mode, PolicyExceptionSpec};
+use crate::workload::Workload;
 
 /// The kind name of exception documents.
 pub const KIND: &str = "PolicyException";
@@ -158,21 +160,79 @@ impl Exception {
     }
 }
 
+/// The exceptions that count for one request, with its containers' images (as written).
+pub(crate) struct Waivers<'a> {
+    exceptions: Vec<&'a Exception>,
+    images: Vec<(String, String)>,
+}
+
+impl<'a> Waivers<'a> {
+    pub fn new(
+        all: &'a [Exception],
+        allowed: &[String],
+        req: &Request,
+        original: Option<&Workload<'_>>,
+    ) -> Self {
+        let exceptions: Vec<&Exception> = all
+            .iter()
+            .filter(|e| allowed_in(allowed, &e.namespace) && e.applies(req))
+            .collect();
+        let images = match original {
+            Some(w) if !exceptions.is_empty() => w
+                .containers()
+                .iter()
+                .map(|c| (c.name.to_string(), c.image().to_string()))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Self { exceptions, images }
+    }
+
+    /// The findings no exception waives; the waived ones go to `decision` as exemptions.
+    pub fn apply(
+        &self,
+        decision: &mut Decision,
+        policy: &str,
+        mode: Mode,
+        findings: Vec<Finding>,
+    ) -> Vec<Finding> {
+        if self.exceptions.is_empty() {
+            return findings;
+        }
+        let mut kept = Vec::new();
+        for f in findings {
+            let image = f.container.as_deref().and_then(|c| {
+                self.images
+                    .iter()
+                    .find(|(name, _)| name == c)
+                    .map(|(_, image)| image.as_str())
+            });
+            match self
+                .exceptions
+                .iter()
+                .find(|e| e.waives(policy, &f.rule, image))
+            {
+                Some(e) => decision.exempt(&e.label(), policy, mode, f),
+                None => kept.push(f),
+            }
+        }
+        kept
+    }
+}
+
 /// The check ids `name` stands for: itself, or both levels' ids when it omits the suffix.
 fn control_ids(name: &str) -> Vec<&'static str> {
-    let mut ids: Vec<&'static str> = registry()
+    registry()
         .map(|c| c.id)
         .filter(|id| {
             *id == name
                 || id.strip_suffix("_baseline") == Some(name)
                 || id.strip_suffix("_restricted") == Some(name)
         })
-        .collect();
-    ids.dedup();
-    ids
+        .collect()
 }
 
-/// One loaded exception and whether it counts, for logs, `/readyz` and a `Ready` condition.
+/// One loaded exception and whether it counts, for logs and a `Ready` condition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExceptionInfo {
