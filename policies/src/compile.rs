@@ -11,6 +11,7 @@ use std::fmt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::exception::{self, Exception, ExceptionError};
 use crate::guardrails::hygiene::HygieneRules;
 use crate::guardrails::resources::{ResourceRules, ResourcesError};
 use crate::guardrails::rules::{Rule, RuleError};
@@ -20,7 +21,7 @@ use crate::mutate::defaults::{DefaultRules, DefaultsError};
 use crate::psa::{Profile, PsaVersion, VersionError};
 use crate::spec::{
     self, API_VERSION, ClusterGuardrailPolicy, ClusterGuardrailPolicySpec, ClusterImagePolicy,
-    ClusterImagePolicySpec, Mode,
+    ClusterImagePolicySpec, Mode, PolicyException,
 };
 
 /// What is wrong with one policy document.
@@ -31,7 +32,7 @@ pub enum PolicyError {
     #[error("apiVersion is {found:?}; expected {API_VERSION}")]
     ApiVersion { found: String },
     #[error(
-        "kind is {found:?}; expected ClusterImagePolicy, ClusterGuardrailPolicy, ImagePolicy or GuardrailPolicy"
+        "kind is {found:?}; expected ClusterImagePolicy, ClusterGuardrailPolicy, ImagePolicy, GuardrailPolicy or PolicyException"
     )]
     Kind { found: String },
     #[error("metadata.name is missing or empty")]
@@ -61,6 +62,8 @@ pub enum PolicyError {
     Rule(#[from] RuleError),
     #[error("spec.{0}")]
     Defaults(#[from] DefaultsError),
+    #[error(transparent)]
+    Exception(#[from] ExceptionError),
     #[error(
         "spec sets none of podSecurity, resources, imageHygiene, rules, defaults: the policy would do nothing"
     )]
@@ -171,12 +174,19 @@ fn typed<T: DeserializeOwned>(doc: &Value) -> Result<T, PolicyError> {
     })
 }
 
-/// Compiles one policy document.
+/// A compiled document: a policy, or an exception to policies.
+#[derive(Debug, Clone)]
+pub(crate) enum Compiled {
+    Policy(Policy),
+    Exception(Exception),
+}
+
+/// Compiles one policy or `PolicyException` document.
 pub(crate) fn compile(
     doc: &Value,
     origin: &str,
     roots: &TrustRoots,
-) -> Result<Policy, PolicyError> {
+) -> Result<Compiled, PolicyError> {
     let obj = doc.as_object().ok_or(PolicyError::NotAnObject)?;
     let api_version = obj
         .get("apiVersion")
@@ -192,26 +202,14 @@ pub(crate) fn compile(
         "ClusterGuardrailPolicy" => PolicyKind::ClusterGuardrailPolicy,
         "ImagePolicy" => PolicyKind::ImagePolicy,
         "GuardrailPolicy" => PolicyKind::GuardrailPolicy,
+        exception::KIND => return compile_exception(obj, doc, origin).map(Compiled::Exception),
         other => {
             return Err(PolicyError::Kind {
                 found: other.to_string(),
             });
         }
     };
-    if let Some(field) = obj.keys().find(|k| {
-        !matches!(
-            k.as_str(),
-            "apiVersion" | "kind" | "metadata" | "spec" | "status"
-        )
-    }) {
-        return Err(PolicyError::UnknownField {
-            field: field.clone(),
-        });
-    }
-    let (_, name) = identity(doc);
-    let name = name
-        .filter(|n| !n.is_empty())
-        .ok_or(PolicyError::MissingName)?;
+    let name = named(obj, doc)?;
     // A cluster policy's namespace, if written, means nothing (the API server drops it too).
     let namespace = if kind.namespaced() {
         let ns = namespace_of(doc).filter(|n| !n.is_empty());
@@ -234,7 +232,7 @@ pub(crate) fn compile(
         PolicyKind::GuardrailPolicy => guardrail(&typed::<spec::GuardrailPolicy>(doc)?.spec)?,
     };
     let matcher = matcher.in_namespace(namespace.clone());
-    Ok(Policy {
+    Ok(Compiled::Policy(Policy {
         name,
         namespace,
         kind,
@@ -242,7 +240,40 @@ pub(crate) fn compile(
         origin: origin.to_string(),
         matcher,
         body,
-    })
+    }))
+}
+
+/// Checks the top-level fields and returns `metadata.name`.
+fn named(obj: &serde_json::Map<String, Value>, doc: &Value) -> Result<String, PolicyError> {
+    if let Some(field) = obj.keys().find(|k| {
+        !matches!(
+            k.as_str(),
+            "apiVersion" | "kind" | "metadata" | "spec" | "status"
+        )
+    }) {
+        return Err(PolicyError::UnknownField {
+            field: field.clone(),
+        });
+    }
+    let (_, name) = identity(doc);
+    name.filter(|n| !n.is_empty())
+        .ok_or(PolicyError::MissingName)
+}
+
+fn compile_exception(
+    obj: &serde_json::Map<String, Value>,
+    doc: &Value,
+    origin: &str,
+) -> Result<Exception, PolicyError> {
+    let name = named(obj, doc)?;
+    let namespace = namespace_of(doc)
+        .filter(|n| !n.is_empty())
+        .ok_or(ExceptionError::MissingNamespace)?;
+    if obj.get("spec").is_none_or(Value::is_null) {
+        return Err(PolicyError::MissingSpec);
+    }
+    let spec = typed::<PolicyException>(doc)?.spec;
+    Ok(Exception::new(name, namespace, origin.to_string(), &spec)?)
 }
 
 /// `metadata.namespace`, when it is a string.

@@ -130,6 +130,40 @@ pub struct Decision {
     /// prefix ambiguous. Not serialised.
     #[serde(skip)]
     pub filed: Vec<Filed>,
+    /// Findings that active `PolicyException`s waived, in order: they are in none of the lists
+    /// above, and each exception that waived something is named in one warning and in the
+    /// [`EXCEPTIONS_AUDIT_KEY`] audit annotation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exemptions: Vec<Exemption>,
+}
+
+/// The audit annotation listing the exceptions that waived findings (the API server prefixes
+/// the webhook name: `validate.portcullis.dev/exceptions`).
+pub const EXCEPTIONS_AUDIT_KEY: &str = "exceptions";
+
+/// One finding a `PolicyException` waived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Exemption {
+    /// The exception, `namespace/name`.
+    pub exception: String,
+    /// As in [`Reason::policy`].
+    pub policy: String,
+    pub rule: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    /// The mode the finding would have been filed in.
+    pub mode: Mode,
+}
+
+impl fmt::Display for Exemption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.policy, self.rule)?;
+        match &self.container {
+            Some(c) => write!(f, " (container {c:?})"),
+            None => Ok(()),
+        }
+    }
 }
 
 /// One violated rule of one policy, with the mode it was filed in.
@@ -204,8 +238,62 @@ impl Decision {
         }
     }
 
-    /// Sets `allowed` from the reasons and drops the patch of a denial.
+    /// Records that `exception` waived `finding` of `policy` (filed in `mode` otherwise).
+    pub(crate) fn exempt(&mut self, exception: &str, policy: &str, mode: Mode, finding: Finding) {
+        self.exemptions.push(Exemption {
+            exception: exception.to_string(),
+            policy: policy.to_string(),
+            rule: finding.rule,
+            container: finding.container,
+            mode,
+        });
+    }
+
+    /// Each (exception, policy) that waived something, once, in order: for metrics.
+    pub fn exceptions_applied(&self) -> Vec<(&str, &str)> {
+        let mut out: Vec<(&str, &str)> = Vec::new();
+        for e in &self.exemptions {
+            let pair = (e.exception.as_str(), e.policy.as_str());
+            if !out.contains(&pair) {
+                out.push(pair);
+            }
+        }
+        out
+    }
+
+    /// One line per exception that waived something: `policy exception ns/name waived
+    /// policy/rule (container "c"), …`.
+    pub fn exception_lines(&self) -> Vec<String> {
+        let mut by_exception: Vec<(&str, Vec<String>)> = Vec::new();
+        for e in &self.exemptions {
+            let item = e.to_string();
+            match by_exception.iter_mut().find(|(x, _)| *x == e.exception) {
+                Some((_, items)) if items.contains(&item) => {}
+                Some((_, items)) => items.push(item),
+                None => by_exception.push((&e.exception, vec![item])),
+            }
+        }
+        by_exception
+            .into_iter()
+            .map(|(x, items)| format!("policy exception {x} waived {}", items.join(", ")))
+            .collect()
+    }
+
+    /// Sets `allowed` from the reasons and drops the patch of a denial; names the exceptions
+    /// that waived findings in a warning each and in one audit annotation.
     pub(crate) fn finish(mut self) -> Self {
+        let lines = self.exception_lines();
+        if !lines.is_empty() {
+            let entry = self
+                .audit_annotations
+                .entry(EXCEPTIONS_AUDIT_KEY.to_string())
+                .or_default();
+            if !entry.is_empty() {
+                entry.push_str("; ");
+            }
+            entry.push_str(&lines.join("; "));
+            self.warnings.extend(lines);
+        }
         self.allowed = self.reasons.is_empty();
         if !self.allowed {
             self.patch = json_patch::Patch::default();

@@ -16,8 +16,9 @@ use serde_json::Value;
 use crate::catalog;
 use crate::compile::{Body, Policy, PolicyKind};
 use crate::decision::{Decision, Finding, Reason};
+use crate::exception::{Exception, ExceptionInfo, Waivers};
 use crate::images::{ImageCheck, ImageFacts, TrustRoots, pinnable};
-use crate::load::{LoadError, load, load_values};
+use crate::load::{LoadError, Loaded, load, load_values};
 use crate::mutate::Mutator;
 use crate::no_match::{self, NoMatch};
 use crate::request::{Operation, Request};
@@ -29,6 +30,9 @@ use crate::workload::{Workload, WorkloadKind};
 pub struct PolicySet {
     policies: Vec<Policy>,
     no_match: NoMatch,
+    exceptions: Vec<Exception>,
+    /// Where exceptions count (`--exception-namespaces`); `*` is everywhere.
+    exception_namespaces: Vec<String>,
 }
 
 /// A summary of one loaded policy, for logs and `/readyz`.
@@ -99,10 +103,7 @@ impl PolicySet {
         sources: impl IntoIterator<Item = (&'a str, &'a str)>,
         roots: &TrustRoots,
     ) -> Result<Self, LoadError> {
-        Ok(Self {
-            policies: load(sources, roots)?,
-            no_match: NoMatch::default(),
-        })
+        Ok(Self::loaded(load(sources, roots)?))
     }
 
     /// Compiles already-parsed policy objects (e.g. listed from the API server).
@@ -111,10 +112,46 @@ impl PolicySet {
         documents: &[Value],
         roots: &TrustRoots,
     ) -> Result<Self, LoadError> {
-        Ok(Self {
-            policies: load_values(origin, documents, roots)?,
-            no_match: NoMatch::default(),
-        })
+        Ok(Self::loaded(load_values(origin, documents, roots)?))
+    }
+
+    fn loaded(loaded: Loaded) -> Self {
+        Self {
+            policies: loaded.policies,
+            exceptions: loaded.exceptions,
+            ..Self::default()
+        }
+    }
+
+    /// The set, with `PolicyException`s counting only in `namespaces` (`*`: every namespace).
+    /// Without this call they count nowhere: each is loaded but inactive, as
+    /// [`PolicySet::exceptions`] reports.
+    pub fn with_exception_namespaces<I, S>(mut self, namespaces: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.exception_namespaces = namespaces.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The namespaces where exceptions count, as set.
+    pub fn exception_namespaces(&self) -> &[String] {
+        &self.exception_namespaces
+    }
+
+    /// Every loaded `PolicyException` with whether it counts and why (a `Ready` condition's
+    /// status, reason and message), sorted by namespace and name.
+    pub fn exceptions(&self) -> Vec<ExceptionInfo> {
+        self.exceptions
+            .iter()
+            .map(|e| ExceptionInfo::of(e, &self.exception_namespaces))
+            .collect()
+    }
+
+    /// The loaded exceptions that do not count (`ready == false`), with the reason.
+    pub fn inactive_exceptions(&self) -> Vec<ExceptionInfo> {
+        self.exceptions().into_iter().filter(|e| !e.ready).collect()
     }
 
     /// The set deciding images no image policy covers by `no_match` ([`crate::no_match`]).
@@ -244,6 +281,12 @@ impl PolicySet {
         let object = m.doc();
         let original = kind.and_then(|k| Workload::locate(k, &req.object));
         let mutated = kind.and_then(|k| Workload::locate(k, object));
+        let waivers = Waivers::new(
+            &self.exceptions,
+            &self.exception_namespaces,
+            req,
+            original.as_ref(),
+        );
         for p in &applicable {
             let mut findings: Vec<Finding> = Vec::new();
             match &p.body {
@@ -269,6 +312,7 @@ impl PolicySet {
                 }
             }
             let label = p.label();
+            let findings = waivers.apply(&mut decision, &label, p.mode, findings);
             if let Some(out) = outcomes.as_deref_mut() {
                 let rules = checked_rules(p, original.as_ref(), mutated.as_ref());
                 out.push(outcome(&label, p.kind, p.mode, rules, &findings));
@@ -277,6 +321,7 @@ impl PolicySet {
         }
         if let (Some(mode), Some(w)) = (self.no_match.mode(), &original) {
             let findings = no_match::findings(w, &applicable);
+            let findings = waivers.apply(&mut decision, no_match::POLICY, mode, findings);
             if let Some(out) = outcomes {
                 let (kind, rules) = (PolicyKind::ClusterImagePolicy, vec![no_match::RULE.into()]);
                 out.push(outcome(no_match::POLICY, kind, mode, rules, &findings));

@@ -5,7 +5,9 @@
 //! `ClusterImagePolicy` (which images must be signed, by whom, with which attestations) and
 //! `ClusterGuardrailPolicy` (Pod Security Standards, resources, image hygiene, custom rules and
 //! defaulting mutations), each with a namespaced twin (`ImagePolicy`, `GuardrailPolicy`) that
-//! adds checks for one namespace's objects. They are parsed and compiled once ([`PolicySet::from_sources`]); a bad
+//! adds checks for one namespace's objects; a namespaced `PolicyException` waives named
+//! policies, rules or Pod Security controls for selected workloads ([`exception`]), where the
+//! operator allows it. They are parsed and compiled once ([`PolicySet::from_sources`]); a bad
 //! set is a [`LoadError`] naming the file, the document and the field, and nothing of it is used.
 //!
 //! The webhook and `portcullis evaluate` hand it the same [`Request`], read once from an
@@ -28,6 +30,7 @@ pub mod catalog;
 pub mod compliance;
 pub mod decision;
 pub mod engine;
+pub mod exception;
 pub mod guardrails;
 pub mod images;
 pub mod load;
@@ -45,8 +48,9 @@ pub mod compile;
 
 pub use catalog::{BuiltinRule, RuleFamily, builtin_rules};
 pub use compile::{PolicyError, PolicyKind};
-pub use decision::{Decision, Filed, Reason};
+pub use decision::{Decision, EXCEPTIONS_AUDIT_KEY, Exemption, Filed, Reason};
 pub use engine::{Evaluation, PolicyInfo, PolicyOutcome, PolicySet};
+pub use exception::ExceptionInfo;
 pub use images::{ImageCheck, ImageFacts, TrustRoots, VerdictMap};
 pub use load::LoadError;
 pub use no_match::NoMatch;
@@ -55,5 +59,5 @@ pub use request::{GroupVersionKind, Operation, Request, RequestError};
 pub use spec::{
     API_GROUP, API_VERSION, ClusterGuardrailPolicy, ClusterGuardrailPolicySpec, ClusterImagePolicy,
     ClusterImagePolicySpec, GuardrailPolicy, GuardrailPolicySpec, ImagePolicy, ImagePolicySpec,
-    Mode,
+    Mode, PolicyException, PolicyExceptionSpec,
 };

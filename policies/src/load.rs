@@ -8,7 +8,8 @@
 
 use serde_json::Value;
 
-use crate::compile::{Policy, PolicyError, compile, identity, label, namespace_of};
+use crate::compile::{Compiled, Policy, PolicyError, compile, identity, label, namespace_of};
+use crate::exception::{self, Exception};
 use crate::images::TrustRoots;
 
 /// Why a set of policies could not be loaded.
@@ -121,19 +122,26 @@ pub fn documents(origin: &str, text: &str) -> Result<Vec<Document>, LoadError> {
     Ok(out)
 }
 
+/// What a load compiled: policies, and exceptions to them.
+#[derive(Debug, Default)]
+pub(crate) struct Loaded {
+    pub policies: Vec<Policy>,
+    pub exceptions: Vec<Exception>,
+}
+
 /// Compiles every document of every source; fails on the first problem.
 pub(crate) fn load<'a>(
     sources: impl IntoIterator<Item = (&'a str, &'a str)>,
     roots: &TrustRoots,
-) -> Result<Vec<Policy>, LoadError> {
-    let mut policies: Vec<Policy> = Vec::new();
+) -> Result<Loaded, LoadError> {
+    let mut loaded = Loaded::default();
     for (origin, text) in sources {
         for doc in documents(origin, text)? {
-            compile_into(&mut policies, origin, &doc, roots)?;
+            compile_into(&mut loaded, origin, &doc, roots)?;
         }
     }
-    sort(&mut policies);
-    Ok(policies)
+    sort(&mut loaded);
+    Ok(loaded)
 }
 
 /// Compiles already-parsed documents (e.g. custom resources read from the API server).
@@ -141,35 +149,44 @@ pub(crate) fn load_values(
     origin: &str,
     values: &[Value],
     roots: &TrustRoots,
-) -> Result<Vec<Policy>, LoadError> {
-    let mut policies = Vec::new();
+) -> Result<Loaded, LoadError> {
+    let mut loaded = Loaded::default();
     for (i, value) in values.iter().enumerate() {
         let doc = Document {
             index: i + 1,
             line: 0,
             value: value.clone(),
         };
-        compile_into(&mut policies, origin, &doc, roots)?;
+        compile_into(&mut loaded, origin, &doc, roots)?;
     }
-    sort(&mut policies);
-    Ok(policies)
+    sort(&mut loaded);
+    Ok(loaded)
 }
 
-/// Cluster kinds first, then by namespace and name: the order mutations apply in.
-fn sort(policies: &mut [Policy]) {
-    policies.sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
+/// Policies: cluster kinds first, then by namespace and name, the order mutations apply in.
+/// Exceptions: by namespace and name.
+fn sort(loaded: &mut Loaded) {
+    loaded
+        .policies
+        .sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
+    loaded
+        .exceptions
+        .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
 }
 
 fn compile_into(
-    policies: &mut Vec<Policy>,
+    loaded: &mut Loaded,
     origin: &str,
     doc: &Document,
     roots: &TrustRoots,
 ) -> Result<(), LoadError> {
     let place = format!("{origin} document {}", doc.index);
-    let policy = compile(&doc.value, &place, roots).map_err(|source| {
+    let compiled = compile(&doc.value, &place, roots).map_err(|source| {
         let (kind, name) = identity(&doc.value);
-        let namespaced = matches!(kind.as_deref(), Some("ImagePolicy" | "GuardrailPolicy"));
+        let namespaced = matches!(
+            kind.as_deref(),
+            Some("ImagePolicy" | "GuardrailPolicy" | exception::KIND)
+        );
         let name = match (name, namespace_of(&doc.value)) {
             (Some(n), Some(ns)) if namespaced && !ns.is_empty() => Some(label(Some(&ns), &n)),
             (name, _) => name,
@@ -183,7 +200,28 @@ fn compile_into(
             source: Box::new(source),
         }
     })?;
-    if let Some(first) = policies
+    let policy = match compiled {
+        Compiled::Policy(policy) => policy,
+        Compiled::Exception(e) => {
+            if let Some(first) = loaded
+                .exceptions
+                .iter()
+                .find(|x| x.namespace == e.namespace && x.name == e.name)
+            {
+                return Err(LoadError::Duplicate {
+                    kind: exception::KIND.to_string(),
+                    namespace: Some(e.namespace.clone()),
+                    name: e.name.clone(),
+                    first: first.origin.clone(),
+                    second: e.origin,
+                });
+            }
+            loaded.exceptions.push(e);
+            return Ok(());
+        }
+    };
+    if let Some(first) = loaded
+        .policies
         .iter()
         .find(|p| p.kind == policy.kind && p.namespace == policy.namespace && p.name == policy.name)
     {
@@ -195,7 +233,7 @@ fn compile_into(
             second: policy.origin,
         });
     }
-    policies.push(policy);
+    loaded.policies.push(policy);
     Ok(())
 }
 

@@ -7,7 +7,8 @@ mod common;
 
 use kube::CustomResourceExt;
 use portcullis_policies::{
-    ClusterGuardrailPolicy, ClusterImagePolicy, GuardrailPolicy, ImagePolicy, PolicySet,
+    ClusterGuardrailPolicy, ClusterImagePolicy, GuardrailPolicy, ImagePolicy, PolicyException,
+    PolicySet,
 };
 use serde_json::Value;
 
@@ -33,6 +34,7 @@ fn checked_in_crds_match_the_rust_types() {
         ),
         ("imagepolicies.yaml", render(&ImagePolicy::crd())),
         ("guardrailpolicies.yaml", render(&GuardrailPolicy::crd())),
+        ("policyexceptions.yaml", render(&PolicyException::crd())),
     ] {
         let path = dir.join(file);
         if bless {
@@ -59,6 +61,7 @@ fn crds_are_scoped_structural_and_reparse() {
         (ClusterGuardrailPolicy::crd(), "Cluster"),
         (ImagePolicy::crd(), "Namespaced"),
         (GuardrailPolicy::crd(), "Namespaced"),
+        (PolicyException::crd(), "Namespaced"),
     ] {
         let v = serde_json::to_value(&crd).unwrap();
         assert_eq!(v["spec"]["group"], "policy.portcullis.dev");

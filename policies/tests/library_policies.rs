@@ -18,6 +18,9 @@ const FILES: [&str; 7] = [
     "signed-images.example.yaml",
 ];
 
+/// Example `PolicyException`s (no policies of their own).
+const EXCEPTIONS: [&str; 1] = ["debug-tools-exception.example.yaml"];
+
 fn pod(containers: Value) -> Request {
     let mut r = Request::from_manifest(&json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": containers}})).unwrap();
     r.namespace = "apps".into();
@@ -32,7 +35,12 @@ fn every_library_file_parses_and_nothing_else_is_there() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     present.sort();
-    assert_eq!(present, FILES, "library contents changed: update this test");
+    let mut expected: Vec<&str> = FILES.iter().chain(&EXCEPTIONS).copied().collect();
+    expected.sort_unstable();
+    assert_eq!(
+        present, expected,
+        "library contents changed: update this test"
+    );
     for f in FILES {
         let set = common::library(&[f]);
         assert_eq!(set.len(), 1, "{f}");
@@ -191,4 +199,38 @@ fn keyless_example_accepts_the_release_workflow_on_main_and_tags_only() {
             .is_some_and(|i| i.matches("https://token.actions.githubusercontent.com"))
     );
     assert_eq!(id.claims.len(), 1);
+}
+
+#[test]
+fn the_debug_tools_exception_waives_its_controls_for_its_images_in_team_a_only() {
+    let set = common::library(&["pod-security-restricted.yaml", EXCEPTIONS[0]]);
+    assert_eq!(set.exceptions().len(), 1);
+    assert!(!set.exceptions()[0].ready, "no namespace listed");
+    let set = set.with_exception_namespaces(["team-a"]);
+    let request = |image: &str| {
+        let mut r = Request::from_manifest(&json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "debug-1", "namespace": "team-a", "labels": {"app": "debug"}},
+            "spec": {"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                     "containers": [{"name": "tools", "image": image, "securityContext": {
+                         "allowPrivilegeEscalation": false,
+                         "capabilities": {"drop": ["ALL"], "add": ["NET_ADMIN"]}}}]}}))
+        .unwrap();
+        r.namespace = "team-a".into();
+        r
+    };
+    let d = set.evaluate(
+        &request("registry.example/debug/tools:1"),
+        &common::no_facts(),
+    );
+    assert!(d.allowed, "{}", d.message());
+    let waived: Vec<&str> = d.exemptions.iter().map(|e| e.rule.as_str()).collect();
+    assert_eq!(waived, ["runAsNonRoot", "capabilities_restricted"]);
+    let d = set.evaluate(&request("registry.example/web:1"), &common::no_facts());
+    assert_eq!(
+        d.denied_rules(),
+        [
+            "pod-security-restricted/runAsNonRoot",
+            "pod-security-restricted/capabilities_restricted"
+        ]
+    );
 }

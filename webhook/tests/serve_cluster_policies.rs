@@ -27,6 +27,7 @@ fn policy_resources() -> Vec<Resource> {
         Resource::cluster(GROUP, "v1alpha1", CGP, "clusterguardrailpolicies"),
         Resource::namespaced(GROUP, "v1alpha1", "ImagePolicy", "imagepolicies"),
         Resource::namespaced(GROUP, "v1alpha1", "GuardrailPolicy", "guardrailpolicies"),
+        Resource::namespaced(GROUP, "v1alpha1", "PolicyException", "policyexceptions"),
     ]
 }
 
@@ -57,14 +58,20 @@ async fn setup() -> Setup {
 }
 
 async fn start_with(api: ApiServer) -> Setup {
+    start_with_flags(api, &[]).await
+}
+
+async fn start_with_flags(api: ApiServer, extra: &[&str]) -> Setup {
     let work = Workdir::new();
     let kubeconfig = api.write_kubeconfig(work.dir.path()).unwrap();
-    let server = work.start(&[
+    let mut flags = vec![
         "--kubeconfig",
         kubeconfig.to_str().unwrap(),
         "--no-match",
         "allow",
-    ]);
+    ];
+    flags.extend_from_slice(extra);
+    let server = work.start(&flags);
     Setup { work, api, server }
 }
 
@@ -112,10 +119,21 @@ async fn decision_becomes(
 
 /// The object's `Ready` condition once it describes `generation`.
 async fn ready_condition(api: &ApiServer, kind: &str, name: &str, generation: i64) -> Value {
+    ready_condition_in(api, kind, None, name, generation).await
+}
+
+/// [`ready_condition`] of a namespaced object.
+async fn ready_condition_in(
+    api: &ApiServer,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+    generation: i64,
+) -> Value {
     eventually(
         &format!("{kind}/{name} status for generation {generation}"),
         || async {
-            let object = api.get(kind, None, name)?;
+            let object = api.get(kind, namespace, name)?;
             let status = object.get("status")?;
             let condition = status["conditions"]
                 .as_array()?
@@ -389,4 +407,57 @@ fn lists(api: &ApiServer) -> usize {
                 && !r.query.contains("watch=")
         })
         .count()
+}
+
+#[tokio::test]
+async fn an_exception_object_counts_only_in_the_listed_namespaces_and_its_status_says_so() {
+    let api = ApiServer::start(policy_resources()).await.unwrap();
+    let Setup { work, api, server } =
+        start_with_flags(api, &["--exception-namespaces", "team-a"]).await;
+    ready(&server).await;
+    let mut client = work.connect(&server).await;
+    for namespace in ["team-a", "team-b"] {
+        api.apply(json!({
+            "apiVersion": "policy.portcullis.dev/v1alpha1",
+            "kind": "PolicyException",
+            "metadata": {"name": "run-as-root", "namespace": namespace},
+            "spec": {
+                "match": {"kinds": ["Pod"], "names": ["rooty"]},
+                "exceptions": [{"policyName": "pod-security-restricted"}],
+                "podSecurity": [
+                    {"controlName": "runAsNonRoot", "images": ["registry.example/*"]},
+                    {"controlName": "runAsUser", "images": ["registry.example/*"]},
+                ],
+            },
+        }))
+        .unwrap();
+    }
+    let mut pod = root_pod();
+    pod["metadata"]["namespace"] = json!("team-a");
+    let admitted = review_becomes(&mut client, &pod, "the exception to admit in team-a", |r| {
+        r["allowed"] == true
+    })
+    .await;
+    assert!(
+        admitted["warnings"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("policy exception team-a/run-as-root waived"),
+        "{admitted}"
+    );
+    let listed =
+        ready_condition_in(&api, "PolicyException", Some("team-a"), "run-as-root", 1).await;
+    assert_eq!(listed["status"], "True", "{listed}");
+
+    let unlisted =
+        ready_condition_in(&api, "PolicyException", Some("team-b"), "run-as-root", 1).await;
+    assert_eq!(unlisted["status"], "False", "{unlisted}");
+    assert_eq!(unlisted["reason"], "NamespaceNotAllowed", "{unlisted}");
+    assert!(
+        unlisted["message"].as_str().unwrap().contains("team-b"),
+        "{unlisted}"
+    );
+    pod["metadata"]["namespace"] = json!("team-b");
+    let response = client.review(VALIDATE, &review_for("team-b", &pod)).await;
+    assert_eq!(response["allowed"], false, "{response}");
 }

@@ -1,6 +1,7 @@
 //! The policy documents as written: serde + schemars types for the custom resources
 //! `ClusterImagePolicy` and `ClusterGuardrailPolicy` (cluster-scoped) and `ImagePolicy` and
-//! `GuardrailPolicy` (namespaced, the same specs) in `policy.portcullis.dev/v1alpha1`.
+//! `GuardrailPolicy` (namespaced, the same specs) in `policy.portcullis.dev/v1alpha1`, and
+//! `PolicyException` (namespaced), which waives them for selected workloads.
 //!
 //! These types are the single source of truth for both parsing policy files and the CRD YAML
 //! (`deploy/base/webhook/crds/`, generated with kube's `CustomResource` derive and checked by
@@ -8,6 +9,7 @@
 //! than a silently ignored setting. They carry no behaviour: compilation into matchers,
 //! requirements and checks happens in `compile`, once, at load time.
 
+mod exception;
 mod guardrail;
 mod image;
 mod namespaced;
@@ -19,6 +21,9 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use exception::{
+    ExceptionEntry, ExceptionMatchSpec, PodSecurityExclusion, PolicyException, PolicyExceptionSpec,
+};
 pub use guardrail::{
     ClusterGuardrailPolicy, ClusterGuardrailPolicySpec, DefaultsSpec, ImageHygieneSpec,
     PodSecuritySpec, QuantityValue, ResourceDefaults, ResourcesSpec, RuleSpec, SeccompDefault,

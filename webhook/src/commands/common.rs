@@ -84,6 +84,10 @@ pub struct PolicyArgs {
     /// A Sigstore `trusted_root.json` for keyless authorities naming NAME; repeatable.
     #[arg(long = "trusted-root", value_name = "NAME=FILE", value_parser = named_path)]
     pub trusted_roots: Vec<NamedPath>,
+    /// Namespaces where PolicyExceptions count (`*`: every namespace), as `portcullis serve
+    /// --exception-namespaces`. Unset: no exception counts.
+    #[arg(long, value_name = "NAMESPACE", value_delimiter = ',')]
+    pub exception_namespaces: Vec<String>,
 }
 
 impl PolicyArgs {
@@ -94,8 +98,9 @@ impl PolicyArgs {
     }
 
     /// [`Self::load`], with the sha256 of what was read: over the sorted sha256s of each policy
-    /// file's and trusted root's content (a root with its name) and the `--no-match` setting, so
-    /// that the same policies elsewhere, or in another order, have the same fingerprint.
+    /// file's and trusted root's content (a root with its name), the `--no-match` setting and
+    /// any `--exception-namespaces`, so that the same policies elsewhere, or in another order,
+    /// have the same fingerprint.
     pub fn load_fingerprinted(&self, no_match: NoMatch) -> anyhow::Result<(Policies, String)> {
         let files = read_sources(&self.policies)?;
         let roots = read_trusted_roots(&self.trusted_roots)?;
@@ -108,10 +113,18 @@ impl PolicyArgs {
                     .map(|r| format!("{}={}", r.name, sha256_hex(r.file.text.as_bytes()))),
             )
             .chain([format!("no-match={no_match}")])
+            .chain((!self.exception_namespaces.is_empty()).then(|| {
+                format!(
+                    "exception-namespaces={}",
+                    self.exception_namespaces.join(",")
+                )
+            }))
             .collect();
         parts.sort_unstable();
         let fingerprint = sha256_hex(parts.join("\n").as_bytes());
-        let policies = Policies::parse_with_roots(&files, &roots)?.with_no_match(no_match);
+        let policies = Policies::parse_with_roots(&files, &roots)?
+            .with_no_match(no_match)
+            .with_exception_namespaces(&self.exception_namespaces);
         Ok((policies, fingerprint))
     }
 }

@@ -119,6 +119,9 @@ fn print(r: &Evaluated, output: Output, show_patches: bool) {
                 "file": r.file, "kind": r.kind, "name": r.name, "allowed": d.allowed,
                 "reasons": reasons, "warnings": d.warnings, "findings": findings,
             });
+            if !d.exemptions.is_empty() {
+                line["exemptions"] = json!(d.exemptions);
+            }
             if let Some(after) = after {
                 line["patch"] = json!(d.patch);
                 line["patchedObject"] = match after {
@@ -136,6 +139,9 @@ fn print(r: &Evaluated, output: Output, show_patches: bool) {
             }
             for (mode, reason) in lenient(&r.evaluation) {
                 println!("  ! {}: {reason}", mode.as_str());
+            }
+            for line in d.exception_lines() {
+                println!("  ~ {line}");
             }
             if let Some(after) = after {
                 println!("  patch: {}", json!(d.patch));

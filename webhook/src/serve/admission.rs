@@ -40,7 +40,7 @@ use tokio::time::Instant;
 use tracing::Instrument as _;
 
 use super::decide::Outcome;
-use super::metrics::{Metrics, PolicyResultLabels, ReviewLabels, WebhookLabels};
+use super::metrics::{ExceptionLabels, Metrics, PolicyResultLabels, ReviewLabels, WebhookLabels};
 use super::policy::PolicyStore;
 use super::review::{AdmissionResponse, ParsedReview, ReviewError, parse_review};
 use super::verify::{ImageVerifier, verify_all};
@@ -212,6 +212,16 @@ async fn review_one(
                 })
                 .inc();
         }
+        for (exception, policy) in &outcome.exceptions {
+            state
+                .metrics
+                .exceptions_applied
+                .get_or_create(&ExceptionLabels {
+                    exception: exception.clone(),
+                    policy: policy.clone(),
+                })
+                .inc();
+        }
     }
     match webhook {
         Webhook::Validate => validate_answer(uid, outcome),
@@ -220,12 +230,19 @@ async fn review_one(
 }
 
 fn validate_answer(uid: &str, outcome: Outcome) -> (&'static str, AdmissionResponse) {
+    // `namespace/name:policy` of each exception that waived findings, comma-separated.
+    let exceptions = outcome
+        .exceptions
+        .iter()
+        .map(|(e, p)| format!("{e}:{p}"))
+        .collect::<Vec<_>>()
+        .join(",");
     let mut answer = if outcome.allowed {
-        tracing::info!(warnings = outcome.warnings.len(), "Allowed");
+        tracing::info!(warnings = outcome.warnings.len(), %exceptions, "Allowed");
         AdmissionResponse::allow(uid)
     } else {
         let message = outcome.reasons.join("\n");
-        tracing::info!(reason = %message, "Denied");
+        tracing::info!(reason = %message, %exceptions, "Denied");
         AdmissionResponse::deny(uid, 403, "Forbidden", message)
     };
     answer.warnings = outcome.warnings;

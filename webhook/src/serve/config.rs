@@ -117,6 +117,15 @@ pub struct PolicyArgs {
         default_value = "warn"
     )]
     pub no_match: NoMatch,
+    /// Namespaces where PolicyExceptions count (`*`: every namespace). An exception elsewhere is
+    /// loaded but inactive. Unset: no exception counts.
+    #[arg(
+        long,
+        env = "PORTCULLIS_EXCEPTION_NAMESPACES",
+        value_name = "NAMESPACE",
+        value_delimiter = ','
+    )]
+    pub exception_namespaces: Vec<String>,
 }
 
 /// `NAME=FILE`.
@@ -243,6 +252,22 @@ mod tests {
         assert_eq!(s.policy.no_match, NoMatch::Deny);
         let e = parse(&["--no-match", "block"]).unwrap_err().to_string();
         assert!(e.contains("expected allow, warn or deny"), "{e}");
+    }
+
+    #[test]
+    fn exception_namespaces_are_a_list_and_default_to_none() {
+        assert!(
+            parse(&[])
+                .unwrap()
+                .serve
+                .policy
+                .exception_namespaces
+                .is_empty()
+        );
+        let s = parse(&["--exception-namespaces", "team-a,ops"])
+            .unwrap()
+            .serve;
+        assert_eq!(s.policy.exception_namespaces, ["team-a", "ops"]);
     }
 
     #[test]

@@ -73,6 +73,8 @@ pub struct Outcome {
     pub results: Vec<RuleResult>,
     /// The reasons that come from image verification in `enforce` policies.
     pub verification_denials: Vec<String>,
+    /// Each (exception `namespace/name`, policy) whose findings a `PolicyException` waived.
+    pub exceptions: Vec<(String, String)>,
 }
 
 impl Policies {
@@ -85,6 +87,15 @@ impl Policies {
     pub fn with_no_match(self, no_match: NoMatch) -> Self {
         Self {
             set: self.set.with_no_match(no_match),
+        }
+    }
+
+    /// The same policies, with `PolicyException`s counting only in `namespaces`.
+    pub fn with_exception_namespaces(self, namespaces: &[String]) -> Self {
+        Self {
+            set: self
+                .set
+                .with_exception_namespaces(namespaces.iter().cloned()),
         }
     }
 
@@ -162,6 +173,11 @@ impl Policies {
                 .into(),
             })
             .collect();
+        let exceptions = decision
+            .exceptions_applied()
+            .into_iter()
+            .map(|(e, p)| (e.to_string(), p.to_string()))
+            .collect();
         let patch = decision
             .patch
             .0
@@ -176,6 +192,7 @@ impl Policies {
             patch,
             results,
             verification_denials,
+            exceptions,
         }
     }
 }

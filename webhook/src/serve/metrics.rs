@@ -49,6 +49,13 @@ pub struct RegistryLabels {
     pub status: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ExceptionLabels {
+    /// The `PolicyException`, `namespace/name`.
+    pub exception: String,
+    pub policy: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn duration_histogram() -> Histogram {
@@ -73,6 +80,8 @@ pub struct Metrics {
     pub policy_reloads: Family<ResultLabels, Counter>,
     pub tls_reloads: Family<ResultLabels, Counter>,
     pub policies_loaded: Gauge,
+    /// Admissions in which a `PolicyException` waived findings of a policy.
+    pub exceptions_applied: Family<ExceptionLabels, Counter>,
 }
 
 impl Metrics {
@@ -89,6 +98,7 @@ impl Metrics {
             policy_reloads: Family::default(),
             tls_reloads: Family::default(),
             policies_loaded: Gauge::default(),
+            exceptions_applied: Family::default(),
         };
         // Counters are registered without `_total`: the encoder appends it.
         registry.register(
@@ -140,6 +150,11 @@ impl Metrics {
             "portcullis_policies_loaded",
             "Policies in the set currently enforced",
             m.policies_loaded.clone(),
+        );
+        registry.register(
+            "portcullis_exceptions_applied",
+            "Admissions in which a PolicyException waived findings, by exception and policy",
+            m.exceptions_applied.clone(),
         );
         // Every result exists from the start at 0, so `increase()` and alerts see the first
         // error as a change rather than as a series appearing.

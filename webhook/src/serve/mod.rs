@@ -147,7 +147,8 @@ impl ServeArgs {
             self.policy.paths.clone(),
             self.policy.trusted_roots.clone(),
         )
-        .with_no_match(self.policy.no_match);
+        .with_no_match(self.policy.no_match)
+        .with_exception_namespaces(self.policy.exception_namespaces.clone());
         if kube.is_some() {
             store = store.with_cluster();
         }

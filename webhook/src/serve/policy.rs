@@ -71,6 +71,21 @@ pub struct ReloadStatus {
 /// new text, or `None` when it was deleted.
 pub type ObjectChange = (String, Option<SourceFile>);
 
+/// What became of one cluster object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectOutcome {
+    /// Compiled and in force.
+    InForce,
+    /// Compiled, but it does not count (a `PolicyException` outside `--exception-namespaces`):
+    /// the condition's reason and message.
+    Inactive {
+        reason: &'static str,
+        message: String,
+    },
+    /// Refused with this error; its previous version, if any, stays.
+    Refused(String),
+}
+
 /// The policy set in force, swapped atomically on reload.
 #[derive(Debug)]
 pub struct PolicyStore {
@@ -78,6 +93,7 @@ pub struct PolicyStore {
     trusted_roots: Vec<NamedPath>,
     no_match: NoMatch,
     current: ArcSwapOption<Loaded>,
+    exception_namespaces: Vec<String>,
     status: Mutex<ReloadStatus>,
     last_sources: Mutex<Option<Sources>>,
     inputs: Mutex<Inputs>,
@@ -119,6 +135,7 @@ impl PolicyStore {
             status: Mutex::new(ReloadStatus::default()),
             last_sources: Mutex::new(None),
             inputs: Mutex::new(Inputs::default()),
+            exception_namespaces: Vec::new(),
         }
     }
 
@@ -132,6 +149,12 @@ impl PolicyStore {
     /// ([`PolicyStore::cluster_synced`]).
     pub fn with_cluster(self) -> Self {
         self.lock_inputs().cluster_pending = true;
+        self
+    }
+
+    /// The store, with `PolicyException`s counting only in `namespaces` in every set it loads.
+    pub fn with_exception_namespaces(mut self, namespaces: Vec<String>) -> Self {
+        self.exception_namespaces = namespaces;
         self
     }
 
@@ -220,19 +243,17 @@ impl PolicyStore {
     /// Applies changes to the cluster objects, each on its own: an object that does not compile
     /// (alone, or with the rest of the set) is refused and its last good version stays. Returns
     /// each change's outcome, in order. Blocking (compilation).
-    pub fn update_objects(&self, changes: Vec<ObjectChange>) -> Vec<(String, Result<(), String>)> {
+    pub fn update_objects(&self, changes: Vec<ObjectChange>) -> Vec<(String, ObjectOutcome)> {
         let mut inputs = self.lock_inputs();
         let roots = inputs.roots().to_vec();
         let mut outcomes = Vec::with_capacity(changes.len());
         let mut accepted = Vec::with_capacity(changes.len());
         for (origin, text) in changes {
             let alone = match &text {
-                Some(file) => Policies::parse_with_roots(std::slice::from_ref(file), &roots)
-                    .map(|_| ())
-                    .map_err(|e| e.to_string()),
-                None => Ok(()),
+                Some(file) => self.compile_alone(file, &roots),
+                None => ObjectOutcome::InForce,
             };
-            if alone.is_ok() {
+            if !matches!(alone, ObjectOutcome::Refused(_)) {
                 accepted.push((origin.clone(), text));
             }
             outcomes.push((origin, alone));
@@ -259,7 +280,7 @@ impl PolicyStore {
                     Err(e) => {
                         if let Some(outcome) = outcomes.iter_mut().rev().find(|(o, _)| *o == origin)
                         {
-                            outcome.1 = Err(e.to_string());
+                            outcome.1 = ObjectOutcome::Refused(e.to_string());
                         }
                     }
                 }
@@ -269,6 +290,20 @@ impl PolicyStore {
             tracing::error!(error = %e, "Policy set with the cluster objects failed to compile");
         }
         outcomes
+    }
+
+    /// One object compiled on its own, with the store's settings.
+    fn compile_alone(&self, file: &SourceFile, roots: &[NamedSource]) -> ObjectOutcome {
+        match self.compile(std::slice::from_ref(file), roots, &BTreeMap::new()) {
+            Err(e) => ObjectOutcome::Refused(e.to_string()),
+            Ok(policies) => match policies.set().inactive_exceptions().into_iter().next() {
+                Some(e) => ObjectOutcome::Inactive {
+                    reason: e.reason,
+                    message: e.message,
+                },
+                None => ObjectOutcome::InForce,
+            },
+        }
     }
 
     /// The cluster watch has listed every kind once: the set may be published.
@@ -304,7 +339,10 @@ impl PolicyStore {
         objects: &BTreeMap<String, SourceFile>,
     ) -> Result<Policies, PolicyLoadError> {
         let all: Vec<SourceFile> = files.iter().chain(objects.values()).cloned().collect();
-        Policies::parse_with_roots(&all, roots).map(|p| p.with_no_match(self.no_match))
+        Policies::parse_with_roots(&all, roots).map(|p| {
+            p.with_no_match(self.no_match)
+                .with_exception_namespaces(&self.exception_namespaces)
+        })
     }
 
     fn record(&self, result: Result<usize, PolicyLoadError>) -> Result<usize, PolicyLoadError> {
@@ -363,6 +401,14 @@ pub fn report(store: &PolicyStore, metrics: &Metrics, outcome: Result<usize, Pol
                 .set(i64::try_from(count).unwrap_or(i64::MAX));
             let files = store.current().map_or(0, |l| l.files.len());
             tracing::info!(policies = count, files, "Policies loaded");
+            for e in store
+                .current()
+                .map(|l| l.policies.set().inactive_exceptions())
+                .unwrap_or_default()
+            {
+                let exception = format!("{}/{}", e.namespace, e.name);
+                tracing::warn!(%exception, origin = %e.origin, reason = e.reason, message = %e.message, "PolicyException inactive");
+            }
         }
         Err(error) => {
             metrics.record_policy_reload(false);
@@ -557,6 +603,13 @@ spec:
         }
     }
 
+    fn refused(outcome: &ObjectOutcome) -> &str {
+        match outcome {
+            ObjectOutcome::Refused(error) => error,
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
     fn origin(name: &str) -> String {
         format!("ClusterGuardrailPolicy/{name}")
     }
@@ -571,8 +624,8 @@ spec:
             (origin("strict"), Some(object("strict", "restricted"))),
             (origin("typo"), Some(object("typo", "restrictd"))),
         ]);
-        assert!(outcomes[0].1.is_ok(), "{outcomes:?}");
-        let error = outcomes[1].1.as_ref().unwrap_err();
+        assert_eq!(outcomes[0].1, ObjectOutcome::InForce, "{outcomes:?}");
+        let error = refused(&outcomes[1].1);
         assert!(error.contains("ClusterGuardrailPolicy/typo"), "{error}");
         assert!(
             store.current().is_none(),
@@ -585,7 +638,7 @@ spec:
 
         // A broken update of an object in force keeps its last good version.
         let outcomes = store.update_objects(vec![(origin("strict"), Some(object("strict", "x")))]);
-        assert!(outcomes[0].1.is_err());
+        refused(&outcomes[0].1);
         assert_eq!(store.current().unwrap().objects, 1);
 
         // A name the files define compiles alone but not with them: refused on its own.
@@ -593,9 +646,9 @@ spec:
             (origin("baseline"), Some(object("baseline", "restricted"))),
             (origin("typo"), Some(object("typo", "baseline"))),
         ]);
-        let error = outcomes[0].1.as_ref().unwrap_err();
+        let error = refused(&outcomes[0].1);
         assert!(error.contains("defined twice"), "{error}");
-        assert!(outcomes[1].1.is_ok(), "{outcomes:?}");
+        assert_eq!(outcomes[1].1, ObjectOutcome::InForce, "{outcomes:?}");
         assert_eq!(store.current().unwrap().policies.len(), 3);
 
         store.update_objects(vec![(origin("strict"), None)]);

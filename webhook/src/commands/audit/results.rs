@@ -189,8 +189,11 @@ pub fn of_evaluation(
             let unanswered = |unverifiable: &HashSet<String>| {
                 rule == VERIFY_IMAGE && findings.iter().all(|f| unverifiable.contains(&f.message))
             };
+            let waived = waived_by(evaluation, &o.policy, rule);
             let (status, reasons) = if rule == VERIFY_IMAGE && images.is_none() {
                 (Status::Skip, vec![NO_IMAGES_REASON.to_string()])
+            } else if findings.is_empty() && !waived.is_empty() {
+                (Status::Skip, waived)
             } else if findings.is_empty() {
                 (Status::Pass, Vec::new())
             } else {
@@ -228,6 +231,19 @@ pub fn of_evaluation(
                     findings
                 },
             });
+        }
+    }
+    out
+}
+
+/// `waived by policy exception ns/name` for each exception that waived `rule` of `policy`: such
+/// a rule with no finding left is a `skip`, not a `pass`.
+fn waived_by(evaluation: &Evaluation, policy: &str, rule: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for e in &evaluation.decision.exemptions {
+        let line = format!("waived by policy exception {}", e.exception);
+        if e.policy == policy && e.rule == rule && !out.contains(&line) {
+            out.push(line);
         }
     }
     out

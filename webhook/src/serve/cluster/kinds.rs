@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use kube::api::{ApiResource, DynamicObject};
 use portcullis_policies::spec::{
-    ClusterGuardrailPolicy, ClusterImagePolicy, GuardrailPolicy, ImagePolicy,
+    ClusterGuardrailPolicy, ClusterImagePolicy, GuardrailPolicy, ImagePolicy, PolicyException,
 };
 use serde_json::{Map, Value, json};
 
@@ -36,13 +36,14 @@ impl Kind {
     }
 }
 
-/// Every policy kind, cluster-scoped first.
+/// Every policy kind, cluster-scoped first, and the exceptions to them.
 pub fn policy_kinds() -> Vec<Kind> {
     vec![
         Kind::of::<ClusterImagePolicy>(false),
         Kind::of::<ClusterGuardrailPolicy>(false),
         Kind::of::<ImagePolicy>(true),
         Kind::of::<GuardrailPolicy>(true),
+        Kind::of::<PolicyException>(true),
     ]
 }
 
@@ -109,6 +110,6 @@ mod tests {
                 "spec": {"images": ["a/*"]},
             })
         );
-        assert_eq!(kinds.iter().filter(|k| k.namespaced).count(), 2);
+        assert_eq!(kinds.iter().filter(|k| k.namespaced).count(), 3);
     }
 }

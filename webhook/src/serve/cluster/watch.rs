@@ -20,7 +20,7 @@ use tokio::sync::watch as signal;
 use super::health::ClusterHealth;
 use super::kinds::{Kind, origin, source};
 use super::status::{self, Ready};
-use crate::serve::policy::{ObjectChange, PolicyStore};
+use crate::serve::policy::{ObjectChange, ObjectOutcome, PolicyStore};
 
 /// While a watch fails, how often a cheap list checks whether the API server answers again
 /// (a watch that resumes quietly sends no event that would say so).
@@ -174,11 +174,7 @@ impl Watches {
         self.report();
     }
 
-    fn record(
-        &self,
-        outcomes: Vec<(String, Result<(), String>)>,
-        mut texts: HashMap<String, String>,
-    ) {
+    fn record(&self, outcomes: Vec<(String, ObjectOutcome)>, mut texts: HashMap<String, String>) {
         let mut seen = self.seen();
         for (origin, outcome) in outcomes {
             let Some(text) = texts.remove(&origin) else {
@@ -188,7 +184,7 @@ impl Watches {
             };
             let before = seen.get(&origin).is_some_and(|s| s.in_force);
             let entry = match outcome {
-                Ok(()) => {
+                ObjectOutcome::InForce => {
                     tracing::info!(object = %origin, "Policy object compiled; in force");
                     Seen {
                         text,
@@ -196,7 +192,19 @@ impl Watches {
                         ready: Ready::compiled(),
                     }
                 }
-                Err(error) => {
+                ObjectOutcome::Inactive { reason, message } => {
+                    tracing::warn!(object = %origin, reason, %message, "Policy object compiled but inactive");
+                    Seen {
+                        text,
+                        in_force: true,
+                        ready: Ready {
+                            ready: false,
+                            reason,
+                            message,
+                        },
+                    }
+                }
+                ObjectOutcome::Refused(error) => {
                     tracing::warn!(object = %origin, %error, previous_in_force = before, "Policy object refused");
                     Seen {
                         text,
