@@ -48,7 +48,7 @@ impl Target {
         }
     }
 
-    async fn connect(&self) -> Conn {
+    pub async fn connect(&self) -> Conn {
         let tcp = TcpStream::connect(self.addr).await.unwrap();
         tcp.set_nodelay(true).unwrap();
         let name = ServerName::try_from(SERVICE_DNS).unwrap();
@@ -75,13 +75,13 @@ impl Drop for AbortOnDrop {
 }
 
 /// One keep-alive HTTP/1.1 connection over TLS.
-struct Conn {
+pub struct Conn {
     sender: SendRequest<Full<Bytes>>,
     _task: AbortOnDrop,
 }
 
 impl Conn {
-    async fn post(&mut self, body: Bytes) -> hyper::Result<(u16, Bytes)> {
+    pub async fn post(&mut self, body: Bytes) -> hyper::Result<(u16, Bytes)> {
         self.sender.ready().await?;
         let request = hyper::Request::post(PATH)
             .header("host", SERVICE_DNS)
