@@ -6,7 +6,9 @@
 #   2. `portcullis serve` over TLS with the shipped restricted + resource policies and a
 #      ClusterImagePolicy trusting the demo key;
 #   3. AdmissionReviews replayed the way the API server sends them (TLS verified against the CA
-#      bundle, `?timeout=` on the URL), and a table of decisions with their reasons.
+#      bundle, `?timeout=` on the URL), and a table of decisions with their reasons;
+#   4. a policy object created, broken, fixed and deleted on the testkit's API-server-shaped test
+#      server while reviews flow, with each step's effect on decisions and on its Ready status.
 #
 # No Kubernetes API server runs here: the replay acts like one, it is not one.
 # Everything started is stopped on exit, by PID.
@@ -28,7 +30,8 @@ wait_http() { # URL [curl args...]: up to 20 s
 
 log "building portcullis"
 # --bins as well: given only --example, cargo builds just those examples, not the portcullis CLI.
-cargo build -q -p portcullis-webhook -p portcullis-testkit --bins --example push_image --example sigstore_sign
+cargo build -q -p portcullis-webhook -p portcullis-testkit --bins --example push_image --example sigstore_sign \
+  --example demo_cluster_policies
 BIN="$ROOT/target/debug/portcullis"
 PUSH="$ROOT/target/debug/examples/push_image"
 SIGSTORE="$ROOT/target/debug/examples/sigstore_sign"
@@ -193,3 +196,6 @@ for c in "${CASES[@]}"; do
 done
 printf '\n'
 log "reviews and responses are in $DEMO/reviews; server log in $DEMO/serve.log"
+
+log "a policy applied to the cluster while reviews flow (the testkit's list/watch test server)"
+"$ROOT/target/debug/examples/demo_cluster_policies" "$BIN"

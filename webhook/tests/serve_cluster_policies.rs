@@ -260,7 +260,7 @@ async fn an_invalid_update_is_refused_and_the_previous_version_keeps_enforcing()
     assert_eq!(condition["reason"], "Invalid", "{condition}");
     let message = condition["message"].as_str().unwrap();
     assert!(
-        message.contains("ClusterGuardrailPolicy/require-team")
+        message.starts_with("ClusterGuardrailPolicy \"require-team\": spec.rules[0].operator")
             && message.contains("exist")
             && message.ends_with("the previous version stays in force"),
         "{message}"

@@ -37,7 +37,16 @@ impl Ready {
         }
     }
 
-    pub fn invalid(error: &str, previous_in_force: bool) -> Self {
+    /// Refused with `error`, the compile error of the object from `origin`; the message leaves
+    /// out where the compiler read it (`<origin>: document 1 (line 1), `), which the object's
+    /// status need not repeat.
+    pub fn invalid(origin: &str, error: &str, previous_in_force: bool) -> Self {
+        let error = error
+            .strip_prefix(origin)
+            .and_then(|e| e.strip_prefix(": "))
+            .map_or(error, |e| {
+                e.strip_prefix("document 1 (line 1), ").unwrap_or(e)
+            });
         let keeping = if previous_in_force {
             "; the previous version stays in force"
         } else {
@@ -171,7 +180,16 @@ mod tests {
             "2026-01-01T00:00:00Z"
         );
 
-        let flipped = wanted(&object(written), &Ready::invalid("bad glob", true)).unwrap();
+        let refused = Ready::invalid(
+            "Kind/p",
+            "Kind/p: document 1 (line 1), Kind \"p\": bad glob",
+            true,
+        );
+        assert_eq!(
+            refused.message,
+            "Kind \"p\": bad glob; the previous version stays in force"
+        );
+        let flipped = wanted(&object(written), &refused).unwrap();
         assert_eq!(flipped["conditions"][0]["status"], "False");
         assert_ne!(
             flipped["conditions"][0]["lastTransitionTime"],

@@ -209,7 +209,7 @@ impl Watches {
                     Seen {
                         text,
                         in_force: before,
-                        ready: Ready::invalid(&error, before),
+                        ready: Ready::invalid(&origin, &error, before),
                     }
                 }
             };
