@@ -6,7 +6,7 @@
 //! event of a status write is recognised as no change. After a relist, objects missing from
 //! the new list are taken as deleted.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -106,10 +106,10 @@ impl Watches {
     async fn listed(&self, kind: &Kind, objects: Vec<DynamicObject>) {
         let prefix = format!("{}/", kind.resource.kind);
         let deleted: Vec<String> = {
-            let listed: Vec<String> = objects.iter().map(|o| origin(kind, o)).collect();
+            let listed: HashSet<String> = objects.iter().map(|o| origin(kind, o)).collect();
             self.seen()
                 .keys()
-                .filter(|o| o.starts_with(&prefix) && !listed.contains(o))
+                .filter(|o| o.starts_with(&prefix) && !listed.contains(*o))
                 .cloned()
                 .collect()
         };
