@@ -30,7 +30,7 @@ mod procs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use portcullis_testkit::apiserver::{ApiServer, Resource};
+use portcullis_testkit::apiserver::ApiServer;
 use portcullis_webhook::serve::decide::{Policies, SourceFile};
 use serde_json::{Value, json};
 
@@ -158,28 +158,10 @@ fn deny_label(n: usize) -> Value {
     })
 }
 
-fn resources() -> Vec<Resource> {
-    vec![
-        Resource::cluster(
-            GROUP,
-            "v1alpha1",
-            "ClusterImagePolicy",
-            "clusterimagepolicies",
-        ),
-        Resource::cluster(
-            GROUP,
-            "v1alpha1",
-            "ClusterGuardrailPolicy",
-            "clusterguardrailpolicies",
-        ),
-        Resource::namespaced(GROUP, "v1alpha1", "ImagePolicy", "imagepolicies"),
-        Resource::namespaced(GROUP, "v1alpha1", "GuardrailPolicy", "guardrailpolicies"),
-        Resource::namespaced(GROUP, "v1alpha1", "PolicyException", "policyexceptions"),
-    ]
-}
-
 async fn server_with(objects: &[Value]) -> ApiServer {
-    let api = ApiServer::start(resources()).await.unwrap();
+    let api = ApiServer::start(fixtures::policy_resources())
+        .await
+        .unwrap();
     for object in objects {
         api.apply(object.clone()).unwrap();
     }

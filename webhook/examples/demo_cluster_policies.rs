@@ -22,7 +22,7 @@ mod procs;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use portcullis_testkit::apiserver::{ApiServer, Resource};
+use portcullis_testkit::apiserver::ApiServer;
 use serde_json::{Value, json};
 
 const GROUP: &str = "policy.portcullis.dev";
@@ -50,20 +50,9 @@ async fn demo(bin: PathBuf) {
         "apiVersion: policy.portcullis.dev/v1alpha1\nkind: ClusterGuardrailPolicy\nmetadata: {name: baseline}\nspec:\n  podSecurity: {level: baseline, version: latest}\n",
     )
     .unwrap();
-    let api = ApiServer::start(vec![
-        Resource::cluster(
-            GROUP,
-            "v1alpha1",
-            "ClusterImagePolicy",
-            "clusterimagepolicies",
-        ),
-        Resource::cluster(GROUP, "v1alpha1", KIND, "clusterguardrailpolicies"),
-        Resource::namespaced(GROUP, "v1alpha1", "ImagePolicy", "imagepolicies"),
-        Resource::namespaced(GROUP, "v1alpha1", "GuardrailPolicy", "guardrailpolicies"),
-        Resource::namespaced(GROUP, "v1alpha1", "PolicyException", "policyexceptions"),
-    ])
-    .await
-    .unwrap();
+    let api = ApiServer::start(fixtures::policy_resources())
+        .await
+        .unwrap();
     let kubeconfig = api.write_kubeconfig(dir.path()).unwrap();
     let serve = procs::start_portcullis(
         &bin,

@@ -248,3 +248,21 @@ pub async fn verify_directly(
     latencies.sort_unstable();
     latencies
 }
+
+/// The kinds `portcullis serve` watches, as the testkit's API server serves them (for the
+/// cluster-policy bench and demo; `bench_admission` does not watch).
+#[allow(dead_code)]
+pub fn policy_resources() -> Vec<portcullis_testkit::apiserver::Resource> {
+    use portcullis_testkit::apiserver::Resource;
+    portcullis_webhook::serve::cluster::policy_kinds()
+        .iter()
+        .map(|kind| {
+            let r = &kind.resource;
+            if kind.namespaced {
+                Resource::namespaced(&r.group, &r.version, &r.kind, &r.plural)
+            } else {
+                Resource::cluster(&r.group, &r.version, &r.kind, &r.plural)
+            }
+        })
+        .collect()
+}
