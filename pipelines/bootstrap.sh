@@ -17,6 +17,8 @@
 #   .work/tools/fallback/bin, which the Makefile appends to PATH. (pipelines/lib/trixie.sh)
 # - The pinned Python tools (manifest checks, workflow linters, ruff) in .work/venv:
 #   pipelines/lib/venv.sh.
+# - Every crate of Cargo.lock for every platform (`cargo fetch --locked`: cargo-deny reads them
+#   offline);
 # - cargo-deny (make lint), cargo-fuzz (make fuzz, and its smoke in make test) and, with
 #   `coverage`, cargo-tarpaulin: `cargo install --locked` at a pinned version into the user's
 #   cargo home, so a fresh clone on the same machine reuses them.
@@ -240,6 +242,9 @@ main() {
         installed python-tools "$venv_what"
     fi
     need_cargo_tool cargo-deny "$CARGO_DENY_VERSION"
+    # Every locked crate, for every platform: cargo-deny runs offline and reads the whole graph,
+    # including crates a Linux build never downloads (kube's TLS stack on macOS and Windows).
+    cargo fetch --locked --quiet || die "cargo fetch --locked failed: the crates of Cargo.lock cannot be downloaded"
     ensure_nightly
     need_cargo_tool cargo-fuzz "$CARGO_FUZZ_VERSION"
     if ((want_coverage)); then
