@@ -151,6 +151,7 @@ pub fn plan(
     ) {
         args.push(rewrite("arg", a, &mut substitutions));
     }
+    let mut args = without_api_server(args, &mut substitutions);
     if !overrides.serve_args.is_empty() {
         substitutions.push(format!(
             "serve args appended: {}",
@@ -319,6 +320,33 @@ fn rewrite_value(
             .join(",");
     }
     rewrite_path(mounts, value).map_or_else(|| value.to_string(), |l| l.display().to_string())
+}
+
+/// The serve flags that need a Kubernetes API server, which the rehearsal does not have: the
+/// cluster policy watch is turned off (policies come from the mounted files only) and the pull
+/// secrets it would read are dropped, each said in a substitution line.
+fn without_api_server(args: Vec<String>, substitutions: &mut Vec<String>) -> Vec<String> {
+    const NO_API: &str = "(no API server in the rehearsal)";
+    let mut out = Vec::with_capacity(args.len());
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--cluster-policies" => {
+                let value = args.next().unwrap_or_default();
+                substitutions.push(format!("arg --cluster-policies {value} -> off {NO_API}"));
+                out.extend(["--cluster-policies".to_string(), "off".to_string()]);
+            }
+            a if a.starts_with("--cluster-policies=") => {
+                substitutions.push(format!("arg {a} -> --cluster-policies=off {NO_API}"));
+                out.push("--cluster-policies=off".to_string());
+            }
+            "--pod-pull-secrets" => {
+                substitutions.push(format!("arg --pod-pull-secrets dropped {NO_API}"));
+            }
+            _ => out.push(arg),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
