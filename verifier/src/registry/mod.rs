@@ -8,6 +8,7 @@
 //! operator listed.
 
 pub mod auth;
+mod keyring;
 pub mod manifest;
 mod mirror;
 pub mod referrers;
@@ -83,6 +84,9 @@ pub struct RegistryClient {
     tokens: Arc<Mutex<HashMap<String, String>>>,
     /// Which registries have the referrers API, shared by clones.
     referrers_memo: Arc<ReferrersMemo>,
+    /// The caller's own credentials (a workload's pull secrets), tried before the configured
+    /// ones; see [`Self::with_credentials`].
+    caller: Option<Arc<Credentials>>,
 }
 
 impl RegistryClient {
@@ -103,7 +107,39 @@ impl RegistryClient {
             cfg: Arc::new(cfg),
             tokens: Arc::default(),
             referrers_memo: Arc::default(),
+            caller: None,
         })
+    }
+
+    /// A client for one caller (e.g. one admission review): `credentials` are tried before the
+    /// configured ones, most specific key first. The connection pool, tokens and referrers
+    /// memo stay shared; tokens are kept per credential, so one caller's credentials never
+    /// authenticate another's requests.
+    pub fn with_credentials(&self, credentials: Arc<Credentials>) -> Self {
+        Self {
+            caller: Some(credentials),
+            ..self.clone()
+        }
+    }
+
+    /// Whether this client carries a caller's credentials ([`Self::with_credentials`]), even
+    /// empty ones: its authentication failures are about that caller.
+    pub fn has_caller_credentials(&self) -> bool {
+        self.caller.is_some()
+    }
+
+    /// The credentials to try for `target`, in order: the caller's, then the configured ones.
+    fn candidates(&self, target: &Target<'_>) -> Vec<Credential> {
+        let mut out: Vec<Credential> = Vec::new();
+        let sources = self.caller.iter().map(Arc::as_ref);
+        for creds in sources.chain(std::iter::once(&self.cfg.credentials)) {
+            for cred in creds.lookup(target.registry, &target.repository) {
+                if !out.contains(cred) {
+                    out.push(cred.clone());
+                }
+            }
+        }
+        out
     }
 
     /// Where requests for `image` go, after mirrors.
@@ -329,9 +365,13 @@ impl RegistryClient {
             target.repository,
             if push { "pull,push" } else { "pull" }
         );
-        let token_key = format!("{registry} {scope}");
+        let candidates = self.candidates(&target);
+        // Tokens are kept per credential set, so no caller rides on another's credentials.
+        let token_key = format!("{registry} {scope} {}", fingerprint(&candidates));
+        // One authentication per candidate credential (one anonymous one when there is none).
+        let max_auths = candidates.len().max(1);
+        let mut auths = 0usize;
         let mut tries = 0u32;
-        let mut authed_fresh = false;
         loop {
             tries += 1;
             let mut req = build(&self.http);
@@ -358,17 +398,26 @@ impl RegistryClient {
             let status = resp.status();
             self.observe(&registry, Some(status.as_u16()));
             match status {
-                StatusCode::UNAUTHORIZED if !authed_fresh => {
+                StatusCode::UNAUTHORIZED if auths < max_auths => {
                     let challenge = header_str(resp.headers(), WWW_AUTHENTICATE.as_str())
                         .and_then(|h| Challenge::parse(&h));
                     let Some(challenge) = challenge else {
                         return Err(self.unauthorized(image, status));
                     };
-                    let value = self
-                        .authenticate(image, challenge, &scope, deadline)
-                        .await?;
+                    // The next candidate; a token endpoint refusing it moves on to the one after.
+                    let value = loop {
+                        let cred = candidates.get(auths);
+                        auths += 1;
+                        match self
+                            .authenticate(image, challenge.clone(), &scope, cred, deadline)
+                            .await
+                        {
+                            Ok(value) => break value,
+                            Err(RegistryError::Unauthorized { .. }) if auths < max_auths => {}
+                            Err(e) => return Err(e),
+                        }
+                    };
                     self.set_token(&token_key, value);
-                    authed_fresh = true;
                     tries -= 1;
                 }
                 StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
@@ -419,13 +468,9 @@ impl RegistryClient {
         image: &ImageRef,
         challenge: Challenge,
         scope: &str,
+        cred: Option<&Credential>,
         deadline: Instant,
     ) -> Result<String, RegistryError> {
-        let cred = self
-            .cfg
-            .credentials
-            .get(self.target(image).registry)
-            .cloned();
         let basic = |c: &Credential| {
             use base64::Engine as _;
             let raw = format!("{}:{}", c.username, c.password);
@@ -436,7 +481,6 @@ impl RegistryClient {
         };
         match challenge {
             Challenge::Basic => cred
-                .as_ref()
                 .map(basic)
                 .ok_or_else(|| self.unauthorized(image, StatusCode::UNAUTHORIZED)),
             Challenge::Bearer { realm, service, .. } => {
@@ -447,7 +491,7 @@ impl RegistryClient {
                 }
                 url.query_pairs_mut().append_pair("scope", scope);
                 let mut req = self.http.request(Method::GET, url);
-                if let Some(c) = &cred {
+                if let Some(c) = cred {
                     req = req.header(AUTHORIZATION, basic(c));
                 }
                 let resp = timeout_at(deadline, req.send())
@@ -566,6 +610,22 @@ struct Target<'a> {
     registry: &'a str,
     api_host: &'a str,
     repository: Cow<'a, str>,
+}
+
+/// A short digest of a credential list, naming it in token keys without holding the secrets.
+fn fingerprint(credentials: &[Credential]) -> String {
+    use sha2::Digest as _;
+    if credentials.is_empty() {
+        return "anonymous".into();
+    }
+    let mut hash = sha2::Sha256::new();
+    for c in credentials {
+        hash.update(c.username.as_bytes());
+        hash.update([0]);
+        hash.update(c.password.as_bytes());
+        hash.update([0]);
+    }
+    hex::encode(&hash.finalize()[..8])
 }
 
 fn header_str(headers: &HeaderMap, name: &str) -> Option<String> {
