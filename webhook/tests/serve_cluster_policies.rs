@@ -8,28 +8,12 @@
 
 mod serve_support;
 
-use portcullis_testkit::apiserver::{ApiServer, Resource};
+use portcullis_testkit::apiserver::ApiServer;
 use serde_json::{Value, json};
 use serve_support::*;
 
 const VALIDATE: &str = "/validate?timeout=10s";
-const GROUP: &str = "policy.portcullis.dev";
 const CGP: &str = "ClusterGuardrailPolicy";
-
-fn policy_resources() -> Vec<Resource> {
-    vec![
-        Resource::cluster(
-            GROUP,
-            "v1alpha1",
-            "ClusterImagePolicy",
-            "clusterimagepolicies",
-        ),
-        Resource::cluster(GROUP, "v1alpha1", CGP, "clusterguardrailpolicies"),
-        Resource::namespaced(GROUP, "v1alpha1", "ImagePolicy", "imagepolicies"),
-        Resource::namespaced(GROUP, "v1alpha1", "GuardrailPolicy", "guardrailpolicies"),
-        Resource::namespaced(GROUP, "v1alpha1", "PolicyException", "policyexceptions"),
-    ]
-}
 
 /// A policy denying (or, with `mode: warn`, warning about) pods without a `team` label.
 fn require_team(mode: &str, operator: &str) -> Value {
