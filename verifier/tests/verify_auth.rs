@@ -176,3 +176,38 @@ async fn a_callers_credentials_are_its_own_and_a_positive_verdict_is_shared() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_caller_waiting_on_another_callers_verification_does_not_inherit_its_401() {
+    let registry = Registry::start_with_basic_auth("ci", "s3cret")
+        .await
+        .unwrap();
+    let addr = registry.addr();
+    let soon = Instant::now() + Duration::from_secs(20);
+    let authed = client(&addr, Some(docker_config(&addr, "ci", "s3cret")));
+    let tagged: ImageRef = format!("{addr}/private/app:1").parse().unwrap();
+    let key = push_and_sign(&authed, &tagged, soon).await;
+    let digest = authed.resolve(&tagged, soon).await.unwrap();
+    let pinned: ImageRef = format!("{addr}/private/app@{}", digest.as_str())
+        .parse()
+        .unwrap();
+    let req = Arc::new(KeyRequirement {
+        keys: vec![key.public()],
+        threshold: 1,
+        attestations: vec![],
+        format: Default::default(),
+    });
+    // A tag shares the in-flight tag resolution, a digest the in-flight verification: in both,
+    // the wrong caller runs it (polled first) and the right one waits on it.
+    for image in [tagged, pinned] {
+        let verifier = Verifier::new(client(&addr, None), CacheConfig::default());
+        let wrong = verifier.with_credentials(creds(&docker_config(&addr, "ci", "nope")));
+        let right = verifier.with_credentials(creds(&docker_config(&addr, "ci", "s3cret")));
+        let (w, r) = tokio::join!(
+            wrong.verify(&image, &req, soon),
+            right.verify(&image, &req, soon)
+        );
+        assert!(is_unauthorized(&w), "{image}: {w:?}");
+        assert!(r.is_ok(), "{image}: {r:?}");
+    }
+}
