@@ -336,6 +336,10 @@ impl ImagePolicy {
                 )
             }
             VerifyError::DigestMismatch { .. } => "re-sign the image after pushing it".into(),
+            VerifyError::Registry {
+                source: portcullis_verifier_types::RegistryError::Unauthorized { .. },
+                ..
+            } => "give the workload a pull secret that this registry accepts (with --pod-pull-secrets) or the webhook a --registry-config".into(),
             e if e.is_transient() => "retry; the registry could not be checked in time".into(),
             _ => String::new(),
         }

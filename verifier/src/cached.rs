@@ -12,11 +12,16 @@
 //! - An image index under a platform rule ([`Verifier::verify_requirement`]) is one cached
 //!   verdict over the verdicts of the index and its platform manifests, each cached (and
 //!   counted) on its own.
+//! - Per-caller credentials ([`Verifier::with_credentials`], a workload's pull secrets): a
+//!   verdict is about the image whoever's credentials reached it, so positive and image
+//!   verdicts are shared as usual; an authentication failure (401/403) is never cached, and a
+//!   caller that waited on another caller's single-flight verification and got that caller's
+//!   authentication failure verifies again with its own credentials.
 //! - Tag → digest answers are cached for a short TTL. That is safe because the webhook pins the
 //!   verified digest into the pod; set it to zero to resolve on every call.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use moka::Expiry;
@@ -28,7 +33,7 @@ use crate::error::{RegistryError, VerifyError};
 use crate::key_signatures::verify_digest;
 use crate::keyless::{KeylessRequirement, verify_keyless_digest};
 use crate::reference::{Digest, ImageRef};
-use crate::registry::RegistryClient;
+use crate::registry::{Credentials, RegistryClient};
 use crate::requirement::{KeyRequirement, Verdict, Verified};
 
 /// Cache settings.
@@ -116,6 +121,24 @@ impl Verifier {
 
     pub fn registry(&self) -> &RegistryClient {
         &self.registry
+    }
+
+    /// This verifier for one caller whose own registry `credentials` (e.g. a workload's pull
+    /// secrets) are tried before the configured ones. The caches and counters stay shared; see
+    /// the module docs for what is shared between callers.
+    pub fn with_credentials(&self, credentials: Arc<Credentials>) -> Self {
+        Self {
+            registry: self.registry.with_credentials(credentials),
+            ..self.clone()
+        }
+    }
+
+    /// Whether a verdict from another caller's run must not stand for this caller: an
+    /// authentication failure reached with credentials that may not be ours.
+    fn not_ours(&self, ran: &AtomicBool, verdict: &Verdict) -> bool {
+        self.registry.has_caller_credentials()
+            && !ran.load(Ordering::Relaxed)
+            && verdict.as_ref().as_ref().is_err_and(is_auth_failure)
     }
 
     pub fn stats(&self) -> &CacheStats {
@@ -246,7 +269,7 @@ impl Verifier {
         check: F,
     ) -> Verdict
     where
-        F: FnOnce(Digest) -> Fut,
+        F: Fn(Digest) -> Fut,
         Fut: Future<Output = Result<Verified, VerifyError>>,
     {
         let deadline_err = || VerifyError::Deadline {
@@ -254,8 +277,8 @@ impl Verifier {
             registry: image.registry().into(),
             budget_ms,
         };
-        let key = (image.name(), digest.clone(), fingerprint);
-        let work = async {
+        let (check, deadline_err) = (&check, &deadline_err);
+        let run = move |digest: Digest| async move {
             let outcome = match timeout_at(deadline, check(digest)).await {
                 Err(_) => Err(deadline_err()),
                 Ok(Err(VerifyError::Registry {
@@ -264,13 +287,24 @@ impl Verifier {
                 })) => Err(deadline_err()),
                 Ok(other) => other,
             };
-            let verdict: Verdict = Arc::new(outcome);
+            Verdict::new(outcome)
+        };
+        let key = (image.name(), digest.clone(), fingerprint);
+        let ran = AtomicBool::new(false);
+        let work = async {
+            ran.store(true, Ordering::Relaxed);
+            let verdict = run(digest.clone()).await;
             match verdict.as_ref() {
                 Err(e) if e.is_transient() => Err(verdict),
                 _ => Ok(verdict),
             }
         };
-        match self.verdicts.entry(key).or_try_insert_with(work).await {
+        let result = self
+            .verdicts
+            .entry(key.clone())
+            .or_try_insert_with(work)
+            .await;
+        let verdict = match result {
             Ok(entry) => {
                 let counter = if entry.is_fresh() {
                     &self.stats.misses
@@ -278,13 +312,22 @@ impl Verifier {
                     &self.stats.hits
                 };
                 counter.fetch_add(1, Ordering::Relaxed);
-                entry.into_value()
+                return entry.into_value();
             }
             Err(shared) => {
                 self.stats.misses.fetch_add(1, Ordering::Relaxed);
                 Verdict::clone(&shared)
             }
+        };
+        if !self.not_ours(&ran, &verdict) {
+            return verdict;
         }
+        // Another caller's credentials were refused; ours may not be.
+        let verdict = run(digest).await;
+        if !is_uncacheable(&verdict) {
+            self.verdicts.insert(key, verdict.clone()).await;
+        }
+        verdict
     }
 
     /// The digest `image` names, through the tag cache. A pinned image is not cached: the
@@ -295,13 +338,48 @@ impl Verifier {
         deadline: Instant,
     ) -> Result<Digest, RegistryError> {
         match &self.tags {
-            Some(tags) if image.digest().is_none() => tags
-                .try_get_with(image.to_string(), self.registry.resolve(image, deadline))
-                .await
-                .map_err(|e| RegistryError::clone(&e)),
+            Some(tags) if image.digest().is_none() => {
+                let ran = AtomicBool::new(false);
+                let work = async {
+                    ran.store(true, Ordering::Relaxed);
+                    self.registry.resolve(image, deadline).await
+                };
+                match tags.try_get_with(image.to_string(), work).await {
+                    Ok(digest) => Ok(digest),
+                    // Another caller's credentials were refused; ours may not be.
+                    Err(e)
+                        if self.registry.has_caller_credentials()
+                            && !ran.load(Ordering::Relaxed)
+                            && matches!(e.as_ref(), RegistryError::Unauthorized { .. }) =>
+                    {
+                        self.registry.resolve(image, deadline).await
+                    }
+                    Err(e) => Err(RegistryError::clone(&e)),
+                }
+            }
             _ => self.registry.resolve(image, deadline).await,
         }
     }
+}
+
+/// A registry's refusal of the credentials used (401/403), however deep in the error.
+fn is_auth_failure(e: &VerifyError) -> bool {
+    match e {
+        VerifyError::Registry {
+            source: RegistryError::Unauthorized { .. },
+            ..
+        } => true,
+        VerifyError::PlatformNotVerified { source, .. } => is_auth_failure(source),
+        _ => false,
+    }
+}
+
+/// Failures of the path to the registry, never cached (see the module docs).
+fn is_uncacheable(verdict: &Verdict) -> bool {
+    verdict
+        .as_ref()
+        .as_ref()
+        .is_err_and(VerifyError::is_transient)
 }
 
 fn classify(image: &ImageRef, e: RegistryError, budget_ms: u64) -> VerifyError {

@@ -299,6 +299,7 @@ async fn no_policy_set_loaded_fails_closed() {
         metrics: Metrics::unregistered(),
         timeout_margin: std::time::Duration::from_secs(1),
         default_timeout: std::time::Duration::from_secs(10),
+        pull_secrets: None,
     };
     let app = portcullis_webhook::serve::app(Arc::new(state));
     let answer = call_review(&app, "/validate", &valid_review()).await;

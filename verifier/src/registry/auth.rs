@@ -3,7 +3,9 @@
 //! Credentials come from a docker `config.json` or a Kubernetes `.dockerconfigjson` secret (the
 //! same format: `{"auths": {"host": {"auth": base64(user:pass)}}}`, or `username`/`password`).
 //! Registries that answer 401 with a `Bearer` challenge get a token from the realm named in it
-//! (the distribution token protocol); `Basic` challenges get the credentials directly.
+//! (the distribution token protocol); `Basic` challenges get the credentials directly. Which
+//! entries apply to an image is the kubelet's rule ([`super::keyring`]); when several apply, the
+//! client tries them most specific first.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,6 +13,8 @@ use std::path::Path;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::Deserialize;
+
+use super::keyring::AuthKey;
 
 /// A username and password for one registry.
 #[derive(Clone, PartialEq, Eq)]
@@ -25,10 +29,11 @@ impl std::fmt::Debug for Credential {
     }
 }
 
-/// Credentials by registry host.
+/// Credentials by docker config key, matched to images the way the kubelet matches them
+/// (see [`super::keyring`]): host, port, repository path prefix, `*` wildcards.
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
-    by_host: HashMap<String, Credential>,
+    entries: Vec<(AuthKey, Credential)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,11 +66,25 @@ impl Credentials {
         Self::from_json(&text).map_err(err)
     }
 
-    /// Parses the JSON of a docker config; the error is a plain message.
+    /// Parses the JSON of a docker config (`{"auths": {…}}`); the error is a plain message.
     pub fn from_json(text: &str) -> Result<Self, String> {
         let cfg: DockerConfig = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        let mut by_host = HashMap::new();
-        for (key, entry) in cfg.auths {
+        Self::from_auths(cfg.auths)
+    }
+
+    /// Parses the legacy `.dockercfg` form: the `auths` map alone, at the top level.
+    pub fn from_dockercfg_json(text: &str) -> Result<Self, String> {
+        let auths: HashMap<String, AuthEntry> =
+            serde_json::from_str(text).map_err(|e| e.to_string())?;
+        Self::from_auths(auths)
+    }
+
+    fn from_auths(auths: HashMap<String, AuthEntry>) -> Result<Self, String> {
+        let mut keys: Vec<_> = auths.into_iter().collect();
+        // The same entries in the same order whatever the map's iteration order.
+        keys.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out = Self::default();
+        for (key, entry) in keys {
             let cred = match (entry.auth, entry.username, entry.password) {
                 (Some(auth), _, _) => {
                     let raw = B64
@@ -84,30 +103,47 @@ impl Credentials {
                 (None, Some(username), Some(password)) => Credential { username, password },
                 _ => continue,
             };
-            by_host.insert(normalize_host(&key), cred);
+            out.entries.push((AuthKey::parse(&key), cred));
         }
-        Ok(Self { by_host })
+        Ok(out)
     }
 
-    /// The credential for a registry host (`docker.io` matches Docker Hub's legacy keys).
+    /// The most specific host-wide credential for a registry (`host` or `host:port`).
     pub fn get(&self, registry: &str) -> Option<&Credential> {
-        self.by_host.get(&normalize_host(registry))
+        self.lookup(registry, "").into_iter().next()
     }
 
-    pub fn insert(&mut self, registry: &str, cred: Credential) {
-        self.by_host.insert(normalize_host(registry), cred);
+    /// Every credential whose key applies to `repository` at `registry`, most specific first
+    /// (the order to try them in).
+    pub fn lookup(&self, registry: &str, repository: &str) -> Vec<&Credential> {
+        let mut found: Vec<_> = self
+            .entries
+            .iter()
+            .filter(|(key, _)| key.matches(registry, repository))
+            .collect();
+        // Stable: among equally specific keys, the earlier entry first.
+        found.sort_by_key(|(key, _)| std::cmp::Reverse(key.specificity()));
+        found.into_iter().map(|(_, cred)| cred).collect()
     }
-}
 
-/// `https://index.docker.io/v1/` → `docker.io`; `http://reg:5000/` → `reg:5000`.
-fn normalize_host(key: &str) -> String {
-    let host = key
-        .trim_start_matches("https://")
-        .trim_start_matches("http://");
-    let host = host.split('/').next().unwrap_or(host);
-    match host {
-        "index.docker.io" | "registry-1.docker.io" => "docker.io".into(),
-        other => other.to_string(),
+    /// Adds (or replaces) the credential for `key` (any docker config key form).
+    pub fn insert(&mut self, key: &str, cred: Credential) {
+        let key = AuthKey::parse(key);
+        self.entries.retain(|(k, _)| *k != key);
+        self.entries.push((key, cred));
+    }
+
+    /// Appends `other`'s entries after this one's (tried after them when equally specific).
+    pub fn extend(&mut self, other: Credentials) {
+        self.entries.extend(other.entries);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
     }
 }
 
@@ -172,6 +208,70 @@ mod tests {
         );
         assert!(c.get("ghcr.io").is_none());
         assert!(Credentials::from_json(r#"{"auths": {"x": {"auth": "!!"}}}"#).is_err());
+    }
+
+    #[test]
+    fn lookup_tries_the_most_specific_key_first() {
+        let json = r#"{"auths": {
+            "*.example.com": {"username": "wild", "password": "w"},
+            "registry.example.com": {"username": "host", "password": "h"},
+            "https://registry.example.com/team": {"username": "team", "password": "t"},
+            "other.example.com/team": {"username": "other", "password": "o"}
+        }}"#;
+        let c = Credentials::from_json(json).unwrap();
+        let users = |registry: &str, repository: &str| -> Vec<String> {
+            c.lookup(registry, repository)
+                .into_iter()
+                .map(|c| c.username.clone())
+                .collect()
+        };
+        assert_eq!(
+            users("registry.example.com", "team/app"),
+            ["team", "host", "wild"]
+        );
+        assert_eq!(users("registry.example.com", "ops/app"), ["host", "wild"]);
+        assert_eq!(users("other.example.com", "ops/app"), ["wild"]);
+        assert_eq!(users("other.example.com", "team/app"), ["other", "wild"]);
+        assert!(users("example.com", "team/app").is_empty());
+        assert_eq!(
+            c.get("registry.example.com").map(|c| c.username.as_str()),
+            Some("host")
+        );
+    }
+
+    #[test]
+    fn legacy_dockercfg_and_merging() {
+        let mut c =
+            Credentials::from_dockercfg_json(r#"{"127.0.0.1:5000": {"auth": "dXNlcjpwYXNz"}}"#)
+                .unwrap();
+        assert_eq!(
+            c.get("127.0.0.1:5000").map(|c| c.username.as_str()),
+            Some("user")
+        );
+        c.extend(
+            Credentials::from_json(
+                r#"{"auths": {"127.0.0.1:5000": {"username": "b", "password": "p"}}}"#,
+            )
+            .unwrap(),
+        );
+        let users: Vec<_> = c
+            .lookup("127.0.0.1:5000", "app")
+            .into_iter()
+            .map(|c| c.username.as_str())
+            .collect();
+        assert_eq!(users, ["user", "b"], "equally specific: in the order added");
+        c.insert(
+            "127.0.0.1:5000",
+            Credential {
+                username: "c".into(),
+                password: "p".into(),
+            },
+        );
+        assert_eq!(c.len(), 1, "insert replaces every entry of its key");
+        assert_eq!(
+            c.get("127.0.0.1:5000").map(|c| c.username.as_str()),
+            Some("c")
+        );
     }
 
     #[test]

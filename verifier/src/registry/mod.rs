@@ -8,6 +8,8 @@
 //! operator listed.
 
 pub mod auth;
+mod keyring;
+mod login;
 pub mod manifest;
 mod mirror;
 pub mod referrers;
@@ -21,11 +23,12 @@ use std::time::Duration;
 use reqwest::header::{
     ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE,
 };
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use reqwest::{RequestBuilder, Response, StatusCode};
 use tokio::time::{Instant, sleep, timeout_at};
 
 use auth::Challenge;
 pub use auth::{Credential, Credentials};
+use login::fingerprint;
 use manifest::MANIFEST_ACCEPT;
 pub use mirror::{Mirror, MirrorError};
 use referrers_memo::ReferrersMemo;
@@ -83,6 +86,9 @@ pub struct RegistryClient {
     tokens: Arc<Mutex<HashMap<String, String>>>,
     /// Which registries have the referrers API, shared by clones.
     referrers_memo: Arc<ReferrersMemo>,
+    /// The caller's own credentials (a workload's pull secrets), tried before the configured
+    /// ones; see [`Self::with_credentials`].
+    caller: Option<Arc<Credentials>>,
 }
 
 impl RegistryClient {
@@ -103,7 +109,25 @@ impl RegistryClient {
             cfg: Arc::new(cfg),
             tokens: Arc::default(),
             referrers_memo: Arc::default(),
+            caller: None,
         })
+    }
+
+    /// A client for one caller (e.g. one admission review): `credentials` are tried before the
+    /// configured ones, most specific key first. The connection pool, tokens and referrers
+    /// memo stay shared; tokens are kept per credential, so one caller's credentials never
+    /// authenticate another's requests.
+    pub fn with_credentials(&self, credentials: Arc<Credentials>) -> Self {
+        Self {
+            caller: Some(credentials),
+            ..self.clone()
+        }
+    }
+
+    /// Whether this client carries a caller's credentials ([`Self::with_credentials`]), even
+    /// empty ones: its authentication failures are about that caller.
+    pub fn has_caller_credentials(&self) -> bool {
+        self.caller.is_some()
     }
 
     /// Where requests for `image` go, after mirrors.
@@ -329,9 +353,13 @@ impl RegistryClient {
             target.repository,
             if push { "pull,push" } else { "pull" }
         );
-        let token_key = format!("{registry} {scope}");
+        let candidates = self.candidates(&target);
+        // Tokens are kept per credential set, so no caller rides on another's credentials.
+        let token_key = format!("{registry} {scope} {}", fingerprint(&candidates));
+        // One authentication per candidate credential (one anonymous one when there is none).
+        let max_auths = candidates.len().max(1);
+        let mut auths = 0usize;
         let mut tries = 0u32;
-        let mut authed_fresh = false;
         loop {
             tries += 1;
             let mut req = build(&self.http);
@@ -358,17 +386,26 @@ impl RegistryClient {
             let status = resp.status();
             self.observe(&registry, Some(status.as_u16()));
             match status {
-                StatusCode::UNAUTHORIZED if !authed_fresh => {
+                StatusCode::UNAUTHORIZED if auths < max_auths => {
                     let challenge = header_str(resp.headers(), WWW_AUTHENTICATE.as_str())
                         .and_then(|h| Challenge::parse(&h));
                     let Some(challenge) = challenge else {
                         return Err(self.unauthorized(image, status));
                     };
-                    let value = self
-                        .authenticate(image, challenge, &scope, deadline)
-                        .await?;
+                    // The next candidate; a token endpoint refusing it moves on to the one after.
+                    let value = loop {
+                        let cred = candidates.get(auths);
+                        auths += 1;
+                        match self
+                            .authenticate(image, challenge.clone(), &scope, cred, deadline)
+                            .await
+                        {
+                            Ok(value) => break value,
+                            Err(RegistryError::Unauthorized { .. }) if auths < max_auths => {}
+                            Err(e) => return Err(e),
+                        }
+                    };
                     self.set_token(&token_key, value);
-                    authed_fresh = true;
                     tries -= 1;
                 }
                 StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
@@ -412,68 +449,6 @@ impl RegistryClient {
         }
         sleep(pause).await;
         Backoff::Slept
-    }
-
-    async fn authenticate(
-        &self,
-        image: &ImageRef,
-        challenge: Challenge,
-        scope: &str,
-        deadline: Instant,
-    ) -> Result<String, RegistryError> {
-        let cred = self
-            .cfg
-            .credentials
-            .get(self.target(image).registry)
-            .cloned();
-        let basic = |c: &Credential| {
-            use base64::Engine as _;
-            let raw = format!("{}:{}", c.username, c.password);
-            format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(raw)
-            )
-        };
-        match challenge {
-            Challenge::Basic => cred
-                .as_ref()
-                .map(basic)
-                .ok_or_else(|| self.unauthorized(image, StatusCode::UNAUTHORIZED)),
-            Challenge::Bearer { realm, service, .. } => {
-                let mut url = reqwest::Url::parse(&realm)
-                    .map_err(|e| self.protocol(image, "token realm", format!("{realm:?}: {e}")))?;
-                if let Some(s) = service {
-                    url.query_pairs_mut().append_pair("service", &s);
-                }
-                url.query_pairs_mut().append_pair("scope", scope);
-                let mut req = self.http.request(Method::GET, url);
-                if let Some(c) = &cred {
-                    req = req.header(AUTHORIZATION, basic(c));
-                }
-                let resp = timeout_at(deadline, req.send())
-                    .await
-                    .map_err(|_| self.deadline(image, "token"))?
-                    .map_err(|e| RegistryError::Unreachable {
-                        registry: self.target(image).registry.into(),
-                        cause: format!("token endpoint {realm}: {}", error_chain(&e)),
-                    })?;
-                if !resp.status().is_success() {
-                    return Err(self.unauthorized(image, resp.status()));
-                }
-                let body = self.read_body(image, "token", resp, deadline).await?;
-                #[derive(serde::Deserialize)]
-                struct Token {
-                    token: Option<String>,
-                    access_token: Option<String>,
-                }
-                let t: Token = serde_json::from_slice(&body)
-                    .map_err(|e| self.protocol(image, "token", e.to_string()))?;
-                t.token
-                    .or(t.access_token)
-                    .map(|t| format!("Bearer {t}"))
-                    .ok_or_else(|| self.protocol(image, "token", "no token in answer".into()))
-            }
-        }
     }
 
     async fn read_body(

@@ -515,3 +515,54 @@ async fn the_kubeconfig_names_the_server_its_ca_and_the_token() {
     assert_eq!(String::from_utf8(ca).unwrap(), server.ca_pem());
     assert_eq!(config["users"][0]["user"]["token"], server.token());
 }
+
+#[tokio::test]
+async fn core_kinds_are_served_under_api_v1() {
+    let server = ApiServer::start(vec![
+        Resource::namespaced("", "v1", "Secret", "secrets"),
+        Resource::namespaced("", "v1", "ServiceAccount", "serviceaccounts"),
+    ])
+    .await
+    .unwrap();
+    server
+        .apply(
+            json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+                      "metadata": {"name": "regcred", "namespace": "apps"},
+                      "data": {".dockerconfigjson": "e30="}}),
+        )
+        .unwrap();
+    server
+        .apply(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                      "metadata": {"name": "default", "namespace": "apps"},
+                      "imagePullSecrets": [{"name": "regcred"}]}))
+        .unwrap();
+
+    let (status, secret) = get_json(&server, "/api/v1/namespaces/apps/secrets/regcred").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (secret["apiVersion"].as_str(), secret["type"].as_str()),
+        (Some("v1"), Some("kubernetes.io/dockerconfigjson"))
+    );
+    let (status, sa) = get_json(&server, "/api/v1/namespaces/apps/serviceaccounts/default").await;
+    assert_eq!(status, 200);
+    assert_eq!(sa["imagePullSecrets"][0]["name"], "regcred");
+
+    let (status, list) = get_json(&server, "/api/v1/namespaces/apps/secrets").await;
+    assert_eq!((status, list["kind"].as_str()), (200, Some("SecretList")));
+    assert_eq!(list["apiVersion"], "v1");
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
+
+    let (status, body) = get_json(&server, "/api/v1/namespaces/apps/secrets/missing").await;
+    assert_eq!(status, 404);
+    assert_eq!(body["message"], "secrets \"missing\" not found");
+    let (status, _) = get_json(&server, "/apis/v1/namespaces/apps/secrets/regcred").await;
+    assert_eq!(status, 404, "core kinds are not under /apis");
+
+    server.deny("get", "secrets");
+    let (status, body) = get_json(&server, "/api/v1/namespaces/apps/secrets/regcred").await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        body["message"],
+        "secrets \"regcred\" is forbidden: User \"system:serviceaccount:portcullis-system:portcullis\" cannot get resource \"secrets\" in API group \"\" in the namespace \"apps\""
+    );
+}

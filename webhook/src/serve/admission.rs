@@ -36,12 +36,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http_body_util::BodyExt as _;
 use portcullis_policies::Operation;
+use portcullis_verifier::Credentials;
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
 use super::decide::Outcome;
 use super::metrics::{ExceptionLabels, Metrics, PolicyResultLabels, ReviewLabels, WebhookLabels};
 use super::policy::PolicyStore;
+use super::pull_secrets::{PullSecretRefs, PullSecrets};
 use super::review::{AdmissionResponse, ParsedReview, ReviewError, parse_review};
 use super::verify::{ImageVerifier, verify_all};
 use crate::duration::parse_duration;
@@ -60,6 +62,8 @@ pub struct AdmissionState {
     pub timeout_margin: Duration,
     /// Used when the request carries no `?timeout=`.
     pub default_timeout: Duration,
+    /// With `--pod-pull-secrets`: where the workload's registry credentials come from.
+    pub pull_secrets: Option<Arc<PullSecrets>>,
 }
 
 impl std::fmt::Debug for AdmissionState {
@@ -196,7 +200,15 @@ async fn review_one(
     let verdicts = if jobs.is_empty() {
         Default::default()
     } else {
-        verify_all(state.verifier.as_ref(), jobs, deadline, &state.metrics).await
+        let credentials = workload_credentials(state, review, deadline).await;
+        verify_all(
+            state.verifier.as_ref(),
+            jobs,
+            deadline,
+            &state.metrics,
+            credentials,
+        )
+        .await
     };
     let outcome = loaded.policies.decide(&prepared, &verdicts);
     // Counted once per admission: on /validate, which the mutating webhook always precedes.
@@ -226,6 +238,32 @@ async fn review_one(
     match webhook {
         Webhook::Validate => validate_answer(uid, outcome),
         Webhook::Mutate => mutate_answer(uid, outcome),
+    }
+}
+
+/// With `--pod-pull-secrets`, the registry credentials of the workload under review (possibly
+/// none: then only the configured ones are tried, and another review's are never used).
+async fn workload_credentials(
+    state: &AdmissionState,
+    review: &ParsedReview,
+    deadline: Instant,
+) -> Option<Arc<Credentials>> {
+    let pull_secrets = state.pull_secrets.as_ref()?;
+    let request = &review.request;
+    let Some(refs) = PullSecretRefs::of(request) else {
+        return Some(Arc::default());
+    };
+    match tokio::time::timeout_at(
+        deadline,
+        pull_secrets.credentials(&request.namespace, &refs),
+    )
+    .await
+    {
+        Ok(credentials) => Some(credentials),
+        Err(_) => {
+            tracing::warn!("Pull secrets not read before the deadline: verifying without them");
+            Some(Arc::default())
+        }
     }
 }
 

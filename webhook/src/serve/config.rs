@@ -160,6 +160,16 @@ pub struct RegistryArgs {
         value_delimiter = ','
     )]
     pub allow_http_registries: Vec<String>,
+    /// Verify each workload's images with its own registry credentials: the pod's
+    /// `imagePullSecrets` and its ServiceAccount's (`kubernetes.io/dockerconfigjson` and
+    /// `kubernetes.io/dockercfg` secrets), tried before --registry-config, matched to images as
+    /// the kubelet matches them. Needs the cluster connection (--kubeconfig or in-cluster, not
+    /// --cluster-policies=off) and RBAC to get secrets and serviceaccounts.
+    #[arg(long, env = "PORTCULLIS_POD_PULL_SECRETS")]
+    pub pod_pull_secrets: bool,
+    /// How long a pull secret or ServiceAccount read for --pod-pull-secrets is reused.
+    #[arg(long, env = "PORTCULLIS_PULL_SECRET_TTL", default_value = "30s", value_parser = clap_duration)]
+    pub pull_secret_ttl: Duration,
 }
 
 /// The verifier's verdict cache.

@@ -28,6 +28,7 @@ pub mod decide;
 pub mod metrics;
 pub mod policy;
 mod poll;
+pub mod pull_secrets;
 pub mod review;
 pub mod telemetry;
 pub mod tls;
@@ -140,6 +141,20 @@ impl ServeArgs {
         .await
         .context("setting up the cluster policy watch")?;
         anyhow::ensure!(
+            kube.is_some() || !self.registry.pod_pull_secrets,
+            "--pod-pull-secrets reads the workloads' pull secrets through the API server, and the cluster connection is off: give --kubeconfig (or run in-cluster) and do not set --cluster-policies=off"
+        );
+        let pull_secrets = match (&kube, self.registry.pod_pull_secrets) {
+            (Some(client), true) => {
+                tracing::info!(ttl = ?self.registry.pull_secret_ttl, "Verifying with the workloads' pull secrets");
+                Some(Arc::new(pull_secrets::PullSecrets::new(
+                    client.clone(),
+                    self.registry.pull_secret_ttl,
+                )))
+            }
+            _ => None,
+        };
+        anyhow::ensure!(
             kube.is_some() || !self.policy.paths.is_empty(),
             "no policy source: give --policy DIR, or watch the cluster's policy objects (--kubeconfig, KUBECONFIG, in-cluster, --cluster-policies=on)"
         );
@@ -187,6 +202,7 @@ impl ServeArgs {
             metrics: metrics.clone(),
             timeout_margin: self.server.timeout_margin,
             default_timeout: self.server.default_timeout,
+            pull_secrets,
         });
 
         tokio::spawn(poll::reload_every(

@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::{BoxFuture, join_all};
-use portcullis_verifier::{ImageRef, ImageRequirement, RegistryError, Verdict, VerifyError};
+use portcullis_verifier::{
+    Credentials, ImageRef, ImageRequirement, RegistryError, Verdict, VerifyError,
+};
 use tokio::time::Instant;
 use tracing::Instrument as _;
 
@@ -28,6 +30,20 @@ pub trait ImageVerifier: Send + Sync + 'static {
         requirement: Arc<ImageRequirement>,
         deadline: Instant,
     ) -> BoxFuture<'a, Verdict>;
+
+    /// [`Self::verify`] with the workload's own registry `credentials` (its pull secrets, with
+    /// `--pod-pull-secrets`) tried before the configured ones. A verifier that has no registry
+    /// ignores them.
+    fn verify_with_credentials<'a>(
+        &'a self,
+        image: &'a str,
+        requirement: Arc<ImageRequirement>,
+        deadline: Instant,
+        credentials: Option<Arc<Credentials>>,
+    ) -> BoxFuture<'a, Verdict> {
+        let _ = credentials;
+        self.verify(image, requirement, deadline)
+    }
 }
 
 /// The verifier used when none is wired in: every image fails closed with a reason that says so.
@@ -98,12 +114,14 @@ pub fn registry_of(image: &str) -> String {
         .map_or_else(|_| image.to_string(), |r| r.registry().to_string())
 }
 
-/// Runs all `jobs` concurrently (duplicates once) and waits at most until `deadline`.
+/// Runs all `jobs` concurrently (duplicates once) and waits at most until `deadline`, with the
+/// workload's registry `credentials` when `--pod-pull-secrets` found any to use.
 pub async fn verify_all(
     verifier: &dyn ImageVerifier,
     jobs: Vec<Job>,
     deadline: Instant,
     metrics: &Metrics,
+    credentials: Option<Arc<Credentials>>,
 ) -> Verdicts {
     let mut unique: HashMap<(String, String), Arc<ImageRequirement>> = HashMap::new();
     for job in jobs {
@@ -114,10 +132,11 @@ pub async fn verify_all(
     let budget = deadline.saturating_duration_since(Instant::now());
     let tasks = unique.into_iter().map(|((image, fp), requirement)| {
         let span = tracing::info_span!("verify_image", %image, requirement = %short(&fp));
+        let credentials = credentials.clone();
         async move {
             let verdict = match tokio::time::timeout_at(
                 deadline,
-                verifier.verify(&image, requirement, deadline),
+                verifier.verify_with_credentials(&image, requirement, deadline, credentials),
             )
             .await
             {
@@ -213,7 +232,7 @@ mod tests {
         ];
         let metrics = Metrics::unregistered();
         let deadline = Instant::now() + Duration::from_millis(1500);
-        let verdicts = verify_all(&verifier, jobs, deadline, &metrics).await;
+        let verdicts = verify_all(&verifier, jobs, deadline, &metrics, None).await;
         assert_eq!(verdicts.len(), 2, "duplicates are verified once");
         assert_eq!(verifier.0.load(Ordering::SeqCst), 2);
         let fp = requirement().fingerprint();

@@ -97,6 +97,16 @@ impl ImageVerifier for RegistryVerifier {
         requirement: Arc<ImageRequirement>,
         deadline: Instant,
     ) -> BoxFuture<'a, Verdict> {
+        self.verify_with_credentials(image, requirement, deadline, None)
+    }
+
+    fn verify_with_credentials<'a>(
+        &'a self,
+        image: &'a str,
+        requirement: Arc<ImageRequirement>,
+        deadline: Instant,
+        credentials: Option<Arc<Credentials>>,
+    ) -> BoxFuture<'a, Verdict> {
         Box::pin(async move {
             let reference = match image.parse::<ImageRef>() {
                 Ok(r) => r,
@@ -108,8 +118,11 @@ impl ImageVerifier for RegistryVerifier {
                     }));
                 }
             };
-            let verdict = self
-                .inner
+            // The workload's credentials make a per-review view sharing the caches.
+            let with_credentials = credentials.map(|c| self.inner.with_credentials(c));
+            let verdict = with_credentials
+                .as_ref()
+                .unwrap_or(&self.inner)
                 .verify_requirement(&reference, &requirement, deadline)
                 .await;
             self.sync_cache_metrics();

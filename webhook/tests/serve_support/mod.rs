@@ -20,12 +20,14 @@ pub const SERVICE_DNS: &str = "portcullis.portcullis-system.svc";
 pub const EVENTUALLY: Duration = Duration::from_secs(30);
 
 mod client;
+mod cluster;
 mod fixtures;
 mod pki;
 mod router;
 mod server;
 
 pub use client::*;
+pub use cluster::*;
 pub use fixtures::*;
 pub use pki::*;
 pub use router::*;

@@ -37,6 +37,7 @@ pub fn router(policies: Policies, verifier: Arc<dyn ImageVerifier>) -> (axum::Ro
         metrics: metrics.clone(),
         timeout_margin: Duration::from_millis(200),
         default_timeout: Duration::from_secs(10),
+        pull_secrets: None,
     };
     (portcullis_webhook::serve::app(Arc::new(state)), metrics)
 }

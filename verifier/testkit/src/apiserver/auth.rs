@@ -72,8 +72,8 @@ impl Access {
         }
         let group = &a.resource.group;
         let what = match a.name {
-            Some(name) => format!("{}.{group} \"{name}\"", a.resource.plural),
-            None => format!("{}.{group}", a.resource.plural),
+            Some(name) => format!("{} \"{name}\"", a.resource.qualified_plural()),
+            None => a.resource.qualified_plural(),
         };
         let scope = match a.namespace {
             Some(ns) => format!("in the namespace \"{ns}\""),

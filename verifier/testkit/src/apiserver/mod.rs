@@ -5,7 +5,8 @@
 //! `127.0.0.1` and `localhost`, HTTP/1.1) and to one bearer token, the custom resource kinds it is
 //! started with:
 //! - `GET /apis/{group}/{version}/{plural}` (for a namespaced kind: across all namespaces) and
-//!   `…/namespaces/{ns}/{plural}`: a `{Kind}List` in (namespace, name) order, paginated with
+//!   `…/namespaces/{ns}/{plural}` (core kinds, group `""`, under `/api/{version}/…`, e.g.
+//!   `/api/v1/namespaces/{ns}/secrets/{name}`): a `{Kind}List` in (namespace, name) order, paginated with
 //!   `limit` and opaque `continue` tokens served from a consistent snapshot, `labelSelector`
 //!   equality terms;
 //! - the same with `watch=true`: newline-delimited watch events after `resourceVersion` (all
@@ -51,7 +52,8 @@ use crate::TestCa;
 /// Requests remembered for [`ApiServer::requests`]; older ones are forgotten.
 const REQUEST_LOG_LIMIT: usize = 10_000;
 
-/// A custom resource kind the server serves.
+/// A kind the server serves: a custom resource, or with group `""` a core kind (`Secret`,
+/// `ServiceAccount`) served under `/api/{version}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resource {
     pub group: String,
@@ -62,6 +64,16 @@ pub struct Resource {
 }
 
 impl Resource {
+    /// `{plural}.{group}`, or just `{plural}` for the core group, as the API server's messages
+    /// name a resource.
+    pub fn qualified_plural(&self) -> String {
+        if self.group.is_empty() {
+            self.plural.clone()
+        } else {
+            format!("{}.{}", self.plural, self.group)
+        }
+    }
+
     /// A cluster-scoped kind.
     pub fn cluster(group: &str, version: &str, kind: &str, plural: &str) -> Self {
         Self::new(group, version, kind, plural, false)
@@ -82,9 +94,13 @@ impl Resource {
         }
     }
 
-    /// `{group}/{version}`, the objects' `apiVersion`.
+    /// `{group}/{version}`, the objects' `apiVersion`; just `{version}` for the core group.
     pub fn api_version(&self) -> String {
-        format!("{}/{}", self.group, self.version)
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
     }
 }
 

@@ -58,8 +58,11 @@ struct Route {
 impl Route {
     fn parse(path: &str, resources: &[Resource]) -> Option<Route> {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let ["apis", group, version, rest @ ..] = segments.as_slice() else {
-            return None;
+        // Core kinds (group "") live under `/api/{version}`, the others under `/apis/{group}/…`.
+        let (group, version, rest) = match segments.as_slice() {
+            ["api", version, rest @ ..] => ("", *version, rest),
+            ["apis", group, version, rest @ ..] => (*group, *version, rest),
+            _ => return None,
         };
         let (namespace, rest) = match rest {
             ["namespaces", ns, rest @ ..] if !rest.is_empty() => (Some(*ns), rest),
@@ -73,7 +76,7 @@ impl Route {
         };
         let resource = resources
             .iter()
-            .find(|r| r.group == *group && r.version == *version && r.plural == plural)?;
+            .find(|r| r.group == group && r.version == version && r.plural == plural)?;
         // A cluster-scoped kind has no namespace; a namespaced object needs one.
         if (namespace.is_some() && !resource.namespaced)
             || (namespace.is_none() && resource.namespaced && name.is_some())

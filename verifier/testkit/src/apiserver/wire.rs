@@ -50,10 +50,7 @@ impl Failure {
         Self::new(
             StatusCode::NOT_FOUND,
             "NotFound",
-            format!(
-                "{}.{} \"{name}\" not found",
-                resource.plural, resource.group
-            ),
+            format!("{} \"{name}\" not found", resource.qualified_plural()),
         )
         .with_details(json!({"name": name, "group": resource.group, "kind": resource.plural}))
     }
