@@ -219,15 +219,18 @@ async fn a_policy_created_changed_and_deleted_at_runtime_changes_decisions() {
         .await;
     assert_eq!(response["allowed"], true, "elsewhere: {response}");
 
-    let metrics = server.metrics().await;
-    for needle in [
+    // The counts are updated after the status writes that follow a change: wait for them.
+    let needles = [
         "portcullis_policies{source=\"cluster\",ready=\"true\"} 1",
         "portcullis_policies{source=\"file\",ready=\"true\"} 1",
         "portcullis_policy_status_writes_total{result=\"success\"}",
         "portcullis_policy_watch_last_event_timestamp_seconds{kind=\"guardrailpolicies\"}",
-    ] {
-        assert!(metrics.contains(needle), "{needle} not in\n{metrics}");
-    }
+    ];
+    eventually("the metrics to count the namespaced policy", || async {
+        let metrics = server.metrics().await;
+        needles.iter().all(|n| metrics.contains(n)).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -267,14 +270,16 @@ async fn an_invalid_update_is_refused_and_the_previous_version_keeps_enforcing()
         ready_condition(&api, CGP, "also-owner", 1).await["status"],
         "True"
     );
-    let (_, body) = server.readyz().await;
-    assert!(
-        body.contains("[+]watch clusterguardrailpolicies ok: 2 object(s), 1 not ready"),
-        "{body}"
-    );
-    let metrics = server.metrics().await;
+    let line = "[+]watch clusterguardrailpolicies ok: 2 object(s), 1 not ready";
+    eventually(line, || async {
+        server.readyz().await.1.contains(line).then_some(())
+    })
+    .await;
     let needle = "portcullis_policies{source=\"cluster\",ready=\"false\"} 1";
-    assert!(metrics.contains(needle), "{needle} not in\n{metrics}");
+    eventually(needle, || async {
+        server.metrics().await.contains(needle).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -2,28 +2,19 @@
 
 use portcullis_testkit::apiserver::Resource;
 
-/// The policy custom resources' API group.
-pub const GROUP: &str = "policy.portcullis.dev";
-
-/// The policy kinds `portcullis serve` watches.
+/// The kinds `portcullis serve` watches, as the test API server serves them.
 pub fn policy_resources() -> Vec<Resource> {
-    vec![
-        Resource::cluster(
-            GROUP,
-            "v1alpha1",
-            "ClusterImagePolicy",
-            "clusterimagepolicies",
-        ),
-        Resource::cluster(
-            GROUP,
-            "v1alpha1",
-            "ClusterGuardrailPolicy",
-            "clusterguardrailpolicies",
-        ),
-        Resource::namespaced(GROUP, "v1alpha1", "ImagePolicy", "imagepolicies"),
-        Resource::namespaced(GROUP, "v1alpha1", "GuardrailPolicy", "guardrailpolicies"),
-        Resource::namespaced(GROUP, "v1alpha1", "PolicyException", "policyexceptions"),
-    ]
+    portcullis_webhook::serve::cluster::policy_kinds()
+        .iter()
+        .map(|kind| {
+            let r = &kind.resource;
+            if kind.namespaced {
+                Resource::namespaced(&r.group, &r.version, &r.kind, &r.plural)
+            } else {
+                Resource::cluster(&r.group, &r.version, &r.kind, &r.plural)
+            }
+        })
+        .collect()
 }
 
 /// The core kinds `--pod-pull-secrets` reads.

@@ -157,19 +157,3 @@ pub fn apply_patch(response: &Value, object: &Value) -> Value {
     json_patch::patch(&mut patched, &patch).unwrap_or_else(|e| panic!("patch does not apply: {e}"));
     patched
 }
-
-/// The kinds `portcullis serve` watches, as the testkit's API server serves them.
-pub fn policy_resources() -> Vec<portcullis_testkit::apiserver::Resource> {
-    use portcullis_testkit::apiserver::Resource;
-    portcullis_webhook::serve::cluster::policy_kinds()
-        .iter()
-        .map(|kind| {
-            let r = &kind.resource;
-            if kind.namespaced {
-                Resource::namespaced(&r.group, &r.version, &r.kind, &r.plural)
-            } else {
-                Resource::cluster(&r.group, &r.version, &r.kind, &r.plural)
-            }
-        })
-        .collect()
-}
