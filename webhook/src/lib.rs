@@ -5,5 +5,6 @@
 pub mod cli;
 pub mod commands;
 pub mod duration;
+pub mod kubeconfig;
 pub mod mirrors;
 pub mod serve;

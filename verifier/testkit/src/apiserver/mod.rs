@@ -131,6 +131,8 @@ pub(crate) struct Shared {
     requests: Mutex<VecDeque<RecordedRequest>>,
     open_watches: AtomicUsize,
     reachable: tokio::sync::watch::Sender<bool>,
+    /// Requests still answered before an outage ([`ApiServer::unreachable_after`]).
+    outage_after: Mutex<Option<usize>>,
 }
 
 impl ApiServer {
@@ -149,6 +151,7 @@ impl ApiServer {
             requests: Mutex::new(VecDeque::new()),
             open_watches: AtomicUsize::new(0),
             reachable: tokio::sync::watch::channel(true).0,
+            outage_after: Mutex::new(None),
         });
         let task = tokio::spawn(server::accept_loop(listener, tls, Arc::clone(&shared)));
         Ok(ApiServer { shared, ca, task })
@@ -239,6 +242,13 @@ impl ApiServer {
         self.shared.reachable.send_replace(reachable);
     }
 
+    /// An outage at a known point of a client's work: `requests` more requests are answered,
+    /// then the server turns unreachable as with `set_reachable(false)`, and the request after
+    /// them gets its connection closed with no answer.
+    pub fn unreachable_after(&self, requests: usize) {
+        *lock(&self.shared.outage_after) = Some(requests);
+    }
+
     /// Cuts every open watch stream mid-way: the connection closes without the terminating chunk.
     pub fn drop_watches(&self) {
         self.shared.store().signal(Signal::Cut);
@@ -302,6 +312,23 @@ impl Shared {
 
     fn access(&self) -> MutexGuard<'_, Access> {
         lock(&self.access)
+    }
+
+    /// Counts a request towards [`ApiServer::unreachable_after`]: `true` when it is the one the
+    /// outage begins with.
+    fn outage_due(&self) -> bool {
+        let mut left = lock(&self.outage_after);
+        match *left {
+            Some(0) => {
+                *left = None;
+                true
+            }
+            Some(n) => {
+                *left = Some(n - 1);
+                false
+            }
+            None => false,
+        }
     }
 
     fn record(&self, request: RecordedRequest) {

@@ -38,6 +38,12 @@ pub(crate) async fn handle(
             .map(str::to_owned),
         status: 0,
     };
+    if shared.outage_due() {
+        // The connection task drops this connection (and every other) once the server is
+        // unreachable; until then this request gets no answer.
+        shared.reachable.send_replace(false);
+        return std::future::pending().await;
+    }
     let res = match respond(&shared, req).await {
         Ok(res) => res,
         Err(failure) => json_response(failure.code, &failure.to_json()),

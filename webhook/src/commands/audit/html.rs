@@ -28,6 +28,8 @@ pub struct Meta<'a> {
     pub policy_fingerprint: &'a str,
     /// sha256 of the audited objects.
     pub input_fingerprint: &'a str,
+    /// What the audit could not look at (kinds a cluster did not list to the end).
+    pub partial: &'a [String],
 }
 
 /// One verified image, for the evidence table.
@@ -53,6 +55,7 @@ code,.mono{font-family:ui-monospace,monospace;font-size:.92em;word-break:break-a
 .skip{background:#757575}.error{background:#6a1b9a}
 .st{color:#fff;border-radius:4px;padding:0 .45em;font-weight:600;font-size:.85em}
 ul{margin:.2em 0;padding-left:1.2em}small{color:#555}
+.partial{border-left:6px solid #6a1b9a;padding:.4em .8em;background:#f3e5f5}
 @media print{body{margin:0;max-width:none}h2{break-after:avoid}tr,svg{break-inside:avoid}
 .tile,.st,.pass,.fail,.warn,.skip,.error{print-color-adjust:exact;-webkit-print-color-adjust:exact}}
 ";
@@ -95,6 +98,15 @@ pub fn page(
         meta.resources,
         esc(meta.images_note),
     );
+    if !meta.partial.is_empty() {
+        out.push_str(
+            "<p class=\"partial\"><b>Partial audit.</b> Not everything was listed:</p><ul>",
+        );
+        for gap in meta.partial {
+            let _ = write!(out, "<li>{}</li>", esc(gap));
+        }
+        out.push_str("</ul>");
+    }
     out.push_str("<h2>Summary</h2><div class=\"tiles\">");
     for s in Status::ALL {
         let _ = write!(

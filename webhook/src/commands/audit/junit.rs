@@ -91,12 +91,12 @@ fn write_case<W: std::io::Write>(
     let name = xml_safe(&r.resource.label());
     let file = xml_safe(&r.resource.file);
     let line = r.resource.line.to_string();
-    let case = w.create_element("testcase").with_attributes([
-        ("classname", classname.as_str()),
-        ("name", name.as_str()),
-        ("file", file.as_str()),
-        ("line", line.as_str()),
-    ]);
+    let mut attributes = vec![("classname", classname.as_str()), ("name", name.as_str())];
+    // A resource listed from a cluster has no file and line.
+    if r.resource.line > 0 {
+        attributes.extend([("file", file.as_str()), ("line", line.as_str())]);
+    }
+    let case = w.create_element("testcase").with_attributes(attributes);
     let message = xml_safe(&r.message());
     let details = if r.controls.is_empty() {
         message.clone()

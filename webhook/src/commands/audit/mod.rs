@@ -12,10 +12,16 @@
 //! `PolicyReport`s and OpenReports `Report`s ([`policy_report`]), SARIF ([`sarif`]), JUnit XML
 //! ([`junit`]) and a self-contained HTML page for a human auditor ([`html`]).
 //!
-//! Not here (yet): auditing a live cluster through the API, and background reports from `serve`.
+//! With `--cluster` the resources come from a live cluster instead, or as well ([`cluster`]). A
+//! kind the API server did not list to the end makes the audit partial: the report says so in
+//! its header and as an `error` result per kind, and the exit status is 1.
 //!
-//! Exit status: 2 bad input or usage; 1 when `--fail-on` is met; 0 otherwise.
+//! Not here (yet): background reports from `serve`.
+//!
+//! Exit status: 2 bad input or usage; 1 when `--fail-on` is met or the audit is partial; 0
+//! otherwise.
 
+pub mod cluster;
 pub mod html;
 pub mod junit;
 pub mod policy_report;
@@ -32,6 +38,7 @@ use clap::{Args, ValueEnum};
 use portcullis_policies::compliance::ControlMap;
 use portcullis_policies::{NoMatch, VerdictMap};
 
+use self::cluster::ClusterArgs;
 use self::policy_report::Flavour;
 use self::results::{AuditResult, Status};
 use super::common::{PolicyArgs, RegistryArgs, exit_status, sha256_hex};
@@ -93,17 +100,26 @@ pub struct AuditArgs {
     pub image_concurrency: u16,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
     /// Manifests (YAML or JSON, several documents per file), folders of them, or `-` for
     /// standard input.
-    #[arg(required = true, value_name = "PATH")]
+    #[arg(required_unless_present = "cluster", value_name = "PATH")]
     pub inputs: Vec<PathBuf>,
+}
+
+/// What an audit found, and what it could not look at.
+struct Audited {
+    results: Vec<AuditResult>,
+    printed: String,
+    partial: bool,
 }
 
 impl AuditArgs {
     pub async fn run(self) -> ExitCode {
-        let failed = self.audit().await.map(|(results, printed)| {
-            print!("{printed}");
-            self.fails(&results)
+        let failed = self.audit().await.map(|audited| {
+            print!("{}", audited.printed);
+            audited.partial || self.fails(&audited.results)
         });
         exit_status(failed)
     }
@@ -119,11 +135,21 @@ impl AuditArgs {
         })
     }
 
-    async fn audit(&self) -> anyhow::Result<(Vec<AuditResult>, String)> {
+    async fn audit(&self) -> anyhow::Result<Audited> {
         let map = ControlMap::shipped()?;
         let (policies, policy_fingerprint) = self.policy.load_fingerprinted(self.no_match)?;
         let set = policies.set();
-        let read = inputs::read_all(&self.inputs)?;
+        let mut read = if self.inputs.is_empty() {
+            Vec::new()
+        } else {
+            inputs::read_all(&self.inputs)?
+        };
+        let mut gaps = Vec::new();
+        if self.cluster.cluster {
+            let listing = self.cluster.list().await?;
+            read.extend(listing.inputs);
+            gaps = listing.gaps;
+        }
         let good = || read.iter().filter_map(|r| r.as_ref().ok());
         let facts = if self.no_images {
             VerdictMap::new()
@@ -152,6 +178,8 @@ impl AuditArgs {
                 Err(bad) => results.push(results::of_bad_input(bad)),
             }
         }
+        results.extend(gaps.iter().map(results::of_gap));
+        let partial: Vec<String> = gaps.iter().map(cluster::Gap::line).collect();
         let note = if self.no_images {
             "not verified (--no-images): image rules are reported as skip"
         } else {
@@ -171,7 +199,7 @@ impl AuditArgs {
                 self.fail_on == Some(FailOn::Warn),
                 SystemTime::now(),
             )?,
-            AuditOutput::Text => report::text(&results, read.len(), &map, note),
+            AuditOutput::Text => report::text(&results, read.len(), &map, note, &partial),
             AuditOutput::Html => {
                 let meta = html::Meta {
                     generated: SystemTime::now(),
@@ -179,11 +207,16 @@ impl AuditArgs {
                     images_note: note,
                     policy_fingerprint: &policy_fingerprint,
                     input_fingerprint: &input_fingerprint(&read),
+                    partial: &partial,
                 };
                 html::page(&results, &map, &image_evidence(&facts), &meta)
             }
         };
-        Ok((results, printed))
+        Ok(Audited {
+            results,
+            printed,
+            partial: !partial.is_empty(),
+        })
     }
 }
 

@@ -115,7 +115,15 @@ fn result_of(r: &AuditResult, timestamp: Timestamp) -> ReportResult<'_> {
     if let Some(kind) = r.policy_kind {
         properties.insert("policyKind", kind.to_string());
     }
-    properties.insert("source", format!("{}:{}", r.resource.file, r.resource.line));
+    match (r.resource.file.as_str(), r.resource.line) {
+        ("", _) => {}
+        (file, 0) => {
+            properties.insert("source", file.to_string());
+        }
+        (file, line) => {
+            properties.insert("source", format!("{file}:{line}"));
+        }
+    }
     ReportResult {
         source: SOURCE,
         policy: r.policy_name(),

@@ -76,6 +76,7 @@ pub fn text(
     resources: usize,
     map: &ControlMap,
     images_note: &str,
+    partial: &[String],
 ) -> String {
     let mut total = Counts::default();
     for r in results {
@@ -92,6 +93,9 @@ pub fn text(
             .collect::<Vec<_>>()
             .join(", ")
     );
+    for gap in partial {
+        let _ = writeln!(out, "PARTIAL: {gap}");
+    }
     let _ = writeln!(out, "Images: {images_note}");
     let _ = writeln!(out, "Frameworks:");
     for (key, f) in &map.frameworks {
@@ -125,13 +129,17 @@ pub fn text(
             .mode
             .map(|m| format!(" [{}]", m.as_str()))
             .unwrap_or_default();
+        // Listed from a cluster: no line; a gap in the listing: no origin.
+        let place = match (r.resource.file.as_str(), r.resource.line) {
+            ("", _) => String::new(),
+            (file, 0) => format!(" ({file})"),
+            (file, line) => format!(" ({file}:{line})"),
+        };
         let _ = writeln!(
             out,
-            "{:<5} {} ({}:{}) {}/{}{mode}",
+            "{:<5} {}{place} {}/{}{mode}",
             r.status.name().to_uppercase(),
             r.resource.label(),
-            r.resource.file,
-            r.resource.line,
             if r.policy.is_empty() { "-" } else { &r.policy },
             r.rule,
         );

@@ -16,6 +16,7 @@ use portcullis_policies::compliance::ControlMap;
 use portcullis_policies::{Evaluation, Mode, PolicyKind, Reason, Request};
 use serde::Serialize;
 
+use super::cluster::Gap;
 use crate::commands::inputs::{BadInput, Input};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -271,6 +272,36 @@ pub fn of_bad_input(bad: &BadInput) -> AuditResult {
         fixes: vec![
             "make the object a valid instance of its kind (the API server would refuse it)".into(),
         ],
+        findings: Vec::new(),
+    }
+}
+
+/// The result for a kind the API server did not list to the end: the audit is partial.
+pub fn of_gap(gap: &Gap) -> AuditResult {
+    AuditResult {
+        resource: Resource {
+            api_version: gap.api_version.clone(),
+            kind: gap.kind.clone(),
+            namespace: String::new(),
+            name: format!("(all {})", gap.plural),
+            file: String::new(),
+            document: 0,
+            line: 0,
+        },
+        policy: String::new(),
+        policy_kind: None,
+        mode: None,
+        rule: "listed".into(),
+        status: Status::Error,
+        controls: Vec::new(),
+        reasons: vec![format!(
+            "the audit is partial: {} {} listed, then {}",
+            gap.listed, gap.plural, gap.error
+        )],
+        fixes: vec![format!(
+            "audit again when the API server lists {} to this identity (RBAC: list, all namespaces)",
+            gap.plural
+        )],
         findings: Vec::new(),
     }
 }

@@ -88,17 +88,19 @@ fn result(r: &AuditResult, level: &str, rule_index: usize, cwd: &Path) -> Value 
         "message": {"text": format!("{}: {}", r.resource.label(), r.message())},
         "properties": {"status": r.status, "controls": r.controls},
     });
-    if r.resource.file != "-" {
+    let logical = json!([{"fullyQualifiedName": r.resource.label(), "kind": "resource"}]);
+    // A file's resource is found at its line; standard input has no place to point at; a
+    // cluster's resource (no line) and a gap in its listing only by name.
+    if r.resource.line > 0 && r.resource.file != "-" {
         out["locations"] = json!([{
             "physicalLocation": {
                 "artifactLocation": {"uri": uri_of(&r.resource.file, cwd)},
-                "region": {"startLine": r.resource.line.max(1)},
+                "region": {"startLine": r.resource.line},
             },
-            "logicalLocations": [{
-                "fullyQualifiedName": r.resource.label(),
-                "kind": "resource",
-            }],
+            "logicalLocations": logical,
         }]);
+    } else if r.resource.line == 0 {
+        out["locations"] = json!([{"logicalLocations": logical}]);
     }
     out
 }

@@ -19,9 +19,7 @@ mod watch;
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use clap::ValueEnum;
-use kube::config::{KubeConfigOptions, Kubeconfig};
 use prometheus_client::registry::Registry;
 use tokio::sync::watch as signal;
 
@@ -46,27 +44,15 @@ pub async fn client(
     mode: ClusterPolicies,
     kubeconfig: Option<&Path>,
 ) -> anyhow::Result<Option<kube::Client>> {
-    let config = match (mode, kubeconfig) {
-        (ClusterPolicies::Off, _) => return Ok(None),
-        (_, Some(path)) => {
-            let file = Kubeconfig::read_from(path)
-                .with_context(|| format!("reading the kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
-                .await
-                .with_context(|| format!("the kubeconfig {}", path.display()))?
-        }
-        (ClusterPolicies::Auto, None)
-            if std::env::var_os("KUBECONFIG").is_none()
-                && std::env::var_os("KUBERNETES_SERVICE_HOST").is_none() =>
-        {
-            return Ok(None);
-        }
-        _ => kube::Config::infer()
-            .await
-            .context("finding the API server (KUBECONFIG, ~/.kube/config, in-cluster)")?,
+    let on = match mode {
+        ClusterPolicies::Off => false,
+        ClusterPolicies::On => true,
+        ClusterPolicies::Auto => kubeconfig.is_some() || crate::kubeconfig::configured(),
     };
-    let server = config.cluster_url.to_string();
-    let client = kube::Client::try_from(config).context("building the API client")?;
+    if !on {
+        return Ok(None);
+    }
+    let (client, server) = crate::kubeconfig::connect(kubeconfig).await?;
     tracing::info!(%server, "Watching policy objects");
     Ok(Some(client))
 }
