@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 use portcullis_policies::NoMatch;
 
 use super::cluster::ClusterPolicies;
+use super::reports::ReportArgs;
 use crate::duration::clap_duration;
 use crate::mirrors::MirrorArgs;
 
@@ -25,6 +26,8 @@ pub struct ServeArgs {
     pub registry: RegistryArgs,
     #[clap(flatten)]
     pub cache: CacheArgs,
+    #[clap(flatten)]
+    pub reports: ReportArgs,
 }
 
 /// The TLS admission listener and request handling.

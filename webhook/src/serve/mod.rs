@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod policy;
 mod poll;
 pub mod pull_secrets;
+pub mod reports;
 pub mod review;
 pub mod telemetry;
 pub mod tls;
@@ -155,6 +156,10 @@ impl ServeArgs {
             _ => None,
         };
         anyhow::ensure!(
+            kube.is_some() || self.reports.report_interval.is_none(),
+            "--report-interval writes PolicyReports through the API server, and the cluster connection is off: give --kubeconfig (or run in-cluster) and do not set --cluster-policies=off"
+        );
+        anyhow::ensure!(
             kube.is_some() || !self.policy.paths.is_empty(),
             "no policy source: give --policy DIR, or watch the cluster's policy objects (--kubeconfig, KUBECONFIG, in-cluster, --cluster-policies=on)"
         );
@@ -189,6 +194,20 @@ impl ServeArgs {
         let (stop_accepting, accepting_stopped) = watch::channel(false);
         let (stop_admin, admin_stopped) = watch::channel(false);
 
+        let reporter = match (&kube, self.reports.report_interval) {
+            (Some(client), Some(interval)) => Some((
+                reports::Reporter {
+                    client: client.clone(),
+                    policies: policies.clone(),
+                    verifier: verifier.clone(),
+                    metrics: metrics.clone(),
+                    report_metrics: reports::ReportMetrics::register(&mut registry),
+                    args: self.reports.clone(),
+                },
+                interval,
+            )),
+            _ => None,
+        };
         let cluster_health = kube.map(|client| {
             cluster::start(client, policies.clone(), &mut registry, &watchers_stopped)
         });
@@ -205,6 +224,10 @@ impl ServeArgs {
             pull_secrets,
         });
 
+        if let Some((reporter, interval)) = reporter {
+            tracing::info!(?interval, "Writing background reports");
+            tokio::spawn(reporter.run_every(interval, watchers_stopped.clone()));
+        }
         tokio::spawn(poll::reload_every(
             policies.clone(),
             self.policy.policy_reload_interval,

@@ -323,8 +323,9 @@ fn rewrite_value(
 }
 
 /// The serve flags that need a Kubernetes API server, which the rehearsal does not have: the
-/// cluster policy watch is turned off (policies come from the mounted files only) and the pull
-/// secrets it would read are dropped, each said in a substitution line.
+/// cluster policy watch is turned off (policies come from the mounted files only), and the pull
+/// secrets it would read and the background reports it would write are dropped, each said in a
+/// substitution line.
 fn without_api_server(args: Vec<String>, substitutions: &mut Vec<String>) -> Vec<String> {
     const NO_API: &str = "(no API server in the rehearsal)";
     let mut out = Vec::with_capacity(args.len());
@@ -342,6 +343,13 @@ fn without_api_server(args: Vec<String>, substitutions: &mut Vec<String>) -> Vec
             }
             "--pod-pull-secrets" => {
                 substitutions.push(format!("arg --pod-pull-secrets dropped {NO_API}"));
+            }
+            "--report-interval" => {
+                let value = args.next().unwrap_or_default();
+                substitutions.push(format!("arg --report-interval {value} dropped {NO_API}"));
+            }
+            a if a.starts_with("--report-interval=") => {
+                substitutions.push(format!("arg {a} dropped {NO_API}"));
             }
             _ => out.push(arg),
         }
@@ -378,5 +386,36 @@ mod tests {
         assert_eq!(rw("public=/etc/p/root.json"), "public=/w/v/p/root.json");
         assert_eq!(rw("serve"), "serve");
         assert_eq!(rw("ghcr.io=127.0.0.1:5000"), "ghcr.io=127.0.0.1:5000");
+    }
+
+    #[test]
+    fn flags_that_need_an_api_server_are_turned_off_or_dropped_and_said() {
+        let args = [
+            "serve",
+            "--cluster-policies",
+            "on",
+            "--pod-pull-secrets",
+            "--report-interval=1h",
+            "--report-interval",
+            "2h",
+            "--no-match=warn",
+        ]
+        .map(String::from)
+        .to_vec();
+        let mut said = Vec::new();
+        let out = without_api_server(args, &mut said);
+        assert_eq!(
+            out,
+            ["serve", "--cluster-policies", "off", "--no-match=warn"]
+        );
+        assert_eq!(said.len(), 4, "{said:?}");
+        assert!(
+            said[2].starts_with("arg --report-interval=1h dropped"),
+            "{said:?}"
+        );
+        assert!(
+            said[3].starts_with("arg --report-interval 2h dropped"),
+            "{said:?}"
+        );
     }
 }

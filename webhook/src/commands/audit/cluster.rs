@@ -97,55 +97,68 @@ pub struct Listing {
 impl ClusterArgs {
     pub async fn list(&self) -> anyhow::Result<Listing> {
         let (client, server) = crate::kubeconfig::connect(self.kubeconfig.as_deref()).await?;
-        let server = server.trim_end_matches('/').to_string();
-        let deadline = Instant::now() + self.list_timeout;
-        let mut per_kind: Vec<(usize, Vec<Value>, Option<String>)> =
-            futures::stream::iter(KINDS.iter().enumerate())
-                .map(|(i, kind)| {
-                    let client = client.clone();
-                    async move {
-                        let (items, error) =
-                            list_kind(client, kind, self.page_size, deadline).await;
-                        (i, items, error)
-                    }
-                })
-                .buffer_unordered(usize::from(self.list_concurrency))
-                .collect()
-                .await;
-        per_kind.sort_by_key(|(i, ..)| *i);
-        if per_kind
-            .iter()
-            .all(|(_, items, error)| items.is_empty() && error.is_some())
-        {
-            let (_, _, error) = &per_kind[0];
+        let listing = list(
+            &client,
+            server.trim_end_matches('/'),
+            self.page_size,
+            usize::from(self.list_concurrency),
+            Instant::now() + self.list_timeout,
+        )
+        .await;
+        if listing.inputs.is_empty() && listing.gaps.len() == KINDS.len() {
             anyhow::bail!(
-                "cannot list anything from the API server {server}: {}",
-                error.as_deref().unwrap_or_default()
+                "cannot list anything from the API server {}: {}",
+                listing.server,
+                listing.gaps[0].error
             );
         }
-        let mut inputs = Vec::new();
-        let mut gaps = Vec::new();
-        for (i, items, error) in per_kind {
-            let (group, version, kind, plural, namespaced) = KINDS[i];
-            let api_version = api_version(group, version);
-            if let Some(error) = error {
-                gaps.push(Gap {
-                    api_version: api_version.clone(),
-                    kind: kind.into(),
-                    plural: plural.into(),
-                    listed: items.len(),
-                    error,
-                });
-            }
-            for (n, item) in items.into_iter().enumerate() {
-                inputs.push(input(&server, n + 1, item, namespaced));
-            }
+        Ok(listing)
+    }
+}
+
+/// Lists every kind of [`KINDS`] through `client`, `page_size` objects a request, up to
+/// `concurrency` kinds at once, until `deadline`; `server` names the objects' origin.
+pub async fn list(
+    client: &kube::Client,
+    server: &str,
+    page_size: u32,
+    concurrency: usize,
+    deadline: Instant,
+) -> Listing {
+    let mut per_kind: Vec<(usize, Vec<Value>, Option<String>)> =
+        futures::stream::iter(0..KINDS.len())
+            .map(|i| {
+                let client = client.clone();
+                async move {
+                    let (items, error) = list_kind(client, KINDS[i], page_size, deadline).await;
+                    (i, items, error)
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+    per_kind.sort_by_key(|(i, ..)| *i);
+    let mut inputs = Vec::new();
+    let mut gaps = Vec::new();
+    for (i, items, error) in per_kind {
+        let (group, version, kind, plural, namespaced) = KINDS[i];
+        if let Some(error) = error {
+            gaps.push(Gap {
+                api_version: api_version(group, version),
+                kind: kind.into(),
+                plural: plural.into(),
+                listed: items.len(),
+                error,
+            });
         }
-        Ok(Listing {
-            server,
-            inputs,
-            gaps,
-        })
+        for (n, item) in items.into_iter().enumerate() {
+            inputs.push(input(server, n + 1, item, namespaced));
+        }
+    }
+    Listing {
+        server: server.to_string(),
+        inputs,
+        gaps,
     }
 }
 
@@ -161,7 +174,7 @@ fn api_version(group: &str, version: &str) -> String {
 /// stopped.
 async fn list_kind(
     client: kube::Client,
-    &(group, version, kind, plural, _): &Kind,
+    (group, version, kind, plural, _): Kind,
     page_size: u32,
     deadline: Instant,
 ) -> (Vec<Value>, Option<String>) {

@@ -16,7 +16,7 @@
 //! kind the API server did not list to the end makes the audit partial: the report says so in
 //! its header and as an `error` result per kind, and the exit status is 1.
 //!
-//! Not here (yet): background reports from `serve`.
+//! `serve --report-interval` runs the same audit in the background (`crate::serve::reports`).
 //!
 //! Exit status: 2 bad input or usage; 1 when `--fail-on` is met or the audit is partial; 0
 //! otherwise.

@@ -10,7 +10,8 @@
 //! status, message (reasons and fix), the resource, and as properties the checklist controls,
 //! the policy's mode and kind, and where the resource was read.
 //!
-//! Not here: writing the reports to a cluster (that is `serve`'s background reports).
+//! [`for_resource`] builds the other shape, one report per audited resource, which `serve
+//! --report-interval` writes to the cluster.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -23,6 +24,8 @@ use super::results::{AuditResult, Status};
 /// The `source` of every result, and the report name in each namespace.
 pub const SOURCE: &str = "portcullis";
 const REPORT_NAME: &str = "portcullis-audit";
+/// The label every report carries.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", SOURCE);
 
 /// Which report resources to write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +60,9 @@ struct Report<'a> {
     api_version: &'static str,
     kind: &'static str,
     metadata: Metadata<'a>,
+    /// The one resource a per-resource report is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<ObjectRef<'a>>,
     /// OpenReports only: the engine that wrote the report.
     #[serde(skip_serializing_if = "Option::is_none")]
     source: Option<&'static str>,
@@ -65,11 +71,14 @@ struct Report<'a> {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Metadata<'a> {
-    name: &'static str,
+    name: &'a str,
     #[serde(skip_serializing_if = "str::is_empty")]
     namespace: &'a str,
     labels: BTreeMap<&'static str, &'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    owner_references: Vec<ObjectRef<'a>>,
 }
 
 #[derive(Serialize)]
@@ -102,6 +111,17 @@ struct ObjectRef<'a> {
     namespace: &'a str,
     #[serde(skip_serializing_if = "str::is_empty")]
     name: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    uid: &'a str,
+}
+
+/// The resource a per-resource report is about.
+pub struct Scope<'a> {
+    pub api_version: &'a str,
+    pub kind: &'a str,
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub uid: &'a str,
 }
 
 fn result_of(r: &AuditResult, timestamp: Timestamp) -> ReportResult<'_> {
@@ -137,6 +157,7 @@ fn result_of(r: &AuditResult, timestamp: Timestamp) -> ReportResult<'_> {
             kind: &r.resource.kind,
             namespace: &r.resource.namespace,
             name: &r.resource.name,
+            uid: "",
         }],
         properties,
     }
@@ -146,11 +167,7 @@ fn result_of(r: &AuditResult, timestamp: Timestamp) -> ReportResult<'_> {
 /// namespace in name order. The cluster report is always written, empty when every resource
 /// is namespaced, so that applying a later audit replaces an earlier one's findings.
 pub fn yaml(results: &[AuditResult], flavour: Flavour, now: SystemTime) -> anyhow::Result<String> {
-    let since = now.duration_since(UNIX_EPOCH)?;
-    let timestamp = Timestamp {
-        seconds: since.as_secs(),
-        nanos: since.subsec_nanos(),
-    };
+    let timestamp = timestamp(now)?;
     let mut by_namespace: HashMap<&str, Vec<&AuditResult>> = HashMap::new();
     for r in results {
         by_namespace
@@ -177,8 +194,10 @@ pub fn yaml(results: &[AuditResult], flavour: Flavour, now: SystemTime) -> anyho
                 metadata: Metadata {
                     name: REPORT_NAME,
                     namespace: ns,
-                    labels: BTreeMap::from([("app.kubernetes.io/managed-by", SOURCE)]),
+                    labels: BTreeMap::from([MANAGED_BY]),
+                    owner_references: Vec::new(),
                 },
+                scope: None,
                 source: (flavour == Flavour::OpenReports).then_some(SOURCE),
                 summary,
                 results: members.iter().map(|r| result_of(r, timestamp)).collect(),
@@ -186,4 +205,54 @@ pub fn yaml(results: &[AuditResult], flavour: Flavour, now: SystemTime) -> anyho
         })
         .collect();
     Ok(serde_saphyr::to_string_multiple(&reports)?)
+}
+
+fn timestamp(now: SystemTime) -> anyhow::Result<Timestamp> {
+    let since = now.duration_since(UNIX_EPOCH)?;
+    Ok(Timestamp {
+        seconds: since.as_secs(),
+        nanos: since.subsec_nanos(),
+    })
+}
+
+/// The report of one resource, as JSON: named by the resource's uid (as Kyverno names its
+/// per-resource reports), in its namespace (a cluster report for a cluster-scoped resource),
+/// with `scope` naming the resource and an owner reference to it, so that the API server's
+/// garbage collector removes the report with the resource. `results` are that resource's.
+pub fn for_resource(
+    results: &[AuditResult],
+    scope: &Scope,
+    flavour: Flavour,
+    now: SystemTime,
+) -> anyhow::Result<serde_json::Value> {
+    let timestamp = timestamp(now)?;
+    let mut summary = Counts::default();
+    for r in results {
+        summary.add(r.status);
+    }
+    let resource = || ObjectRef {
+        api_version: scope.api_version,
+        kind: scope.kind,
+        namespace: "",
+        name: scope.name,
+        uid: scope.uid,
+    };
+    let report = Report {
+        api_version: flavour.api_version(),
+        kind: flavour.kind(!scope.namespace.is_empty()),
+        metadata: Metadata {
+            name: scope.uid,
+            namespace: scope.namespace,
+            labels: BTreeMap::from([MANAGED_BY]),
+            owner_references: vec![resource()],
+        },
+        scope: Some(ObjectRef {
+            namespace: scope.namespace,
+            ..resource()
+        }),
+        source: (flavour == Flavour::OpenReports).then_some(SOURCE),
+        summary,
+        results: results.iter().map(|r| result_of(r, timestamp)).collect(),
+    };
+    Ok(serde_json::to_value(report)?)
 }
