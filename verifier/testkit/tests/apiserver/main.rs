@@ -1,9 +1,11 @@
 //! The test API server speaks the Kubernetes list/watch protocol as a client sees it over HTTPS:
 //! pages from a consistent snapshot, watch events from a resourceVersion, bookmarks, `410` after
-//! compaction, cut streams, status patches, and the `Status` errors of authentication and RBAC.
+//! compaction, cut streams, status patches, and the `Status` errors of authentication and RBAC;
+//! `writes` has its writes of whole objects.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod support;
+mod writes;
 
 use std::time::Duration;
 
