@@ -17,8 +17,10 @@
 //! - [`TestCa`] (feature `pki`): a self-signed CA issuing serving certificates;
 //! - [`apiserver::ApiServer`] (feature `apiserver`): an HTTPS server speaking the Kubernetes
 //!   list/watch protocol (lists, pagination, watches, bookmarks, `410 Gone`, status patches,
-//!   bearer tokens, `403`s) for the custom resources a test gives it, with faults on demand. It is
-//!   not a real API server: no admission, schemas, discovery or writes but status patches;
+//!   simplified server-side apply, merge patches and deletes of objects, bearer tokens, `403`s)
+//!   for the resources a test gives it, with faults on demand. It is not a real API server: no
+//!   admission, schemas, discovery, conflicts between field managers, or creates other than by
+//!   apply;
 //! - [`sigstore`] (feature `sigstore`): a private Sigstore (Fulcio-like CA, Rekor-like log,
 //!   timestamp authority, CT log) that signs images, blobs and attestations keylessly.
 //!

@@ -1,8 +1,9 @@
 //! (feature `apiserver`) An HTTPS server that speaks enough of the Kubernetes API for a client's
-//! list/watch of custom resources and its status writes to be tested: **not a real API server**.
+//! list/watch of resources, its status writes and its writes of whole objects to be tested:
+//! **not a real API server**.
 //!
 //! It serves, over TLS on a random 127.0.0.1 port (certificate from its own [`TestCa`], names
-//! `127.0.0.1` and `localhost`, HTTP/1.1) and to one bearer token, the custom resource kinds it is
+//! `127.0.0.1` and `localhost`, HTTP/1.1) and to one bearer token, the resource kinds it is
 //! started with:
 //! - `GET /apis/{group}/{version}/{plural}` (for a namespaced kind: across all namespaces) and
 //!   `…/namespaces/{ns}/{plural}` (core kinds, group `""`, under `/api/{version}/…`, e.g.
@@ -13,24 +14,40 @@
 //!   current objects as `ADDED` when it is absent or `"0"`), then live ones, `BOOKMARK`s when
 //!   asked for, ending after `timeoutSeconds`;
 //! - `GET …/{plural}/{name}` and `GET|PATCH …/{plural}/{name}/status` (merge patch or a
-//!   simplified server-side apply, see the `patch` module);
-//! - errors as `metav1.Status` (`401`, `403` after [`ApiServer::deny`], `404`, `410 Expired`
-//!   after [`ApiServer::compact`], `400`, `415`).
+//!   simplified server-side apply of `.status` only, see the `patch` module);
+//! - `PATCH …/{plural}/{name}` (`…/namespaces/{ns}/{plural}/{name}` for a namespaced kind), with
+//!   `application/apply-patch+yaml` (server-side apply; `fieldManager` required, `force`
+//!   accepted): `201 Created` with the object it creates when there is none (`ADDED`), `200`
+//!   with the stored object when there is one (`MODIFIED`); or with
+//!   `application/merge-patch+json`: `200`, or `404` when there is no object. Bodies are read as
+//!   JSON only (kube-rs sends apply patches as JSON). Apply is simplified to one manager's
+//!   view, with ownership per top-level field, `metadata` field and label and annotation key
+//!   and no conflicts between managers; neither patch writes `.status` (see the `apply` module);
+//! - `DELETE …/{plural}/{name}`: `200` with the object as it went (`DELETED`), `404` when there
+//!   is none; delete options are ignored;
+//! - errors as `metav1.Status` (`401`, `403` after [`ApiServer::deny`], `404`, `405` for other
+//!   methods, `410 Expired` after [`ApiServer::compact`], `400`, `415`). A missing
+//!   `fieldManager` is `400 BadRequest` here, where the real server answers `422 Invalid`
+//!   (same message).
 //!
 //! The test drives the cluster side itself: [`ApiServer::apply`] and [`ApiServer::delete`] write
 //! objects (emitting watch events) and faults are switched on directly: an unreachable server,
 //! watches cut mid-stream, forgotten history, bookmarks on demand. There is no admission, no
-//! validation against a schema, no field ownership beyond a simplified `managedFields`, no
-//! discovery, no protobuf, no `sendInitialEvents`, no writes other than status patches. Nothing
-//! is spawned; everything stops when the [`ApiServer`] is dropped.
+//! validation against a schema, no field ownership beyond the simplified `managedFields` (see
+//! the `managed` module), no finalizers or garbage collection (a delete is immediate), no
+//! creates by `POST`, no `PUT`, no `DELETE` of collections, no discovery, no protobuf, no
+//! `sendInitialEvents`. Nothing is spawned; everything stops when the [`ApiServer`] is dropped.
 
+mod apply;
 mod auth;
+mod managed;
 mod patch;
 mod routes;
 mod server;
 mod store;
 mod watch;
 mod wire;
+mod writes;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -224,7 +241,10 @@ impl ApiServer {
     /// Deletes the object; emits `DELETED` with it at a new resourceVersion. An error when there
     /// is no such object.
     pub fn delete(&self, kind: &str, namespace: Option<&str>, name: &str) -> anyhow::Result<()> {
-        self.shared.store().delete(&key(kind, namespace, name))
+        self.shared
+            .store()
+            .delete(&key(kind, namespace, name))
+            .map(drop)
     }
 
     /// The stored object, if any.
@@ -267,8 +287,9 @@ impl ApiServer {
         store.signal(Signal::Bookmark(store.resource_version()));
     }
 
-    /// From now on `verb` (`get`, `list`, `watch`, `patch`) on `resource` (`plural` or
-    /// `plural/status`) is `403 Forbidden`.
+    /// From now on `verb` (`get`, `list`, `watch`, `patch`, `delete`) on `resource` (`plural`
+    /// for the object or its collection, `plural/status` for the status subresource) is
+    /// `403 Forbidden`.
     pub fn deny(&self, verb: &str, resource: &str) {
         self.shared.access().deny(verb, resource);
     }

@@ -6,11 +6,12 @@
 //! deep-merged into the stored one, and `conditions` lists are merged by `type` (they are
 //! `listType: map` keyed by `type` in the conventions); every other list is replaced. Field
 //! ownership is not tracked, so a field a manager stops applying is not removed, and there are
-//! no conflicts. `metadata.managedFields` gets one simplified entry per (manager, operation).
+//! no conflicts. `metadata.managedFields` gets one simplified entry per (manager, operation),
+//! see the `managed` module.
 
 use serde_json::{Map, Value, json};
 
-use super::wire::now_rfc3339;
+use super::managed::{self, Writer};
 
 /// How the status is patched.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +30,8 @@ impl PatchKind {
         }
     }
 
-    fn operation(self) -> &'static str {
+    /// The `managedFields` operation the patch is recorded as.
+    pub(crate) fn operation(self) -> &'static str {
         match self {
             Self::Merge => "Update",
             Self::Apply => "Apply",
@@ -53,7 +55,12 @@ pub(crate) fn patch_status(kind: PatchKind, stored: &Value, body: &Value, manage
             o.insert("status".into(), status);
         }
     }
-    record_manager(&mut object, kind, manager);
+    let writer = Writer {
+        manager,
+        operation: kind.operation(),
+        subresource: Some("status"),
+    };
+    managed::record(&mut object, writer, json!({"f:status": {}}));
     object
 }
 
@@ -114,31 +121,6 @@ fn merge_by_type(stored: &mut Value, applied: &[Value]) {
         }
     }
     *stored = Value::Array(merged);
-}
-
-fn record_manager(object: &mut Value, kind: PatchKind, manager: &str) {
-    let api_version = object["apiVersion"].clone();
-    let entry = json!({
-        "manager": manager,
-        "operation": kind.operation(),
-        "apiVersion": api_version,
-        "time": now_rfc3339(),
-        "fieldsType": "FieldsV1",
-        "fieldsV1": {"f:status": {}},
-        "subresource": "status",
-    });
-    let meta = &mut object["metadata"];
-    let mut fields = meta["managedFields"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    fields.retain(|f| {
-        !(f["manager"] == entry["manager"]
-            && f["operation"] == entry["operation"]
-            && f["subresource"] == entry["subresource"])
-    });
-    fields.push(entry);
-    meta["managedFields"] = Value::Array(fields);
 }
 
 #[cfg(test)]

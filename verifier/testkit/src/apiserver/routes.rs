@@ -1,27 +1,24 @@
 //! Requests: authenticate, find the resource the path names, authorise the verb, and answer a
-//! list, a watch, a get or a status patch. Every answer is recorded.
+//! list, a watch or a get (writes are in the `writes` module). Every answer is recorded.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited, combinators::BoxBody};
+use http_body_util::{BodyExt as _, Full, combinators::BoxBody};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::Value;
 
 use super::auth::Attributes;
-use super::patch::{PatchKind, patch_status};
 use super::watch::{self, Filter};
 use super::wire::{self, Continue, Failure, labels_match, query_pairs};
+use super::writes;
 use super::{RecordedRequest, Resource, Shared, key};
 
 pub(crate) type Body = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
-
-/// The largest patch body taken.
-const BODY_LIMIT: usize = 1 << 20;
 
 pub(crate) async fn handle(
     shared: Arc<Shared>,
@@ -54,11 +51,35 @@ pub(crate) async fn handle(
 }
 
 /// What a path names.
-struct Route {
-    resource: Resource,
-    namespace: Option<String>,
-    name: Option<String>,
-    status: bool,
+pub(crate) struct Route {
+    pub(crate) resource: Resource,
+    pub(crate) namespace: Option<String>,
+    pub(crate) name: Option<String>,
+    /// The `/status` subresource.
+    pub(crate) status: bool,
+}
+
+/// What a request asks for, by method and path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    List,
+    Watch,
+    Get,
+    Patch,
+    Delete,
+}
+
+impl Action {
+    /// The RBAC verb.
+    fn verb(self) -> &'static str {
+        match self {
+            Self::List => "list",
+            Self::Watch => "watch",
+            Self::Get => "get",
+            Self::Patch => "patch",
+            Self::Delete => "delete",
+        }
+    }
 }
 
 impl Route {
@@ -109,11 +130,14 @@ async fn respond(shared: &Arc<Shared>, req: Request<Incoming>) -> Result<Respons
     let query = query_pairs(req.uri().query().unwrap_or_default());
     let param = |k: &str| query.iter().find(|(q, _)| q == k).map(|(_, v)| v.as_str());
     let watching = matches!(param("watch"), Some("true" | "1"));
-    let verb = match (req.method(), &route.name, route.status) {
-        (&Method::GET, None, _) if watching => "watch",
-        (&Method::GET, None, _) => "list",
-        (&Method::GET, Some(_), _) => "get",
-        (&Method::PATCH, Some(_), true) => "patch",
+    // A collection is only read; an object is read and patched, and deleted through its main
+    // resource only.
+    let action = match (req.method(), &route.name, route.status) {
+        (&Method::GET, None, _) if watching => Action::Watch,
+        (&Method::GET, None, _) => Action::List,
+        (&Method::GET, Some(_), _) => Action::Get,
+        (&Method::PATCH, Some(_), _) => Action::Patch,
+        (&Method::DELETE, Some(_), false) => Action::Delete,
         _ => {
             return Err(Failure::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -123,19 +147,20 @@ async fn respond(shared: &Arc<Shared>, req: Request<Incoming>) -> Result<Respons
         }
     };
     shared.access().authorize(&Attributes {
-        verb,
+        verb: action.verb(),
         resource: &route.resource,
         subresource: route.status.then_some("status"),
         namespace: route.namespace.as_deref(),
         name: route.name.as_deref(),
     })?;
-    match verb {
-        "watch" => watch(shared, &route, &param),
-        "list" => list(shared, &route, &param),
-        "get" => get(shared, &route),
-        _ => {
+    match action {
+        Action::Watch => watch(shared, &route, &param),
+        Action::List => list(shared, &route, &param),
+        Action::Get => get(shared, &route),
+        Action::Delete => writes::delete(shared, &route),
+        Action::Patch => {
             let manager = param("fieldManager").map(str::to_owned);
-            patch(shared, &route, req, manager).await
+            writes::patch(shared, &route, req, manager).await
         }
     }
 }
@@ -229,58 +254,7 @@ fn get(shared: &Shared, route: &Route) -> Result<Response<Body>, Failure> {
     Ok(json_response(StatusCode::OK, &object))
 }
 
-async fn patch(
-    shared: &Shared,
-    route: &Route,
-    req: Request<Incoming>,
-    manager: Option<String>,
-) -> Result<Response<Body>, Failure> {
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let kind = PatchKind::from_content_type(content_type).ok_or_else(|| {
-        Failure::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UnsupportedMediaType",
-            format!(
-                "the body of the request was in an unknown format - accepted media types include: \
-                 application/merge-patch+json, application/apply-patch+yaml (got {content_type:?})"
-            ),
-        )
-    })?;
-    let manager = match (kind, manager) {
-        (_, Some(m)) if !m.is_empty() => m,
-        (PatchKind::Apply, _) => {
-            return Err(Failure::bad_request(
-                "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
-            ));
-        }
-        (PatchKind::Merge, _) => "unknown".to_owned(),
-    };
-    let bytes = Limited::new(req.into_body(), BODY_LIMIT)
-        .collect()
-        .await
-        .map_err(|e| Failure::bad_request(format!("reading the patch: {e}")))?
-        .to_bytes();
-    let body: Value = serde_json::from_slice(&bytes).map_err(|e| {
-        Failure::bad_request(format!(
-            "the patch is not JSON (this server reads JSON only): {e}"
-        ))
-    })?;
-    let name = route.name.as_deref().unwrap_or_default();
-    let k = key(&route.resource.kind, route.namespace.as_deref(), name);
-    let mut store = shared.store();
-    let stored = store
-        .get(&k)
-        .ok_or_else(|| Failure::not_found(&route.resource, name))?;
-    let patched = patch_status(kind, stored, &body, &manager);
-    let object = store.replace_status(&k, patched);
-    Ok(json_response(StatusCode::OK, &object))
-}
-
-fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response<Body> {
     let body = Full::new(Bytes::from(body.to_string()))
         .map_err(|never| match never {})
         .boxed();

@@ -93,8 +93,24 @@ impl Store {
         self.objects.get(key)
     }
 
-    /// Creates or replaces the object (see `ApiServer::apply`).
-    pub(crate) fn apply(&mut self, mut object: Value) -> anyhow::Result<Value> {
+    /// Creates or replaces the object (see `ApiServer::apply`). The test's own writes own no
+    /// fields: a create has no `managedFields`, a replace keeps the stored ones.
+    pub(crate) fn apply(&mut self, object: Value) -> anyhow::Result<Value> {
+        self.put(object, None)
+    }
+
+    /// Creates or replaces the object as `apply` does, for a client's write whose field
+    /// ownership the request computed: the object's `managedFields` are stored as they are.
+    pub(crate) fn write(&mut self, mut object: Value) -> anyhow::Result<Value> {
+        let managed_fields = object["metadata"]
+            .as_object_mut()
+            .and_then(|m| m.remove("managedFields"))
+            .unwrap_or(Value::Array(Vec::new()));
+        self.put(object, Some(managed_fields))
+    }
+
+    /// `apply` and `write`: `managed_fields`, when given, replace the stored ones.
+    fn put(&mut self, mut object: Value, managed_fields: Option<Value>) -> anyhow::Result<Value> {
         let resource = self.resource_of(&object)?.clone();
         let meta = object
             .get_mut("metadata")
@@ -157,6 +173,9 @@ impl Store {
                 }
             }
         }
+        if let Some(fields) = managed_fields {
+            object["metadata"]["managedFields"] = fields;
+        }
         let kind = if previous.is_some() {
             "MODIFIED"
         } else {
@@ -175,7 +194,8 @@ impl Store {
         object
     }
 
-    pub(crate) fn delete(&mut self, key: &Key) -> anyhow::Result<()> {
+    /// Deletes the object; returns it as it went, at the deletion's resourceVersion.
+    pub(crate) fn delete(&mut self, key: &Key) -> anyhow::Result<Value> {
         let Some(mut object) = self.objects.get(key).cloned() else {
             bail!("{} {:?} {:?} not found", key.0, key.1, key.2);
         };
@@ -183,8 +203,8 @@ impl Store {
         object["metadata"]["resourceVersion"] = json!(rv.to_string());
         let previous = self.objects.get(key).cloned();
         // The DELETED event carries the object as it went, with the deletion's resourceVersion.
-        self.record(rv, "DELETED", key.clone(), object, previous);
-        Ok(())
+        self.record(rv, "DELETED", key.clone(), object.clone(), previous);
+        Ok(object)
     }
 
     /// The objects of `kind` (in `namespace` when given) at resourceVersion `at`, in (namespace,
