@@ -247,3 +247,113 @@ async fn an_api_server_that_cannot_be_reached_is_an_error_not_a_report() {
         "{stderr}"
     );
 }
+
+/// The dump's cluster with the policy kinds served too, holding a guardrail that requires a
+/// `team` label and one that does not compile.
+async fn cluster_with_policies() -> ApiServer {
+    let mut kinds = resources();
+    kinds.extend(
+        portcullis_webhook::serve::cluster::policy_kinds()
+            .iter()
+            .map(|k| {
+                let r = &k.resource;
+                if k.namespaced {
+                    Resource::namespaced(&r.group, &r.version, &r.kind, &r.plural)
+                } else {
+                    Resource::cluster(&r.group, &r.version, &r.kind, &r.plural)
+                }
+            }),
+    );
+    let server = ApiServer::start(kinds).await.unwrap();
+    let text = std::fs::read_to_string(DUMP).unwrap();
+    let docs = portcullis_policies::load::documents(DUMP, &text).unwrap();
+    for item in docs[0].value["items"].as_array().unwrap() {
+        if item["kind"] != "Service" {
+            server.apply(item.clone()).unwrap();
+        }
+    }
+    let guardrail = |name: &str, operator: &str| {
+        json!({
+            "apiVersion": "policy.portcullis.dev/v1alpha1",
+            "kind": "ClusterGuardrailPolicy",
+            "metadata": {"name": name},
+            "spec": {
+                "mode": "enforce",
+                "rules": [{"name": "team-label", "path": "$.metadata.labels.team", "operator": operator}],
+            },
+        })
+    };
+    server.apply(guardrail("require-team", "exists")).unwrap();
+    server.apply(guardrail("broken", "NoSuchOperator")).unwrap();
+    server
+}
+
+/// `audit --cluster --cluster-policies --no-images --output FORMAT`, no `--policy`.
+async fn audit_cluster_policies(server: &ApiServer, dir: &Path, format: &str) -> Output {
+    let kubeconfig = server.write_kubeconfig(dir).unwrap();
+    let args: Vec<String> = [
+        "audit",
+        "--cluster",
+        "--cluster-policies",
+        "--no-images",
+        "--output",
+        format,
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let dir: PathBuf = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        portcullis(&dir, &args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cluster_policies_in_force_are_audited_against_and_a_refused_one_is_a_gap() {
+    let server = cluster_with_policies().await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = audit_cluster_policies(&server, dir.path(), "jsonl").await;
+    // Partial: the broken policy is not in force, so nothing was audited against it.
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let rows = rows(&String::from_utf8_lossy(&out.stdout));
+    let team: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["policy"] == "require-team")
+        .collect();
+    // The 4 pod-carrying resources have no team label: each fails the guardrail.
+    assert_eq!(team.len(), 4, "{rows:#?}");
+    assert!(
+        team.iter()
+            .all(|r| r["status"] == "fail" && r["rule"] == "team-label")
+    );
+    assert!(rows.iter().all(|r| r["policy"] != "broken"));
+
+    let out = audit_cluster_policies(&server, dir.path(), "text").await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("PARTIAL: ClusterGuardrailPolicy/broken: refused, so not audited against: "),
+        "{text}"
+    );
+
+    // A policy kind that cannot be listed is an error, not a clean audit.
+    server.deny("list", "clusterguardrailpolicies");
+    let out = audit_cluster_policies(&server, dir.path(), "text").await;
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("listing clusterguardrailpolicies: 403 Forbidden"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn without_policies_or_cluster_policies_the_audit_says_what_to_give() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = portcullis(dir.path(), &["audit", "--no-images", DUMP]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no policies: give --policy"), "{stderr}");
+}

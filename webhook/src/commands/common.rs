@@ -12,7 +12,7 @@ use portcullis_policies::NoMatch;
 use crate::duration::clap_duration;
 use crate::mirrors::MirrorArgs;
 use crate::serve::config::{NamedPath, named_path};
-use crate::serve::decide::Policies;
+use crate::serve::decide::{NamedSource, Policies, SourceFile};
 use crate::serve::policy::{read_sources, read_trusted_roots};
 use portcullis_verifier::{
     Credentials, ImageRef, PrivateKey, PublicKey, RegistryClient, RegistryConfig,
@@ -78,8 +78,9 @@ impl RegistryArgs {
 /// The policy set to evaluate against, as `evaluate` and `audit` take it.
 #[derive(Debug, Args)]
 pub struct PolicyArgs {
-    /// Policy file or directory of *.yaml policies; repeatable.
-    #[arg(long = "policy", value_name = "FILE|DIR", required = true)]
+    /// Policy file or directory of *.yaml policies; repeatable. Needed unless `audit
+    /// --cluster-policies` reads the cluster's.
+    #[arg(long = "policy", value_name = "FILE|DIR")]
     pub policies: Vec<PathBuf>,
     /// A Sigstore `trusted_root.json` for keyless authorities naming NAME; repeatable.
     #[arg(long = "trusted-root", value_name = "NAME=FILE", value_parser = named_path)]
@@ -102,8 +103,27 @@ impl PolicyArgs {
     /// any `--exception-namespaces`, so that the same policies elsewhere, or in another order,
     /// have the same fingerprint.
     pub fn load_fingerprinted(&self, no_match: NoMatch) -> anyhow::Result<(Policies, String)> {
+        anyhow::ensure!(
+            !self.policies.is_empty(),
+            "no policies: give --policy FILE|DIR (repeatable)"
+        );
         let files = read_sources(&self.policies)?;
         let roots = read_trusted_roots(&self.trusted_roots)?;
+        let fingerprint = self.fingerprint(&files, &roots, no_match, Vec::new());
+        let policies = Policies::parse_with_roots(&files, &roots)?
+            .with_no_match(no_match)
+            .with_exception_namespaces(&self.exception_namespaces);
+        Ok((policies, fingerprint))
+    }
+
+    /// The fingerprint of [`Self::load_fingerprinted`], with `more` parts (cluster objects).
+    pub fn fingerprint(
+        &self,
+        files: &[SourceFile],
+        roots: &[NamedSource],
+        no_match: NoMatch,
+        more: Vec<String>,
+    ) -> String {
         let mut parts: Vec<String> = files
             .iter()
             .map(|f| sha256_hex(f.text.as_bytes()))
@@ -119,13 +139,10 @@ impl PolicyArgs {
                     self.exception_namespaces.join(",")
                 )
             }))
+            .chain(more)
             .collect();
         parts.sort_unstable();
-        let fingerprint = sha256_hex(parts.join("\n").as_bytes());
-        let policies = Policies::parse_with_roots(&files, &roots)?
-            .with_no_match(no_match)
-            .with_exception_namespaces(&self.exception_namespaces);
-        Ok((policies, fingerprint))
+        sha256_hex(parts.join("\n").as_bytes())
     }
 }
 

@@ -32,6 +32,11 @@ pub struct ClusterArgs {
     /// The kubeconfig for --cluster.
     #[arg(long, value_name = "FILE", requires = "cluster")]
     pub kubeconfig: Option<PathBuf>,
+    /// Audit against the cluster's own policy objects (ClusterImagePolicy,
+    /// ClusterGuardrailPolicy, ImagePolicy, GuardrailPolicy, PolicyException), compiled as the
+    /// webhook compiles them, with any --policy files. Needs list on them.
+    #[arg(long, requires = "cluster")]
+    pub cluster_policies: bool,
     /// Objects per list request (`limit`), as `kubectl get --chunk-size`.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
     pub page_size: u32,
@@ -95,14 +100,30 @@ pub struct Listing {
 }
 
 impl ClusterArgs {
-    pub async fn list(&self) -> anyhow::Result<Listing> {
+    /// The API client and the API server's URL.
+    pub async fn connect(&self) -> anyhow::Result<(kube::Client, String)> {
         let (client, server) = crate::kubeconfig::connect(self.kubeconfig.as_deref()).await?;
+        Ok((client, server.trim_end_matches('/').to_string()))
+    }
+
+    /// When listing must end.
+    pub fn deadline(&self) -> Instant {
+        Instant::now() + self.list_timeout
+    }
+
+    /// Everything [`KINDS`] names; an error when nothing at all could be listed.
+    pub async fn list(
+        &self,
+        client: &kube::Client,
+        server: &str,
+        deadline: Instant,
+    ) -> anyhow::Result<Listing> {
         let listing = list(
-            &client,
-            server.trim_end_matches('/'),
+            client,
+            server,
             self.page_size,
             usize::from(self.list_concurrency),
-            Instant::now() + self.list_timeout,
+            deadline,
         )
         .await;
         if listing.inputs.is_empty() && listing.gaps.len() == KINDS.len() {
@@ -213,7 +234,7 @@ async fn list_kind(
 }
 
 /// The API server's own words for a refusal; the cause chain for anything else.
-fn describe(error: kube::Error) -> String {
+pub(super) fn describe(error: kube::Error) -> String {
     match error {
         kube::Error::Api(status) => {
             format!("{} {}: {}", status.code, status.reason, status.message)

@@ -22,6 +22,7 @@
 //! otherwise.
 
 pub mod cluster;
+pub mod cluster_policies;
 pub mod html;
 pub mod junit;
 pub mod policy_report;
@@ -36,7 +37,7 @@ use std::time::{Duration, SystemTime};
 
 use clap::{Args, ValueEnum};
 use portcullis_policies::compliance::ControlMap;
-use portcullis_policies::{NoMatch, VerdictMap};
+use portcullis_policies::{NoMatch, PolicySet, VerdictMap};
 
 use self::cluster::ClusterArgs;
 use self::policy_report::Flavour;
@@ -45,6 +46,8 @@ use super::common::{PolicyArgs, RegistryArgs, exit_status, sha256_hex};
 use super::image_facts::{Budget, verify_images};
 use super::inputs::{self, BadInput, Input};
 use crate::duration::clap_duration;
+use crate::serve::decide::Policies;
+use crate::serve::policy::Loaded;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AuditOutput {
@@ -108,6 +111,21 @@ pub struct AuditArgs {
     pub inputs: Vec<PathBuf>,
 }
 
+/// The policy set audited against: the `--policy` files, or what the cluster has in force.
+enum PolicySource {
+    Files(Policies),
+    Cluster(std::sync::Arc<Loaded>),
+}
+
+impl PolicySource {
+    fn set(&self) -> &PolicySet {
+        match self {
+            PolicySource::Files(p) => p.set(),
+            PolicySource::Cluster(loaded) => loaded.policies.set(),
+        }
+    }
+}
+
 /// What an audit found, and what it could not look at.
 struct Audited {
     results: Vec<AuditResult>,
@@ -137,7 +155,34 @@ impl AuditArgs {
 
     async fn audit(&self) -> anyhow::Result<Audited> {
         let map = ControlMap::shipped()?;
-        let (policies, policy_fingerprint) = self.policy.load_fingerprinted(self.no_match)?;
+        let connection = if self.cluster.cluster {
+            Some(self.cluster.connect().await?)
+        } else {
+            None
+        };
+        let deadline = self.cluster.deadline();
+        let mut partial: Vec<String> = Vec::new();
+        let (policies, policy_fingerprint) = match &connection {
+            Some((client, _)) if self.cluster.cluster_policies => {
+                let page_size = self.cluster.page_size;
+                let found = cluster_policies::load(
+                    client,
+                    &self.policy,
+                    self.no_match,
+                    page_size,
+                    deadline,
+                )
+                .await?;
+                partial.extend(found.refused.iter().map(|(origin, reason)| {
+                    format!("{origin}: refused, so not audited against: {reason}")
+                }));
+                (PolicySource::Cluster(found.loaded), found.fingerprint)
+            }
+            _ => {
+                let (policies, fingerprint) = self.policy.load_fingerprinted(self.no_match)?;
+                (PolicySource::Files(policies), fingerprint)
+            }
+        };
         let set = policies.set();
         let mut read = if self.inputs.is_empty() {
             Vec::new()
@@ -145,8 +190,8 @@ impl AuditArgs {
             inputs::read_all(&self.inputs)?
         };
         let mut gaps = Vec::new();
-        if self.cluster.cluster {
-            let listing = self.cluster.list().await?;
+        if let Some((client, server)) = &connection {
+            let listing = self.cluster.list(client, server, deadline).await?;
             read.extend(listing.inputs);
             gaps = listing.gaps;
         }
@@ -179,7 +224,7 @@ impl AuditArgs {
             }
         }
         results.extend(gaps.iter().map(results::of_gap));
-        let partial: Vec<String> = gaps.iter().map(cluster::Gap::line).collect();
+        partial.extend(gaps.iter().map(cluster::Gap::line));
         let note = if self.no_images {
             "not verified (--no-images): image rules are reported as skip"
         } else {

@@ -24,7 +24,7 @@ use prometheus_client::registry::Registry;
 use tokio::sync::watch as signal;
 
 pub use health::{ClusterHealth, WatchMetrics};
-pub use kinds::{Kind, policy_kinds};
+pub use kinds::{Kind, origin, policy_kinds, source};
 pub use status::FIELD_MANAGER;
 
 use super::policy::PolicyStore;
