@@ -80,25 +80,93 @@ pub fn documents(origin: &str, text: &str) -> Result<Vec<Document>, LoadError> {
             lines.push(line);
         }
     }
-    let mut out = Vec::new();
-    for (line, lines) in chunks {
-        let meaningful = lines
+    let meaningful: Vec<(usize, String)> = chunks
+        .into_iter()
+        .filter(|(_, lines)| {
+            lines
+                .iter()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        })
+        .map(|(line, lines)| (line, lines.join("\n")))
+        .collect();
+    // Documents are independent: a long stream (a cluster dump, a kustomize rendering) is
+    // parsed on every core, in order.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(meaningful.len() / PARALLEL_FROM)
+        .max(1);
+    let per_thread = meaningful.len().div_ceil(threads).max(1);
+    let parsed: Vec<Result<Option<Document>, LoadError>> = if threads == 1 {
+        meaningful
             .iter()
-            .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'));
-        if !meaningful {
-            continue;
+            .map(|d| parse_document(origin, d))
+            .collect()
+    } else {
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = meaningful
+                .chunks(per_thread)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|d| parse_document(origin, d))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    };
+    // Numbered as documents that are not empty, as before they were parsed apart.
+    let mut out = Vec::new();
+    for result in parsed {
+        match result {
+            Ok(Some(mut doc)) => {
+                doc.index = out.len() + 1;
+                out.push(doc);
+            }
+            Ok(None) => {}
+            Err(LoadError::Yaml {
+                origin,
+                line,
+                message,
+                ..
+            }) => {
+                return Err(LoadError::Yaml {
+                    origin,
+                    document: out.len() + 1,
+                    line,
+                    message,
+                });
+            }
+            Err(e) => return Err(e),
         }
-        let document = out.len() + 1;
-        let text = lines.join("\n");
-        // A JSON document (`kubectl get -o json`, one object per document) is read as JSON,
-        // which YAML 1.2 contains, several times faster. Only a document that fails is parsed
-        // again, padded to its position so that the error names the file's line: padding every
-        // one would make n documents cost O(n²).
-        let json = text.trim_start().starts_with('{');
-        let value: Value = match json
-            .then(|| serde_json::from_str(&text).ok())
+    }
+    Ok(out)
+}
+
+/// Below this many documents per core, one thread parses them all.
+const PARALLEL_FROM: usize = 256;
+
+/// One document (its first line and text); `None` when it is empty (`null`). Its number is
+/// set by the caller, which alone knows how many documents before it were empty.
+fn parse_document(
+    origin: &str,
+    (line, text): &(usize, String),
+) -> Result<Option<Document>, LoadError> {
+    let (document, line) = (0, *line);
+    // A JSON document (`kubectl get -o json`, one object per document) is read as JSON, which
+    // YAML 1.2 contains, several times faster. Only a document that fails is parsed again,
+    // padded to its position so that the error names the file's line: padding every one would
+    // make n documents cost O(n²).
+    let json = text.trim_start().starts_with('{');
+    let value: Value =
+        match json
+            .then(|| serde_json::from_str(text).ok())
             .flatten()
-            .map_or_else(|| serde_saphyr::from_str(&text), Ok)
+            .map_or_else(|| serde_saphyr::from_str(text), Ok)
         {
             Ok(value) => value,
             Err(_) => serde_saphyr::from_str(&format!("{}{text}", "\n".repeat(line - 1))).map_err(
@@ -110,16 +178,11 @@ pub fn documents(origin: &str, text: &str) -> Result<Vec<Document>, LoadError> {
                 },
             )?,
         };
-        if value.is_null() {
-            continue;
-        }
-        out.push(Document {
-            index: document,
-            line,
-            value,
-        });
-    }
-    Ok(out)
+    Ok((!value.is_null()).then_some(Document {
+        index: document,
+        line,
+        value,
+    }))
 }
 
 /// What a load compiled: policies, and exceptions to them.
@@ -262,6 +325,38 @@ mod tests {
         assert!(
             msg.contains("line 4"),
             "YAML error lines are file lines: {msg}"
+        );
+    }
+
+    /// A stream long enough to be parsed on several threads keeps its order, numbering and
+    /// lines, skips empty (`null`) documents, and fails on its first bad document.
+    #[test]
+    fn a_long_stream_keeps_order_numbers_and_lines() {
+        let mut parts: Vec<String> = (0..1500).map(|i| format!("n: {i}\nk: v")).collect();
+        parts[10] = "~".into();
+        let text = parts.join("\n---\n");
+        let docs = documents("long.yaml", &text).unwrap();
+        assert_eq!(docs.len(), 1499);
+        for (i, doc) in docs.iter().enumerate() {
+            let n = if i < 10 { i } else { i + 1 };
+            assert_eq!(doc.index, i + 1);
+            assert_eq!(doc.value["n"], n, "document {}", doc.index);
+            // Document n starts at its `---`: each part before it is 2 lines (the `~` 1) and a
+            // `---` line.
+            let line = match n {
+                0 => 1,
+                1..=10 => 3 * n,
+                _ => 3 * n - 1,
+            };
+            assert_eq!(doc.line, line, "document {}", doc.index);
+        }
+        parts[1200] = "c: [unclosed".into();
+        parts[1400] = "d: [unclosed".into();
+        let err = documents("long.yaml", &parts.join("\n---\n")).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("long.yaml: document 1200 (line 3599)"),
+            "{err}"
         );
     }
 

@@ -359,3 +359,39 @@ fn folders_are_read_recursively_without_following_linked_folders() {
             .all(|r| r["resource"]["file"] == "manifests/sub/dump.yaml")
     );
 }
+
+/// More resources than one batch of evaluation (2,048), shared out across threads: JSON lines
+/// come out in input order, every resource's results together, and a `fail` in the last batch
+/// still sets the `--fail-on` exit status.
+#[test]
+fn a_long_stream_is_reported_in_input_order_and_fails_on_its_last_resource() {
+    let dir = setup();
+    let pod = |i: usize, privileged: bool| {
+        format!(
+            "{{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{{\"name\":\"p{i}\",\"namespace\":\"a\"}},\
+             \"spec\":{{\"containers\":[{{\"name\":\"c\",\"image\":\"r.example/a@sha256:{:064x}\",\
+             \"securityContext\":{{\"privileged\":{privileged}}}}}]}}}}",
+            i
+        )
+    };
+    let count = 2_500;
+    let docs: Vec<String> = (0..count).map(|i| pod(i, i == count - 1)).collect();
+    let policy = repo("policies/library/pod-security-baseline.yaml");
+    let out = audit_stdin(dir.path(), &policy, &docs.join("\n---\n"));
+    let rows = jsonl(&out, 1);
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r["resource"]["name"].as_str().unwrap())
+        .collect();
+    let mut order: Vec<&str> = names.clone();
+    order.dedup();
+    let want: Vec<String> = (0..count).map(|i| format!("p{i}")).collect();
+    assert_eq!(order, want, "results out of input order");
+    assert_eq!(names.len(), count * (rows.len() / count));
+    let fails: Vec<&str> = rows
+        .iter()
+        .filter(|r| r["status"] == "fail")
+        .map(|r| r["resource"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(fails, [format!("p{}", count - 1)]);
+}

@@ -23,6 +23,7 @@
 
 pub mod cluster;
 pub mod cluster_policies;
+mod evaluate;
 pub mod html;
 pub mod junit;
 pub mod policy_report;
@@ -126,10 +127,11 @@ impl PolicySource {
     }
 }
 
-/// What an audit found, and what it could not look at.
+/// What an audit printed (unless it streamed it), whether `--fail-on` is met, and whether it
+/// could not look at everything.
 struct Audited {
-    results: Vec<AuditResult>,
     printed: String,
+    failed: bool,
     partial: bool,
 }
 
@@ -137,7 +139,7 @@ impl AuditArgs {
     pub async fn run(self) -> ExitCode {
         let failed = self.audit().await.map(|audited| {
             print!("{}", audited.printed);
-            audited.partial || self.fails(&audited.results)
+            audited.partial || audited.failed
         });
         exit_status(failed)
     }
@@ -212,26 +214,45 @@ impl AuditArgs {
             .filter(|e| e.is_transient())
             .map(ToString::to_string)
             .collect();
-        let images = (!self.no_images).then_some(&unverifiable);
-        let mut results = Vec::new();
-        for r in &read {
-            match r {
-                Ok(input) => {
-                    let evaluation = set.evaluate_detailed(&input.request, &facts);
-                    results.extend(results::of_evaluation(input, &evaluation, &map, images));
-                }
-                Err(bad) => results.push(results::of_bad_input(bad)),
-            }
-        }
-        results.extend(gaps.iter().map(results::of_gap));
+        let evaluator = evaluate::Evaluator {
+            set,
+            facts: &facts,
+            map: &map,
+            images: (!self.no_images).then_some(&unverifiable),
+        };
         partial.extend(gaps.iter().map(cluster::Gap::line));
+        let gap_results: Vec<AuditResult> = gaps.iter().map(results::of_gap).collect();
+        if self.output == AuditOutput::Jsonl {
+            // Streamed: one batch of results in memory at a time.
+            let mut failed = self.fails(&gap_results);
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut write = |batch: &[AuditResult]| -> anyhow::Result<()> {
+                failed |= self.fails(batch);
+                report::write_jsonl(&mut out, batch)
+            };
+            evaluator.each_batch(&read, |batch| write(&batch))?;
+            write(&gap_results)?;
+            std::io::Write::flush(&mut out)?;
+            return Ok(Audited {
+                printed: String::new(),
+                failed,
+                partial: !partial.is_empty(),
+            });
+        }
+        let mut results = Vec::new();
+        evaluator.each_batch(&read, |batch| {
+            results.extend(batch);
+            Ok(())
+        })?;
+        results.extend(gap_results);
         let note = if self.no_images {
             "not verified (--no-images): image rules are reported as skip"
         } else {
             "verified against their registries, as admission does"
         };
         let printed = match self.output {
-            AuditOutput::Jsonl => report::jsonl(&results)?,
+            // Written as it was evaluated, above.
+            AuditOutput::Jsonl => String::new(),
             AuditOutput::Policyreport => {
                 policy_report::yaml(&results, Flavour::PolicyReport, SystemTime::now())?
             }
@@ -258,7 +279,7 @@ impl AuditArgs {
             }
         };
         Ok(Audited {
-            results,
+            failed: self.fails(&results),
             printed,
             partial: !partial.is_empty(),
         })

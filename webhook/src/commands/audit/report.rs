@@ -1,5 +1,5 @@
 //! Printing audit results: `text` (a summary by control with counts, then the evidence for
-//! every non-passing result) or `jsonl` (one JSON object per result).
+//! every non-passing result) or `jsonl` (one JSON object per result, written as they come).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -62,13 +62,13 @@ pub fn by_control(results: &[AuditResult]) -> BTreeMap<String, Counts> {
     out
 }
 
-pub fn jsonl(results: &[AuditResult]) -> anyhow::Result<String> {
-    let mut out = String::new();
+/// `results` as JSON lines into `out`.
+pub fn write_jsonl(out: &mut impl std::io::Write, results: &[AuditResult]) -> anyhow::Result<()> {
     for r in results {
-        out.push_str(&serde_json::to_string(r)?);
-        out.push('\n');
+        serde_json::to_writer(&mut *out, r)?;
+        out.write_all(b"\n")?;
     }
-    Ok(out)
+    Ok(())
 }
 
 pub fn text(

@@ -1,0 +1,68 @@
+//! Evaluating the audited resources: a batch at a time, each batch shared out across the cores
+//! and put back in input order, so that an audit of a whole cluster dump uses every core and a
+//! streamed output (`--output jsonl`) holds one batch of results at a time, not all of them.
+
+use std::collections::HashSet;
+
+use portcullis_policies::compliance::ControlMap;
+use portcullis_policies::{PolicySet, VerdictMap};
+
+use super::results::{self, AuditResult};
+use crate::commands::inputs::{BadInput, Input};
+
+/// Resources evaluated between two hand-overs of results.
+const BATCH: usize = 2048;
+/// Below this many resources in a batch, one thread evaluates them.
+const PARALLEL_FROM: usize = 64;
+
+/// What every resource is evaluated against.
+pub struct Evaluator<'a> {
+    pub set: &'a PolicySet,
+    pub facts: &'a VerdictMap,
+    pub map: &'a ControlMap,
+    /// `None` with `--no-images`, else the messages of verdicts no registry could give.
+    pub images: Option<&'a HashSet<String>>,
+}
+
+impl Evaluator<'_> {
+    fn one(&self, read: &Result<Input, BadInput>) -> Vec<AuditResult> {
+        match read {
+            Ok(input) => {
+                let evaluation = self.set.evaluate_detailed(&input.request, self.facts);
+                results::of_evaluation(input, &evaluation, self.map, self.images)
+            }
+            Err(bad) => vec![results::of_bad_input(bad)],
+        }
+    }
+
+    fn batch(&self, batch: &[Result<Input, BadInput>]) -> Vec<AuditResult> {
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        if threads == 1 || batch.len() < PARALLEL_FROM {
+            return batch.iter().flat_map(|r| self.one(r)).collect();
+        }
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = batch
+                .chunks(batch.len().div_ceil(threads))
+                .map(|part| {
+                    scope.spawn(move || part.iter().flat_map(|r| self.one(r)).collect::<Vec<_>>())
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    }
+
+    /// The results of every resource of `read`, in order, handed to `sink` a batch at a time.
+    pub fn each_batch(
+        &self,
+        read: &[Result<Input, BadInput>],
+        mut sink: impl FnMut(Vec<AuditResult>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        for batch in read.chunks(BATCH) {
+            sink(self.batch(batch))?;
+        }
+        Ok(())
+    }
+}
