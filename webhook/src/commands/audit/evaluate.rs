@@ -35,33 +35,44 @@ impl Evaluator<'_> {
         }
     }
 
-    fn batch(&self, batch: &[Result<Input, BadInput>]) -> Vec<AuditResult> {
+    /// `batch` shared out across the cores; each part's results are `finish`ed on its own
+    /// thread (serialised, say), and the parts come back in order.
+    fn batch<T: Send>(
+        &self,
+        batch: &[Result<Input, BadInput>],
+        finish: &(impl Fn(Vec<AuditResult>) -> T + Sync),
+    ) -> Vec<T> {
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let part = |part: &[Result<Input, BadInput>]| {
+            finish(part.iter().flat_map(|r| self.one(r)).collect())
+        };
         if threads == 1 || batch.len() < PARALLEL_FROM {
-            return batch.iter().flat_map(|r| self.one(r)).collect();
+            return vec![part(batch)];
         }
         std::thread::scope(|scope| {
             let workers: Vec<_> = batch
                 .chunks(batch.len().div_ceil(threads))
-                .map(|part| {
-                    scope.spawn(move || part.iter().flat_map(|r| self.one(r)).collect::<Vec<_>>())
-                })
+                .map(|chunk| scope.spawn(move || part(chunk)))
                 .collect();
             workers
                 .into_iter()
-                .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
                 .collect()
         })
     }
 
-    /// The results of every resource of `read`, in order, handed to `sink` a batch at a time.
-    pub fn each_batch(
+    /// The results of every resource of `read`, in order, `finish`ed a part of a batch at a
+    /// time on the thread that evaluated them, then handed to `sink`.
+    pub fn each_batch<T: Send>(
         &self,
         read: &[Result<Input, BadInput>],
-        mut sink: impl FnMut(Vec<AuditResult>) -> anyhow::Result<()>,
+        finish: impl Fn(Vec<AuditResult>) -> T + Sync,
+        mut sink: impl FnMut(T) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         for batch in read.chunks(BATCH) {
-            sink(self.batch(batch))?;
+            for part in self.batch(batch, &finish) {
+                sink(part)?;
+            }
         }
         Ok(())
     }

@@ -223,15 +223,22 @@ impl AuditArgs {
         partial.extend(gaps.iter().map(cluster::Gap::line));
         let gap_results: Vec<AuditResult> = gaps.iter().map(results::of_gap).collect();
         if self.output == AuditOutput::Jsonl {
-            // Streamed: one batch of results in memory at a time.
-            let mut failed = self.fails(&gap_results);
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            let mut write = |batch: &[AuditResult]| -> anyhow::Result<()> {
-                failed |= self.fails(batch);
-                report::write_jsonl(&mut out, batch)
+            // Streamed: each thread writes the lines of what it evaluated, a batch at a time.
+            let lines = |results: Vec<AuditResult>| -> anyhow::Result<(Vec<u8>, bool)> {
+                let mut buf = Vec::new();
+                report::write_jsonl(&mut buf, &results)?;
+                Ok((buf, self.fails(&results)))
             };
-            evaluator.each_batch(&read, |batch| write(&batch))?;
-            write(&gap_results)?;
+            let mut failed = false;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let mut sink = |part: anyhow::Result<(Vec<u8>, bool)>| -> anyhow::Result<()> {
+                let (buf, fails) = part?;
+                failed |= fails;
+                std::io::Write::write_all(&mut out, &buf)?;
+                Ok(())
+            };
+            evaluator.each_batch(&read, lines, &mut sink)?;
+            sink(lines(gap_results))?;
             std::io::Write::flush(&mut out)?;
             return Ok(Audited {
                 printed: String::new(),
@@ -240,10 +247,14 @@ impl AuditArgs {
             });
         }
         let mut results = Vec::new();
-        evaluator.each_batch(&read, |batch| {
-            results.extend(batch);
-            Ok(())
-        })?;
+        evaluator.each_batch(
+            &read,
+            |part| part,
+            |part| {
+                results.extend(part);
+                Ok(())
+            },
+        )?;
         results.extend(gap_results);
         let note = if self.no_images {
             "not verified (--no-images): image rules are reported as skip"
