@@ -4,10 +4,9 @@
 
 use std::collections::HashSet;
 
-use portcullis_policies::compliance::ControlMap;
 use portcullis_policies::{PolicySet, VerdictMap};
 
-use super::results::{self, AuditResult};
+use super::results::{self, AuditResult, ControlLabels};
 use crate::commands::inputs::{BadInput, Input};
 
 /// Resources evaluated between two hand-overs of results.
@@ -19,7 +18,7 @@ const PARALLEL_FROM: usize = 64;
 pub struct Evaluator<'a> {
     pub set: &'a PolicySet,
     pub facts: &'a VerdictMap,
-    pub map: &'a ControlMap,
+    pub labels: &'a ControlLabels,
     /// `None` with `--no-images`, else the messages of verdicts no registry could give.
     pub images: Option<&'a HashSet<String>>,
 }
@@ -29,7 +28,7 @@ impl Evaluator<'_> {
         match read {
             Ok(input) => {
                 let evaluation = self.set.evaluate_detailed(&input.request, self.facts);
-                results::of_evaluation(input, &evaluation, self.map, self.images)
+                results::of_evaluation(input, &evaluation, self.labels, self.images)
             }
             Err(bad) => vec![results::of_bad_input(bad)],
         }

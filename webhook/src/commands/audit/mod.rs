@@ -217,7 +217,7 @@ impl AuditArgs {
         let evaluator = evaluate::Evaluator {
             set,
             facts: &facts,
-            map: &map,
+            labels: &results::ControlLabels::new(&map),
             images: (!self.no_images).then_some(&unverifiable),
         };
         partial.extend(gaps.iter().map(cluster::Gap::line));

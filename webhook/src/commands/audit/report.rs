@@ -55,7 +55,7 @@ pub fn by_control(results: &[AuditResult]) -> BTreeMap<String, Counts> {
                 .or_default()
                 .add(r.status);
         }
-        for c in &r.controls {
+        for c in r.controls.iter() {
             out.entry(c.clone()).or_default().add(r.status);
         }
     }

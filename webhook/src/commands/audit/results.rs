@@ -9,7 +9,8 @@
 //! admission denies as unverified: the audit says it could not tell, not that the image failed). Nothing here re-implements a rule: findings come from
 //! [`portcullis_policies::PolicySet::evaluate_detailed`], the evaluation admission uses.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use portcullis_policies::catalog::VERIFY_IMAGE;
 use portcullis_policies::compliance::ControlMap;
@@ -91,7 +92,8 @@ impl Resource {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditResult {
-    pub resource: Resource,
+    /// Shared by the resource's results.
+    pub resource: Arc<Resource>,
     /// Empty for `error` results, which no policy produced.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub policy: String,
@@ -101,8 +103,9 @@ pub struct AuditResult {
     pub mode: Option<Mode>,
     pub rule: String,
     pub status: Status,
-    /// `framework:control` ids the rule maps to (policies/compliance/controls.yaml).
-    pub controls: Vec<String>,
+    /// `framework:control` ids the rule maps to (policies/compliance/controls.yaml), shared by
+    /// the rule's results.
+    pub controls: Arc<[String]>,
     /// Why, for anything but `pass`: one line per finding.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
@@ -153,6 +156,31 @@ impl AuditResult {
     }
 }
 
+/// Each rule's `framework:control` labels, made once per audit rather than once per result.
+pub struct ControlLabels {
+    by_rule: HashMap<String, Arc<[String]>>,
+    none: Arc<[String]>,
+}
+
+impl ControlLabels {
+    pub fn new(map: &ControlMap) -> Self {
+        Self {
+            by_rule: map
+                .rules
+                .keys()
+                .map(|rule| (rule.clone(), Arc::from(map.controls_of(rule))))
+                .collect(),
+            none: Arc::from(Vec::new()),
+        }
+    }
+
+    fn of(&self, rule: &str) -> Arc<[String]> {
+        self.by_rule
+            .get(rule)
+            .map_or_else(|| self.none.clone(), Arc::clone)
+    }
+}
+
 /// Reason given for image rules under `--no-images`.
 pub const NO_IMAGES_REASON: &str = "image verification not run (--no-images)";
 
@@ -162,10 +190,10 @@ pub const NO_IMAGES_REASON: &str = "image verification not run (--no-images)";
 pub fn of_evaluation(
     input: &Input,
     evaluation: &Evaluation,
-    map: &ControlMap,
+    labels: &ControlLabels,
     images: Option<&HashSet<String>>,
 ) -> Vec<AuditResult> {
-    let resource = Resource::of(input);
+    let resource = Arc::new(Resource::of(input));
     let mut out = Vec::new();
     for o in &evaluation.outcomes {
         let mut seen: Vec<&str> = Vec::new();
@@ -223,7 +251,7 @@ pub fn of_evaluation(
                 mode: Some(o.mode),
                 rule: rule.clone(),
                 status,
-                controls: map.controls_of(rule),
+                controls: labels.of(rule),
                 reasons,
                 fixes,
                 findings: if status == Status::Skip {
@@ -253,7 +281,7 @@ fn waived_by(evaluation: &Evaluation, policy: &str, rule: &str) -> Vec<String> {
 /// The result for a resource that is not a valid instance of its kind.
 pub fn of_bad_input(bad: &BadInput) -> AuditResult {
     AuditResult {
-        resource: Resource {
+        resource: Arc::new(Resource {
             api_version: String::new(),
             kind: bad.kind.clone(),
             namespace: String::new(),
@@ -261,13 +289,13 @@ pub fn of_bad_input(bad: &BadInput) -> AuditResult {
             file: bad.origin.clone(),
             document: bad.document,
             line: bad.line,
-        },
+        }),
         policy: String::new(),
         policy_kind: None,
         mode: None,
         rule: "readable".into(),
         status: Status::Error,
-        controls: Vec::new(),
+        controls: Arc::from(Vec::new()),
         reasons: vec![bad.error.clone()],
         fixes: vec![
             "make the object a valid instance of its kind (the API server would refuse it)".into(),
@@ -279,7 +307,7 @@ pub fn of_bad_input(bad: &BadInput) -> AuditResult {
 /// The result for a kind the API server did not list to the end: the audit is partial.
 pub fn of_gap(gap: &Gap) -> AuditResult {
     AuditResult {
-        resource: Resource {
+        resource: Arc::new(Resource {
             api_version: gap.api_version.clone(),
             kind: gap.kind.clone(),
             namespace: String::new(),
@@ -287,13 +315,13 @@ pub fn of_gap(gap: &Gap) -> AuditResult {
             file: String::new(),
             document: 0,
             line: 0,
-        },
+        }),
         policy: String::new(),
         policy_kind: None,
         mode: None,
         rule: "listed".into(),
         status: Status::Error,
-        controls: Vec::new(),
+        controls: Arc::from(Vec::new()),
         reasons: vec![format!(
             "the audit is partial: {} {} listed, then {}",
             gap.listed, gap.plural, gap.error

@@ -232,6 +232,7 @@ fn desired_reports(
         .map(ToString::to_string)
         .collect();
     let now = SystemTime::now();
+    let labels = results::ControlLabels::new(map);
     let mut out = BTreeMap::new();
     for input in listing.inputs.iter().flatten() {
         let request = &input.request;
@@ -239,7 +240,7 @@ fn desired_reports(
             continue;
         };
         let evaluation = set.evaluate_detailed(request, facts);
-        let results = results::of_evaluation(input, &evaluation, map, Some(&unverifiable));
+        let results = results::of_evaluation(input, &evaluation, &labels, Some(&unverifiable));
         let api_version = request.kind.api_version();
         let scope = Scope {
             api_version: &api_version,
