@@ -8,29 +8,12 @@ mod audit_support;
 mod cli_support;
 
 use std::path::PathBuf;
-use std::process::Command;
 
-use audit_support::{DUMP, audit, audit_stdin, dump_and_broken_pod};
+use audit_support::{DUMP, audit, audit_stdin, dump_and_broken_pod, schema_check};
 use portcullis_testkit::workspace_root;
 use serde_json::{Value, json};
 
 // === schema validation ===
-
-/// `check-jsonschema` from the project's virtualenv (`make bootstrap` installs it);
-/// `PORTCULLIS_CHECK_JSONSCHEMA` overrides it.
-fn check_jsonschema() -> PathBuf {
-    let path = std::env::var_os("PORTCULLIS_CHECK_JSONSCHEMA").map_or_else(
-        || workspace_root().join(".work/venv/bin/check-jsonschema"),
-        PathBuf::from,
-    );
-    assert!(
-        path.is_file(),
-        "check-jsonschema not found at {}: run `make bootstrap` (it installs the pinned Python \
-         tools into .work/venv), or set PORTCULLIS_CHECK_JSONSCHEMA",
-        path.display()
-    );
-    path
-}
 
 /// The schema file of a report resource: `testdata/schemas/crds/<group>/<kind>_<version>.json`.
 fn schema_of(doc: &Value) -> PathBuf {
@@ -47,22 +30,8 @@ fn schema_of(doc: &Value) -> PathBuf {
 fn validate(docs: &[Value]) -> Result<(), String> {
     let dir = tempfile::tempdir().unwrap();
     for (i, doc) in docs.iter().enumerate() {
-        let file = dir.path().join(format!("doc{i}.json"));
-        std::fs::write(&file, serde_json::to_vec(doc).unwrap()).unwrap();
-        let out = Command::new(check_jsonschema())
-            .arg("--schemafile")
-            .arg(schema_of(doc))
-            .arg(&file)
-            .output()
-            .unwrap();
-        if !out.status.success() {
-            return Err(format!(
-                "document {i} ({}): {}{}",
-                doc["kind"],
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
+        schema_check(&schema_of(doc), doc, dir.path(), &[])
+            .map_err(|e| format!("document {i} ({}): {e}", doc["kind"]))?;
     }
     Ok(())
 }

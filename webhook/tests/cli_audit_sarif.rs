@@ -1,12 +1,14 @@
-//! `portcullis audit --output sarif`: the structure code scanning reads (SARIF 2.1.0, one run,
-//! the driver and its rules, results with rule ids, levels and messages), and each finding at
-//! the file and line it was read from; standard input gives no location.
+//! `portcullis audit --output sarif`: valid against the SARIF 2.1.0 JSON schema
+//! (`testdata/schemas/sarif`), the structure code scanning reads (one run, the driver and its
+//! rules, results with rule ids, levels and messages), and each finding at the file and line it
+//! was read from; standard input gives no location.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod audit_support;
 mod cli_support;
 
-use audit_support::{DUMP, audit, audit_stdin};
+use audit_support::{DUMP, audit, audit_stdin, schema_check};
+use portcullis_testkit::workspace_root;
 use serde_json::{Value, json};
 
 /// A compliant Pod, then a privileged one with a `latest` image in the second document.
@@ -154,4 +156,25 @@ fn sarif_counts_the_findings_of_the_list_dump_and_standard_input_has_no_location
             .iter()
             .all(|r| r.get("locations").is_none())
     );
+}
+
+#[test]
+fn sarif_is_valid_against_the_sarif_2_1_0_schema() {
+    let schema = workspace_root().join("testdata/schemas/sarif/sarif-2.1.0-rtm.5.json");
+    // One `pattern` of this schema (`language`) is not an ECMAScript regex (an unmatched `]`,
+    // fixed in the final OASIS schema); Python's regex syntax reads it as upstream meant.
+    let flags = ["--regex-variant", "python"];
+    let dir = tempfile::tempdir().unwrap();
+    let from_file = sarif(&audit(dir.path(), "sarif", &[DUMP]));
+    let from_stdin = sarif(&audit_stdin(dir.path(), "sarif", TWO_PODS));
+    for log in [&from_file, &from_stdin] {
+        assert!(!results_of(log).is_empty());
+        if let Err(e) = schema_check(&schema, log, dir.path(), &flags) {
+            panic!("not valid SARIF 2.1.0: {e}");
+        }
+    }
+    // The check can fail: a level SARIF does not define is refused.
+    let mut broken = from_file.clone();
+    broken["runs"][0]["results"][0]["level"] = json!("fatal");
+    assert!(schema_check(&schema, &broken, dir.path(), &flags).is_err());
 }

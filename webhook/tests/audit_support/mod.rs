@@ -4,8 +4,8 @@
 //! 4 fail, 1 warn).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::Path;
-use std::process::Output;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use portcullis_testkit::workspace_root;
 
@@ -85,4 +85,48 @@ pub fn dump_and_broken_pod() -> (String, usize) {
         "{dump}\n---\napiVersion: v1\nkind: Pod\nmetadata: {{name: broken, namespace: a}}\nspec: {{containers: nginx}}\n"
     );
     (input, line)
+}
+
+/// `check-jsonschema` from the project's virtualenv (`make bootstrap` installs it);
+/// `PORTCULLIS_CHECK_JSONSCHEMA` overrides it.
+pub fn check_jsonschema() -> PathBuf {
+    let path = std::env::var_os("PORTCULLIS_CHECK_JSONSCHEMA").map_or_else(
+        || workspace_root().join(".work/venv/bin/check-jsonschema"),
+        PathBuf::from,
+    );
+    assert!(
+        path.is_file(),
+        "check-jsonschema not found at {}: run `make bootstrap` (it installs the pinned Python \
+         tools into .work/venv), or set PORTCULLIS_CHECK_JSONSCHEMA",
+        path.display()
+    );
+    path
+}
+
+/// Validates `doc` against the JSON Schema `schema` (written to a file in `dir`), with `flags`
+/// for `check-jsonschema`; its output when `doc` is not valid.
+pub fn schema_check(
+    schema: &Path,
+    doc: &serde_json::Value,
+    dir: &Path,
+    flags: &[&str],
+) -> Result<(), String> {
+    let file = dir.join("document.json");
+    std::fs::write(&file, serde_json::to_vec(doc).unwrap()).unwrap();
+    let out = Command::new(check_jsonschema())
+        .args(flags)
+        .arg("--schemafile")
+        .arg(schema)
+        .arg(&file)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
 }
