@@ -22,11 +22,7 @@ fn resources() -> Vec<Resource> {
     KINDS
         .iter()
         .map(|&(group, version, kind, plural, namespaced)| {
-            if namespaced {
-                Resource::namespaced(group, version, kind, plural)
-            } else {
-                Resource::cluster(group, version, kind, plural)
-            }
+            Resource::new(group, version, kind, plural, namespaced)
         })
         .collect()
 }
@@ -257,11 +253,7 @@ async fn cluster_with_policies() -> ApiServer {
             .iter()
             .map(|k| {
                 let r = &k.resource;
-                if k.namespaced {
-                    Resource::namespaced(&r.group, &r.version, &r.kind, &r.plural)
-                } else {
-                    Resource::cluster(&r.group, &r.version, &r.kind, &r.plural)
-                }
+                Resource::new(&r.group, &r.version, &r.kind, &r.plural, k.namespaced)
             }),
     );
     let server = ApiServer::start(kinds).await.unwrap();

@@ -19,11 +19,7 @@ fn resources() -> Vec<Resource> {
         KINDS
             .iter()
             .map(|&(group, version, kind, plural, namespaced)| {
-                if namespaced {
-                    Resource::namespaced(group, version, kind, plural)
-                } else {
-                    Resource::cluster(group, version, kind, plural)
-                }
+                Resource::new(group, version, kind, plural, namespaced)
             }),
     );
     out.push(Resource::namespaced(

@@ -8,11 +8,7 @@ pub fn policy_resources() -> Vec<Resource> {
         .iter()
         .map(|kind| {
             let r = &kind.resource;
-            if kind.namespaced {
-                Resource::namespaced(&r.group, &r.version, &r.kind, &r.plural)
-            } else {
-                Resource::cluster(&r.group, &r.version, &r.kind, &r.plural)
-            }
+            Resource::new(&r.group, &r.version, &r.kind, &r.plural, kind.namespaced)
         })
         .collect()
 }

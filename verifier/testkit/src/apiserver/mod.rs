@@ -101,7 +101,8 @@ impl Resource {
         Self::new(group, version, kind, plural, true)
     }
 
-    fn new(group: &str, version: &str, kind: &str, plural: &str, namespaced: bool) -> Self {
+    /// A kind, namespaced or cluster-scoped as `namespaced` says.
+    pub fn new(group: &str, version: &str, kind: &str, plural: &str, namespaced: bool) -> Self {
         Self {
             group: group.to_owned(),
             version: version.to_owned(),

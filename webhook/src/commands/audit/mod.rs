@@ -31,7 +31,6 @@ pub mod report;
 pub mod results;
 pub mod sarif;
 
-use std::collections::HashSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
@@ -207,13 +206,7 @@ impl AuditArgs {
             };
             verify_images(&self.registry, set, good().map(|i| &i.request), budget).await?
         };
-        // What a registry that could not answer (in time) says: those image rules are `error`.
-        let unverifiable: HashSet<String> = facts
-            .values()
-            .filter_map(|v| v.as_ref().as_ref().err())
-            .filter(|e| e.is_transient())
-            .map(ToString::to_string)
-            .collect();
+        let unverifiable = results::unverifiable(&facts);
         let evaluator = evaluate::Evaluator {
             set,
             facts: &facts,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use portcullis_policies::catalog::VERIFY_IMAGE;
 use portcullis_policies::compliance::ControlMap;
-use portcullis_policies::{Evaluation, Mode, PolicyKind, Reason, Request};
+use portcullis_policies::{Evaluation, Mode, PolicyKind, Reason, Request, VerdictMap};
 use serde::Serialize;
 
 use super::cluster::Gap;
@@ -179,6 +179,17 @@ impl ControlLabels {
             .get(rule)
             .map_or_else(|| self.none.clone(), Arc::clone)
     }
+}
+
+/// The messages of the verdicts no registry could give (unreachable, or out of time): an
+/// image rule whose every finding is one of them is an `error`, not a `fail`.
+pub fn unverifiable(facts: &VerdictMap) -> HashSet<String> {
+    facts
+        .values()
+        .filter_map(|v| v.as_ref().as_ref().err())
+        .filter(|e| e.is_transient())
+        .map(ToString::to_string)
+        .collect()
 }
 
 /// Reason given for image rules under `--no-images`.

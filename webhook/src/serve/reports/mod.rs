@@ -225,12 +225,7 @@ fn desired_reports(
     facts: &VerdictMap,
     map: &ControlMap,
 ) -> BTreeMap<(String, String), Desired> {
-    let unverifiable: HashSet<String> = facts
-        .values()
-        .filter_map(|v| v.as_ref().as_ref().err())
-        .filter(|e| e.is_transient())
-        .map(ToString::to_string)
-        .collect();
+    let unverifiable = results::unverifiable(facts);
     let now = SystemTime::now();
     let labels = results::ControlLabels::new(map);
     let mut out = BTreeMap::new();
