@@ -207,25 +207,40 @@ async fn list_kind(
         plural: plural.into(),
     };
     let api: Api<DynamicObject> = Api::all_with(client, &resource);
+    let (objects, mut error) = pages(&api, ListParams::default().limit(page_size), deadline).await;
+    let mut items = Vec::with_capacity(objects.len());
+    for object in objects {
+        match serde_json::to_value(object) {
+            // A list's items carry no apiVersion and kind; admission's objects do.
+            Ok(mut item) => {
+                item["apiVersion"] = Value::from(resource.api_version.clone());
+                item["kind"] = Value::from(kind);
+                items.push(item);
+            }
+            Err(e) => {
+                error = Some(format!("an unreadable object: {e}"));
+                break;
+            }
+        }
+    }
+    (items, error)
+}
+
+/// Every object `api` lists with `params`, page by page (`continue`), until `deadline`; on the
+/// first failure, what was listed and why it stopped (the API server's words).
+pub async fn pages(
+    api: &Api<DynamicObject>,
+    mut params: ListParams,
+    deadline: Instant,
+) -> (Vec<DynamicObject>, Option<String>) {
     let mut items = Vec::new();
-    let mut params = ListParams::default().limit(page_size);
     loop {
         let page = match tokio::time::timeout_at(deadline, api.list(&params)).await {
-            Err(_) => return (items, Some("the deadline (--list-timeout) passed".into())),
+            Err(_) => return (items, Some("the listing deadline passed".into())),
             Ok(Err(e)) => return (items, Some(describe(e))),
             Ok(Ok(page)) => page,
         };
-        for object in page.items {
-            match serde_json::to_value(object) {
-                // A list's items carry no apiVersion and kind; admission's objects do.
-                Ok(mut item) => {
-                    item["apiVersion"] = Value::from(resource.api_version.clone());
-                    item["kind"] = Value::from(kind);
-                    items.push(item);
-                }
-                Err(e) => return (items, Some(format!("an unreadable object: {e}"))),
-            }
-        }
+        items.extend(page.items);
         match page.metadata.continue_ {
             Some(token) if !token.is_empty() => params = params.continue_token(&token),
             _ => return (items, None),
@@ -234,7 +249,7 @@ async fn list_kind(
 }
 
 /// The API server's own words for a refusal; the cause chain for anything else.
-pub(super) fn describe(error: kube::Error) -> String {
+fn describe(error: kube::Error) -> String {
     match error {
         kube::Error::Api(status) => {
             format!("{} {}: {}", status.code, status.reason, status.message)

@@ -88,7 +88,7 @@ pub async fn load(
     .await?
 }
 
-/// Every object of a policy kind, page by page.
+/// Every object of a policy kind: all of them, or an error.
 async fn list(
     client: &kube::Client,
     kind: &Kind,
@@ -96,24 +96,8 @@ async fn list(
     deadline: Instant,
 ) -> anyhow::Result<Vec<DynamicObject>> {
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &kind.resource);
-    let mut out = Vec::new();
-    let mut params = ListParams::default().limit(page_size);
-    loop {
-        let page = tokio::time::timeout_at(deadline, api.list(&params))
-            .await
-            .map_err(|_| {
-                anyhow::anyhow!(
-                    "listing {}: the deadline (--list-timeout) passed",
-                    kind.plural()
-                )
-            })?
-            .map_err(|e| {
-                anyhow::anyhow!("listing {}: {}", kind.plural(), super::cluster::describe(e))
-            })?;
-        out.extend(page.items);
-        match page.metadata.continue_ {
-            Some(token) if !token.is_empty() => params = params.continue_token(&token),
-            _ => return Ok(out),
-        }
+    match super::cluster::pages(&api, ListParams::default().limit(page_size), deadline).await {
+        (objects, None) => Ok(objects),
+        (_, Some(error)) => anyhow::bail!("listing {}: {error}", kind.plural()),
     }
 }

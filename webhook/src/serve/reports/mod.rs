@@ -166,7 +166,7 @@ impl Reporter {
             .map(|k| k.2)
             .filter(|kind| !listing.gaps.iter().any(|g| g.kind == *kind))
             .collect();
-        let synced = writer.sync(desired, &complete).await;
+        let synced = writer.sync(desired, &complete, deadline).await;
         let partial = !listing.gaps.is_empty();
         self.report_metrics
             .run(if partial { "partial" } else { "complete" });

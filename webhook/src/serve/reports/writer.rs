@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use serde_json::Value;
+use tokio::time::Instant;
 
 use super::ReportMetrics;
+use crate::commands::audit::cluster::pages;
 use crate::commands::audit::policy_report::MANAGED_BY;
 use crate::serve::cluster::FIELD_MANAGER;
 
@@ -87,30 +89,30 @@ impl Writer {
         }
     }
 
-    /// The reports labelled as ours, in every namespace.
-    async fn list_ours(&self) -> Result<HashMap<(String, String), Written>, kube::Error> {
+    /// The reports labelled as ours, in every namespace, listed until `deadline`.
+    async fn list_ours(
+        &self,
+        deadline: Instant,
+    ) -> Result<HashMap<(String, String), Written>, String> {
         let selector = format!("{}={}", MANAGED_BY.0, MANAGED_BY.1);
         let mut out = HashMap::new();
         for namespaced in [true, false] {
             let api: Api<DynamicObject> = Api::all_with(self.client.clone(), &resource(namespaced));
-            let mut params = ListParams::default().labels(&selector).limit(500);
-            loop {
-                let page = api.list(&params).await?;
-                for report in page.items {
-                    let key = (
-                        report.metadata.namespace.clone().unwrap_or_default(),
-                        report.metadata.name.clone().unwrap_or_default(),
-                    );
-                    let kind = report.data["scope"]["kind"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string();
-                    out.insert(key, Written { kind, hash: None });
-                }
-                match page.metadata.continue_ {
-                    Some(token) if !token.is_empty() => params = params.continue_token(&token),
-                    _ => break,
-                }
+            let params = ListParams::default().labels(&selector).limit(500);
+            let (reports, error) = pages(&api, params, deadline).await;
+            if let Some(error) = error {
+                return Err(error);
+            }
+            for report in reports {
+                let key = (
+                    report.metadata.namespace.clone().unwrap_or_default(),
+                    report.metadata.name.clone().unwrap_or_default(),
+                );
+                let kind = report.data["scope"]["kind"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                out.insert(key, Written { kind, hash: None });
             }
         }
         Ok(out)
@@ -122,11 +124,12 @@ impl Writer {
         &mut self,
         desired: BTreeMap<(String, String), Desired>,
         complete: &HashSet<&str>,
+        deadline: Instant,
     ) -> Synced {
         let mut synced = Synced::default();
         let mut written = std::mem::take(&mut self.written);
         if !self.seeded {
-            match self.list_ours().await {
+            match self.list_ours(deadline).await {
                 Ok(found) => {
                     self.seeded = true;
                     for (key, w) in found {
