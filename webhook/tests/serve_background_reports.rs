@@ -195,25 +195,7 @@ async fn reports_follow_the_workloads_and_are_written_only_when_they_change() {
 #[test]
 fn report_interval_without_the_api_server_is_refused_at_start() {
     let work = Workdir::new();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--tls-cert")
-        .arg(&work.cert)
-        .arg("--tls-key")
-        .arg(&work.key)
-        .arg("--policy")
-        .arg(&work.policies)
-        .args(["--cluster-policies", "off", "--report-interval", "1h"])
-        .env_remove("KUBECONFIG")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .output()
-        .unwrap();
+    let out = work.serve_to_exit(&["--cluster-policies", "off", "--report-interval", "1h"]);
     assert!(!out.status.success());
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(

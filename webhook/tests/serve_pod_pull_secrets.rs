@@ -268,25 +268,7 @@ async fn without_the_flag_the_pull_secrets_are_not_used() {
 #[tokio::test]
 async fn the_flag_without_a_cluster_connection_is_refused_at_startup() {
     let work = Workdir::new();
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--admin-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--tls-cert")
-        .arg(&work.cert)
-        .arg("--tls-key")
-        .arg(&work.key)
-        .arg("--policy")
-        .arg(&work.policies)
-        .args(["--cluster-policies", "off", "--pod-pull-secrets"])
-        .env_remove("KUBECONFIG")
-        .env_remove("KUBERNETES_SERVICE_HOST")
-        .output()
-        .unwrap();
+    let output = work.serve_to_exit(&["--cluster-policies", "off", "--pod-pull-secrets"]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

@@ -206,6 +206,30 @@ impl Workdir {
         Server::start(&self.cert, &self.key, &self.policies, extra)
     }
 
+    /// `portcullis serve` with this folder's certificate and policies and `extra`, no cluster
+    /// from the environment, run to its exit: for settings refused at startup.
+    pub fn serve_to_exit(&self, extra: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--tls-cert")
+            .arg(&self.cert)
+            .arg("--tls-key")
+            .arg(&self.key)
+            .arg("--policy")
+            .arg(&self.policies)
+            .args(extra)
+            .env_remove("KUBECONFIG")
+            .env_remove("KUBERNETES_SERVICE_HOST")
+            .output()
+            .unwrap()
+    }
+
     /// A client of `server`'s admission listener, trusting this folder's CA.
     pub async fn connect(&self, server: &Server) -> Client {
         Client::connect(server.admission, &self.pki.ca_pem())
