@@ -41,6 +41,22 @@ demo: bootstrap ## admission replay table in a few minutes; DEMO_PIPELINE=1 adds
 	@if [ "$${DEMO_PIPELINE:-0}" = 1 ]; then pipelines/pipeline.sh; \
 	 else echo "The whole chain on real images (builds the three images, ~20 min the first time): make pipeline"; fi
 
+.PHONY: lab-start lab-check lab-solve lab-stop labs
+lab-start: bootstrap ## a lab's start state in .work/labs (LAB=NN; the labs are in docs/course/labs)
+	@pipelines/lab.sh start "$(LAB)"
+
+lab-check: ## judge your lab workspace: one line per thing still wrong (LAB=NN)
+	@pipelines/lab.sh check "$(LAB)"
+
+lab-solve: ## apply a lab's reference solution to its workspace (LAB=NN)
+	@pipelines/lab.sh solve "$(LAB)"
+
+lab-stop: ## stop what a lab started (LAB=NN)
+	@pipelines/lab.sh stop "$(LAB)"
+
+labs: bootstrap ## every lab three ways (start fails its check, wrong answers fail, the solution passes); LABS="NN …" for some
+	@pipelines/lab.sh ci $(LABS)
+
 .PHONY: rehearsal
 rehearsal: bootstrap ## admission rehearsal: what deploy/ renders, through the webhook as the API server would, on the pipeline's images
 	@pipelines/rehearsal.sh

@@ -12,11 +12,14 @@
 #      committed crashing inputs, then fuzzes briefly (FUZZ_SMOKE_RUNS executions, at most
 #      FUZZ_SMOKE_MAX_TIME s each; the targets build with the nightly toolchain): one PASS/FAIL
 #      line per target, and its wall time (build included).
-#   5. Counts, from libtest's own lines ("test result: … N passed; N failed; N ignored" per test
+#   5. The course's labs, pipelines/lab.sh ci: every lab three ways (its start state fails the
+#      check, each plausible wrong answer fails it, the reference solution passes): one PASS/FAIL
+#      line per lab, with its time.
+#   6. Counts, from libtest's own lines ("test result: … N passed; N failed; N ignored" per test
 #      binary, "test NAME ... ignored" per ignored test), the manifest check and fuzz smoke lines
 #      and unittest's summaries ("Ran N tests", "FAILED (failures=N, errors=N, skipped=N)"),
-#      ending with one line `tests: N passed, N failed, N skipped` (skipped = #[ignore]d tests, skipped checks and
-#      skipped Python tests). libtest output rather than cargo-nextest: doc tests stay in the same run and
+#      and the lab lines, ending with one line `tests: N passed, N failed, N skipped` (skipped =
+#      #[ignore]d tests, skipped checks and skipped Python tests). libtest output rather than cargo-nextest: doc tests stay in the same run and
 #      count, and the tests keep running the way `cargo test` runs them.
 #
 # A test never skips by returning early (a missing tool or corpus panics, naming the fix); one
@@ -157,6 +160,14 @@ main() {
     if [[ $fuzz_rc -ne 0 && $ff -eq 0 ]]; then ff=1; fi
     echo "fuzz smoke took ${fuzz_time}s"
 
+    local llog="$OUT/labs.log" labs_rc=0 labs_start=$SECONDS
+    pipelines/lab.sh ci 2>&1 | tee "$llog" || labs_rc=$?
+    local labs_time=$((SECONDS - labs_start)) lp lf
+    lp="$(grep -c '^PASS lab/' "$llog" || true)"
+    lf="$(grep -c '^FAIL lab/' "$llog" || true)"
+    if [[ $labs_rc -ne 0 && $lf -eq 0 ]]; then lf=1; fi
+    echo "labs took ${labs_time}s"
+
     local ci_rc=0
     if [[ $g -gt 0 ]]; then
         echo "ignored tests ($g):"
@@ -172,9 +183,10 @@ main() {
 
     echo "test summary: cargo test $p passed, $f failed, $g ignored ($results test binaries);" \
         "manifest checks $mp passed, $mf failed, $ms skipped; Python tests $pp passed, $pf failed, $ps skipped;" \
-        "fuzz smoke $fp passed, $ff failed (${fuzz_time}s)"
-    echo "tests: $((p + mp + pp + fp)) passed, $((f + mf + pf + ff)) failed, $((g + ms + ps)) skipped"
-    [[ $cargo_rc -eq 0 && $manifests_rc -eq 0 && $fuzz_rc -eq 0 && $ci_rc -eq 0 && $((f + mf + pf + ff)) -eq 0 ]]
+        "fuzz smoke $fp passed, $ff failed (${fuzz_time}s); labs $lp passed, $lf failed (${labs_time}s)"
+    echo "tests: $((p + mp + pp + fp + lp)) passed, $((f + mf + pf + ff + lf)) failed, $((g + ms + ps)) skipped"
+    [[ $cargo_rc -eq 0 && $manifests_rc -eq 0 && $fuzz_rc -eq 0 && $labs_rc -eq 0 && $ci_rc -eq 0 &&
+        $((f + mf + pf + ff + lf)) -eq 0 ]]
 }
 
 main "$@"

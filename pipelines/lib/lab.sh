@@ -1,0 +1,129 @@
+# shellcheck shell=bash
+# pipelines/lib/lab.sh: what every lab's start.sh, check.sh, solve.sh and wrong/*.sh share.
+#
+# pipelines/lab.sh runs those scripts (never sources them) with, in the environment:
+#   LAB           the lab's folder name, e.g. 05-pod-security-restricted
+#   LAB_DIR       docs/course/labs/$LAB (absolute): instructions, scripts, reference files
+#   LAB_HOME      the student's workspace, .work/labs/$LAB unless set: start.sh fills it, the
+#                 student edits it, check.sh judges it. Nothing else is judged.
+#   LAB_BIN       the portcullis CLI;  LAB_EXAMPLES  the testkit's tools (push_image, sigstore_sign)
+#   COSIGN        the real cosign 2.5 CLI (.work/tools/bin/cosign)
+# and each script sources this file:
+#   . "$PORTCULLIS_ROOT/pipelines/lib/lab.sh"
+#
+# Provides, besides pipelines/lib/common.sh:
+#   finding TEXT      check.sh: one line saying what is still wrong (in words a student acts on)
+#   check_done        check.sh, last: "passed" and exit 0 with no finding, else a count and exit 1
+#   lab_env K=V       remember a fact of the start state in $LAB_HOME/lab.env (sourced back on
+#                     every later run, so check.sh and solve.sh know the registry's address)
+#   lab_bg NAME CMD…  a background process of the lab, its PID in $LAB_HOME/run/NAME.pid;
+#                     `make lab-stop` (and the next lab-start) stops it
+#   lab_registry      the lab's loopback registry (storage in $LAB_HOME/registry), started on the
+#                     port lab.env remembers, or a new one; sets REGISTRY=127.0.0.1:PORT
+#   lab_stop          stop every process of this lab, by PID
+#   lab_yaml FILE     every YAML document of FILE, as one JSON array (a parse error names the
+#                     file and line, as a finding would)
+#   lab_pod …         (see below) a Pod manifest
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source-path=SCRIPTDIR source=venv.sh
+. "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
+
+: "${LAB:?run labs through make lab-start/lab-check/lab-solve (pipelines/lab.sh)}" "${LAB_HOME:?}" "${LAB_DIR:?}"
+_log_tag="lab ${LAB%%-*}"
+# shellcheck source=/dev/null
+[[ ! -f $LAB_HOME/lab.env ]] || . "$LAB_HOME/lab.env"
+
+FINDINGS=0
+finding() {
+    FINDINGS=$((FINDINGS + 1))
+    printf 'lab %s: still wrong: %s\n' "${LAB%%-*}" "$*"
+}
+check_done() {
+    if [[ $FINDINGS -eq 0 ]]; then
+        printf 'lab %s: passed\n' "${LAB%%-*}"
+        exit 0
+    fi
+    printf 'lab %s: %d thing(s) still wrong (hints: %s)\n' "${LAB%%-*}" "$FINDINGS" \
+        "${LAB_DIR#"$PORTCULLIS_ROOT"/}/hints.md"
+    exit 1
+}
+
+lab_env() {
+    local kv
+    for kv in "$@"; do
+        printf '%s=%q\n' "${kv%%=*}" "${kv#*=}" >>"$LAB_HOME/lab.env"
+        export "${kv?}"
+    done
+}
+
+lab_bg() {
+    local name="$1"
+    shift
+    mkdir -p "$LAB_HOME/run"
+    # setsid: the process outlives make, and is not stopped by the terminal's ^C meant for a check.
+    setsid "$@" >"$LAB_HOME/run/$name.log" 2>&1 </dev/null &
+    echo $! >"$LAB_HOME/run/$name.pid"
+}
+
+lab_running() { # NAME: is the lab's process NAME alive?
+    local pid
+    pid="$(cat "$LAB_HOME/run/$1.pid" 2>/dev/null)" || return 1
+    kill -0 "$pid" 2>/dev/null
+}
+
+lab_stop() {
+    local f pid
+    for f in "$LAB_HOME"/run/*.pid; do
+        [[ -f $f ]] || continue
+        pid="$(cat "$f")"
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        rm -f "$f"
+    done
+}
+
+lab_wait_http() { # URL [curl args…]: up to 20 s
+    local url="$1"
+    shift
+    for _ in $(seq 1 100); do
+        curl -fsS -o /dev/null "$@" "$url" 2>/dev/null && return 0
+        sleep 0.2
+    done
+    die "nothing answered at $url"
+}
+
+lab_registry() {
+    if [[ -n ${REGISTRY:-} ]] && lab_running registry; then return 0; fi
+    local port
+    if [[ -n ${REGISTRY:-} ]]; then port="${REGISTRY##*:}"; else port="$(free_port)"; fi
+    mkdir -p "$LAB_HOME/registry"
+    cat >"$LAB_HOME/run-registry.yml" <<EOF
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $LAB_HOME/registry}, delete: {enabled: true}}
+http: {addr: 127.0.0.1:$port}
+EOF
+    lab_bg registry docker-registry serve "$LAB_HOME/run-registry.yml"
+    [[ -n ${REGISTRY:-} ]] || lab_env "REGISTRY=127.0.0.1:$port"
+    lab_wait_http "http://$REGISTRY/v2/"
+}
+
+lab_yaml() {
+    "$VENV/bin/python" -c '
+import json, sys, yaml
+try:
+    with open(sys.argv[1]) as f:
+        print(json.dumps([d for d in yaml.safe_load_all(f) if d is not None]))
+except (OSError, yaml.YAMLError) as e:
+    sys.exit(f"{sys.argv[1]}: {e}")
+' "$1"
+}
+
+# lab_pod NAME IMAGE [SECURITY-CONTEXT-JSON] [RESOURCES-JSON]: a Pod in namespace "lab" as JSON.
+lab_pod() {
+    jq -n --arg name "$1" --arg image "$2" --argjson sc "${3:-{\}}" --argjson res "${4:-{\}}" '{
+        apiVersion: "v1", kind: "Pod", metadata: {name: $name, namespace: "lab", labels: {app: $name}},
+        spec: {containers: [{name: "app", image: $image, securityContext: $sc, resources: $res}]}}'
+}
