@@ -335,10 +335,30 @@ def check_alloy(r, hrs):
     return set(re.findall(r'target_label\s*=\s*"(\w+)"', text)) | {"level"}
 
 
-def check_loki_rules(r, hrs, stream_labels):
-    docs = os.path.join(ROOT, "docs/operations.md")
+RUNBOOK_URL = "https://github.com/portcullis-dev/portcullis/blob/main/"
+
+
+def runbook_problem(alert, url, root=ROOT):
+    """Why an alert's runbook_url does not resolve, or None: it must be RUNBOOK_URL followed by the
+    alert's own runbook, docs/runbooks/<alert>.md, an existing file of root; an anchor, if any, must
+    be one of its headings (GitHub's slugs). Same rule as pipelines/validate/py/obs_lint.py, which
+    also rejects runbooks without an alert."""
+    m = re.match(re.escape(RUNBOOK_URL) + r"([^#]+)(?:#(.+))?$", url)
+    if not m:
+        return f"runbook_url {url!r} is not a file of this repository ({RUNBOOK_URL}...)"
+    path, anchor, want = m.group(1), m.group(2), f"docs/runbooks/{alert}.md"
+    if path != want:
+        return f"runbook_url points at {path}, not at the alert's own runbook {want}"
+    if not os.path.isfile(os.path.join(root, path)):
+        return f"runbook_url points at {path}, which does not exist"
     slugs = {re.sub(r"\s", "-", re.sub(r"[^\w\s-]", "", h.strip().lower()))
-             for h in re.findall(r"^#{1,6}\s+(.+)$", read_text(docs), re.M)}
+             for h in re.findall(r"^#{1,6}\s+(.+)$", read_text(os.path.join(root, path)), re.M)}
+    if anchor and anchor not in slugs:
+        return f"{path} has no heading for #{anchor}"
+    return None
+
+
+def check_loki_rules(r, hrs, stream_labels):
     dep = load(os.path.join(ROOT, "deploy/base/webhook/deployment.yaml"))
     webhook = {"namespace": dep["metadata"]["namespace"],
                "container": dep["spec"]["template"]["spec"]["containers"][0]["name"]}
@@ -373,10 +393,9 @@ def check_loki_rules(r, hrs, stream_labels):
                 for key in ("summary", "description", "runbook_url"):
                     if not notes.get(key):
                         r.fail(where, f"no {key} annotation")
-                m = re.match(r"https://github\.com/portcullis-dev/portcullis/blob/main/docs/operations\.md#(.+)$",
-                             notes.get("runbook_url", ""))
-                if not m or m.group(1) not in slugs:
-                    r.fail(where, f"runbook_url {notes.get('runbook_url')!r} is not a heading of docs/operations.md")
+                problem = notes.get("runbook_url") and runbook_problem(rule["alert"], notes["runbook_url"])
+                if problem:
+                    r.fail(where, problem)
                 for sel in re.findall(r"\{([^}]*)\}", rule.get("expr", "")):
                     for label, value in re.findall(r'(\w+)\s*=\s*"([^"]*)"', sel):
                         if label not in stream_labels:

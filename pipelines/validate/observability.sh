@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # pipelines/validate/observability.sh: check "observability". observability/: promtool check and
 # test rules, amtool check-config and the route tests (alertmanager/route-tests.txt), then
-# py/obs_lint.py (labels, annotations and runbook anchors, every alert firing and quiet in a unit
-# test, dashboards and their expressions through promtool, the PrometheusRule equal to the rule
-# files and valid against its CRD schema).
+# py/obs_lint.py (labels, annotations, each alert's runbook docs/runbooks/<alert>.md and no runbook
+# without its alert, every alert firing and quiet in a unit test, dashboards and their expressions
+# through promtool, the PrometheusRule equal to the rule files and valid against its CRD schema).
 # promtool/amtool: the ones on PATH, else Debian's (prometheus 2.42, prometheus-alertmanager 0.25)
 # taken out of the .deb into .work/tools/prometheus: `apt-get download` + `dpkg-deb`, nothing is
 # installed and no service is started.

@@ -3,7 +3,10 @@
     python obs_lint.py ROOT OUT SCHEMA
 
   - every alert has severity/team labels and summary/description/runbook_url annotations, the
-    runbook_url a heading of a file in this repository
+    runbook_url its own runbook, docs/runbooks/<alert>.md of this repository (and a heading of it,
+    when the URL has an anchor)
+  - every runbook named after an alert (docs/runbooks/<CapitalisedName>.md) belongs to an alert of
+    the Prometheus or Loki rule files, and docs/runbooks/README.md links it
   - every rule file is listed by a unit test file; every alert is expected to fire in one test and
     to stay quiet in another
   - dashboards parse, have a title and a uid of their own and unique panel ids; their expressions
@@ -28,7 +31,9 @@ import yaml
 import schema_fix
 
 SEVERITIES = ("critical", "warning", "info")
-RUNBOOK = re.compile(r"https://github\.com/portcullis-dev/portcullis/blob/main/([^#]+)#(.+)$")
+REPO_URL = "https://github.com/portcullis-dev/portcullis/blob/main/"
+RUNBOOK = re.compile(re.escape(REPO_URL) + r"([^#]+)(?:#(.+))?$")
+RUNBOOKS = "docs/runbooks"
 SAMPLE_INTERVALS = {"rate_interval": "5m", "interval": "1m", "range": "1d"}
 
 
@@ -54,16 +59,65 @@ def check_alert(rule, where, root):
     for key in ("summary", "description", "runbook_url"):
         if not notes.get(key):
             problems.append(f"{where}: no {key} annotation")
-    url = notes.get("runbook_url", "")
-    m = RUNBOOK.match(url)
-    doc = m and os.path.join(root, m.group(1))
-    if not m or not os.path.isfile(doc):
-        problems.append(f"{where}: runbook_url {url!r} is not a section of a file in this repository")
-        return problems
-    with open(doc) as fh:
-        if m.group(2) not in heading_slugs(fh.read()):
-            problems.append(f"{where}: {m.group(1)} has no heading for #{m.group(2)}")
+    if notes.get("runbook_url"):
+        problems += [f"{where}: {p}" for p in runbook_problems(rule["alert"], notes["runbook_url"], root)]
     return problems
+
+
+def runbook_problems(alert, url, root):
+    """Problems of an alert's runbook_url: it must be REPO_URL + docs/runbooks/<alert>.md, that file
+    must exist, and an anchor, if any, must be one of its headings."""
+    m = RUNBOOK.match(url)
+    if not m:
+        return [f"runbook_url {url!r} is not a file of this repository ({REPO_URL}...)"]
+    path, anchor = m.group(1), m.group(2)
+    want = f"{RUNBOOKS}/{alert}.md"
+    if path != want:
+        return [f"runbook_url points at {path}, not at the alert's own runbook {want}"]
+    doc = os.path.join(root, path)
+    if not os.path.isfile(doc):
+        return [f"runbook_url points at {path}, which does not exist"]
+    with open(doc) as fh:
+        if anchor and anchor not in heading_slugs(fh.read()):
+            return [f"{path} has no heading for #{anchor}"]
+    return []
+
+
+def is_alert_runbook(name):
+    """Alert runbooks are named after their alert (CamelCase); README.md, templates and playbooks
+    are in capitals or lower case."""
+    return bool(re.match(r"[A-Z][a-z0-9]\w*\.md$", name))
+
+
+def runbook_orphans(alerts, root):
+    """Problems of docs/runbooks/: an alert runbook without its alert, or missing from the index."""
+    folder = os.path.join(root, RUNBOOKS)
+    if not os.path.isdir(folder):
+        return [f"{RUNBOOKS}/: missing (every alert's runbook lives there)"]
+    index_path = os.path.join(folder, "README.md")
+    index = ""
+    if os.path.isfile(index_path):
+        with open(index_path) as fh:
+            index = fh.read()
+    problems = []
+    for name in sorted(os.listdir(folder)):
+        if not is_alert_runbook(name):
+            continue
+        if name[:-3] not in alerts:
+            problems.append(
+                f"{RUNBOOKS}/{name}: no alert named {name[:-3]} in the rule files (an orphan runbook: "
+                f"rename it after its alert or delete it)"
+            )
+        if f"]({name})" not in index:
+            problems.append(f"{RUNBOOKS}/README.md: does not link {name}")
+    return problems
+
+
+def loki_alerts(files):
+    """Names of the alerting rules of the Loki rule files (their annotations are checked by
+    observability/checks/telemetry.py)."""
+    groups = [g for f in files for g in _yaml(f).get("groups") or []]
+    return {r["alert"] for g in groups for r in g.get("rules") or [] if "alert" in r}
 
 
 def read_rules(rule_files, root):
@@ -189,6 +243,8 @@ def lint(root, out, schema):
     obs = os.path.join(root, "observability")
     rule_files = sorted(glob.glob(os.path.join(obs, "prometheus/rules/*.yml")))
     groups, alerts, records, problems = read_rules(rule_files, root)
+    loki = loki_alerts(sorted(glob.glob(os.path.join(obs, "loki/rules/*.yaml"))))
+    problems += runbook_orphans(set(alerts) | loki, root)
     tests, p = check_tests(sorted(glob.glob(os.path.join(obs, "prometheus/tests/*.yml"))), rule_files, alerts, root)
     problems += p
     uids, exprs, p = check_dashboards(sorted(glob.glob(os.path.join(obs, "grafana/dashboards/*.json"))), records, root)

@@ -212,6 +212,20 @@ class Observability(CheckScript):
             "alert Extra: unit tests must make it fire and stay quiet (0 firing, 0 quiet expectations)",
         )
 
+    def test_a_renamed_runbook_fails_both_ways(self):
+        for folder in ("observability", "docs"):
+            shutil.copytree(os.path.join(REPO, folder), os.path.join(self.root, folder))
+        os.rename(
+            os.path.join(self.root, "docs/runbooks/JobsWorkerDown.md"),
+            os.path.join(self.root, "docs/runbooks/JobsWorkerGone.md"),
+        )
+        self.assert_fails(
+            "observability",
+            "JobsWorkerDown: runbook_url points at docs/runbooks/JobsWorkerDown.md, which does not exist",
+            "docs/runbooks/JobsWorkerGone.md: no alert named JobsWorkerGone in the rule files",
+            "docs/runbooks/README.md: does not link JobsWorkerGone.md",
+        )
+
 
 class Telemetry(CheckScript):
     def test_a_second_otlp_endpoint_fails(self):

@@ -8,7 +8,8 @@ import yaml
 import obs_lint as ol
 from treecase import TreeCase
 
-RUNBOOK = "https://github.com/portcullis-dev/portcullis/blob/main/docs/ops.md#webhook-down"
+REPO = "https://github.com/portcullis-dev/portcullis/blob/main/"
+RUNBOOK = REPO + "docs/runbooks/Down.md"
 
 
 def alert(name, **overrides):
@@ -25,10 +26,18 @@ def alert(name, **overrides):
 class Tree(TreeCase):
     def setUp(self):
         super().setUp()
-        self.write("docs/ops.md", "# Operations\n\n## Webhook down!\n")
+        self.write("docs/runbooks/Down.md", "# Down\n\n## What it means\n\n## Diagnose!\n")
+        self.write("docs/runbooks/README.md", "# Runbooks\n\n- [Down](Down.md)\n")
+
+
+def with_runbook(url):
+    return {"summary": "s", "description": "d", "runbook_url": url}
 
 
 class Alerts(Tree):
+    def check(self, name, url):
+        return ol.check_alert(alert(name, annotations=with_runbook(url)), f"r: {name}", self.root)
+
     def test_a_complete_alert_passes(self):
         self.assertEqual(ol.check_alert(alert("Down"), "r: Down", self.root), [])
 
@@ -38,17 +47,73 @@ class Alerts(Tree):
         self.assertIn("r: Down: no summary annotation", problems)
         self.assertIn("r: Down: no runbook_url annotation", problems)
 
-    def test_the_runbook_anchor_must_be_a_heading(self):
-        notes = {"summary": "s", "description": "d", "runbook_url": RUNBOOK.replace("webhook-down", "gone")}
+    def test_an_anchor_must_be_a_heading_of_the_runbook(self):
+        self.assertEqual(self.check("Down", RUNBOOK + "#diagnose"), [])
         self.assertEqual(
-            ol.check_alert(alert("Down", annotations=notes), "r: Down", self.root),
-            ["r: Down: docs/ops.md has no heading for #gone"],
+            self.check("Down", RUNBOOK + "#gone"), ["r: Down: docs/runbooks/Down.md has no heading for #gone"]
         )
 
     def test_the_runbook_must_be_in_this_repository(self):
-        notes = {"summary": "s", "description": "d", "runbook_url": "https://example.com/runbook"}
-        (problem,) = ol.check_alert(alert("Down", annotations=notes), "r: Down", self.root)
-        self.assertIn("is not a section of a file in this repository", problem)
+        (problem,) = self.check("Down", "https://example.com/runbooks/Down.md")
+        self.assertEqual(
+            problem,
+            f"r: Down: runbook_url 'https://example.com/runbooks/Down.md' is not a file of this repository ({REPO}...)",
+        )
+
+    def test_the_runbook_must_be_the_alerts_own(self):
+        self.write("docs/ops.md", "# Operations\n\n## Up\n")
+        self.assertEqual(
+            self.check("Up", RUNBOOK),
+            ["r: Up: runbook_url points at docs/runbooks/Down.md, not at the alert's own runbook docs/runbooks/Up.md"],
+        )
+        self.assertEqual(
+            self.check("Up", REPO + "docs/ops.md#up"),
+            ["r: Up: runbook_url points at docs/ops.md, not at the alert's own runbook docs/runbooks/Up.md"],
+        )
+
+    def test_the_runbook_must_exist(self):
+        self.assertEqual(
+            self.check("Up", REPO + "docs/runbooks/Up.md"),
+            ["r: Up: runbook_url points at docs/runbooks/Up.md, which does not exist"],
+        )
+
+
+class Runbooks(Tree):
+    def test_every_runbook_has_its_alert_and_a_link_in_the_index(self):
+        self.assertEqual(ol.runbook_orphans({"Down"}, self.root), [])
+
+    def test_a_runbook_without_its_alert_is_an_orphan(self):
+        self.assertEqual(
+            ol.runbook_orphans({"Up"}, self.root),
+            [
+                "docs/runbooks/Down.md: no alert named Down in the rule files (an orphan runbook: rename it after "
+                "its alert or delete it)"
+            ],
+        )
+
+    def test_the_index_must_link_every_runbook(self):
+        self.write("docs/runbooks/Up.md", "# Up\n")
+        self.assertEqual(
+            ol.runbook_orphans({"Down", "Up"}, self.root), ["docs/runbooks/README.md: does not link Up.md"]
+        )
+
+    def test_readme_templates_and_playbooks_are_not_alert_runbooks(self):
+        for name in ("rollback.md", "incident-template.md", "break-glass.md", "notes.txt"):
+            self.write(f"docs/runbooks/{name}", "# x\n")
+        self.assertEqual(ol.runbook_orphans({"Down"}, self.root), [])
+        self.assertFalse(ol.is_alert_runbook("README.md"))
+        self.assertTrue(ol.is_alert_runbook("PortcullisTLSReloadFailing.md"))
+
+    def test_without_the_folder_every_alert_lacks_its_runbook(self):
+        self.assertEqual(
+            ol.runbook_orphans(set(), self.root + "/elsewhere"),
+            ["docs/runbooks/: missing (every alert's runbook lives there)"],
+        )
+
+    def test_loki_alert_names_count_as_alerts(self):
+        rules = {"groups": [{"name": "g", "rules": [{"record": "r", "expr": "1"}, {"alert": "LogSpike", "expr": "1"}]}]}
+        path = self.write("obs/loki/rules/a.yaml", yaml.safe_dump(rules))
+        self.assertEqual(ol.loki_alerts([path]), {"LogSpike"})
 
 
 class UnitTests(Tree):

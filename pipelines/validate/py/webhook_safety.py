@@ -2,7 +2,7 @@
 
     python webhook_safety.py RENDERED_DIR    one line per problem, then "summary: ..."; exit 1 on any
 
-A webhook that is down must not take the cluster with it (threat model D1, docs/operations.md):
+A webhook that is down must not take the cluster with it (threat model D1, docs/runbooks/break-glass.md):
   - a CA bundle, or cert-manager's inject-ca-from annotation
   - sideEffects None; timeoutSeconds 1..15 (API server max 30, default 10; keep headroom);
     admissionReviewVersions includes v1
