@@ -9,9 +9,9 @@
     the Prometheus or Loki rule files, and docs/runbooks/README.md links it
   - every rule file is listed by a unit test file; every alert is expected to fire in one test and
     to stay quiet in another
-  - dashboards parse, have a title and a uid of their own and unique panel ids; their expressions
-    (Grafana variables replaced by sample values) go to OUT/dashboard-exprs.yml for `promtool check
-    rules`, and the recording rules they use exist
+  - dashboards parse, have a title and a uid of their own and unique panel ids, and their links into
+    this repository resolve; their expressions (Grafana variables replaced by sample values) go to
+    OUT/dashboard-exprs.yml for `promtool check rules`, and the recording rules they use exist
   - the PrometheusRule kustomize rendered (OUT/prometheusrule.yaml) carries exactly the rule files'
     groups; it is written to OUT/prometheusrule.json, and SCHEMA (its CRD schema, when present)
     to OUT/prometheusrule_v1.json with the inline regex flag spelled out, for check-jsonschema
@@ -192,6 +192,12 @@ def check_dashboards(files, records, root):
         if d.get("uid") in uids or not d.get("uid") or not d.get("title"):
             problems.append(f"{rel}: needs a title and a uid of its own")
         uids.add(d.get("uid"))
+        for link in d.get("links") or []:
+            url = link.get("url", "")
+            if url.startswith(REPO_URL) and not os.path.isfile(os.path.join(root, url[len(REPO_URL) :].split("#")[0])):
+                problems.append(
+                    f"{rel}: link {link.get('title')!r} points at {url[len(REPO_URL) :]}, which does not exist"
+                )
         panels = list(_panels(d.get("panels", [])))
         ids = [p.get("id") for p in panels]
         if len(ids) != len(set(ids)):

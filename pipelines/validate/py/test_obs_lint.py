@@ -160,7 +160,11 @@ class Dashboards(Tree):
             "title": "t",
             "panels": [{"id": 1, "title": "p", "targets": [{"expr": "a:b", "refId": "A"}]}],
         }
-        bad = {"uid": "u", "panels": [{"id": 1, "targets": [{"expr": " "}]}, {"id": 1, "panels": []}]}
+        bad = {
+            "uid": "u",
+            "links": [{"title": "Runbooks", "url": REPO + "docs/runbooks/Gone.md"}, {"url": RUNBOOK + "#diagnose"}],
+            "panels": [{"id": 1, "targets": [{"expr": " "}]}, {"id": 1, "panels": []}],
+        }
         files = [self.write("d/good.json", json.dumps(good)), self.write("d/bad.json", json.dumps(bad))]
         files.append(self.write("d/broken.json", "{"))
         uids, exprs, problems = ol.check_dashboards(files, set(), self.root)
@@ -169,6 +173,8 @@ class Dashboards(Tree):
         self.assertEqual(problems[0], "d/good.json: panel 'p' uses a:b, which no rule file records")
         self.assertIn("d/bad.json: needs a title and a uid of its own", problems)
         self.assertIn("d/bad.json: duplicate panel ids", problems)
+        self.assertIn("d/bad.json: link 'Runbooks' points at docs/runbooks/Gone.md, which does not exist", problems)
+        self.assertEqual(sum("link" in p for p in problems), 1, problems)
         self.assertIn("d/bad.json: panel None has a target without expr", problems)
         self.assertTrue(problems[-1].startswith("d/broken.json: not JSON: "))
 
