@@ -164,3 +164,14 @@ lab_reasons() { jq -r '.reasons[]?.message' <<<"$EVAL_OUT" 2>/dev/null || printf
 
 # lab_warnings: its warnings (no-match, warn-mode findings), one per line.
 lab_warnings() { jq -r '.warnings[]?' <<<"$EVAL_OUT" 2>/dev/null || true; }
+
+# lab_tag_digest REPOSITORY TAG: the digest TAG points to now in the lab registry. Both the Docker
+# and the OCI manifest types are accepted: asking for one only can make the registry convert the
+# manifest, and answer another digest.
+lab_tag_digest() {
+    curl -fsSI "http://$REGISTRY/v2/$1/manifests/$2" \
+        -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+        -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+        -H 'Accept: application/vnd.oci.image.index.v1+json' |
+        tr -d '\r' | sed -n 's/^docker-content-digest: *//Ip'
+}
