@@ -127,3 +127,51 @@ lab_pod() {
         apiVersion: "v1", kind: "Pod", metadata: {name: $name, namespace: "lab", labels: {app: $name}},
         spec: {containers: [{name: "app", image: $image, securityContext: $sc, resources: $res}]}}'
 }
+
+# lab_key_policy NAME IMAGES-GLOB PUBKEY-FILE: a ClusterImagePolicy (YAML, on stdout) requiring a
+# signature by the one public key in PUBKEY-FILE for images matching IMAGES-GLOB. Append an
+# `  attestations:` block to it for provenance requirements.
+lab_key_policy() {
+    cat <<EOF2
+apiVersion: policy.portcullis.dev/v1alpha1
+kind: ClusterImagePolicy
+metadata:
+  name: $1
+spec:
+  mode: enforce
+  images: ["$2"]
+  authorities:
+    keys:
+      - name: $1
+        pem: |
+EOF2
+    sed 's/^/          /' "$3"
+}
+
+# lab_evaluate POLICY MANIFEST [NO-MATCH]: `portcullis evaluate --output json` of MANIFEST (a file)
+# against POLICY, images verified in the lab's plain-HTTP registry. Sets EVAL_OUT (the JSON, or the
+# error on bad input) and EVAL_RC: 0 admitted, 1 denied, 2 bad input. NO-MATCH (default warn, as
+# `portcullis serve`) decides images no policy covers.
+# shellcheck disable=SC2034 # EVAL_RC and EVAL_OUT are for the caller
+lab_evaluate() {
+    EVAL_RC=0
+    EVAL_OUT="$("$LAB_BIN" evaluate --allow-http-registry --timeout 10s --no-match "${3:-warn}" \
+        --output json --policy "$1" "$2" 2>&1)" || EVAL_RC=$?
+}
+
+# lab_reasons: the denial reasons of the last lab_evaluate, one per line.
+lab_reasons() { jq -r '.reasons[]?.message' <<<"$EVAL_OUT" 2>/dev/null || printf '%s\n' "$EVAL_OUT"; }
+
+# lab_warnings: its warnings (no-match, warn-mode findings), one per line.
+lab_warnings() { jq -r '.warnings[]?' <<<"$EVAL_OUT" 2>/dev/null || true; }
+
+# lab_tag_digest REPOSITORY TAG: the digest TAG points to now in the lab registry. Both the Docker
+# and the OCI manifest types are accepted: asking for one only can make the registry convert the
+# manifest, and answer another digest.
+lab_tag_digest() {
+    curl -fsSI "http://$REGISTRY/v2/$1/manifests/$2" \
+        -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+        -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+        -H 'Accept: application/vnd.oci.image.index.v1+json' |
+        tr -d '\r' | sed -n 's/^docker-content-digest: *//Ip'
+}
