@@ -54,8 +54,9 @@ if "$LAB_BIN" evaluate --policy "$library/secure-defaults.yaml" --no-match allow
     "$work/written.json" >"$work/defaults.json" 2>&1 &&
     jq -e '.patchedObject' "$work/defaults.json" >/dev/null; then
     jq '.patchedObject' "$work/defaults.json" >"$work/mutated.json"
-    while IFS= read -r line; do finding "$line"; done < <("$VENV/bin/python" "$LAB_DIR/intent.py" \
-        "$work/written.json" "$work/mutated.json" "$LAB_HOME/log-shipper.yaml")
+    intent="$("$VENV/bin/python" "$LAB_DIR/intent.py" "$work/written.json" "$work/mutated.json" \
+        "$LAB_HOME/log-shipper.yaml")" || die "intent.py failed (a check bug, not yours)"
+    while IFS= read -r line; do [[ -z $line ]] || finding "$line"; done <<<"$intent"
 else
     finding "the webhook's defaults cannot be applied to deployment.yaml: $(cat "$work/defaults.json")"
 fi
