@@ -8,11 +8,14 @@
 . "$LAB_DIR/signers.sh"
 
 lab_registry
-sign_args=()
+sign_args=() pushes=()
+# The seven pushes at once (each its own repository), then one signing run: one Sigstore.
 while IFS='|' read -r repo _ identity _; do
-    "$LAB_EXAMPLES/push_image" "$REGISTRY" "$repo" 1.0 "lab02-$repo" >/dev/null
+    "$LAB_EXAMPLES/push_image" "$REGISTRY" "$repo" 1.0 "lab02-$repo" >/dev/null &
+    pushes+=($!)
     sign_args+=("$REGISTRY/$repo:1.0=$identity")
 done < <(signers)
+for pid in "${pushes[@]}"; do wait "$pid" || die "pushing an image to the lab registry $REGISTRY failed"; done
 mkdir -p "$LAB_HOME/sigstore"
 "$LAB_EXAMPLES/sigstore_sign" "$LAB_HOME/sigstore" "${sign_args[@]}" >"$LAB_HOME/sigstore/signed.log"
 
