@@ -9,7 +9,8 @@ Reads every *.md under ROOT/docs/course (the module pages, the lab READMEs and h
   - paths: a word in inline code or in a fenced block that looks like a repository path (it has a
     slash, no placeholder such as <env> or glob, and starts with a top-level entry of ROOT such as
     deploy/, or ends in a file name with an extension) exists under ROOT or the page's folder;
-    .work/ and target/ are the machine's state, not the repository's, and are not checked
+    .work/ and target/ are the machine's state, not the repository's, and are not checked, nor,
+    in a lab's folder, relative paths that do not start at the root (the student's workspace)
   - make: `make TARGET…` in code names targets that have a rule in ROOT/Makefile (a name only
     declared .PHONY is reported as such); VAR=value arguments and flags are skipped
   - portcullis: `portcullis SUB --flag…` (or any path ending in /portcullis) in code names a
@@ -26,6 +27,7 @@ import subprocess
 import sys
 
 COURSE = "docs/course"
+LABS = COURSE + "/labs"
 # Local state of a checkout (git-ignored), named in the course but never committed.
 NOT_IN_REPOSITORY = {".work", "target", ".git"}
 LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
@@ -145,12 +147,13 @@ def anchors(text):
     return out
 
 
-def repository_path(word, top_level):
+def repository_path(word, top_level, relative=True):
     """WORD as a repository path to check, or None when it does not look like one.
 
-    A path has a slash and either starts with a top-level entry of the tree (deploy/…) or ends in
-    a file name with an extension (labs/05-…/README.md, relative to the page). Words whose first
-    segment has a dot (registry.example/app, policy.portcullis.dev/v1alpha1) are names, not paths.
+    A path has a slash and either starts with a top-level entry of the tree (deploy/…) or, when
+    RELATIVE, ends in a file name with an extension (labs/05-…/README.md, relative to the page).
+    Words whose first segment has a dot (registry.example/app, policy.portcullis.dev/v1alpha1)
+    are names, not paths.
     """
     word = re.sub(r"(:\d+)+$", "", word.rstrip(".,;:)"))
     if word.startswith("./"):
@@ -160,7 +163,7 @@ def repository_path(word, top_level):
     first = word.split("/", 1)[0]
     if first in top_level:
         return word
-    if "." not in first and re.search(r"\.(md|ya?ml|sh|rs|toml|json|py|txt|alloy|mjs)$", word):
+    if relative and "." not in first and re.search(r"\.(md|ya?ml|sh|rs|toml|json|py|txt|alloy|mjs)$", word):
         return word
     return None
 
@@ -171,10 +174,13 @@ def top_level_entries(root):
 
 def check_paths(root, page, text, top_level):
     problems, seen = [], set()
+    # In a lab's folder, a relative path in code is in the student's workspace (.work/labs/NN-…),
+    # which start.sh makes: only paths from the repository root are checked there.
+    relative = not page.startswith(LABS + "/")
     for n, code in code_lines(text):
         for w in words(code):
             for part in w.split("=")[-1:]:
-                path = repository_path(part, top_level)
+                path = repository_path(part, top_level, relative)
                 if path and (n, path) not in seen:
                     seen.add((n, path))
                     here = os.path.join(root, os.path.dirname(page), path)
@@ -237,7 +243,8 @@ def check_portcullis(page, text, cli):
     for n, code in code_lines(text):
         for cmd in commands(code):
             for i, w in enumerate(cmd):
-                if w.rsplit("/", 1)[-1] != "portcullis" or w.startswith("$"):
+                # An assignment (PORTCULLIS=target/debug/portcullis) or a variable is no invocation.
+                if w.rsplit("/", 1)[-1] != "portcullis" or w.startswith("$") or "=" in w:
                     continue
                 rest = cmd[i + 1 :]
                 if not rest or rest[0].startswith("-"):

@@ -112,6 +112,13 @@ class Paths(Tree):
     def test_a_mistyped_top_level_folder_with_a_file_name_fails(self):
         self.assert_problem("`pipline/lab.sh`\n", "path pipline/lab.sh does not exist")
 
+    def test_a_labs_workspace_paths_are_not_repository_paths(self):
+        page = "docs/course/labs/01-x/README.md"
+        self.assert_clean("Edit `pods/app.json` and `rules/slo.yml` in your workspace.\n", page=page)
+        self.assert_problem(
+            "`policies/library/gone.yaml`\n", "path policies/library/gone.yaml does not exist", page=page
+        )
+
     def test_machine_state_placeholders_and_names_are_not_paths(self):
         self.write("target/debug/.keep", "")
         self.assert_clean(
@@ -144,6 +151,9 @@ class Portcullis(Tree):
             "  --show-patches x.yaml | jq .\nportcullis audit --fail-on=fail [--no-images] -\n```\n"
             "`portcullis serve`\n"
         )
+
+    def test_an_assignment_is_not_an_invocation(self):
+        self.assert_clean("```sh\nPORTCULLIS=target/debug/portcullis COSIGN=cosign\n$PORTCULLIS evaluate --x y\n```\n")
 
     def test_an_unknown_subcommand_fails(self):
         self.assert_problem("`portcullis rehearse --all`\n", "portcullis rehearse: no such subcommand")
