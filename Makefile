@@ -41,6 +41,10 @@ demo: bootstrap ## admission replay table in a few minutes; DEMO_PIPELINE=1 adds
 	@if [ "$${DEMO_PIPELINE:-0}" = 1 ]; then pipelines/pipeline.sh; \
 	 else echo "The whole chain on real images (builds the three images, ~20 min the first time): make pipeline"; fi
 
+.PHONY: student-check
+student-check: ## a student machine's prerequisites for the course: one ok/MISSING line each, with the install command
+	@pipelines/student-check.sh
+
 .PHONY: lab-start lab-check lab-solve lab-stop labs
 lab-start: bootstrap ## a lab's start state in .work/labs (LAB=NN; the labs are in docs/course/labs)
 	@pipelines/lab.sh start "$(LAB)"

