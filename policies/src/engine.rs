@@ -246,7 +246,7 @@ impl PolicySet {
         if applicable.is_empty() && (self.no_match == NoMatch::Allow || kind.is_none()) {
             return Decision::allow();
         }
-        let mut m = Mutator::new(req.object.clone());
+        let mut m = Mutator::of(&req.object);
 
         // Mutations, on a working copy; validation below sees their result.
         if let Some(kind) = kind {
@@ -328,8 +328,7 @@ impl PolicySet {
             }
             decision.record(no_match::POLICY, no_match::POLICY, mode, findings);
         }
-        let (_, ops) = m.into_parts();
-        decision.patch = json_patch::Patch(ops);
+        decision.patch = json_patch::Patch(m.into_ops());
         decision.finish()
     }
 }
@@ -463,7 +462,7 @@ spec: {imageHygiene: {forbidLatestTag: true}}
 ",
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let req = Request::from_manifest(&json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        let req = Request::from_manifest(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
             "spec": {"containers": [{"name": "a", "image": "x:latest", "securityContext": {"privileged": true}}]}}))
         .unwrap_or_else(|e| panic!("{e}"));
         let facts = crate::images::VerdictMap::new();
@@ -490,7 +489,7 @@ spec: {imageHygiene: {forbidLatestTag: true}}
 
     #[test]
     fn empty_set_allows_everything() {
-        let req = Request::from_manifest(&json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        let req = Request::from_manifest(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
             "spec": {"containers": [{"name": "a", "image": "x", "securityContext": {"privileged": true}}]}}))
         .unwrap_or_else(|e| panic!("{e}"));
         let d = PolicySet::empty().evaluate(&req, &crate::images::VerdictMap::new());

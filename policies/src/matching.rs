@@ -282,7 +282,7 @@ mod tests {
         .unwrap();
         let m = Matcher::new(&m, &x).unwrap();
         let mut req = Request::from_manifest(
-            &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": "team-a"}}),
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"namespace": "team-a"}}),
         )
         .unwrap();
         assert!(m.applies(&req));

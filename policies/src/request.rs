@@ -242,8 +242,9 @@ impl Request {
 
     /// A CREATE of `manifest` by an anonymous user, for offline evaluation, read with the same
     /// checks as an admission request. The namespace is the manifest's own or `default`; error
-    /// paths start at the manifest's root (`spec.containers`).
-    pub fn from_manifest(manifest: &Value) -> Result<Self, RequestError> {
+    /// paths start at the manifest's root (`spec.containers`). The manifest is moved in, not
+    /// copied.
+    pub fn from_manifest(manifest: Value) -> Result<Self, RequestError> {
         let api_version =
             manifest
                 .get("apiVersion")
@@ -262,12 +263,12 @@ impl Request {
             sub_resource: None,
             name: None,
             namespace: Some(
-                metadata_str(manifest, "namespace")
+                metadata_str(&manifest, "namespace")
                     .unwrap_or("default")
                     .to_string(),
             ),
             user_info: UserInfo::default(),
-            object: Some(manifest.clone()),
+            object: Some(manifest),
             old_object: None,
             dry_run: Some(true),
         };
@@ -493,14 +494,14 @@ mod tests {
     #[test]
     fn manifests_are_read_with_the_same_checks() {
         let r = Request::from_manifest(
-            &json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}}),
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}}),
         )
         .unwrap();
         assert_eq!(r.kind, GroupVersionKind::new("apps", "v1", "Deployment"));
         assert_eq!((r.namespace.as_str(), r.name.as_str()), ("default", "d"));
         assert!(r.dry_run && r.uid.is_empty());
-        assert!(Request::from_manifest(&json!({"kind": "Pod"})).is_err());
-        let err = Request::from_manifest(&json!({"apiVersion": "batch/v1", "kind": "CronJob",
+        assert!(Request::from_manifest(json!({"kind": "Pod"})).is_err());
+        let err = Request::from_manifest(json!({"apiVersion": "batch/v1", "kind": "CronJob",
             "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": {}}}}}}}))
         .unwrap_err()
         .to_string();

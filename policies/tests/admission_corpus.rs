@@ -175,7 +175,7 @@ fn pod_spec_verdict_is_identical_in_every_controller_kind() {
                     for (set_name, set) in &sets {
                         let verdict_of = |obj: &serde_json::Value| {
                             let d = set.evaluate(
-                                &Request::from_manifest(obj).unwrap(),
+                                &Request::from_manifest(obj.clone()).unwrap(),
                                 &common::no_facts(),
                             );
                             let located: BTreeSet<(String, String)> = d

@@ -149,7 +149,7 @@ fn facts(policies: &PolicySet, req: &Request, images: &BTreeMap<String, String>)
 }
 
 fn request(object: &Value, o: &RequestOverrides) -> Request {
-    let mut req = Request::from_manifest(object).unwrap();
+    let mut req = Request::from_manifest(object.clone()).unwrap();
     req.operation = match o.operation.as_deref().unwrap_or("CREATE") {
         "CREATE" => Operation::Create,
         "UPDATE" => Operation::Update,

@@ -22,7 +22,7 @@ const FILES: [&str; 7] = [
 const EXCEPTIONS: [&str; 1] = ["debug-tools-exception.example.yaml"];
 
 fn pod(containers: Value) -> Request {
-    let mut r = Request::from_manifest(&json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": containers}})).unwrap();
+    let mut r = Request::from_manifest(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": containers}})).unwrap();
     r.namespace = "apps".into();
     r
 }
@@ -208,7 +208,7 @@ fn the_debug_tools_exception_waives_its_controls_for_its_images_in_team_a_only()
     assert!(!set.exceptions()[0].ready, "no namespace listed");
     let set = set.with_exception_namespaces(["team-a"]);
     let request = |image: &str| {
-        let mut r = Request::from_manifest(&json!({"apiVersion": "v1", "kind": "Pod",
+        let mut r = Request::from_manifest(json!({"apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": "debug-1", "namespace": "team-a", "labels": {"app": "debug"}},
             "spec": {"securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                      "containers": [{"name": "tools", "image": image, "securityContext": {

@@ -107,7 +107,8 @@ fn keyless_authorities_compile_against_named_trusted_roots() {
     let set = load(&ok).unwrap();
     let pod = serde_json::json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
         "spec": {"containers": [{"name": "c", "image": "ghcr.io/acme/app:1"}]}});
-    let checks = set.image_checks(&portcullis_policies::Request::from_manifest(&pod).unwrap());
+    let checks =
+        set.image_checks(&portcullis_policies::Request::from_manifest(pod.clone()).unwrap());
     assert_eq!(checks.len(), 1);
     assert!(
         checks[0].fingerprint.starts_with("keyless:"),
@@ -129,7 +130,7 @@ fn keyless_authorities_compile_against_named_trusted_roots() {
     );
     let checks = load(&with_att)
         .unwrap()
-        .image_checks(&portcullis_policies::Request::from_manifest(&pod).unwrap());
+        .image_checks(&portcullis_policies::Request::from_manifest(pod.clone()).unwrap());
     let Authority::Keyless(req) = &checks[0].requirement.authority else {
         panic!("expected a keyless authority")
     };
@@ -143,7 +144,7 @@ fn keyless_authorities_compile_against_named_trusted_roots() {
         "",
     ))
     .unwrap()
-    .image_checks(&portcullis_policies::Request::from_manifest(&pod).unwrap());
+    .image_checks(&portcullis_policies::Request::from_manifest(pod.clone()).unwrap());
     assert_ne!(checks[0].fingerprint, without[0].fingerprint);
 
     for (authorities, extra, want) in [

@@ -76,7 +76,7 @@ fn verified(set: &PolicySet, req: &Request) -> VerdictMap {
 }
 
 fn evaluate(set: &PolicySet, object: &Value) -> (Request, Decision) {
-    let req = Request::from_manifest(object).unwrap();
+    let req = Request::from_manifest(object.clone()).unwrap();
     let d = set.evaluate(&req, &verified(set, &req));
     (req, d)
 }

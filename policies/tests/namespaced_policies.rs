@@ -36,7 +36,7 @@ fn pod(namespace: &str, container: Value) -> Request {
     if let (Some(c), Some(extra)) = (c.as_object_mut(), container.as_object()) {
         c.extend(extra.clone());
     }
-    Request::from_manifest(&json!({"apiVersion": "v1", "kind": "Pod",
+    Request::from_manifest(json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "p", "namespace": namespace}, "spec": {"containers": [c]}}))
     .unwrap_or_else(|e| panic!("{e}"))
 }

@@ -44,7 +44,7 @@ fn pod(images: &[&str]) -> Value {
 }
 
 fn create(object: &Value) -> Request {
-    Request::from_manifest(object).unwrap_or_else(|e| panic!("{e}"))
+    Request::from_manifest(object.clone()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 const COVERED: &str = "registry.example/team/api:1.0";

@@ -22,7 +22,7 @@ fn policy(extra: &str) -> PolicySet {
 }
 
 fn pod() -> Request {
-    let mut r = Request::from_manifest(&json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "app", "image": IMAGE}]}})).unwrap();
+    let mut r = Request::from_manifest(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "app", "image": IMAGE}]}})).unwrap();
     r.namespace = "apps".into();
     r
 }

@@ -77,7 +77,7 @@ fn wrapped(kind: &str, api_version: &str, pod: &Value) -> Value {
 }
 
 fn decide(set: &PolicySet, object: &Value) -> Decision {
-    let req = Request::from_manifest(object).unwrap_or_else(|e| panic!("{e}"));
+    let req = Request::from_manifest(object.clone()).unwrap_or_else(|e| panic!("{e}"));
     set.evaluate(&req, &VerdictMap::new())
 }
 
@@ -302,7 +302,7 @@ fn exceptions_count_only_in_listed_namespaces_and_say_why_elsewhere() {
 #[test]
 fn the_detailed_view_omits_waived_findings() {
     let set = set(&["team-a"]);
-    let req = Request::from_manifest(&pod(
+    let req = Request::from_manifest(pod(
         "team-a",
         "debug-1",
         "debug",

@@ -97,7 +97,7 @@ fn mismatch(decision: &Decision, exp: &Expectation) -> Option<String> {
 }
 
 fn evaluate(policies: &portcullis_policies::PolicySet, object: &Value) -> Decision {
-    let mut req = Request::from_manifest(object).unwrap();
+    let mut req = Request::from_manifest(object.clone()).unwrap();
     req.namespace = "psa-conformance".into();
     policies.evaluate(&req, &common::no_facts())
 }

@@ -90,7 +90,7 @@ impl DefaultRules {
 
     /// Records the defaults for the workload in `m`'s current object. The engine does not call
     /// this for UPDATEs of kinds whose pod template is immutable (Pod, Job).
-    pub(crate) fn apply(&self, kind: WorkloadKind, m: &mut Mutator) {
+    pub(crate) fn apply(&self, kind: WorkloadKind, m: &mut Mutator<'_>) {
         let wanted = match Workload::locate(kind, m.doc()) {
             Some(w) => self.wanted(&w),
             None => return,

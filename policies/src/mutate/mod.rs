@@ -9,22 +9,33 @@
 
 pub mod defaults;
 
+use std::borrow::Cow;
+
 use json_patch::{AddOperation, PatchOperation, ReplaceOperation};
 use serde_json::{Map, Value};
 
 use crate::path::{FieldPath, Segment};
 
-/// A working copy of the object plus the operations applied to it so far.
+/// A working copy of the object plus the operations applied to it so far. The copy is made at
+/// the first operation: most admitted objects need none, and then nothing is copied.
 #[derive(Debug, Clone)]
-pub struct Mutator {
-    doc: Value,
+pub struct Mutator<'a> {
+    doc: Cow<'a, Value>,
     ops: Vec<PatchOperation>,
 }
 
-impl Mutator {
+impl<'a> Mutator<'a> {
     pub fn new(doc: Value) -> Self {
         Self {
-            doc,
+            doc: Cow::Owned(doc),
+            ops: Vec::new(),
+        }
+    }
+
+    /// Mutations of `doc`, copied only once an operation is recorded.
+    pub fn of(doc: &'a Value) -> Self {
+        Self {
+            doc: Cow::Borrowed(doc),
             ops: Vec::new(),
         }
     }
@@ -39,8 +50,13 @@ impl Mutator {
         &self.ops
     }
 
+    /// The operations, without the working copy.
+    pub fn into_ops(self) -> Vec<PatchOperation> {
+        self.ops
+    }
+
     pub fn into_parts(self) -> (Value, Vec<PatchOperation>) {
-        (self.doc, self.ops)
+        (self.doc.into_owned(), self.ops)
     }
 
     /// Sets `path` to `value` unless it is already set. Missing parent objects are created in
@@ -48,7 +64,7 @@ impl Mutator {
     /// the path crosses a missing array element or a non-object value.
     pub fn set_if_unset(&mut self, path: &FieldPath, value: Value) -> bool {
         let segs = path.segments();
-        let mut cur = &self.doc;
+        let mut cur: &Value = &self.doc;
         for (i, seg) in segs.iter().enumerate() {
             let next = match seg {
                 Segment::Key(k) => cur.as_object().map(|o| o.get(k)),
@@ -108,7 +124,7 @@ impl Mutator {
     }
 
     fn record(&mut self, op: PatchOperation) -> bool {
-        match json_patch::patch(&mut self.doc, std::slice::from_ref(&op)) {
+        match json_patch::patch(self.doc.to_mut(), std::slice::from_ref(&op)) {
             Ok(()) => {
                 self.ops.push(op);
                 true
@@ -198,6 +214,19 @@ mod tests {
             "/resources/limits/nvidia.com~1gpu"
         );
         assert_eq!(m.doc()["resources"]["limits"]["nvidia.com/gpu"], "1");
+    }
+
+    #[test]
+    fn a_borrowed_object_is_copied_at_the_first_operation_only() {
+        let orig = json!({"image": "a"});
+        let mut m = Mutator::of(&orig);
+        assert!(!m.replace(&FieldPath::of(&["image"]), json!("a")));
+        assert!(matches!(m.doc, Cow::Borrowed(_)), "no operation, no copy");
+        assert!(m.replace(&FieldPath::of(&["image"]), json!("b")));
+        assert!(matches!(m.doc, Cow::Owned(_)));
+        assert_eq!(m.doc()["image"], "b");
+        assert_eq!(orig["image"], "a", "the original is untouched");
+        assert_eq!(m.into_ops().len(), 1);
     }
 
     #[test]

@@ -104,12 +104,20 @@ fn files_under(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 
 fn parse(origin: &str, text: &str, out: &mut Vec<Result<Input, BadInput>>) -> anyhow::Result<()> {
     for doc in portcullis_policies::load::documents(origin, text)? {
-        for item in expand(doc.value) {
+        for mut item in expand(doc.value) {
             let review = item["kind"] == "AdmissionReview";
-            let request = if review {
-                Request::from_admission_request(&item["request"])
+            // Named now: the document itself is moved into the request, not copied.
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+            let object = if review {
+                &item["request"]["object"]
             } else {
-                Request::from_manifest(&item)
+                &item
+            };
+            let (kind, name) = (text(&object["kind"]), text(&object["metadata"]["name"]));
+            let request = if review {
+                Request::from_admission_request(item["request"].take())
+            } else {
+                Request::from_manifest(item)
             };
             out.push(match request {
                 Ok(request) => Ok(Input {
@@ -118,22 +126,14 @@ fn parse(origin: &str, text: &str, out: &mut Vec<Result<Input, BadInput>>) -> an
                     line: doc.line,
                     request,
                 }),
-                Err(e) => {
-                    let object = if review {
-                        &item["request"]["object"]
-                    } else {
-                        &item
-                    };
-                    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-                    Err(BadInput {
-                        origin: origin.to_string(),
-                        document: doc.index,
-                        line: doc.line,
-                        kind: text(&object["kind"]),
-                        name: text(&object["metadata"]["name"]),
-                        error: e.to_string(),
-                    })
-                }
+                Err(e) => Err(BadInput {
+                    origin: origin.to_string(),
+                    document: doc.index,
+                    line: doc.line,
+                    kind,
+                    name,
+                    error: e.to_string(),
+                }),
             });
         }
     }

@@ -260,7 +260,9 @@ fn describe(error: kube::Error) -> String {
 
 /// The listed object as a resource to audit, read as `from_manifest` reads a file's.
 fn input(server: &str, n: usize, item: Value, namespaced: bool) -> Result<Input, BadInput> {
-    match Request::from_manifest(&item) {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let (kind, name) = (text(&item["kind"]), text(&item["metadata"]["name"]));
+    match Request::from_manifest(item) {
         Ok(mut request) => {
             if !namespaced {
                 request.namespace.clear();
@@ -272,16 +274,13 @@ fn input(server: &str, n: usize, item: Value, namespaced: bool) -> Result<Input,
                 request,
             })
         }
-        Err(e) => {
-            let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-            Err(BadInput {
-                origin: server.to_string(),
-                document: n,
-                line: 0,
-                kind: text(&item["kind"]),
-                name: text(&item["metadata"]["name"]),
-                error: e.to_string(),
-            })
-        }
+        Err(e) => Err(BadInput {
+            origin: server.to_string(),
+            document: n,
+            line: 0,
+            kind,
+            name,
+            error: e.to_string(),
+        }),
     }
 }

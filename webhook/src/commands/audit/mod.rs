@@ -218,7 +218,8 @@ impl AuditArgs {
         if self.output == AuditOutput::Jsonl {
             // Streamed: each thread writes the lines of what it evaluated, a batch at a time.
             let lines = |results: Vec<AuditResult>| -> anyhow::Result<(Vec<u8>, bool)> {
-                let mut buf = Vec::new();
+                // Sized for the usual line (~400 bytes): no copying as it grows.
+                let mut buf = Vec::with_capacity(results.len() * 512);
                 report::write_jsonl(&mut buf, &results)?;
                 Ok((buf, self.fails(&results)))
             };

@@ -48,7 +48,7 @@ mod tests {
     use serde_json::json;
 
     fn refs(manifest: Value) -> Option<PullSecretRefs> {
-        PullSecretRefs::of(&Request::from_manifest(&manifest).unwrap())
+        PullSecretRefs::of(&Request::from_manifest(manifest).unwrap())
     }
 
     #[test]
