@@ -186,8 +186,10 @@ def main():
                     "a page needs severity: critical"
                 )
             elif not routes_to_pager(amtool, am_config, labels):
+                shown = ", ".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
                 problems.append(
-                    f"{ALERT} fired with labels {labels}, which observability/alertmanager/"
+                    f"{ALERT} fired with labels {{{shown}}}, "
+                    "which observability/alertmanager/"
                     f"alertmanager.yml does not route to {PAGER} (it needs team: workloads)"
                 )
         else:

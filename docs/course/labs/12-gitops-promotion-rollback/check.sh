@@ -20,7 +20,7 @@ if ! git -C "$repo" merge-base --is-ancestor "$START_COMMIT" HEAD 2>/dev/null; t
     finding "HEAD does not descend from the start commit ${START_COMMIT:0:7}: the history was rewritten; GitOps keeps it (commit forward, revert, never reset)"
     check_done
 fi
-dirty="$(git -C "$repo" status --porcelain -- deploy | awk '{print $2}' | tr '\n' ' ')"
+dirty="$(git -C "$repo" status --porcelain -- deploy | awk '{print $2}' | paste -sd ' ')"
 [[ -z $dirty ]] || finding "uncommitted changes in $dirty: Flux applies only what is committed; commit them (or git checkout them)"
 
 tmp="$(mktemp -d)"
