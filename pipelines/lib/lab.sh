@@ -70,7 +70,7 @@ lab_bg() {
 lab_running() { # NAME: is the lab's process NAME alive?
     local pid
     pid="$(cat "$LAB_HOME/run/$1.pid" 2>/dev/null)" || return 1
-    kill -0 "$pid" 2>/dev/null
+    lab_pid_alive "$pid"
 }
 
 lab_stop() {
@@ -79,7 +79,7 @@ lab_stop() {
         [[ -f $f ]] || continue
         pid="$(cat "$f")"
         kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        for _ in $(seq 1 50); do lab_pid_alive "$pid" || break; sleep 0.1; done
         rm -f "$f"
     done
 }
@@ -174,4 +174,11 @@ lab_tag_digest() {
         -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
         -H 'Accept: application/vnd.oci.image.index.v1+json' |
         tr -d '\r' | sed -n 's/^docker-content-digest: *//Ip'
+}
+
+# lab_pid_alive PID: is PID still running? An exited process that init has not reaped yet (a
+# zombie: lab_bg's processes are init's children) has stopped, although `kill -0` still finds it.
+lab_pid_alive() {
+    kill -0 "$1" 2>/dev/null || return 1
+    [[ $(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null) != Z ]]
 }
