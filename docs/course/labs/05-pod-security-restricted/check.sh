@@ -41,7 +41,11 @@ out="$("$LAB_BIN" evaluate --policy "$PORTCULLIS_ROOT/policies/library/pod-secur
     --no-match allow --output json "$manifest" 2>&1)" || rc=$?
 case $rc in
     0) ;;
-    1) while IFS= read -r reason; do finding "$reason"; done < <(jq -r '.reasons[]?.message' <<<"$out") ;;
+    1)
+        reasons="$(jq -r '.reasons[]?.message' <<<"$out")" || die "portcullis evaluate printed no JSON: $out"
+        [[ -n $reasons ]] || die "portcullis evaluate denied deployment.yaml without a reason: $out"
+        while IFS= read -r reason; do finding "$reason"; done <<<"$reasons"
+        ;;
     *) finding "portcullis evaluate cannot read deployment.yaml: $out" ;;
 esac
 check_done

@@ -30,7 +30,7 @@ groups:
           service: jobs-api
         annotations:
           summary: The jobs API is burning its availability error budget fast.
-          runbook_url: https://github.com/portcullis-dev/portcullis/blob/main/docs/operations.md#jobsapiavailabilitybudgetburn
+          runbook_url: https://github.com/portcullis-dev/portcullis/blob/main/docs/runbooks/JobsApiAvailabilityBudgetBurnFast.md
 YAML
 cat >"$LAB_HOME/tests/jobs-api-slo.alerts.test.yml" <<'YAML'
 # Unit tests of ../rules/jobs-api-slo.alerts.yml:  promtool test rules tests/jobs-api-slo.alerts.test.yml
@@ -63,7 +63,7 @@ tests:
               slo: jobs-api-availability
             exp_annotations:
               summary: The jobs API is burning its availability error budget fast.
-              runbook_url: https://github.com/portcullis-dev/portcullis/blob/main/docs/operations.md#jobsapiavailabilitybudgetburn
+              runbook_url: https://github.com/portcullis-dev/portcullis/blob/main/docs/runbooks/JobsApiAvailabilityBudgetBurnFast.md
   - name: a 5-minute blip of 5 % after two clean hours - no page
     interval: 1m
     input_series:
