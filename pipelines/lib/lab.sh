@@ -7,6 +7,7 @@
 #   LAB_HOME      the student's workspace, .work/labs/$LAB unless set: start.sh fills it, the
 #                 student edits it, check.sh judges it. Nothing else is judged.
 #   LAB_BIN       the portcullis CLI;  LAB_EXAMPLES  the testkit's tools (push_image, sigstore_sign)
+#                 (the admission replay `rehearse` is built next to LAB_BIN)
 #   COSIGN        the real cosign 2.5 CLI (.work/tools/bin/cosign)
 # and each script sources this file:
 #   . "$PORTCULLIS_ROOT/pipelines/lib/lab.sh"
