@@ -75,13 +75,17 @@ lab_running() { # NAME: is the lab's process NAME alive?
 }
 
 lab_stop() {
-    local f pid
+    local f pid pids=()
+    # Signal them all first, then wait: stopping takes the slowest one's time, not the sum.
     for f in "$LAB_HOME"/run/*.pid; do
         [[ -f $f ]] || continue
         pid="$(cat "$f")"
         kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        pids+=("$pid")
         rm -f "$f"
+    done
+    for pid in "${pids[@]}"; do
+        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     done
 }
 
