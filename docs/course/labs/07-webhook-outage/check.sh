@@ -56,7 +56,8 @@ print(1)')"
 rc=0
 safety="$("$VENV/bin/python" "$PORTCULLIS_ROOT/pipelines/validate/py/webhook_safety.py" "$work/configs" 2>&1)" || rc=$?
 while IFS= read -r line; do
-    [[ -n $line && $line != summary:* && $line != *"without requiring"* ]] || continue
+    # Said more specifically below: the opt-in label, and the timeout against the server's deadline.
+    [[ -n $line && $line != summary:* && $line != *"without requiring"* && $line != *"timeoutSeconds is"* ]] || continue
     finding "$line"
 done <<<"$safety"
 [[ $rc -le 1 ]] || finding "the webhook safety rules could not read your files: $safety"
@@ -66,8 +67,12 @@ for f in validatingwebhookconfiguration.yaml mutatingwebhookconfiguration.yaml; 
         where="$f: webhook $name"
         [[ $policy == Fail ]] ||
             finding "$where: failurePolicy is $policy: while Portcullis is down (or too slow), pods in enforced namespaces are admitted unchecked; stage and prod fail closed with Fail (only the dev overlay uses Ignore, and PortcullisFailingOpen alerts on it)"
-        if [[ $timeout =~ ^[0-9]+$ ]] && ((timeout <= margin)); then
-            finding "$where: timeoutSeconds is $timeout: the webhook keeps --timeout-margin ${margin}s of it to answer, so image verification would get no time at all (the deadline is timeoutSeconds - ${margin}s)"
+        if [[ ! $timeout =~ ^[0-9]+$ ]]; then
+            finding "$where: timeoutSeconds is $timeout, not a whole number of seconds"
+        elif ((timeout <= margin)); then
+            finding "$where: timeoutSeconds is $timeout: the webhook keeps --timeout-margin ${margin}s of the API server's ?timeout= to answer, so image verification would get no time at all (its deadline is timeoutSeconds - ${margin}s)"
+        elif ((timeout > 15)); then
+            finding "$where: timeoutSeconds is $timeout, above the project's 15 (pipelines/validate/py/webhook_safety.py): while Portcullis hangs, every matching request waits ${timeout}s, and the webhook, sent ?timeout=${timeout}s, waits up to $((timeout - margin))s on a slow registry before it denies with reason deadline (the latency alerts assume 10)"
         fi
         [[ $optin == true ]] ||
             finding "$where: namespaceSelector does not require portcullis.dev/enforce=true (operator In, values [\"true\"]): removing that label, the documented break glass for one namespace (docs/operations.md, step 3), must take a namespace out of scope, and only opted-in namespaces may fail closed"
@@ -76,6 +81,16 @@ for f in validatingwebhookconfiguration.yaml mutatingwebhookconfiguration.yaml; 
         ([.namespaceSelector.matchExpressions[]? | select(.key == "portcullis.dev/enforce" and .operator == "In" and .values == ["true"])]
             + [.namespaceSelector.matchLabels["portcullis.dev/enforce"]? | select(. == "true")] | length > 0 | tostring)] | @tsv' \
         "$work/configs/$f")
+done
+
+# What the webhooks do when Portcullis is healthy stays as it was: rules, matchConditions, service.
+for f in validatingwebhookconfiguration.yaml mutatingwebhookconfiguration.yaml; do
+    while IFS= read -r name; do
+        finding "$f: webhook $name: its rules, matchConditions or clientConfig changed: an outage is fixed by failurePolicy, timeoutSeconds and namespaceSelector; keep what it is sent and where (compare with deploy/base/webhook/$f)"
+    done < <(jq -r --slurpfile want <(lab_yaml "$LAB_DIR/files/$f") '
+        def what: {rules, matchConditions, service: .clientConfig.service};
+        ($want[0][0].webhooks | map({key: .name, value: what}) | from_entries) as $w
+        | .webhooks[] | select(($w[.name] // null) != what) | .name' "$work/configs/$f")
 done
 
 # --- 2. as the API server would act on them ----------------------------------------------------
