@@ -44,7 +44,7 @@ binaries() {
     if [[ -n ${LAB_BIN_DIR:-} ]]; then
         LAB_BIN="$LAB_BIN_DIR/portcullis" LAB_EXAMPLES="$LAB_BIN_DIR/examples"
     else
-        (cd "$PORTCULLIS_ROOT" && cargo build -q --locked -p portcullis-webhook -p portcullis-testkit --bins \
+        (cd "$PORTCULLIS_ROOT" && cargo build -q --locked -p portcullis-webhook -p portcullis-testkit -p portcullis-rehearsal --bins \
             --example push_image --example sigstore_sign)
         LAB_BIN="$PORTCULLIS_ROOT/target/debug/portcullis" LAB_EXAMPLES="$PORTCULLIS_ROOT/target/debug/examples"
     fi

@@ -7,6 +7,7 @@
 #   LAB_HOME      the student's workspace, .work/labs/$LAB unless set: start.sh fills it, the
 #                 student edits it, check.sh judges it. Nothing else is judged.
 #   LAB_BIN       the portcullis CLI;  LAB_EXAMPLES  the testkit's tools (push_image, sigstore_sign)
+#                 (the admission replay `rehearse` is built next to LAB_BIN)
 #   COSIGN        the real cosign 2.5 CLI (.work/tools/bin/cosign)
 # and each script sources this file:
 #   . "$PORTCULLIS_ROOT/pipelines/lib/lab.sh"
@@ -74,13 +75,17 @@ lab_running() { # NAME: is the lab's process NAME alive?
 }
 
 lab_stop() {
-    local f pid
+    local f pid pids=()
+    # Signal them all first, then wait: stopping takes the slowest one's time, not the sum.
     for f in "$LAB_HOME"/run/*.pid; do
         [[ -f $f ]] || continue
         pid="$(cat "$f")"
         kill "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do lab_pid_alive "$pid" || break; sleep 0.1; done
+        pids+=("$pid")
         rm -f "$f"
+    done
+    for pid in "${pids[@]}"; do
+        for _ in $(seq 1 50); do lab_pid_alive "$pid" || break; sleep 0.1; done
     done
 }
 
