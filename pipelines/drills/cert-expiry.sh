@@ -66,6 +66,7 @@ reloads_ok() {
     curl -fsS "http://127.0.0.1:$ADMIN/metrics" | awk '/^portcullis_tls_reloads_total\{result="success"\}/ { print $2 }'
 }
 admitted_now() { admit "$DRILL_DIR/prod.yaml" "$ENFORCED" "$DRILL_DIR/compliant.json" >"$DRILL_DIR/last.json"; }
+# shellcheck disable=SC2329 # called through wait_for
 rejected_now() { ! admitted_now; }
 show() {
     printf 'drill/%s:              %s\n' "$DRILL" "$(jq -r 'if .admitted then "admitted  " + .by
@@ -106,7 +107,9 @@ wait_for 20 admitted_now || die "reviews still rejected 20 s after the rotation:
 figure "recovered after rotation" "$(since "$t_rotate")s"
 figure "admission outage" "$(since "$expiry_ms")s"
 show
-[[ $SERVE_PID == "$pid" ]] && kill -0 "$pid" || die "portcullis was restarted: the rotation must not need it"
+if [[ $SERVE_PID != "$pid" ]] || ! kill -0 "$pid"; then
+    die "portcullis was restarted: the rotation must not need it"
+fi
 after="$(reloads_ok)"
 [[ -n $before && -n $after && $after -gt $before ]] ||
     die "portcullis_tls_reloads_total{result=\"success\"} did not grow ($before -> $after)"

@@ -112,6 +112,7 @@ timed "keygen B" "$BIN" keygen --output-key-prefix "$DRILL_DIR/key-b"
 timed "re-sign app:1.0 with B" "$BIN" sign --key "$DRILL_DIR/key-b.key" --allow-http-registry "$REG/drill/app:1.0"
 t=$(now_ms)
 policy release-b "$DRILL_DIR/key-b.pub"
+# shellcheck disable=SC2329 # called through wait_for
 denied_now() { [[ $(decision "$REG/drill/app:1.1-evil") == denied* ]]; }
 wait_for 15 denied_now || die "the webhook still admits the attacker's image 15 s after the policy change"
 figure "policy live (evil denied)" "$(since "$t")s"

@@ -54,6 +54,7 @@ stop_pg() {
     PIDS=("${left[@]}")
 }
 
+# shellcheck disable=SC2329 # called through wait_for
 answers() { [[ $(sql -c 'SELECT NOT pg_is_in_recovery()' 2>/dev/null) == t ]]; }
 
 setup() {

@@ -47,6 +47,7 @@ probe_loop() {
     done
 }
 probe_since() { awk -v t="$1" -v want="$2" '$1 >= t && $2 == want { print $1; exit }' "$DRILL_DIR/probe.log"; }
+# shellcheck disable=SC2329 # called through wait_for
 probe_saw() { [[ -n $(probe_since "$1" "$2") ]]; }
 
 step "render deploy/overlays/prod/webhook; TLS for $SERVICE_DNS; serve with policies/library"

@@ -17,6 +17,7 @@
 . "$(dirname "${BASH_SOURCE[0]}")/venv.sh"
 
 SERVICE_DNS=portcullis.portcullis-system.svc
+# shellcheck disable=SC2034 # for the drills that source this file
 ENFORCED='{"portcullis.dev/enforce": "true"}'
 SERVE_PID="" PORT="" ADMIN=""
 
