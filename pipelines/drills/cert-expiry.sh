@@ -87,7 +87,9 @@ pid="$SERVE_PID"
 pod_review expiry-1 app 127.0.0.1:5000/jobs/api:1.0 >"$DRILL_DIR/compliant.json"
 admitted_now || die "a compliant review was not admitted before expiry: $(cat "$DRILL_DIR/last.json")"
 show
-step "serial $(served_serial) served, notAfter $not_after"
+old_serial="$(served_serial)"
+[[ -n $old_serial ]] || die "no certificate served on 127.0.0.1:$PORT"
+step "serial $old_serial served, notAfter $not_after"
 
 step "wait for notAfter; reviews as the API server sends them"
 expiry_ms="$(($(date -d "$not_after" +%s) * 1000))"
@@ -113,5 +115,7 @@ fi
 after="$(reloads_ok)"
 [[ -n $before && -n $after && $after -gt $before ]] ||
     die "portcullis_tls_reloads_total{result=\"success\"} did not grow ($before -> $after)"
-step "same pid $pid; successful TLS reloads $before -> $after; serial now $(served_serial)"
+new_serial="$(served_serial)"
+[[ -n $new_serial && $new_serial != "$old_serial" ]] || die "the served serial is still $old_serial after the rotation"
+step "same pid $pid; successful TLS reloads $before -> $after; serial $old_serial -> $new_serial"
 drill_pass
