@@ -9,8 +9,8 @@
 # and ends with one line, `PASS drill/NAME (figures…, Ns)` or `FAIL drill/NAME: reason`; its files
 # are in .work/drills/NAME; everything it starts is stopped by PID when it ends. The playbook the
 # drills rehearse is docs/runbooks/disaster-recovery.md.
-# Binaries: built first (portcullis, the testkit's push_image; a no-op after `make test`'s build),
-# unless PORTCULLIS_BIN_DIR=DIR names a folder holding DIR/portcullis and DIR/examples/push_image.
+# Binaries: built first (portcullis, rehearse, the testkit's push_image; a no-op after `make test`'s
+# build), unless PORTCULLIS_BIN_DIR=DIR names a folder holding them (DIR/examples/push_image).
 # Exit status: non-zero when any drill failed (a drill that dies without its FAIL line gets one).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
@@ -44,7 +44,7 @@ run_one() {
 
 binaries() {
     if [[ -z ${PORTCULLIS_BIN_DIR:-} ]]; then
-        (cd "$PORTCULLIS_ROOT" && cargo build -q --locked -p portcullis-webhook -p portcullis-testkit --bins \
+        (cd "$PORTCULLIS_ROOT" && cargo build -q --locked -p portcullis-webhook -p portcullis-testkit -p portcullis-rehearsal --bins \
             --example push_image)
         export PORTCULLIS_BIN_DIR="$PORTCULLIS_ROOT/target/debug"
     fi

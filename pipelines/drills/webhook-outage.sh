@@ -18,6 +18,9 @@
 #      too. Step 3 (the namespace's enforce label removed) is shown as well: nothing is sent.
 #   6. Without break glass: configurations back to Fail (flux resume), webhook restarted; the
 #      compliant Pod is admitted by the webhook again and the root Pod denied again.
+#   7. A cross-check with the repository's own API-server emulation, `rehearse --webhook-down`
+#      (webhook/rehearsal): the full prod rendering and the same rendering after break glass, each
+#      with the Deployment started as rendered, then stopped: prod rejects, break glass admits.
 # No API server runs here: the replay decides as the API server's dispatcher does, it is not one.
 # shellcheck source-path=SCRIPTDIR source=../lib/drill.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/drill.sh"
@@ -26,6 +29,7 @@
 
 PROBE_INTERVAL="${DRILL_PROBE_INTERVAL:-1}"
 need_bins
+[[ -x $BIN_DIR/rehearse ]] || die "$BIN_DIR/rehearse is missing: cargo build -p portcullis-rehearsal"
 
 # expect WHAT CONFIG LABELS REVIEW PATTERN: the decision must be WHAT (admitted|rejected) and its
 # "by"/"message" must match PATTERN (grep -E); prints the decision.
@@ -81,12 +85,17 @@ figure detect "$(awk -v a="$t_kill" -v b="$t_detect" 'BEGIN { printf "%.3f", (b 
 expect rejected "$DRILL_DIR/prod.yaml" "$ENFORCED" "$DRILL_DIR/compliant.json" 'failed calling webhook'
 
 step "break glass (runbook step 4): failurePolicy Ignore on both webhooks"
-"$VENV/bin/python" -c '
+break_glass() { # IN OUT: the runbook's patch, /webhooks/0/failurePolicy = Ignore, on both configurations
+    "$VENV/bin/python" -c '
 import sys, yaml
-docs = list(yaml.safe_load_all(open(sys.argv[1])))
+docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 for d in docs:
-    d["webhooks"][0]["failurePolicy"] = "Ignore"   # the runbook: /webhooks/0/failurePolicy
-yaml.safe_dump_all(docs, open(sys.argv[2], "w"), sort_keys=False)' "$DRILL_DIR/prod.yaml" "$DRILL_DIR/break-glass.yaml"
+    if d["kind"] in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        d["webhooks"][0]["failurePolicy"] = "Ignore"
+yaml.safe_dump_all(docs, open(sys.argv[2], "w"), sort_keys=False)' "$1" "$2"
+}
+break_glass "$DRILL_DIR/prod.yaml" "$DRILL_DIR/break-glass.yaml"
+break_glass "$DRILL_DIR/prod-full.yaml" "$DRILL_DIR/break-glass-full.yaml"
 expect admitted "$DRILL_DIR/break-glass.yaml" "$ENFORCED" "$DRILL_DIR/compliant.json" 'failed open'
 figure "admission back (break glass)" "$(since "$t_kill")s after the kill"
 expect admitted "$DRILL_DIR/break-glass.yaml" "$ENFORCED" "$DRILL_DIR/root.json" 'failed open'
@@ -100,6 +109,23 @@ expect admitted "$DRILL_DIR/prod.yaml" "$ENFORCED" "$DRILL_DIR/compliant.json" '
 figure "admission back (restart)" "$(since "$t_kill")s after the kill ($(since "$t_restart")s restart to first admission)"
 expect rejected "$DRILL_DIR/prod.yaml" "$ENFORCED" "$DRILL_DIR/root.json" 'denied the request: .*runAsNonRoot'
 wait_for $((PROBE_INTERVAL * 3 + 5)) probe_saw "$t_restart" ok || die "the probe did not see the webhook ready again"
+step "cross-check with rehearse (webhook/rehearsal): prod and break-glass renderings, webhook up, then stopped"
+{
+    jq -n '{apiVersion: "v1", kind: "Namespace", metadata: {name: "jobs", labels: {"portcullis.dev/enforce": "true"}}}'
+    echo ---
+    jq '.request.object' "$DRILL_DIR/compliant.json"
+} >"$DRILL_DIR/workloads.yaml"
+timeout 120 "$BIN_DIR/rehearse" --webhook "prod=$DRILL_DIR/prod-full.yaml" \
+    --webhook "break-glass=$DRILL_DIR/break-glass-full.yaml" --workloads "$DRILL_DIR/workloads.yaml" \
+    --portcullis "$BIN" --webhook-down --pins off --no-controllers --stop-timeout 5 --serve-arg "--shutdown-grace 0s" \
+    --work-dir "$DRILL_DIR/rehearse" >"$DRILL_DIR/rehearse.log" 2>&1 ||
+    die "rehearse did not find every outcome as expected (see ${DRILL_DIR#"$PORTCULLIS_ROOT"/}/rehearse.log)"
+jq -r '.[] | "drill/'"$DRILL"':              \(.rendering)/\(.phase): \(if .allowed then "admitted" else "rejected" end)"' \
+    "$DRILL_DIR/rehearse/results.json"
+[[ $(jq -r '[.[] | select(.phase == "down") | "\(.rendering)=\(.allowed)"] | sort | join(" ")' \
+    "$DRILL_DIR/rehearse/results.json") == "break-glass=true prod=false" ]] ||
+    die "rehearse: with the webhook down, prod must reject and break-glass admit (see ${DRILL_DIR#"$PORTCULLIS_ROOT"/}/rehearse/results.json)"
+
 rule="$PORTCULLIS_ROOT/observability/prometheus/rules/portcullis-webhook.yml"
 alert_for="$(awk '/alert: PortcullisDown/ { f = 1 } f && /for:/ { print $2; exit }' "$rule")"
 scrape="$(awk '/interval:/ { print $2; exit }' "$PORTCULLIS_ROOT/deploy/base/webhook/servicemonitor.yaml")"

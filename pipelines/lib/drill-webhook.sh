@@ -5,7 +5,8 @@
 #                      and ARGS (e.g. --policy DIR); sets SERVE_PID, PORT, ADMIN; waits for /readyz
 #   serve_kill [SIG]   stop it by PID (default SIGKILL: a crash, no graceful drain)
 #   render_webhook ENV FILE  the rendered Mutating/ValidatingWebhookConfigurations of
-#                      deploy/overlays/ENV/webhook, as the cluster would hold them
+#                      deploy/overlays/ENV/webhook, as the cluster would hold them; the whole
+#                      rendering (Deployment included, for `rehearse`) in FILE without .yaml + -full.yaml
 #   pod_review UID NAME IMAGE [root]  an AdmissionReview (CREATE Pod in namespace jobs) on stdout;
 #                      the Pod is restricted-compliant with limits unless "root" (runs as uid 0)
 #   admit CONFIG LABELS REVIEW  the API server's decision (pipelines/py/apiserver_admit.py): one
@@ -42,13 +43,15 @@ serve_kill() {
 }
 
 render_webhook() {
-    kubectl kustomize "$PORTCULLIS_ROOT/deploy/overlays/$1/webhook" |
-        "$VENV/bin/python" -c '
+    kubectl kustomize "$PORTCULLIS_ROOT/deploy/overlays/$1/webhook" >"${2%.yaml}-full.yaml" ||
+        die "rendering deploy/overlays/$1/webhook failed"
+    "$VENV/bin/python" -c '
 import sys, yaml
 docs = [d for d in yaml.safe_load_all(sys.stdin) if d and d.get("kind", "").endswith("WebhookConfiguration")]
 if not docs:
     sys.exit("no webhook configurations in the rendering")
-yaml.safe_dump_all(docs, sys.stdout, sort_keys=False)' >"$2" || die "rendering deploy/overlays/$1/webhook failed"
+yaml.safe_dump_all(docs, sys.stdout, sort_keys=False)' <"${2%.yaml}-full.yaml" >"$2" ||
+        die "no webhook configurations in deploy/overlays/$1/webhook"
 }
 
 pod_review() {
