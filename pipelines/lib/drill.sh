@@ -4,7 +4,7 @@
 # pipelines/drill.sh runs each drill as its own process (`bash pipelines/drills/NAME.sh`), which
 # sources this file first. Provides, besides pipelines/lib/common.sh:
 #   DRILL, DRILL_DIR  the drill's name and its scratch folder .work/drills/NAME (emptied first)
-#   BIN, EXAMPLES     the portcullis CLI and the testkit's examples (push_image), already built:
+#   BIN_DIR, BIN, EXAMPLES  the built binaries (rehearse), the portcullis CLI, the testkit's examples:
 #                     $PORTCULLIS_BIN_DIR (default target/debug); a drill never builds, it
 #                     calls need_bins to fail early, naming the build command
 #   step TEXT         one line per step, with the time since the drill started
