@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Drill webhook-outage: every Portcullis replica is gone (crash, no graceful drain). How long until
 # someone knows, what the cluster does meanwhile, and how admission comes back: first by breaking
-# glass (docs/operations.md, "Break glass"), then properly, by restarting the webhook.
+# glass (docs/runbooks/break-glass.md), then properly, by restarting the webhook.
 #
 #   1. `portcullis serve` over TLS with the shipped Pod Security and resource policies; the prod
 #      webhook configurations rendered from deploy/overlays/prod/webhook (failurePolicy Fail).
