@@ -61,6 +61,13 @@ lab-stop: ## stop what a lab started (LAB=NN)
 labs: bootstrap ## every lab three ways (start fails its check, wrong answers fail, the solution passes); LABS="NN …" for some
 	@pipelines/lab.sh ci $(LABS)
 
+.PHONY: drill drills
+drill: bootstrap ## one disaster-recovery drill with its measured figures (NAME=postgres-pitr|webhook-outage|key-compromise|cert-expiry)
+	@pipelines/drill.sh "$(NAME)"
+
+drills: bootstrap ## every disaster-recovery drill (docs/runbooks/disaster-recovery.md): steps, figures, one PASS/FAIL line each
+	@pipelines/drill.sh all
+
 .PHONY: rehearsal
 rehearsal: bootstrap ## admission rehearsal: what deploy/ renders, through the webhook as the API server would, on the pipeline's images
 	@pipelines/rehearsal.sh

@@ -15,10 +15,12 @@
 #   5. The course's labs, pipelines/lab.sh ci: every lab three ways (its start state fails the
 #      check, each plausible wrong answer fails it, the reference solution passes): one PASS/FAIL
 #      line per lab, with its time.
-#   6. Counts, from libtest's own lines ("test result: … N passed; N failed; N ignored" per test
+#   6. The disaster-recovery drills, pipelines/drill.sh all (docs/runbooks/disaster-recovery.md):
+#      one PASS/FAIL line per drill, with its measured figures and time.
+#   7. Counts, from libtest's own lines ("test result: … N passed; N failed; N ignored" per test
 #      binary, "test NAME ... ignored" per ignored test), the manifest check and fuzz smoke lines
 #      and unittest's summaries ("Ran N tests", "FAILED (failures=N, errors=N, skipped=N)"),
-#      and the lab lines, ending with one line `tests: N passed, N failed, N skipped` (skipped =
+#      and the lab and drill lines, ending with one line `tests: N passed, N failed, N skipped` (skipped =
 #      #[ignore]d tests, skipped checks and skipped Python tests). libtest output rather than cargo-nextest: doc tests stay in the same run and
 #      count, and the tests keep running the way `cargo test` runs them.
 #
@@ -168,6 +170,14 @@ main() {
     if [[ $labs_rc -ne 0 && $lf -eq 0 ]]; then lf=1; fi
     echo "labs took ${labs_time}s"
 
+    local dlog="$OUT/drills.log" drills_rc=0 drills_start=$SECONDS
+    pipelines/drill.sh all 2>&1 | tee "$dlog" || drills_rc=$?
+    local drills_time=$((SECONDS - drills_start)) dp df
+    dp="$(grep -c '^PASS drill/' "$dlog" || true)"
+    df="$(grep -c '^FAIL drill/' "$dlog" || true)"
+    if [[ $drills_rc -ne 0 && $df -eq 0 ]]; then df=1; fi
+    echo "drills took ${drills_time}s"
+
     local ci_rc=0
     if [[ $g -gt 0 ]]; then
         echo "ignored tests ($g):"
@@ -183,10 +193,11 @@ main() {
 
     echo "test summary: cargo test $p passed, $f failed, $g ignored ($results test binaries);" \
         "manifest checks $mp passed, $mf failed, $ms skipped; Python tests $pp passed, $pf failed, $ps skipped;" \
-        "fuzz smoke $fp passed, $ff failed (${fuzz_time}s); labs $lp passed, $lf failed (${labs_time}s)"
-    echo "tests: $((p + mp + pp + fp + lp)) passed, $((f + mf + pf + ff + lf)) failed, $((g + ms + ps)) skipped"
-    [[ $cargo_rc -eq 0 && $manifests_rc -eq 0 && $fuzz_rc -eq 0 && $labs_rc -eq 0 && $ci_rc -eq 0 &&
-        $((f + mf + pf + ff + lf)) -eq 0 ]]
+        "fuzz smoke $fp passed, $ff failed (${fuzz_time}s); labs $lp passed, $lf failed (${labs_time}s);" \
+        "drills $dp passed, $df failed (${drills_time}s)"
+    echo "tests: $((p + mp + pp + fp + lp + dp)) passed, $((f + mf + pf + ff + lf + df)) failed, $((g + ms + ps)) skipped"
+    [[ $cargo_rc -eq 0 && $manifests_rc -eq 0 && $fuzz_rc -eq 0 && $labs_rc -eq 0 && $drills_rc -eq 0 && $ci_rc -eq 0 &&
+        $((f + mf + pf + ff + lf + df)) -eq 0 ]]
 }
 
 main "$@"
