@@ -13,7 +13,7 @@
 #
 # A lab folder holds README.md (instructions), hints.md (graded hints), start.sh, check.sh,
 # solve.sh and wrong/*.sh; its scripts source pipelines/lib/lab.sh (the contract is there).
-# LAB_BIN_DIR=DIR uses DIR/portcullis and DIR/examples/ instead of building them.
+# PORTCULLIS_BIN_DIR=DIR uses DIR/portcullis and DIR/examples/ instead of building them.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -41,11 +41,11 @@ all_labs() {
 }
 
 binaries() {
-    if [[ -n ${LAB_BIN_DIR:-} ]]; then
-        LAB_BIN="$LAB_BIN_DIR/portcullis" LAB_EXAMPLES="$LAB_BIN_DIR/examples"
+    if [[ -n ${PORTCULLIS_BIN_DIR:-} ]]; then
+        LAB_BIN="$PORTCULLIS_BIN_DIR/portcullis" LAB_EXAMPLES="$PORTCULLIS_BIN_DIR/examples"
     else
-        (cd "$PORTCULLIS_ROOT" && cargo build -q --locked -p portcullis-webhook -p portcullis-testkit -p portcullis-rehearsal --bins \
-            --example push_image --example sigstore_sign)
+        (cd "$PORTCULLIS_ROOT" && cargo build -q --locked -p portcullis-webhook -p portcullis-testkit \
+            -p portcullis-rehearsal --bins --example push_image --example sigstore_sign)
         LAB_BIN="$PORTCULLIS_ROOT/target/debug/portcullis" LAB_EXAMPLES="$PORTCULLIS_ROOT/target/debug/examples"
     fi
     [[ -x $LAB_BIN ]] || die "no portcullis CLI at $LAB_BIN"
@@ -136,7 +136,11 @@ main() {
     [[ $# -ge 1 ]] || usage
     local action="$1" lab
     shift
-    binaries
+    # The lab's name is checked before anything is built; stopping needs no binary.
+    case "$action" in
+        start | check | solve | stop | wrong) [[ $# -ge 1 ]] && lab_folder "$1" >/dev/null ;;
+    esac
+    [[ $action == stop ]] || binaries
     case "$action" in
         start | check | solve | stop)
             [[ $# -eq 1 ]] || usage

@@ -75,7 +75,7 @@ for f in validatingwebhookconfiguration.yaml mutatingwebhookconfiguration.yaml; 
             finding "$where: timeoutSeconds is $timeout, above the project's 15 (pipelines/validate/py/webhook_safety.py): while Portcullis hangs, every matching request waits ${timeout}s, and the webhook, sent ?timeout=${timeout}s, waits up to $((timeout - margin))s on a slow registry before it denies with reason deadline (the latency alerts assume 10)"
         fi
         [[ $optin == true ]] ||
-            finding "$where: namespaceSelector does not require portcullis.dev/enforce=true (operator In, values [\"true\"]): removing that label, the documented break glass for one namespace (docs/operations.md, step 3), must take a namespace out of scope, and only opted-in namespaces may fail closed"
+            finding "$where: namespaceSelector does not require portcullis.dev/enforce=true (operator In, values [\"true\"]): removing that label, the documented break glass for one namespace (docs/runbooks/break-glass.md, step 3), must take a namespace out of scope, and only opted-in namespaces may fail closed"
     done < <(jq -r '.webhooks[] | [.name, (.failurePolicy // "Fail"),
         (.timeoutSeconds // 10 | tostring),
         ([.namespaceSelector.matchExpressions[]? | select(.key == "portcullis.dev/enforce" and .operator == "In" and .values == ["true"])]
