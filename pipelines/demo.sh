@@ -38,12 +38,7 @@ SIGSTORE="$ROOT/target/debug/examples/sigstore_sign"
 
 REG_PORT=$(free_port)
 REG="127.0.0.1:$REG_PORT"
-cat > "$DEMO/registry.yml" <<EOF
-version: 0.1
-log: {level: error}
-storage: {filesystem: {rootdirectory: $DEMO/registry}, delete: {enabled: true}}
-http: {addr: $REG}
-EOF
+registry_config "$DEMO/registry.yml" "$DEMO/registry" "$REG"
 docker-registry serve "$DEMO/registry.yml" > "$DEMO/registry.log" 2>&1 &
 PIDS+=($!)
 wait_http "http://$REG/v2/"

@@ -42,7 +42,10 @@ all_labs() {
 
 binaries() {
     if [[ -n ${PORTCULLIS_BIN_DIR:-} ]]; then
-        LAB_BIN="$PORTCULLIS_BIN_DIR/portcullis" LAB_EXAMPLES="$PORTCULLIS_BIN_DIR/examples"
+        # Absolute: the lab's scripts run in the student's workspace.
+        local dir
+        dir="$(cd "$PORTCULLIS_BIN_DIR" && pwd)" || die "PORTCULLIS_BIN_DIR=$PORTCULLIS_BIN_DIR is not a folder"
+        LAB_BIN="$dir/portcullis" LAB_EXAMPLES="$dir/examples"
     else
         (cd "$PORTCULLIS_ROOT" && cargo build -q --locked -p portcullis-webhook -p portcullis-testkit \
             -p portcullis-rehearsal --bins --example push_image --example sigstore_sign)

@@ -30,12 +30,7 @@ start_registry() {
     local dir="$PIPELINE_WORK/registry" port
     rm -rf "$dir" && mkdir -p "$dir/data"
     port="$(free_port)"
-    cat >"$dir/registry.yml" <<EOF
-version: 0.1
-log: {level: error}
-storage: {filesystem: {rootdirectory: $dir/data}, delete: {enabled: true}}
-http: {addr: 127.0.0.1:$port}
-EOF
+    registry_config "$dir/registry.yml" "$dir/data" "127.0.0.1:$port"
     docker-registry serve "$dir/registry.yml" >"$dir/registry.log" 2>&1 &
     PIDS+=($!)
     local _

@@ -25,12 +25,7 @@ registry_start() {
     port="$(free_port)"
     REG="127.0.0.1:$port"
     mkdir -p "$DRILL_DIR/registry"
-    cat >"$DRILL_DIR/registry.yml" <<EOF
-version: 0.1
-log: {level: error}
-storage: {filesystem: {rootdirectory: $DRILL_DIR/registry}, delete: {enabled: true}}
-http: {addr: $REG}
-EOF
+    registry_config "$DRILL_DIR/registry.yml" "$DRILL_DIR/registry" "$REG"
     docker-registry serve "$DRILL_DIR/registry.yml" >"$DRILL_DIR/registry.log" 2>&1 &
     PIDS+=($!)
     wait_http "http://$REG/v2/"

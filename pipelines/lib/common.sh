@@ -13,6 +13,9 @@
 #   free_port         a free TCP port on 127.0.0.1
 #   PIDS / stop_pids  background processes to stop by PID: `cmd & PIDS+=($!)`, and
 #                     `trap stop_pids EXIT` once
+#   registry_config FILE STORAGE ADDR  the config of a loopback OCI registry (Debian
+#                     docker-registry, CNCF distribution) on ADDR (127.0.0.1:PORT), its blobs under
+#                     STORAGE: start it with `docker-registry serve FILE`
 #   webhook_tls DIR SAN [DAYS]  a CA (DIR/ca.crt) and a serving certificate (DIR/tls.crt,
 #                     DIR/tls.key) for SAN (openssl subjectAltName syntax), as cert-manager would
 #                     issue, valid for DAYS (default 1)
@@ -39,6 +42,15 @@ stop_pids() {
     local pid
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+
+registry_config() {
+    cat >"$1" <<EOF
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $2}, delete: {enabled: true}}
+http: {addr: $3}
+EOF
 }
 
 webhook_tls() {

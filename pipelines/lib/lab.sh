@@ -104,12 +104,7 @@ lab_registry() {
     local port
     if [[ -n ${REGISTRY:-} ]]; then port="${REGISTRY##*:}"; else port="$(free_port)"; fi
     mkdir -p "$LAB_HOME/registry"
-    cat >"$LAB_HOME/run-registry.yml" <<EOF
-version: 0.1
-log: {level: error}
-storage: {filesystem: {rootdirectory: $LAB_HOME/registry}, delete: {enabled: true}}
-http: {addr: 127.0.0.1:$port}
-EOF
+    registry_config "$LAB_HOME/run-registry.yml" "$LAB_HOME/registry" "127.0.0.1:$port"
     lab_bg registry docker-registry serve "$LAB_HOME/run-registry.yml"
     [[ -n ${REGISTRY:-} ]] || lab_env "REGISTRY=127.0.0.1:$port"
     lab_wait_http "http://$REGISTRY/v2/"
