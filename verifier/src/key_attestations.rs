@@ -70,7 +70,7 @@ fn rank(e: &VerifyError) -> u8 {
 }
 
 /// The steps after the signer check, for key and keyless attestations alike: the statement is
-/// about `digest`, and every condition of `want` holds on its predicate.
+/// about `digest`, and every condition of `want` holds on its predicate (ages measured now).
 pub(crate) fn check_statement(
     image: &str,
     digest: &Digest,
@@ -85,9 +85,13 @@ pub(crate) fn check_statement(
             actual: digest.to_string(),
         });
     }
+    // The verifier is the layer that reads the registry, so it also reads the clock: `age(...)`
+    // conditions are measured at the moment the attestation is checked (the condition types
+    // and the policy engine read no clock).
+    let now = std::time::SystemTime::now();
     want.conditions
         .iter()
-        .try_for_each(|c| c.evaluate(&statement.predicate))
+        .try_for_each(|c| c.evaluate_at(&statement.predicate, now))
         .map_err(|failure| VerifyError::ConditionFailed {
             image: image.into(),
             predicate_type: want.predicate_type.clone(),

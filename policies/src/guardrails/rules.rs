@@ -33,10 +33,9 @@ pub struct Rule {
 impl Rule {
     pub fn new(index: usize, spec: &RuleSpec) -> Result<Self, RuleError> {
         let condition = Condition::compile(ConditionSpec {
-            path: spec.path.clone(),
-            operator: spec.operator,
             value: spec.value.clone(),
             values: spec.values.clone(),
+            ..ConditionSpec::compare(&spec.path, spec.operator)
         })
         .map_err(|source| RuleError {
             index,

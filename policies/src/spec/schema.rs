@@ -17,8 +17,9 @@ fn schema(v: Value) -> Schema {
 fn operator_json() -> Value {
     json!({
         "type": "string",
-        "enum": ["equals", "not-equals", "in", "matches", "exists", "not-exists"],
-        "description": "One of equals, not-equals, in (each selected value is one of `values`), matches (regex in `value`), exists, not-exists."
+        "enum": ["equals", "not-equals", "in", "matches", "exists", "not-exists",
+                 "less-than", "less-or-equal", "greater-than", "greater-or-equal"],
+        "description": "One of equals, not-equals, in (each selected value is one of `values`), matches (regex in `value`), exists, not-exists, less-than, less-or-equal, greater-than, greater-or-equal (numbers; with measure count or age, the count or the age)."
     })
 }
 
@@ -40,18 +41,29 @@ pub(crate) fn operator(_: &mut SchemaGenerator) -> Schema {
     schema(operator_json())
 }
 
-/// A list of `portcullis_verifier_types::ConditionSpec`.
+/// A list of `portcullis_verifier_types::ConditionSpec`: comparisons, or `all`/`any` groups.
+/// Group members may nest without limit, which a structural schema cannot describe: they are
+/// kept as written here and checked when the webhook compiles the policy.
 pub(crate) fn conditions(_: &mut SchemaGenerator) -> Schema {
+    let group = |when: &str| {
+        json!({
+            "type": "array",
+            "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+            "description": format!("Holds when {when} (each member a comparison or a group)."),
+        })
+    };
     schema(json!({
         "type": "array",
         "items": {
             "type": "object",
-            "required": ["path", "operator"],
             "properties": {
                 "path": {"type": "string", "description": "JSONPath into the attestation predicate, e.g. $.buildDefinition.externalParameters.workflow.repository"},
+                "measure": {"type": "string", "enum": ["value", "count", "age"], "description": "What is compared: the selected values (value, the default), how many there are (count), or how old each RFC 3339 timestamp is at verification time (age, with a duration value such as 7d)."},
                 "operator": operator_json(),
-                "value": {"x-kubernetes-preserve-unknown-fields": true, "description": "Expected value (equals / not-equals), or the regex (matches)."},
-                "values": {"type": "array", "items": {"x-kubernetes-preserve-unknown-fields": true}, "description": "Allowed values (in)."}
+                "value": {"x-kubernetes-preserve-unknown-fields": true, "description": "Expected value (equals / not-equals), the regex (matches), the number (less-than ... greater-or-equal, counts), or the duration (ages: a whole number and one unit of s, m, h, d)."},
+                "values": {"type": "array", "items": {"x-kubernetes-preserve-unknown-fields": true}, "description": "Allowed values (in)."},
+                "all": group("every one of these conditions holds"),
+                "any": group("at least one of these conditions holds")
             }
         }
     }))
@@ -105,7 +117,7 @@ mod tests {
         }
         assert_eq!(
             names.len(),
-            6,
+            Operator::ALL.len(),
             "update the schema when the verifier adds an operator"
         );
     }
