@@ -8,14 +8,16 @@ use portcullis_policies::{Mode, PolicyKind, PolicySet, Request};
 use portcullis_verifier_types::{Authority, PublicKey};
 use serde_json::{Value, json};
 
-const FILES: [&str; 7] = [
+const FILES: [&str; 9] = [
     "image-hygiene.yaml",
     "keyless-github-release.example.yaml",
     "pod-security-baseline.yaml",
     "pod-security-restricted.yaml",
     "resource-limits.yaml",
+    "sbom-licences.example.yaml",
     "secure-defaults.yaml",
     "signed-images.example.yaml",
+    "vulnerability-scan.example.yaml",
 ];
 
 /// Example `PolicyException`s (no policies of their own).
@@ -60,7 +62,7 @@ fn every_library_file_parses_and_nothing_else_is_there() {
         .into_iter()
         .map(|p| (p.kind, p.name))
         .collect();
-    assert_eq!(names.len(), 7);
+    assert_eq!(names.len(), 9);
     assert!(names.contains(&(PolicyKind::ClusterImagePolicy, "signed-images".into())));
     assert!(names.contains(&(
         PolicyKind::ClusterImagePolicy,
