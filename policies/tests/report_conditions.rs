@@ -128,6 +128,15 @@ fn a_trivy_report_with_criticals_is_denied_naming_the_count() {
     assert_eq!(n, 2, "the upstream report has two critical findings");
     let f = judge(&conditions, &doc).unwrap_err();
     assert_eq!(f.path, "any");
+    // The whole denial, as docs/conditions.md shows it.
+    assert_eq!(
+        f.to_string(),
+        format!(
+            "any: expected at least one of 2 conditions to hold, found 2 of 2 failing: \
+             [all: expected all 2 conditions to hold, found 1 of 2 failing: [{TRIVY_CRITICAL}: expected == 0, found 2]], \
+             [all: expected all 2 conditions to hold, found 1 of 2 failing: [$.scanner.result.matches: expected a value, found nothing]]"
+        )
+    );
     let named = format!("[{TRIVY_CRITICAL}: expected == 0, found {n}]");
     assert!(f.actual.contains(&named), "{f}");
     // The Grype branch fails for the right reason too: this is not a Grype report.
