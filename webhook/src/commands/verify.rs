@@ -53,10 +53,11 @@ pub struct VerifyArgs {
 pub struct VerifyAttestationArgs {
     #[command(flatten)]
     pub verify: VerifyArgs,
-    /// Predicate type: slsaprovenance1, slsaprovenance, cyclonedx, spdxjson, custom, or a URI.
+    /// Predicate type: slsaprovenance1, slsaprovenance, cyclonedx, spdxjson, vuln, custom, or a URI.
     #[arg(long = "type", default_value = "custom")]
     pub predicate_type: String,
-    /// 'JSONPATH OP VALUE' on the predicate, OP one of ==, !=, in, =~, exists, not-exists.
+    /// 'JSONPATH OP VALUE', 'count(JSONPATH) OP NUMBER' or 'age(JSONPATH) OP DURATION' (7d) on the
+    /// predicate, OP one of ==, !=, in, =~, exists, not-exists, <, <=, >, >= (docs/conditions.md).
     #[arg(long = "condition", value_name = "COND")]
     pub conditions: Vec<String>,
 }
