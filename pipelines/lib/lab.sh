@@ -128,9 +128,9 @@ lab_pod() {
         spec: {containers: [{name: "app", image: $image, securityContext: $sc, resources: $res}]}}'
 }
 
-# lab_key_policy NAME IMAGES-GLOB PUBKEY-FILE: a ClusterImagePolicy (YAML, on stdout) requiring a
-# signature by the one public key in PUBKEY-FILE for images matching IMAGES-GLOB. Append an
-# `  attestations:` block to it for provenance requirements.
+# lab_key_policy NAME IMAGES-GLOB PUBKEY-FILE [KEY-NAME]: a ClusterImagePolicy (YAML, on stdout)
+# requiring a signature by the one public key in PUBKEY-FILE (named KEY-NAME, default NAME) for
+# images matching IMAGES-GLOB. Append an `  attestations:` block to it for provenance requirements.
 lab_key_policy() {
     cat <<EOF2
 apiVersion: policy.portcullis.dev/v1alpha1
@@ -142,7 +142,7 @@ spec:
   images: ["$2"]
   authorities:
     keys:
-      - name: $1
+      - name: ${4:-$1}
         pem: |
 EOF2
     sed 's/^/          /' "$3"

@@ -22,22 +22,9 @@ cp "$secret/jobs-new.pub" "$LAB_HOME/keys/jobs-release-2026-12.pub"
 
 # policy NAME TEAM KEY-NAME PUB: a ClusterImagePolicy for the team's images, trusting PUB.
 policy() {
-    cat <<YAML
-# The $2 team's release signatures: every image of $2/ in the registry must be signed with the
-# team's release key. Owner: platform team (change through review).
-apiVersion: policy.portcullis.dev/v1alpha1
-kind: ClusterImagePolicy
-metadata:
-  name: $1
-spec:
-  mode: enforce
-  images: ["127.0.0.1:*/$2/**"]
-  authorities:
-    keys:
-      - name: $3
-        pem: |
-YAML
-    sed 's/^/          /' "$4"
+    printf '%s\n' "# The $2 team's release signatures: every image of $2/ in the registry must be signed with the" \
+        "# team's release key. Owner: platform team (change through review)."
+    lab_key_policy "$1" "127.0.0.1:*/$2/**" "$4" "$3"
 }
 policy jobs-images jobs jobs-release-2026-06 "$secret/jobs-old.pub" >"$LAB_HOME/policies/jobs-images.yaml"
 policy web-images web web-release "$secret/web.pub" >"$LAB_HOME/policies/web-images.yaml"
