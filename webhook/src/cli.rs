@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::commands::audit::AuditArgs;
 use crate::commands::evaluate::EvaluateArgs;
 use crate::commands::keygen::KeygenArgs;
+use crate::commands::provenance::ProvenanceArgs;
 use crate::commands::sign::{AttestArgs, SignArgs};
 use crate::commands::verify::{VerifyArgs, VerifyAttestationArgs};
 use crate::commands::verify_blob::VerifyBlobArgs;
@@ -38,6 +39,8 @@ pub enum Command {
     Sign(SignArgs),
     /// Attach a signed in-toto attestation to an image (cosign's .att format).
     Attest(AttestArgs),
+    /// Write the SLSA v1 provenance of this build (GitHub Actions' facts, or flags elsewhere).
+    Provenance(ProvenanceArgs),
     /// Verify an image's signatures against trusted keys, or keyless against identities.
     Verify(VerifyArgs),
     /// Verify an image's attestations and their predicate conditions.
@@ -55,6 +58,7 @@ impl Args {
             Command::Keygen(args) => args.run(),
             Command::Sign(args) => args.run().await,
             Command::Attest(args) => args.run().await,
+            Command::Provenance(args) => args.run(),
             Command::Verify(args) => args.run().await,
             Command::VerifyAttestation(args) => args.run().await,
             Command::VerifyBlob(args) => args.run().await,

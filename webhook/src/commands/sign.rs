@@ -5,13 +5,14 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
 use portcullis_verifier::cosign::bundle_write::{attest_image_bundle, sign_image_bundle};
 use portcullis_verifier::cosign::sign::{attest_image, sign_image};
 use portcullis_verifier::predicate_type_uri;
 
 use super::common::{RegistryArgs, parse_image, read_private_key};
+use super::provenance::{self, facts::Facts, flags::BuildFlags, predicate::SLSA_V1};
 
 /// Flags `cosign sign` / `cosign attest` scripts pass, accepted so those scripts run unchanged.
 #[derive(Debug, Args)]
@@ -57,15 +58,27 @@ pub struct AttestArgs {
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
     /// The predicate JSON file.
-    #[arg(long, value_name = "FILE")]
-    pub predicate: PathBuf,
-    /// slsaprovenance1, slsaprovenance, cyclonedx, spdxjson, spdx, vuln, custom, or a URI.
-    #[arg(long = "type", default_value = "custom")]
-    pub predicate_type: String,
+    #[arg(
+        long,
+        value_name = "FILE",
+        required_unless_present = "provenance",
+        conflicts_with = "provenance"
+    )]
+    pub predicate: Option<PathBuf>,
+    /// slsaprovenance1, slsaprovenance, cyclonedx, spdxjson, spdx, vuln, custom (the default),
+    /// or a URI.
+    #[arg(long = "type")]
+    pub predicate_type: Option<String>,
+    /// Write this build's SLSA v1 provenance (the flags below; on GitHub Actions its
+    /// variables) and attach it, as `portcullis provenance` would write it.
+    #[arg(long)]
+    pub provenance: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]
     pub cosign: CosignCompat,
+    #[command(flatten, next_help_heading = "Provenance (with --provenance)")]
+    pub build: BuildFlags,
     pub image: String,
 }
 
@@ -86,13 +99,10 @@ impl SignArgs {
 
 impl AttestArgs {
     pub async fn run(self) -> anyhow::Result<()> {
+        let (uri, predicate) = self.predicate()?;
         let image = parse_image(&self.image)?;
         let key = read_private_key(&self.key)?;
-        let text = std::fs::read_to_string(&self.predicate)
-            .with_context(|| format!("reading predicate {}", self.predicate.display()))?;
-        let predicate: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("predicate {} is not JSON", self.predicate.display()))?;
-        let uri = predicate_type_uri(&self.predicate_type);
+        let uri = uri.as_str();
         let client = self.registry.client(&image)?;
         let deadline = self.registry.deadline();
         let done = match self.cosign.bundle_format {
@@ -105,6 +115,42 @@ impl AttestArgs {
         };
         report("Attested", &done);
         Ok(())
+    }
+}
+
+impl AttestArgs {
+    /// The predicate type URI and the predicate: the file given, or this build's provenance.
+    fn predicate(&self) -> anyhow::Result<(String, serde_json::Value)> {
+        let type_uri = self.predicate_type.as_deref().map(predicate_type_uri);
+        if self.provenance {
+            if type_uri.is_some_and(|t| t != SLSA_V1) {
+                bail!(
+                    "--provenance attaches {SLSA_V1}, not --type {:?}",
+                    self.predicate_type.as_deref().unwrap_or_default()
+                );
+            }
+            let facts = Facts::gather(&self.build, &|name| std::env::var(name).ok())?;
+            return Ok((
+                SLSA_V1.to_string(),
+                provenance::predicate::predicate(&facts),
+            ));
+        }
+        if !self.build.is_empty() {
+            bail!(
+                "the provenance flags (--repository, --commit, --build-arg, …) need --provenance"
+            );
+        }
+        let Some(path) = &self.predicate else {
+            bail!("give --predicate FILE or --provenance");
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading predicate {}", path.display()))?;
+        let predicate = serde_json::from_str(&text)
+            .with_context(|| format!("predicate {} is not JSON", path.display()))?;
+        Ok((
+            type_uri.unwrap_or(predicate_type_uri("custom")).to_string(),
+            predicate,
+        ))
     }
 }
 
