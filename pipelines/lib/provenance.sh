@@ -2,10 +2,11 @@
 # pipelines/lib/provenance.sh: the SLSA provenance v1 predicate of a built image, and the facts of
 # the release workflow run it describes. Source it after lib/common.sh and lib/images.sh.
 #
-#   provenance NAME FILE     writes the predicate for image NAME from what the build stage
-#                            recorded ($PIPELINE_OUT/NAME/build.json, sbom.cdx.json) and the
-#                            invocation: GitHub's GITHUB_*/RUNNER_* variables when set, else the
-#                            local script. Used by stages/attest.sh.
+#   provenance NAME FILE     writes the predicate for image NAME with `portcullis provenance`,
+#                            from what the build stage recorded ($PIPELINE_OUT/NAME/build.json,
+#                            sbom.cdx.json) and the invocation: GitHub's GITHUB_*/RUNNER_*
+#                            variables when GITHUB_WORKFLOW_REF is set, else the local script.
+#                            Used by stages/attest.sh and the rehearsal.
 #   release_workflow         the workflow file (under .github/workflows) that runs
 #                            pipelines/release.sh
 #   release_identity         the keyless identity that workflow signs with on the tag
@@ -21,63 +22,38 @@
 
 PROVENANCE_BUILD_TYPE="https://github.com/portcullis-dev/portcullis/blob/main/docs/images.md#provenance"
 
-# The workflow that ran the pipeline: GitHub's (from GITHUB_WORKFLOW_REF) or the local script.
-invocation_json() {
-    if [[ -n ${GITHUB_WORKFLOW_REF:-} ]]; then
-        local path="${GITHUB_WORKFLOW_REF#"$GITHUB_REPOSITORY"/}"
-        local id="${PIPELINE_INVOCATION_ID:-${GITHUB_SERVER_URL}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID}/attempts/${GITHUB_RUN_ATTEMPT:-1}}"
-        jq -n --arg path "${path%@*}" --arg ref "${GITHUB_REF:-}" \
-            --arg builder "https://github.com/actions/runner/${RUNNER_ENVIRONMENT:-github-hosted}" \
-            --arg id "$id" --arg event "${GITHUB_EVENT_NAME:-}" --arg repo_id "${GITHUB_REPOSITORY_ID:-}" \
-            --arg owner_id "${GITHUB_REPOSITORY_OWNER_ID:-}" --arg runner "${RUNNER_ENVIRONMENT:-}" \
-            '{path: $path, ref: $ref, builder: $builder, invocationId: $id,
-              github: {event_name: $event, repository_id: $repo_id, repository_owner_id: $owner_id,
-                       runner_environment: $runner}}'
-    else
-        jq -n --arg host "$(hostname -f 2>/dev/null || hostname)" --arg id "local:$(cat /proc/sys/kernel/random/uuid)" \
-            '{path: "pipelines/pipeline.sh", ref: null, builder: "local://\($host)/pipelines/pipeline.sh",
-              invocationId: $id, github: null}'
-    fi
-}
-
 provenance() {
-    local name="$1" file="$2" out
-    out="$(image_out "$name")"
-    jq -n --slurpfile b "$out/build.json" --argjson inv "$(invocation_json)" --arg type "$PROVENANCE_BUILD_TYPE" \
-        --arg sbom "sha256:$(sha256sum "$out/sbom.cdx.json" | cut -d' ' -f1)" '
-      $b[0] as $b | $b.source as $s |
-      def dep($x): {name: $x.arg, uri: "oci://\($x.ref | sub("@sha256:.*$"; ""))",
-                    digest: {sha256: ($x.digest | ltrimstr("sha256:"))},
-                    annotations: {origin: $x.origin}};
-      {
-        buildDefinition: {
-          buildType: $type,
-          externalParameters: {
-            workflow: {repository: $s.repository, ref: ($inv.ref // $s.ref), path: $inv.path},
-            source: {repository: $s.repository, ref: $s.ref, commit: $s.commit, dirty: $s.dirty},
-            image: {name: $b.name, dockerfile: $b.dockerfile, tags: $b.tags},
-            buildArgs: $b.buildArgs
-          },
-          internalParameters: ({
-            sourceDateEpoch: $s.sourceDateEpoch,
-            context: {digest: $s.contextDigest, files: $s.contextFiles},
-            builder: $b.builder,
-            reproducibility: (if $b.rebuildDigest then {rebuiltDigest: $b.rebuildDigest,
-                              identical: ($b.rebuildDigest == $b.digest)} else null end)
-          } + (if $inv.github then {github: $inv.github} else {} end)),
-          resolvedDependencies: ([{
-            uri: "git+\($s.repository)@\($s.ref)",
-            digest: {gitCommit: $s.commit},
-            annotations: {dirty: $s.dirty, contextDigest: $s.contextDigest}
-          }] + [$b.bases[] | dep(.)])
-        },
-        runDetails: {
-          builder: {id: $inv.builder, version: {buildah: $b.builder.version}},
-          metadata: {invocationId: $inv.invocationId, startedOn: $b.startedOn, finishedOn: $b.finishedOn},
-          byproducts: [{name: "sbom.cdx.json", digest: {sha256: ($sbom | ltrimstr("sha256:"))},
-                        mediaType: "application/vnd.cyclonedx+json"}]
-        }
-      }' >"$file"
+    local name="$1" file="$2" b
+    b="$(image_out "$name")/build.json"
+    local -a args=(--build-type "$PROVENANCE_BUILD_TYPE" --commit "$(jq -r .source.commit "$b")"
+        --started-on "$(jq -r .startedOn "$b")" --finished-on "$(jq -r .finishedOn "$b")"
+        --builder-version "buildah=$(jq -r .builder.version "$b")"
+        --byproduct "$(image_out "$name")/sbom.cdx.json"
+        --external-parameter "source=$(jq -c '.source | {repository, ref, commit, dirty}' "$b")"
+        --external-parameter "image=$(jq -c '{name, dockerfile, tags}' "$b")"
+        --internal-parameter "sourceDateEpoch=$(jq -c .source.sourceDateEpoch "$b")"
+        --internal-parameter "context=$(jq -c '.source | {digest: .contextDigest, files: .contextFiles}' "$b")"
+        --internal-parameter "builder=$(jq -c .builder "$b")"
+        --internal-parameter "baseOrigins=$(jq -c '[.bases[] | {key: .arg, value: .origin}] | from_entries' "$b")"
+        --internal-parameter "reproducibility=$(jq -c 'if .rebuildDigest then {rebuiltDigest: .rebuildDigest,
+            identical: (.rebuildDigest == .digest)} else null end' "$b")")
+    local line
+    while IFS= read -r line; do args+=(--build-arg "$line"); done < <(jq -r '.buildArgs | to_entries[] | "\(.key)=\(.value)"' "$b")
+    while IFS= read -r line; do args+=(--dependency "$line"); done < <(jq -r '.bases[] |
+        "\(.arg)=oci://\(.ref | sub("@sha256:.*$"; ""))@\(.digest)"' "$b")
+    if [[ -n ${GITHUB_WORKFLOW_REF:-} ]]; then
+        # The repository, ref, workflow path and run come from GitHub's variables.
+        args+=(--from github --builder-id "https://github.com/actions/runner/${RUNNER_ENVIRONMENT:-github-hosted}")
+        [[ -z ${PIPELINE_INVOCATION_ID:-} ]] || args+=(--invocation-id "$PIPELINE_INVOCATION_ID")
+    else
+        local ref
+        ref="$(jq -r '.source.ref // empty' "$b")"
+        [[ -z $ref ]] || args+=(--ref "$ref")
+        args+=(--from flags --repository "$(jq -r .source.repository "$b")"
+            --workflow-path pipelines/pipeline.sh --invocation-id "local:$(cat /proc/sys/kernel/random/uuid)"
+            --builder-id "local://$(hostname -f 2>/dev/null || hostname)/pipelines/pipeline.sh")
+    fi
+    portcullis provenance "${args[@]}" -o "$file"
 }
 
 release_workflow() {

@@ -9,7 +9,8 @@
 #   CycloneDX SBOM (--type cyclonedx): sbom.cdx.json from the sbom stage.
 #
 # Key-based with `portcullis attest`; with PIPELINE_KEYLESS=1 also keyless with `cosign attest`.
-# The predicate comes from lib/provenance.sh; its build type is documented in docs/images.md.
+# The predicate comes from lib/provenance.sh (`portcullis provenance`); its build type is
+# documented in docs/images.md.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
