@@ -116,10 +116,10 @@ impl Facts {
             .as_deref()
             .map(|t| timestamp(t, "--finished-on"))
             .transpose()?;
-        if let (Some(s), Some(f)) = (&self.started_on, &self.finished_on) {
-            if seconds(f) < seconds(s) {
-                bail!("--finished-on {f} is before --started-on {s}");
-            }
+        if let (Some(s), Some(f)) = (&self.started_on, &self.finished_on)
+            && seconds(f) < seconds(s)
+        {
+            bail!("--finished-on {f} is before --started-on {s}");
         }
         let github_type = self.is_github_type();
         for text in &flags.external_parameter {
