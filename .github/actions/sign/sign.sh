@@ -29,6 +29,8 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 COSIGN="${COSIGN:-cosign}"
+# mode key: the private key, written for the calls below and removed when the script exits.
+KEY_FILE="$WORK/signing.key"
 
 # lines TEXT: the non-blank lines of TEXT, trimmed.
 lines() { sed -e 's/^[[:space:]]*//' -e 's/[[:space:]]*$//' -e '/^$/d' <<<"$1"; }
@@ -143,10 +145,10 @@ keyless() {
 }
 
 keyed() {
-    local ref="$1" out="$2" fmt="${SIGN_BUNDLE_FORMAT:-classic}" key="$WORK/signing.key" pub="$WORK/signing.pub" type
+    local ref="$1" out="$2" fmt="${SIGN_BUNDLE_FORMAT:-classic}" key="$KEY_FILE" pub="$WORK/signing.pub" type
     local -a types=(slsaprovenance1)
+    trap 'rm -f "$KEY_FILE"' EXIT
     (umask 077 && printf '%s\n' "$SIGN_KEY" >"$key")
-    trap 'rm -f "$key"' EXIT
     export PORTCULLIS_PASSWORD="${SIGN_KEY_PASSWORD:-}" COSIGN_PASSWORD="${SIGN_KEY_PASSWORD:-}"
 
     "$PORTCULLIS_BIN" sign --key "$key" --bundle-format "$fmt" "$ref" || die "portcullis sign failed for $ref"
