@@ -37,9 +37,13 @@ LONG_FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z0-9-]*)")
 HELP_FLAG = re.compile(r"(?m)^\s+(?:-[A-Za-z0-9], )?(--[a-z0-9][a-z0-9-]*)")
 
 
-def load_yaml(path):
+def read(path):
     with open(path) as fh:
-        return yaml.safe_load(fh)
+        return fh.read()
+
+
+def load_yaml(path):
+    return yaml.safe_load(read(path))
 
 
 def workflow_call(workflow):
@@ -173,7 +177,9 @@ def agreement_problems(action, workflow):
                     f"input {name}: default {w.get('default', '')!r} in the workflow, {a_default!r} in the action"
                 )
             if bool(w.get("required", False)) != a_required:
-                problems.append(f"input {name}: required {w.get('required', False)} in the workflow, {a_required} in the action")
+                problems.append(
+                    f"input {name}: required {w.get('required', False)} in the workflow, {a_required} in the action"
+                )
             want = f"inputs.{name}"
         if name not in passed:
             problems.append(f"input {name}: the workflow does not pass it to the action")
@@ -182,7 +188,7 @@ def agreement_problems(action, workflow):
     for name in passed:
         if name not in action["inputs"]:
             problems.append(f"the workflow passes {name}, which the action does not declare")
-    text = open(WORKFLOW).read()
+    text = read(WORKFLOW)
     for name in w_inputs:
         if name not in action["inputs"] and name not in WORKFLOW_ONLY_INPUTS:
             problems.append(f"workflow input {name}: not an action input nor a known workflow-only input")
@@ -237,7 +243,7 @@ def workflow_output_problems(action, workflow):
             problems.append(f"workflow output {name}: {value!r} is not an output of the action step")
         elif s.group(2) not in action.get("outputs", {}):
             problems.append(f"workflow output {name}: the action has no output {s.group(2)}")
-    for used in re.findall(rf"steps\.{re.escape(step.get('id', ''))}\.outputs\.([\w-]+)", open(WORKFLOW).read()):
+    for used in re.findall(rf"steps\.{re.escape(step.get('id', ''))}\.outputs\.([\w-]+)", read(WORKFLOW)):
         if used not in action.get("outputs", {}):
             problems.append(f"the workflow reads steps.{step.get('id')}.outputs.{used}, which the action does not set")
     return problems

@@ -32,9 +32,7 @@ def read(path):
 
 
 def action_scripts():
-    return {
-        f: read(os.path.join(sa.ACTION_DIR, f)) for f in sorted(os.listdir(sa.ACTION_DIR)) if f.endswith(".sh")
-    }
+    return {f: read(os.path.join(sa.ACTION_DIR, f)) for f in sorted(os.listdir(sa.ACTION_DIR)) if f.endswith(".sh")}
 
 
 class FlagsExistInTheCli(unittest.TestCase):
@@ -43,9 +41,7 @@ class FlagsExistInTheCli(unittest.TestCase):
             os.access(BINARY, os.X_OK),
             f"no portcullis binary at {BINARY}: build it (cargo build -p portcullis-webhook) or set PORTCULLIS_BIN",
         )
-        problems = sa.flag_problems(
-            sa.load_yaml(sa.ACTION), action_scripts(), lambda sub: sa.help_flags(BINARY, sub)
-        )
+        problems = sa.flag_problems(sa.load_yaml(sa.ACTION), action_scripts(), lambda sub: sa.help_flags(BINARY, sub))
         self.assertEqual(problems, [], f"checked against {BINARY}:\n" + "\n".join(problems))
 
     def test_the_inputs_that_become_flags_say_so(self):
@@ -66,7 +62,7 @@ class FlagsExistInTheCli(unittest.TestCase):
     def test_sign_sh_calls_are_read_with_their_flags(self):
         script = (
             '"$PORTCULLIS_BIN" attest --key "$k" \\\n    --sbom "$f" "$ref" || die "portcullis attest --nope"\n'
-            "while read -r l; do provenance_flags+=(--build-arg \"$l\"); done\n"
+            'while read -r l; do provenance_flags+=(--build-arg "$l"); done\n'
             '# "$PORTCULLIS_BIN" sign --commented-out\n'
         )
         self.assertEqual(sa.script_flags(script), {"attest": {"--key", "--sbom"}, "provenance": {"--build-arg"}})
@@ -97,7 +93,9 @@ class FlagsExistInTheCli(unittest.TestCase):
     def test_a_documented_flag_no_script_passes_fails(self):
         action = {"inputs": {"sbom": {"description": "(`portcullis attest --sbom`)"}}}
         problems = sa.flag_problems(action, {"sign.sh": ""}, lambda sub: {"--sbom"})
-        self.assertEqual(problems, ["input sbom: its description names `portcullis attest --sbom`; no script passes it"])
+        self.assertEqual(
+            problems, ["input sbom: its description names `portcullis attest --sbom`; no script passes it"]
+        )
 
     def test_help_flags_reads_clap_help(self):
         self.assertTrue(os.access(BINARY, os.X_OK), f"no portcullis binary at {BINARY}")
@@ -152,7 +150,7 @@ class WorkflowAgreesWithAction(unittest.TestCase):
     def test_actions_are_pinned_like_the_rest_of_the_repository(self):
         known = {}
         for name in ("ci.yml", "release.yml"):
-            for uses, comment in PIN.findall(read(os.path.join(sa.REPO, ".github/workflows", name))):
+            for uses, _comment in PIN.findall(read(os.path.join(sa.REPO, ".github/workflows", name))):
                 if "@" in uses:
                     known.setdefault(uses.split("@")[0], set()).add(uses.split("@")[1])
         for path in (sa.ACTION, sa.WORKFLOW):
@@ -183,7 +181,7 @@ class DocsSnippets(unittest.TestCase):
                     if "/.github/actions/sign" in str(step.get("uses", "")):
                         checked += 1
                         self.assertLessEqual(set(step.get("with", {})), set(action["inputs"]), block)
-        self.assertGreaterEqual(checked, 3, "docs/ci-signing.md should show the workflow and the action, keyless and key")
+        self.assertGreaterEqual(checked, 3, "docs/ci-signing.md shows the workflow and the action, keyless and key")
 
 
 if __name__ == "__main__":
