@@ -17,9 +17,12 @@
 
 import os
 import re
+import subprocess
 import unittest
 
+import course_docs
 import sign_action as sa
+from treecase import TreeCase
 
 BINARY = os.environ.get("PORTCULLIS_BIN") or os.path.join(sa.REPO, "target/debug/portcullis")
 DOCS = os.path.join(sa.REPO, "docs/ci-signing.md")
@@ -164,7 +167,7 @@ class WorkflowAgreesWithAction(unittest.TestCase):
                 self.assertIn(ref, known[name], f"{path}: {name}@{ref} differs from the pins elsewhere")
 
 
-class DocsSnippets(unittest.TestCase):
+class DocsSnippets(TreeCase):
     def test_the_callers_in_the_docs_use_inputs_that_exist(self):
         action = sa.load_yaml(sa.ACTION)
         call = sa.workflow_call(sa.load_yaml(sa.WORKFLOW))
@@ -182,6 +185,52 @@ class DocsSnippets(unittest.TestCase):
                         checked += 1
                         self.assertLessEqual(set(step.get("with", {})), set(action["inputs"]), block)
         self.assertGreaterEqual(checked, 3, "docs/ci-signing.md shows the workflow and the action, keyless and key")
+
+    def test_its_portcullis_commands_links_and_paths_exist(self):
+        self.assertTrue(os.access(BINARY, os.X_OK), f"no portcullis binary at {BINARY}")
+        page, text = "docs/ci-signing.md", read(DOCS)
+        problems = course_docs.check_portcullis(page, text, course_docs.cli_from_binary(BINARY))
+        problems += course_docs.check_links(sa.REPO, page, text)
+        problems += course_docs.check_paths(sa.REPO, page, text, course_docs.top_level_entries(sa.REPO))
+        self.assertEqual(problems, [], f"checked against {BINARY}")
+
+    def test_its_policies_load(self):
+        self.assertTrue(os.access(BINARY, os.X_OK), f"no portcullis binary at {BINARY}")
+        policies = [b for b in re.findall(r"(?ms)^```yaml\n(.*?)^```", read(DOCS)) if "kind: ClusterImagePolicy" in b]
+        self.assertGreaterEqual(len(policies), 1)
+        pod = self.write(
+            "pod.yaml",
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers:\n"
+            "    - {name: c, image: registry.example/other:1}\n",
+        )
+        root = os.path.join(sa.REPO, "deploy/components/release-signatures/trusted_root.json")
+        for i, policy in enumerate(policies):
+            path = self.write(f"policy{i}.yaml", policy)
+            r = subprocess.run(
+                [
+                    BINARY,
+                    "evaluate",
+                    "--policy",
+                    path,
+                    "--trusted-root",
+                    f"sigstore-public={root}",
+                    "--no-match",
+                    "allow",
+                    pod,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            self.assertEqual(r.returncode, 0, f"policy {i} of docs/ci-signing.md: {r.stdout}{r.stderr}")
+        broken = self.write("broken.yaml", policies[0].replace("operator: equals", "operator: equal", 1))
+        r = subprocess.run(
+            [BINARY, "evaluate", "--policy", broken, "--trusted-root", f"sigstore-public={root}", pod],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        self.assertEqual(r.returncode, 2, "a broken policy must not load: " + r.stdout + r.stderr)
 
 
 if __name__ == "__main__":
