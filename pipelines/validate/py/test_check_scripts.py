@@ -215,6 +215,21 @@ class Lint(CheckScript):
         )
         self.assert_fails("workflows", "check-jsonschema:", "1 workflows")
 
+    def test_a_composite_action_expanding_an_input_in_run_fails(self):
+        self.write(
+            ".github/actions/greet/action.yml",
+            "name: greet\ndescription: d\ninputs:\n  who: {description: w}\nruns:\n  using: composite\n"
+            '  steps:\n    - run: echo "${{ inputs.who }}"\n      shell: bash\n',
+        )
+        self.assert_fails("workflows", "template-injection", "0 workflows, 1 actions:")
+
+    def test_a_composite_action_step_without_shell_fails(self):
+        self.write(
+            ".github/actions/greet/action.yml",
+            "name: greet\ndescription: d\nruns:\n  using: composite\n  steps:\n    - run: echo hi\n",
+        )
+        self.assert_fails("workflows", "check-jsonschema (actions):", "0 workflows, 1 actions:")
+
 
 class Observability(CheckScript):
     def test_an_alert_without_labels_or_tests_fails(self):
