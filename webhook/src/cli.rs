@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::commands::audit::AuditArgs;
 use crate::commands::evaluate::EvaluateArgs;
 use crate::commands::keygen::KeygenArgs;
+use crate::commands::predicate::PredicateArgs;
 use crate::commands::provenance::ProvenanceArgs;
 use crate::commands::sign::{AttestArgs, SignArgs};
 use crate::commands::verify::{VerifyArgs, VerifyAttestationArgs};
@@ -37,10 +38,14 @@ pub enum Command {
     Keygen(KeygenArgs),
     /// Sign an image's digest and push the signature (cosign's .sig format).
     Sign(SignArgs),
-    /// Attach a signed in-toto attestation to an image (cosign's .att format).
+    /// Attach a signed in-toto attestation to an image (cosign's .att format): a predicate
+    /// file, this build's provenance, an SBOM or a vulnerability scan report.
     Attest(AttestArgs),
     /// Write the SLSA v1 provenance of this build (GitHub Actions' facts, or flags elsewhere).
     Provenance(ProvenanceArgs),
+    /// Build the predicate to attach from an SBOM or a Trivy/Grype report and print its cosign
+    /// --type name (for `cosign attest --type "$(portcullis predicate ...)"`).
+    Predicate(PredicateArgs),
     /// Verify an image's signatures against trusted keys, or keyless against identities.
     Verify(VerifyArgs),
     /// Verify an image's attestations and their predicate conditions.
@@ -59,6 +64,7 @@ impl Args {
             Command::Sign(args) => args.run().await,
             Command::Attest(args) => args.run().await,
             Command::Provenance(args) => args.run(),
+            Command::Predicate(args) => args.run(),
             Command::Verify(args) => args.run().await,
             Command::VerifyAttestation(args) => args.run().await,
             Command::VerifyBlob(args) => args.run().await,

@@ -1,17 +1,19 @@
 //! `portcullis sign` and `portcullis attest`: push a signature or a signed in-toto attestation
 //! for the digest an image reference resolves to. By default as cosign 3 does (`--bundle-format
 //! new`): a Sigstore bundle stored as an OCI referrer of the image. `--bundle-format classic`
-//! writes cosign's classic `.sig`/`.att` tags, for consumers still on cosign 2.
+//! writes cosign's classic `.sig`/`.att` tags, for consumers still on cosign 2. What `attest`
+//! attaches from an SBOM or a scan report is built by `super::predicate`.
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, bail};
-use clap::{Args, ValueEnum};
+use anyhow::bail;
+use clap::{ArgGroup, Args, ValueEnum};
 use portcullis_verifier::cosign::bundle_write::{attest_image_bundle, sign_image_bundle};
 use portcullis_verifier::cosign::sign::{attest_image, sign_image};
 use portcullis_verifier::predicate_type_uri;
 
 use super::common::{RegistryArgs, parse_image, read_private_key};
+use super::predicate::{ReportArgs, to_attach};
 use super::provenance::{self, facts::Facts, flags::BuildFlags, predicate::SLSA_V1};
 
 /// Flags `cosign sign` / `cosign attest` scripts pass, accepted so those scripts run unchanged.
@@ -53,22 +55,25 @@ pub struct SignArgs {
     pub image: String,
 }
 
+// What to attach: exactly one of --predicate, --provenance, --sbom, --vuln.
 #[derive(Debug, Args)]
+#[command(group(
+    ArgGroup::new("attach")
+        .required(true)
+        .args(["predicate", "provenance", "sbom", "vuln"])
+))]
 pub struct AttestArgs {
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
-    /// The predicate JSON file.
-    #[arg(
-        long,
-        value_name = "FILE",
-        required_unless_present = "provenance",
-        conflicts_with = "provenance"
-    )]
+    /// The predicate JSON file, attached as it is.
+    #[arg(long, value_name = "FILE")]
     pub predicate: Option<PathBuf>,
     /// slsaprovenance1, slsaprovenance, cyclonedx, spdxjson, spdx, vuln, custom (the default),
-    /// or a URI.
+    /// or a URI. With --provenance, --sbom or --vuln: optional, must match what they attach.
     #[arg(long = "type")]
     pub predicate_type: Option<String>,
+    #[command(flatten)]
+    pub report: ReportArgs,
     /// Write this build's SLSA v1 provenance (the flags below; on GitHub Actions its
     /// variables) and attach it, as `portcullis provenance` would write it.
     #[arg(long)]
@@ -119,8 +124,10 @@ impl AttestArgs {
 }
 
 impl AttestArgs {
-    /// The predicate type URI and the predicate: the file given, or this build's provenance.
+    /// The predicate type URI and the predicate: this build's provenance, or the file given,
+    /// or one built from an SBOM or a scan report ([`to_attach`]).
     fn predicate(&self) -> anyhow::Result<(String, serde_json::Value)> {
+        self.report.times_only_with_vuln()?;
         let type_uri = self.predicate_type.as_deref().map(predicate_type_uri);
         if self.provenance {
             if type_uri.is_some_and(|t| t != SLSA_V1) {
@@ -140,17 +147,11 @@ impl AttestArgs {
                 "the provenance flags (--repository, --commit, --build-arg, …) need --provenance"
             );
         }
-        let Some(path) = &self.predicate else {
-            bail!("give --predicate FILE or --provenance");
-        };
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading predicate {}", path.display()))?;
-        let predicate = serde_json::from_str(&text)
-            .with_context(|| format!("predicate {} is not JSON", path.display()))?;
-        Ok((
-            type_uri.unwrap_or(predicate_type_uri("custom")).to_string(),
-            predicate,
-        ))
+        to_attach(
+            self.predicate.as_deref(),
+            self.predicate_type.as_deref(),
+            &self.report,
+        )
     }
 }
 
