@@ -100,18 +100,18 @@ pub fn to_attach(
         let uri = predicate_type_uri(type_name.unwrap_or("custom")).to_string();
         return Ok((uri, value));
     }
+    // --vuln always builds a vuln predicate: a --type naming another is refused before the
+    // report is read. What --sbom builds depends on the document.
+    if let (Some(name), Some(_)) = (type_name, &report.vuln) {
+        check_type(name, Kind::Vuln, "--vuln")?;
+    }
     let Some((built, _)) = report.build()? else {
         bail!(
             "nothing to attach: give --predicate FILE, --provenance, --sbom FILE or --vuln REPORT"
         );
     };
-    if let Some(name) = type_name {
-        let flag = if report.sbom.is_some() {
-            "--sbom"
-        } else {
-            "--vuln"
-        };
-        check_type(name, built.kind, flag)?;
+    if let (Some(name), Some(_)) = (type_name, &report.sbom) {
+        check_type(name, built.kind, "--sbom")?;
     }
     Ok((built.kind.uri().to_string(), built.body))
 }
