@@ -84,7 +84,7 @@ fn bad_files_and_conflicting_flags_are_refused_naming_what_is_wrong() {
         "--scan-started-on dates a vulnerability scan: it goes with --vuln REPORT only",
     );
 
-    // Exactly one of --predicate, --sbom, --vuln: clap's usage errors (exit 2).
+    // Exactly one of --predicate, --provenance, --sbom, --vuln: clap's usage errors (exit 2).
     let usage = |out: &Output, needle: &str| {
         assert_eq!(out.status.code(), Some(2), "{}", stderr(out));
         assert!(
@@ -98,12 +98,17 @@ fn bad_files_and_conflicting_flags_are_refused_naming_what_is_wrong() {
         "the argument '--predicate <FILE>' cannot be used with '--vuln <REPORT>'",
     );
     usage(
+        &attest(&["--provenance", "--vuln", &trivy]),
+        "the argument '--provenance' cannot be used with '--vuln <REPORT>'",
+    );
+    usage(
         &attest(&["--sbom", &cdx, "--vuln", &trivy]),
         "the argument '--sbom <FILE>' cannot be used with '--vuln <REPORT>'",
     );
     usage(
         &attest(&[]),
-        "the following required arguments were not provided:\n  <--predicate <FILE>|--sbom <FILE>|--vuln <REPORT>>",
+        "the following required arguments were not provided:\n  \
+         <--predicate <FILE>|--provenance|--sbom <FILE>|--vuln <REPORT>>",
     );
     usage(
         &portcullis(d, &["predicate", "--sbom", &cdx, "--vuln", &trivy]),
