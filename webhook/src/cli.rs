@@ -13,6 +13,7 @@ use crate::commands::provenance::ProvenanceArgs;
 use crate::commands::sign::{AttestArgs, SignArgs};
 use crate::commands::verify::{VerifyArgs, VerifyAttestationArgs};
 use crate::commands::verify_blob::VerifyBlobArgs;
+use crate::commands::version::VersionArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -52,6 +53,8 @@ pub enum Command {
     VerifyAttestation(VerifyAttestationArgs),
     /// Verify a Sigstore bundle for a file or sha256 digest, offline.
     VerifyBlob(VerifyBlobArgs),
+    /// Print the version, commit and build date (--json for scripts).
+    Version(VersionArgs),
 }
 
 impl Args {
@@ -68,6 +71,7 @@ impl Args {
             Command::Verify(args) => args.run().await,
             Command::VerifyAttestation(args) => args.run().await,
             Command::VerifyBlob(args) => args.run().await,
+            Command::Version(args) => args.run(),
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,

@@ -14,3 +14,4 @@ pub mod provenance;
 pub mod sign;
 pub mod verify;
 pub mod verify_blob;
+pub mod version;
