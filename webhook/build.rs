@@ -4,9 +4,12 @@
 //! Where each comes from, in order:
 //! - commit: `PORTCULLIS_COMMIT` (image builds pass their `REVISION` build argument, having no
 //!   `.git`), else `git rev-parse HEAD` of the repository this crate is tracked in, else "unknown";
-//! - date: `SOURCE_DATE_EPOCH` (seconds since 1970, the reproducible-builds convention), else the
-//!   commit date of that git commit, else "unknown". Never the time of the build: two builds of
-//!   the same commit give the same binary.
+//! - date: `SOURCE_DATE_EPOCH` (seconds since 1970, the reproducible-builds convention), else
+//!   `PORTCULLIS_SOURCE_DATE_EPOCH` (the same, for builders that must not hand SOURCE_DATE_EPOCH
+//!   to every crate: the C-compiling ones, aws-lc-sys, ring and psm, re-run and recompile whenever
+//!   it changes, so a target directory shared by several images would rebuild them over and over),
+//!   else the commit date of that git commit, else "unknown". Never the time of the build: two
+//!   builds of the same commit give the same binary.
 //!
 //! The script re-runs when either variable changes, and when git's HEAD moves: it watches
 //! `HEAD` and the branch ref (or `packed-refs`) it points to, so a new commit re-runs it (and
@@ -22,6 +25,7 @@ fn main() -> Result<(), String> {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed=PORTCULLIS_COMMIT");
     println!("cargo:rerun-if-env-changed=SOURCE_DATE_EPOCH");
+    println!("cargo:rerun-if-env-changed=PORTCULLIS_SOURCE_DATE_EPOCH");
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").map_err(|e| e.to_string())?);
     let git = Git::find(&manifest_dir);
     if let Some(git) = &git {
@@ -35,14 +39,17 @@ fn main() -> Result<(), String> {
         (None, Some(head)) => (head.clone(), "git"),
         (None, None) => ("unknown".to_string(), "unknown"),
     };
-    let (date, date_from) = match non_empty("SOURCE_DATE_EPOCH") {
-        Some(s) => {
+    let given = ["SOURCE_DATE_EPOCH", "PORTCULLIS_SOURCE_DATE_EPOCH"]
+        .into_iter()
+        .find_map(|var| non_empty(var).map(|value| (var, value)));
+    let (date, date_from) = match given {
+        Some((var, s)) => {
             let epoch: u64 = s.trim().parse().map_err(|_| {
                 format!(
-                    "SOURCE_DATE_EPOCH={s:?} is not a number of seconds since 1970 (unset it to use the commit date)"
+                    "{var}={s:?} is not a number of seconds since 1970 (unset it to use the commit date)"
                 )
             })?;
-            (epoch.to_string(), "SOURCE_DATE_EPOCH")
+            (epoch.to_string(), var)
         }
         // The commit's date only for the commit the binary says it is: a PORTCULLIS_COMMIT that
         // is not git's HEAD gets no date from git.

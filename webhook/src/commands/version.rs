@@ -1,6 +1,6 @@
 //! `portcullis version`: the version, the commit and the build date this binary was built with,
 //! as text or JSON (`--json`, for scripts and the release checks). The commit and the date come
-//! from the build (webhook/build.rs: `PORTCULLIS_COMMIT`/`SOURCE_DATE_EPOCH`, else git); a fact
+//! from the build (webhook/build.rs: `PORTCULLIS_COMMIT`, `SOURCE_DATE_EPOCH`, else git); a fact
 //! the build did not know is printed as "unknown", never guessed. `portcullis --version` (clap's)
 //! stays the one-line version.
 
@@ -43,7 +43,7 @@ pub struct BuildInfo {
     pub commit_source: String,
     /// RFC 3339 in UTC, or "unknown".
     pub build_date: String,
-    /// `SOURCE_DATE_EPOCH`, `git commit date` or `unknown`.
+    /// `SOURCE_DATE_EPOCH`, `PORTCULLIS_SOURCE_DATE_EPOCH`, `git commit date` or `unknown`.
     pub build_date_source: String,
     /// The Rust target triple the binary was built for.
     pub target: String,
@@ -219,7 +219,7 @@ mod tests {
             other => panic!("commit source {other:?}"),
         }
         match i.build_date_source.as_str() {
-            "git commit date" | "SOURCE_DATE_EPOCH" => {
+            "git commit date" | "SOURCE_DATE_EPOCH" | "PORTCULLIS_SOURCE_DATE_EPOCH" => {
                 assert!(
                     OffsetDateTime::parse(&i.build_date, &Rfc3339).is_ok(),
                     "{i:?}"
