@@ -9,6 +9,7 @@
 #   .work/tools/venv-images: SBOM, secret and misconfiguration scans.
 # - cargo-cyclonedx from crates.io (cargo install --locked) in .work/tools/bin: the Rust SBOM.
 # cosign comes from pipelines/bootstrap.sh (make bootstrap), which `make pipeline` runs first.
+# With the argument cargo-cyclonedx it installs only that (what `make package` needs).
 set -euo pipefail
 
 # --- pins -------------------------------------------------------------------------------------
@@ -60,6 +61,12 @@ install_cargo_cyclonedx() {
 
 main() {
     mkdir -p "$PIPELINE_TOOLS/bin"
+    # `bootstrap-images.sh cargo-cyclonedx`: only that (pipelines/package.sh, the CLI's SBOM).
+    if [[ ${1:-} == cargo-cyclonedx ]]; then
+        install_cargo_cyclonedx
+        return
+    fi
+    [[ $# -eq 0 ]] || die "unknown argument $1 (none, or cargo-cyclonedx)"
     need_apt "${APT_PACKAGES[@]}"
     install_trivy
     install_cargo_cyclonedx

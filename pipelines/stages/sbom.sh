@@ -14,20 +14,21 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 # shellcheck source-path=SCRIPTDIR source=../lib/images.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../lib/images.sh"
+# shellcheck source-path=SCRIPTDIR source=../lib/cargo-sbom.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/cargo-sbom.sh"
 
 CONTEXT="$PIPELINE_OUT/context"
 
 # The SBOMs of every binary in the workspace, made once per run: cargo-cyclonedx writes
 # <binary>_bin.cdx.json next to each package's Cargo.toml, so it runs on a throwaway copy of the
-# snapshot (neither the snapshot nor the working tree gets files added).
+# snapshot (neither the snapshot nor the working tree gets files added). The same call makes the
+# CLI release's SBOM (pipelines/package.sh).
 cargo_sboms() {
     local tmp="$PIPELINE_OUT/sbom-work"
     if [[ -d $tmp ]]; then return; fi
     rm -rf "$tmp.new"
     cp -a "$CONTEXT" "$tmp.new"
-    (cd "$tmp.new" && "$CARGO_CYCLONEDX" cyclonedx --quiet --format json --spec-version 1.5 \
-        --target x86_64-unknown-linux-gnu --no-build-deps --describe binaries) ||
-        die "cargo cyclonedx failed"
+    cargo_cyclonedx_binaries "$tmp.new" x86_64-unknown-linux-gnu
     mv "$tmp.new" "$tmp"
 }
 
