@@ -80,8 +80,8 @@ pipeline: bootstrap ## CI signing stage locally: build, SBOM, scan, push, sign, 
 compose-smoke: ## compose.yaml up for real on a private Docker engine, with make pipeline's images; checks, then down
 	@pipelines/compose-smoke.sh
 
-package: ## release binary
-	cargo build --release --locked -p portcullis-webhook
+package: ## the CLI release in .work/dist: an archive per Linux target built here, SHA256SUMS, SBOM (docs/releases.md)
+	@pipelines/package.sh
 
 clean:
 	cargo clean

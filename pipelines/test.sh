@@ -17,10 +17,14 @@
 #      line per lab, with its time.
 #   6. The disaster-recovery drills, pipelines/drill.sh all (docs/runbooks/disaster-recovery.md):
 #      one PASS/FAIL line per drill, with its measured figures and time.
-#   7. Counts, from libtest's own lines ("test result: … N passed; N failed; N ignored" per test
+#   7. The CLI release check, pipelines/package.sh --test: the debug binary step 1 built is packed
+#      as `make package` packs a release (no release build here), the result checked as the
+#      release workflow checks it, and a tampered copy must be refused: one PASS/FAIL line per
+#      check, with its time.
+#   8. Counts, from libtest's own lines ("test result: … N passed; N failed; N ignored" per test
 #      binary, "test NAME ... ignored" per ignored test), the manifest check and fuzz smoke lines
 #      and unittest's summaries ("Ran N tests", "FAILED (failures=N, errors=N, skipped=N)"),
-#      and the lab and drill lines, ending with one line `tests: N passed, N failed, N skipped` (skipped =
+#      and the lab, drill and package lines, ending with one line `tests: N passed, N failed, N skipped` (skipped =
 #      #[ignore]d tests, skipped checks and skipped Python tests). libtest output rather than cargo-nextest: doc tests stay in the same run and
 #      count, and the tests keep running the way `cargo test` runs them.
 #
@@ -172,6 +176,9 @@ main() {
     read -r fp ff fuzz_time <<<"$(counted "fuzz smoke" fuzz/ "$OUT/fuzz-smoke.log" pipelines/fuzz.sh --smoke)"
     read -r lp lf labs_time <<<"$(counted labs lab/ "$OUT/labs.log" pipelines/lab.sh ci)"
     read -r dp df drills_time <<<"$(counted drills drill/ "$OUT/drills.log" pipelines/drill.sh all)"
+    local kp kf package_time
+    read -r kp kf package_time <<<"$(counted package package/ "$OUT/package.log" \
+        env PACKAGE_BIN="$PORTCULLIS_ROOT/target/debug/portcullis" pipelines/package.sh --test)"
 
     local ci_rc=0
     if [[ $g -gt 0 ]]; then
@@ -189,9 +196,9 @@ main() {
     echo "test summary: cargo test $p passed, $f failed, $g ignored ($results test binaries);" \
         "manifest checks $mp passed, $mf failed, $ms skipped; Python tests $pp passed, $pf failed, $ps skipped;" \
         "fuzz smoke $fp passed, $ff failed (${fuzz_time}s); labs $lp passed, $lf failed (${labs_time}s);" \
-        "drills $dp passed, $df failed (${drills_time}s)"
-    echo "tests: $((p + mp + pp + fp + lp + dp)) passed, $((f + mf + pf + ff + lf + df)) failed, $((g + ms + ps)) skipped"
-    [[ $cargo_rc -eq 0 && $manifests_rc -eq 0 && $ci_rc -eq 0 && $((f + mf + pf + ff + lf + df)) -eq 0 ]]
+        "drills $dp passed, $df failed (${drills_time}s); release package $kp passed, $kf failed (${package_time}s)"
+    echo "tests: $((p + mp + pp + fp + lp + dp + kp)) passed, $((f + mf + pf + ff + lf + df + kf)) failed, $((g + ms + ps)) skipped"
+    [[ $cargo_rc -eq 0 && $manifests_rc -eq 0 && $ci_rc -eq 0 && $((f + mf + pf + ff + lf + df + kf)) -eq 0 ]]
 }
 
 main "$@"
