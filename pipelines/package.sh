@@ -215,9 +215,10 @@ sbom() {
 }
 
 package() {
-    local version sde t bin
+    local version sde t bin head
     version="$(workspace_version)"
     sde="$(release_epoch)"
+    head="$(git -C "$PORTCULLIS_ROOT" rev-parse HEAD 2>/dev/null || true)"
     "$PORTCULLIS_ROOT/pipelines/bootstrap-images.sh" cargo-cyclonedx
     command -v jq >/dev/null || die "jq is missing (apt-get install jq)"
     mkdir -p "$PORTCULLIS_WORK"
@@ -237,6 +238,11 @@ package() {
             bin="$(build_target "$t")"
             built+=("$t") bins+=("$bin")
         done
+    fi
+    # The binary took its commit from HEAD when its build script ran, the archives' date from
+    # HEAD at the start: a commit in between would ship a binary and archives that disagree.
+    if [[ -n $head && "$(git -C "$PORTCULLIS_ROOT" rev-parse HEAD)" != "$head" ]]; then
+        die "HEAD moved from $head during the build: run make package again"
     fi
     local i
     for i in "${!built[@]}"; do
