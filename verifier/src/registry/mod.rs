@@ -1,5 +1,7 @@
 //! A small OCI distribution client: exactly the calls verification and signing need, each one
 //! bounded by the caller's deadline, retried on 429/5xx honouring `Retry-After`, and counted.
+//! A 429 or 503 pauses every request to that host, not only the one that got it, and requests
+//! per host are bounded ([`host_gate`]).
 //!
 //! Why not a general OCI client: verification must make as few round trips as possible (a signed
 //! image costs three: a HEAD for the tag, then the `.sig` manifest with the referrers listing
@@ -8,6 +10,7 @@
 //! operator listed.
 
 pub mod auth;
+pub mod host_gate;
 mod keyring;
 mod login;
 pub mod manifest;
@@ -28,6 +31,8 @@ use tokio::time::{Instant, sleep, timeout_at};
 
 use auth::Challenge;
 pub use auth::{Credential, Credentials};
+use host_gate::{HostGates, Refused, parse_retry_after};
+pub use host_gate::{Pause, PauseObserver};
 use login::fingerprint;
 use manifest::MANIFEST_ACCEPT;
 pub use mirror::{Mirror, MirrorError};
@@ -55,6 +60,10 @@ pub struct RegistryConfig {
     /// First backoff when the registry gives no `Retry-After`; doubles per attempt.
     pub backoff: Duration,
     pub observer: Option<RequestObserver>,
+    /// Requests in flight per registry host (at least 1); more queue within their deadline.
+    pub max_concurrent_per_host: usize,
+    /// Called when a host is paused by a 429/503 (see [`host_gate`]).
+    pub pause_observer: Option<PauseObserver>,
 }
 
 impl Default for RegistryConfig {
@@ -66,6 +75,8 @@ impl Default for RegistryConfig {
             max_tries: 3,
             backoff: Duration::from_millis(200),
             observer: None,
+            max_concurrent_per_host: 32,
+            pause_observer: None,
         }
     }
 }
@@ -86,6 +97,8 @@ pub struct RegistryClient {
     tokens: Arc<Mutex<HashMap<String, String>>>,
     /// Which registries have the referrers API, shared by clones.
     referrers_memo: Arc<ReferrersMemo>,
+    /// The shared back-off and request bound per host, shared by clones.
+    gates: Arc<HostGates>,
     /// The caller's own credentials (a workload's pull secrets), tried before the configured
     /// ones; see [`Self::with_credentials`].
     caller: Option<Arc<Credentials>>,
@@ -106,6 +119,7 @@ impl RegistryClient {
             })?;
         Ok(Self {
             http,
+            gates: Arc::new(HostGates::new(cfg.max_concurrent_per_host)),
             cfg: Arc::new(cfg),
             tokens: Arc::default(),
             referrers_memo: Arc::default(),
@@ -128,6 +142,21 @@ impl RegistryClient {
     /// empty ones: its authentication failures are about that caller.
     pub fn has_caller_credentials(&self) -> bool {
         self.caller.is_some()
+    }
+
+    /// The registry host requests for `image` go to (after mirrors), as errors name it.
+    pub fn host_of<'a>(&'a self, image: &'a ImageRef) -> &'a str {
+        self.target(image).registry
+    }
+
+    /// The rate-limit pause in force on the host requests for `image` go to, if any.
+    pub fn paused(&self, image: &ImageRef) -> Option<Pause> {
+        self.gates.paused(self.host_of(image))
+    }
+
+    /// A receiver that changes whenever that host is paused (anew or for longer).
+    pub fn watch_pauses(&self, image: &ImageRef) -> tokio::sync::watch::Receiver<Option<Pause>> {
+        self.gates.watch(self.host_of(image))
     }
 
     /// Where requests for `image` go, after mirrors.
@@ -362,6 +391,19 @@ impl RegistryClient {
         let mut tries = 0u32;
         loop {
             tries += 1;
+            // Waits out a pause of this host (or fails at once when it ends past the deadline)
+            // and holds one of the host's request slots until the answer's headers are in.
+            let permit = match self.gates.enter(&registry, deadline).await {
+                Ok(permit) => permit,
+                Err(Refused::Paused(pause)) => {
+                    return Err(RegistryError::Paused {
+                        registry,
+                        status: pause.status,
+                        left_ms: u64::try_from(pause.remaining().as_millis()).unwrap_or(u64::MAX),
+                    });
+                }
+                Err(Refused::Deadline) => return Err(self.deadline(image, what)),
+            };
             let mut req = build(&self.http);
             if let Some(tok) = self.token(&token_key) {
                 req = req.header(AUTHORIZATION, tok);
@@ -373,10 +415,11 @@ impl RegistryClient {
             let resp = match result {
                 Ok(resp) => resp,
                 Err(e) => {
+                    drop(permit);
                     self.observe(&registry, None);
                     let cause = error_chain(&e);
                     if tries < self.cfg.max_tries.max(1)
-                        && self.back_off(None, tries, deadline).await == Backoff::Slept
+                        && self.back_off(tries, deadline).await == Backoff::Slept
                     {
                         continue;
                     }
@@ -384,6 +427,7 @@ impl RegistryClient {
                 }
             };
             let status = resp.status();
+            drop(permit);
             self.observe(&registry, Some(status.as_u16()));
             match status {
                 StatusCode::UNAUTHORIZED if auths < max_auths => {
@@ -411,16 +455,28 @@ impl RegistryClient {
                 StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                     return Err(self.unauthorized(image, status));
                 }
-                StatusCode::TOO_MANY_REQUESTS
-                | StatusCode::BAD_GATEWAY
-                | StatusCode::SERVICE_UNAVAILABLE
-                | StatusCode::GATEWAY_TIMEOUT => {
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE => {
+                    // The whole host waits; the next turn's `enter` waits the pause out (or
+                    // names it, when it ends past the deadline).
                     let retry_after = header_str(resp.headers(), RETRY_AFTER.as_str())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs);
+                        .and_then(|v| parse_retry_after(&v));
+                    let pause = retry_after.unwrap_or_else(|| self.backoff(tries));
+                    if self.gates.pause(&registry, status.as_u16(), pause)
+                        && let Some(o) = &self.cfg.pause_observer
+                    {
+                        o(&registry, pause);
+                    }
+                    if tries >= self.cfg.max_tries.max(1) {
+                        return Err(RegistryError::Throttled {
+                            registry,
+                            status: status.as_u16(),
+                            tries,
+                        });
+                    }
+                }
+                StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT => {
                     if tries >= self.cfg.max_tries.max(1)
-                        || self.back_off(retry_after, tries, deadline).await
-                            == Backoff::PastDeadline
+                        || self.back_off(tries, deadline).await == Backoff::PastDeadline
                     {
                         return Err(RegistryError::Throttled {
                             registry,
@@ -434,21 +490,20 @@ impl RegistryClient {
         }
     }
 
-    /// Sleeps the pause before attempt `tries + 1` (the registry's `Retry-After`, else the
-    /// exponential backoff), unless it would pass the deadline.
-    async fn back_off(
-        &self,
-        retry_after: Option<Duration>,
-        tries: u32,
-        deadline: Instant,
-    ) -> Backoff {
-        let backoff = self.cfg.backoff * 2u32.saturating_pow(tries.saturating_sub(1));
-        let pause = retry_after.unwrap_or(backoff);
+    /// Sleeps this request's own exponential backoff before attempt `tries + 1` (after a
+    /// connection failure, 502 or 504), unless it would pass the deadline.
+    async fn back_off(&self, tries: u32, deadline: Instant) -> Backoff {
+        let pause = self.backoff(tries);
         if Instant::now() + pause >= deadline {
             return Backoff::PastDeadline;
         }
         sleep(pause).await;
         Backoff::Slept
+    }
+
+    /// The backoff after attempt `tries` when the registry gives no `Retry-After`.
+    fn backoff(&self, tries: u32) -> Duration {
+        self.cfg.backoff * 2u32.saturating_pow(tries.saturating_sub(1))
     }
 
     async fn read_body(
