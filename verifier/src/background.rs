@@ -121,7 +121,10 @@ impl Background {
     }
 
     /// Lets `task` run on without its caller until `until` if a slot is free; stops it otherwise.
-    fn detach(self: &Arc<Self>, mut task: JoinHandle<Verdict>, until: Instant) {
+    fn detach(self: &Arc<Self>, mut task: Task, until: Instant) {
+        let Some(mut task) = task.0.take() else {
+            return;
+        };
         let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
             task.abort();
             self.record(BackgroundEvent::Dropped);
@@ -174,15 +177,17 @@ impl Verifier {
             .unwrap_or(u64::MAX);
         let until = deadline.max(started + self.background.cfg.max_lifetime);
         let (verifier, owned) = (self.clone(), image.clone());
-        let mut task =
-            tokio::spawn(async move { verifier.verify_requirement(&owned, &req, until).await });
+        // Stopped if this call is dropped before it hands the task over (a caller's own timeout).
+        let mut task = Task(Some(tokio::spawn(async move {
+            verifier.verify_requirement(&owned, &req, until).await
+        })));
         let mut pauses = self.registry().watch_pauses(image);
         let past_deadline = |p: Option<Pause>| p.filter(|p| p.until >= deadline);
         let mut cut_by = past_deadline(self.registry().paused(image));
         // Each turn ends the wait or sees a new pause; the deadline ends it in any case.
         while cut_by.is_none() {
             tokio::select! {
-                joined = &mut task => return joined.unwrap_or_else(|e| failed(image, &e)),
+                joined = task.join() => return joined.unwrap_or_else(|e| failed(image, &e)),
                 () = sleep_until(deadline) => break,
                 changed = pauses.changed() => match changed {
                     Ok(()) => cut_by = past_deadline(*pauses.borrow_and_update()),
@@ -217,6 +222,28 @@ impl Verifier {
     /// Totals of what happened to cut-off verifications.
     pub fn background_stats(&self) -> &BackgroundStats {
         self.background.stats()
+    }
+}
+
+/// A verification task, aborted when dropped unless [`Background::detach`] took it.
+struct Task(Option<JoinHandle<Verdict>>);
+
+impl Task {
+    /// Waits for the task; cancel-safe (a select may drop this future and poll a new one).
+    async fn join(&mut self) -> Result<Verdict, tokio::task::JoinError> {
+        match &mut self.0 {
+            Some(handle) => handle.await,
+            // Taken only by `detach`, after the last join.
+            None => std::future::pending().await,
+        }
+    }
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        if let Some(handle) = &self.0 {
+            handle.abort();
+        }
     }
 }
 
