@@ -43,8 +43,8 @@ pub struct BackgroundConfig {
 impl Default for BackgroundConfig {
     fn default() -> Self {
         Self {
-            max_running: 64,
-            max_lifetime: Duration::from_secs(60),
+            max_running: 1024,
+            max_lifetime: Duration::from_secs(120),
         }
     }
 }

@@ -75,7 +75,7 @@ impl Default for RegistryConfig {
             max_tries: 3,
             backoff: Duration::from_millis(200),
             observer: None,
-            max_concurrent_per_host: 32,
+            max_concurrent_per_host: 16,
             pause_observer: None,
         }
     }

@@ -174,8 +174,9 @@ pub struct RegistryArgs {
     #[arg(long, env = "PORTCULLIS_PULL_SECRET_TTL", default_value = "30s", value_parser = clap_duration)]
     pub pull_secret_ttl: Duration,
     /// Requests in flight at once per registry host; more wait their turn (within their
-    /// review's deadline). A 429 or 503 pauses every request to that host for its Retry-After.
-    #[arg(long, env = "PORTCULLIS_REGISTRY_MAX_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    /// review's deadline). A 429 or 503 pauses every request to that host for its Retry-After,
+    /// so a rate-limited registry refuses at most about this many requests per pause.
+    #[arg(long, env = "PORTCULLIS_REGISTRY_MAX_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
     pub registry_max_concurrency: u32,
 }
 
@@ -197,15 +198,16 @@ pub struct CacheArgs {
     #[arg(long, env = "PORTCULLIS_CACHE_TAG_TTL", default_value = "30s", value_parser = clap_duration)]
     pub cache_tag_ttl: Duration,
     /// Verifications cut off by their review's deadline that may run on at once to cache their
-    /// verdict for the retry; beyond that a cut-off verification is stopped. 0: none.
+    /// verdict for the retry; beyond that a cut-off verification is stopped. 0: none. Waiting
+    /// ones cost little (requests per registry are bounded by --registry-max-concurrency).
     #[arg(
         long,
         env = "PORTCULLIS_BACKGROUND_VERIFICATIONS",
-        default_value_t = 64
+        default_value_t = 1024
     )]
     pub background_verifications: usize,
     /// Longest a verification runs from its start, its review answered or not.
-    #[arg(long, env = "PORTCULLIS_BACKGROUND_LIFETIME", default_value = "60s", value_parser = clap_duration)]
+    #[arg(long, env = "PORTCULLIS_BACKGROUND_LIFETIME", default_value = "2m", value_parser = clap_duration)]
     pub background_lifetime: Duration,
 }
 
@@ -272,9 +274,9 @@ mod tests {
         assert_eq!(s.admin.log_format, LogFormat::Text);
         assert_eq!(s.server.listen.port(), 8443);
         assert_eq!(s.policy.no_match, NoMatch::Warn);
-        assert_eq!(s.registry.registry_max_concurrency, 32);
-        assert_eq!(s.cache.background_verifications, 64);
-        assert_eq!(s.cache.background_lifetime, Duration::from_secs(60));
+        assert_eq!(s.registry.registry_max_concurrency, 16);
+        assert_eq!(s.cache.background_verifications, 1024);
+        assert_eq!(s.cache.background_lifetime, Duration::from_secs(120));
     }
 
     #[test]
