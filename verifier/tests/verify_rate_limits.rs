@@ -301,3 +301,34 @@ async fn background_verifications_are_capped_and_stopped_at_their_lifetime() {
         "an expired verification caches nothing"
     );
 }
+
+#[tokio::test]
+async fn a_caller_dropped_before_its_deadline_leaves_nothing_running() {
+    let env = Env::start().await;
+    let key = PrivateKey::generate();
+    let image = signed_images(&env, &key, 1).await.remove(0);
+    let req = image_requirement(&key);
+    let verifier = verifier(&env, BackgroundConfig::default());
+    env.proxy.clear_requests();
+    env.proxy.set_delay(Duration::from_millis(300));
+    // The caller's own timeout fires before the deadline it gave: its future is dropped.
+    let call = verifier.verify_or_continue(&image, req, soon());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), call)
+            .await
+            .is_err()
+    );
+    let at_drop = env.proxy.requests().len();
+    // Unstopped, the verification would make its next requests within this time.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        env.proxy.requests().len(),
+        at_drop,
+        "{:?}",
+        env.proxy.requests()
+    );
+    assert!(at_drop <= 1, "{at_drop}");
+    let stats = verifier.background_stats();
+    assert_eq!(stats.started.load(Ordering::Relaxed), 0);
+    assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
+}
