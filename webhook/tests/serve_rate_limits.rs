@@ -75,7 +75,7 @@ async fn a_rate_limited_review_is_denied_naming_the_429_and_its_retry_is_admitte
     assert!(
         message.contains(&format!("registry {host} answered 429 (rate limited)"))
             && message.contains("ms more, past the deadline")
-            && message.contains("retry"),
+            && message.contains("retry in 3 s, when the registry's rate-limit pause ends"),
         "{message}"
     );
 
