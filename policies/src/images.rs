@@ -340,6 +340,13 @@ impl ImagePolicy {
                 source: portcullis_verifier_types::RegistryError::Unauthorized { .. },
                 ..
             } => "give the workload a pull secret that this registry accepts (with --pod-pull-secrets) or the webhook a --registry-config".into(),
+            VerifyError::Registry {
+                source: portcullis_verifier_types::RegistryError::Paused { left_ms, .. },
+                ..
+            } => format!(
+                "retry in {} s, when the registry's rate-limit pause ends",
+                left_ms.div_ceil(1000)
+            ),
             e if e.is_transient() => "retry; the registry could not be checked in time".into(),
             _ => String::new(),
         }

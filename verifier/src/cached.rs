@@ -17,6 +17,8 @@
 //!   verdicts are shared as usual; an authentication failure (401/403) is never cached, and a
 //!   caller that waited on another caller's single-flight verification and got that caller's
 //!   authentication failure verifies again with its own credentials.
+//! - [`Verifier::verify_or_continue`] lets a verification cut off by its caller's deadline run
+//!   on, bounded, and cache its verdict for the caller's retry ([`crate::background`]).
 //! - Tag → digest answers are cached for a short TTL. That is safe because the webhook pins the
 //!   verified digest into the pod; set it to zero to resolve on every call.
 
@@ -28,7 +30,9 @@ use moka::Expiry;
 use moka::future::Cache;
 use tokio::time::{Instant, timeout_at};
 
+use crate::ImageRequirement;
 use crate::authority::{Authority, keyless_fingerprint};
+use crate::background::{Background, BackgroundConfig, BackgroundObserver};
 use crate::error::{RegistryError, VerifyError};
 use crate::key_signatures::verify_digest;
 use crate::keyless::{KeylessRequirement, verify_keyless_digest};
@@ -94,6 +98,7 @@ pub struct Verifier {
     verdicts: Cache<VerdictKey, Verdict>,
     tags: Option<Cache<String, Digest>>,
     stats: Arc<CacheStats>,
+    pub(crate) background: Arc<Background>,
 }
 
 impl Verifier {
@@ -116,7 +121,39 @@ impl Verifier {
             verdicts,
             tags,
             stats: Arc::default(),
+            background: Arc::new(Background::new(BackgroundConfig::default(), None)),
         }
+    }
+
+    /// This verifier with other bounds on cut-off verifications ([`crate::background`]), and
+    /// `observer` told of what happens to them.
+    pub fn with_background(
+        mut self,
+        cfg: BackgroundConfig,
+        observer: Option<BackgroundObserver>,
+    ) -> Self {
+        self.background = Arc::new(Background::new(cfg, observer));
+        self
+    }
+
+    /// The cached verdict for `image` and `req`, without a registry request: `None` unless its
+    /// tag's digest (when it has a tag) and its verdict are both cached. Counted as a hit.
+    pub(crate) async fn peek(&self, image: &ImageRef, req: &ImageRequirement) -> Option<Verdict> {
+        let digest = match (image.digest(), &self.tags) {
+            (Some(d), _) => d.clone(),
+            (None, Some(tags)) => tags.get(&image.to_string()).await?,
+            (None, None) => return None,
+        };
+        let fingerprint = match &req.platforms {
+            Some(_) => req.fingerprint(),
+            None => req.authority.fingerprint(),
+        };
+        let verdict = self
+            .verdicts
+            .get(&(image.name(), digest, fingerprint))
+            .await?;
+        self.stats.hits.fetch_add(1, Ordering::Relaxed);
+        Some(verdict)
     }
 
     pub fn registry(&self) -> &RegistryClient {

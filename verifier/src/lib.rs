@@ -20,6 +20,7 @@
 // built on the failure path.
 #![allow(clippy::result_large_err)]
 
+pub mod background;
 pub mod cached;
 pub mod cosign;
 mod head_start;
@@ -42,6 +43,7 @@ pub use portcullis_verifier_types::{
     RegistryError, VerifyError, authority, condition, error, platform, reference, requirement,
 };
 
+pub use background::{BackgroundConfig, BackgroundEvent, BackgroundObserver, BackgroundStats};
 pub use cached::{CacheConfig, CacheStats, Verifier};
 pub use key_signatures::verify_digest;
 pub use keyless::verify_keyless_digest;

@@ -66,22 +66,41 @@ async fn rate_limits_are_retried_honouring_retry_after_then_named() {
     );
     assert_eq!(env.proxy.count(is_sig_manifest), 2, "one 429, one retry");
 
-    // A Retry-After beyond the deadline is not slept through: the client gives up at once.
+    // A Retry-After beyond the deadline is not slept through: the client gives up at once,
+    // naming the host and the pause left, and so does the next request to that host, unsent.
+    let paused = support::client_for(&env.proxy.addr());
     env.proxy.clear_requests();
     env.proxy.fail_next(1, 503, Some(3600));
-    match verify_digest(&env.client, &pinned, &signed.digest, &req, soon()).await {
-        Err(VerifyError::Registry {
-            source:
-                RegistryError::Throttled {
-                    status: 503,
-                    tries: 1,
-                    ..
-                },
-            ..
-        }) => {}
-        other => panic!("expected Throttled after 1 try, got {other:?}"),
+    for _ in 0..2 {
+        match verify_digest(&paused, &pinned, &signed.digest, &req, soon()).await {
+            Err(VerifyError::Registry {
+                source:
+                    RegistryError::Paused {
+                        registry,
+                        status: 503,
+                        left_ms,
+                    },
+                ..
+            }) => {
+                assert_eq!(registry, env.proxy.addr());
+                assert!(left_ms > 3_500_000 && left_ms <= 3_600_000, "{left_ms}");
+            }
+            other => panic!("expected Paused, got {other:?}"),
+        }
     }
-    assert_eq!(env.proxy.count(is_sig_manifest), 1);
+    assert_eq!(
+        env.proxy.count(is_sig_manifest),
+        1,
+        "the second one was never sent"
+    );
+    let msg = err_text(verify_digest(&paused, &pinned, &signed.digest, &req, soon()).await);
+    assert!(
+        msg.contains(&format!(
+            "registry {} answered 503 (rate limited)",
+            env.proxy.addr()
+        )) && msg.contains("ms more, past the deadline"),
+        "{msg}"
+    );
 
     env.proxy.fail_next(10, 429, Some(0));
     let err = verify_digest(&env.client, &pinned, &signed.digest, &req, soon()).await;

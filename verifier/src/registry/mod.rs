@@ -1,5 +1,7 @@
 //! A small OCI distribution client: exactly the calls verification and signing need, each one
 //! bounded by the caller's deadline, retried on 429/5xx honouring `Retry-After`, and counted.
+//! A 429 or 503 pauses every request to that host, not only the one that got it, and requests
+//! per host are bounded ([`host_gate`]).
 //!
 //! Why not a general OCI client: verification must make as few round trips as possible (a signed
 //! image costs three: a HEAD for the tag, then the `.sig` manifest with the referrers listing
@@ -8,27 +10,27 @@
 //! operator listed.
 
 pub mod auth;
+pub mod host_gate;
 mod keyring;
 mod login;
 pub mod manifest;
 mod mirror;
 pub mod referrers;
 mod referrers_memo;
+mod request;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use reqwest::header::{
-    ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderMap, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE,
-};
-use reqwest::{RequestBuilder, Response, StatusCode};
-use tokio::time::{Instant, sleep, timeout_at};
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, LOCATION};
+use tokio::time::Instant;
 
-use auth::Challenge;
 pub use auth::{Credential, Credentials};
-use login::fingerprint;
+use host_gate::HostGates;
+pub use host_gate::{Pause, PauseObserver};
 use manifest::MANIFEST_ACCEPT;
 pub use mirror::{Mirror, MirrorError};
 use referrers_memo::ReferrersMemo;
@@ -55,6 +57,10 @@ pub struct RegistryConfig {
     /// First backoff when the registry gives no `Retry-After`; doubles per attempt.
     pub backoff: Duration,
     pub observer: Option<RequestObserver>,
+    /// Requests in flight per registry host (at least 1); more queue within their deadline.
+    pub max_concurrent_per_host: usize,
+    /// Called when a host is paused by a 429/503 (see [`host_gate`]).
+    pub pause_observer: Option<PauseObserver>,
 }
 
 impl Default for RegistryConfig {
@@ -66,6 +72,8 @@ impl Default for RegistryConfig {
             max_tries: 3,
             backoff: Duration::from_millis(200),
             observer: None,
+            max_concurrent_per_host: 16,
+            pause_observer: None,
         }
     }
 }
@@ -86,6 +94,8 @@ pub struct RegistryClient {
     tokens: Arc<Mutex<HashMap<String, String>>>,
     /// Which registries have the referrers API, shared by clones.
     referrers_memo: Arc<ReferrersMemo>,
+    /// The shared back-off and request bound per host, shared by clones.
+    gates: Arc<HostGates>,
     /// The caller's own credentials (a workload's pull secrets), tried before the configured
     /// ones; see [`Self::with_credentials`].
     caller: Option<Arc<Credentials>>,
@@ -106,6 +116,7 @@ impl RegistryClient {
             })?;
         Ok(Self {
             http,
+            gates: Arc::new(HostGates::new(cfg.max_concurrent_per_host)),
             cfg: Arc::new(cfg),
             tokens: Arc::default(),
             referrers_memo: Arc::default(),
@@ -128,6 +139,21 @@ impl RegistryClient {
     /// empty ones: its authentication failures are about that caller.
     pub fn has_caller_credentials(&self) -> bool {
         self.caller.is_some()
+    }
+
+    /// The registry host requests for `image` go to (after mirrors), as errors name it.
+    pub fn host_of<'a>(&'a self, image: &'a ImageRef) -> &'a str {
+        self.target(image).registry
+    }
+
+    /// The rate-limit pause in force on the host requests for `image` go to, if any.
+    pub fn paused(&self, image: &ImageRef) -> Option<Pause> {
+        self.gates.paused(self.host_of(image))
+    }
+
+    /// A receiver that changes whenever that host is paused (anew or for longer).
+    pub fn watch_pauses(&self, image: &ImageRef) -> tokio::sync::watch::Receiver<Option<Pause>> {
+        self.gates.watch(self.host_of(image))
     }
 
     /// Where requests for `image` go, after mirrors.
@@ -318,163 +344,6 @@ impl RegistryClient {
         Ok(Digest::of(bytes))
     }
 
-    // === request plumbing ===
-
-    /// Sends a pull request built by `build` (see [`Self::send`]): the answer when it is 200,
-    /// `None` when it is 404, an error for any other status.
-    async fn fetch(
-        &self,
-        image: &ImageRef,
-        what: &str,
-        deadline: Instant,
-        build: impl Fn(&reqwest::Client) -> RequestBuilder,
-    ) -> Result<Option<Response>, RegistryError> {
-        let resp = self.send(image, what, deadline, false, build).await?;
-        match resp.status() {
-            StatusCode::OK => Ok(Some(resp)),
-            StatusCode::NOT_FOUND => Ok(None),
-            s => Err(self.unexpected(image, what, s)),
-        }
-    }
-
-    /// Sends a request built by `build`, adding auth, retrying and bounding it by `deadline`.
-    async fn send(
-        &self,
-        image: &ImageRef,
-        what: &str,
-        deadline: Instant,
-        push: bool,
-        build: impl Fn(&reqwest::Client) -> RequestBuilder,
-    ) -> Result<Response, RegistryError> {
-        let target = self.target(image);
-        let registry = target.registry.to_string();
-        let scope = format!(
-            "repository:{}:{}",
-            target.repository,
-            if push { "pull,push" } else { "pull" }
-        );
-        let candidates = self.candidates(&target);
-        // Tokens are kept per credential set, so no caller rides on another's credentials.
-        let token_key = format!("{registry} {scope} {}", fingerprint(&candidates));
-        // One authentication per candidate credential (one anonymous one when there is none).
-        let max_auths = candidates.len().max(1);
-        let mut auths = 0usize;
-        let mut tries = 0u32;
-        loop {
-            tries += 1;
-            let mut req = build(&self.http);
-            if let Some(tok) = self.token(&token_key) {
-                req = req.header(AUTHORIZATION, tok);
-            }
-            let result = match timeout_at(deadline, req.send()).await {
-                Err(_) => return Err(self.deadline(image, what)),
-                Ok(r) => r,
-            };
-            let resp = match result {
-                Ok(resp) => resp,
-                Err(e) => {
-                    self.observe(&registry, None);
-                    let cause = error_chain(&e);
-                    if tries < self.cfg.max_tries.max(1)
-                        && self.back_off(None, tries, deadline).await == Backoff::Slept
-                    {
-                        continue;
-                    }
-                    return Err(RegistryError::Unreachable { registry, cause });
-                }
-            };
-            let status = resp.status();
-            self.observe(&registry, Some(status.as_u16()));
-            match status {
-                StatusCode::UNAUTHORIZED if auths < max_auths => {
-                    let challenge = header_str(resp.headers(), WWW_AUTHENTICATE.as_str())
-                        .and_then(|h| Challenge::parse(&h));
-                    let Some(challenge) = challenge else {
-                        return Err(self.unauthorized(image, status));
-                    };
-                    // The next candidate; a token endpoint refusing it moves on to the one after.
-                    let value = loop {
-                        let cred = candidates.get(auths);
-                        auths += 1;
-                        match self
-                            .authenticate(image, challenge.clone(), &scope, cred, deadline)
-                            .await
-                        {
-                            Ok(value) => break value,
-                            Err(RegistryError::Unauthorized { .. }) if auths < max_auths => {}
-                            Err(e) => return Err(e),
-                        }
-                    };
-                    self.set_token(&token_key, value);
-                    tries -= 1;
-                }
-                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
-                    return Err(self.unauthorized(image, status));
-                }
-                StatusCode::TOO_MANY_REQUESTS
-                | StatusCode::BAD_GATEWAY
-                | StatusCode::SERVICE_UNAVAILABLE
-                | StatusCode::GATEWAY_TIMEOUT => {
-                    let retry_after = header_str(resp.headers(), RETRY_AFTER.as_str())
-                        .and_then(|v| v.trim().parse::<u64>().ok())
-                        .map(Duration::from_secs);
-                    if tries >= self.cfg.max_tries.max(1)
-                        || self.back_off(retry_after, tries, deadline).await
-                            == Backoff::PastDeadline
-                    {
-                        return Err(RegistryError::Throttled {
-                            registry,
-                            status: status.as_u16(),
-                            tries,
-                        });
-                    }
-                }
-                _ => return Ok(resp),
-            }
-        }
-    }
-
-    /// Sleeps the pause before attempt `tries + 1` (the registry's `Retry-After`, else the
-    /// exponential backoff), unless it would pass the deadline.
-    async fn back_off(
-        &self,
-        retry_after: Option<Duration>,
-        tries: u32,
-        deadline: Instant,
-    ) -> Backoff {
-        let backoff = self.cfg.backoff * 2u32.saturating_pow(tries.saturating_sub(1));
-        let pause = retry_after.unwrap_or(backoff);
-        if Instant::now() + pause >= deadline {
-            return Backoff::PastDeadline;
-        }
-        sleep(pause).await;
-        Backoff::Slept
-    }
-
-    async fn read_body(
-        &self,
-        image: &ImageRef,
-        what: &str,
-        mut resp: Response,
-        deadline: Instant,
-    ) -> Result<Vec<u8>, RegistryError> {
-        let mut out = Vec::new();
-        loop {
-            let chunk = timeout_at(deadline, resp.chunk())
-                .await
-                .map_err(|_| self.deadline(image, what))?
-                .map_err(|e| RegistryError::Unreachable {
-                    registry: self.target(image).registry.into(),
-                    cause: format!("reading {what}: {}", error_chain(&e)),
-                })?;
-            let Some(chunk) = chunk else { return Ok(out) };
-            if out.len() + chunk.len() > MAX_DOC {
-                return Err(self.protocol(image, what, format!("larger than {MAX_DOC} bytes")));
-            }
-            out.extend_from_slice(&chunk);
-        }
-    }
-
     fn token(&self, key: &str) -> Option<String> {
         self.tokens.lock().ok()?.get(key).cloned()
     }
@@ -525,15 +394,6 @@ impl RegistryClient {
             cause,
         }
     }
-}
-
-/// What [`RegistryClient::back_off`] did before a retry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Backoff {
-    /// Slept the pause: make the next attempt.
-    Slept,
-    /// The pause would end past the deadline: give up now rather than sleep past it.
-    PastDeadline,
 }
 
 /// The registry host, API host and repository that requests for an image go to.

@@ -58,6 +58,16 @@ pub enum RegistryError {
     InsecureNotAllowed { registry: String },
     #[error("deadline exceeded while talking to registry {registry} ({what})")]
     Deadline { registry: String, what: String },
+    /// Every request to the registry waits out its rate-limit pause, and this one ends past the
+    /// caller's deadline.
+    #[error(
+        "registry {registry} answered {status} (rate limited): requests to it are paused for {left_ms} ms more, past the deadline"
+    )]
+    Paused {
+        registry: String,
+        status: u16,
+        left_ms: u64,
+    },
 }
 
 /// Why an image failed verification.
@@ -231,7 +241,9 @@ impl VerifyError {
             VerifyError::ConditionFailed { .. } => "condition-failed",
             VerifyError::Registry { source, .. } => match source {
                 RegistryError::Unreachable { .. } => "registry-unreachable",
-                RegistryError::Throttled { .. } => "registry-throttled",
+                RegistryError::Throttled { .. } | RegistryError::Paused { .. } => {
+                    "registry-throttled"
+                }
                 RegistryError::Unauthorized { .. } => "registry-unauthorized",
                 RegistryError::NotFound { .. } => "not-found",
                 RegistryError::Protocol { .. } => "registry-protocol",

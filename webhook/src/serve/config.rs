@@ -173,6 +173,11 @@ pub struct RegistryArgs {
     /// How long a pull secret or ServiceAccount read for --pod-pull-secrets is reused.
     #[arg(long, env = "PORTCULLIS_PULL_SECRET_TTL", default_value = "30s", value_parser = clap_duration)]
     pub pull_secret_ttl: Duration,
+    /// Requests in flight at once per registry host; more wait their turn (within their
+    /// review's deadline). A 429 or 503 pauses every request to that host for its Retry-After,
+    /// so a rate-limited registry refuses at most about this many requests per pause.
+    #[arg(long, env = "PORTCULLIS_REGISTRY_MAX_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    pub registry_max_concurrency: u32,
 }
 
 /// The verifier's verdict cache.
@@ -192,6 +197,18 @@ pub struct CacheArgs {
     /// elsewhere keep it short. 0s resolves the tag on every review.
     #[arg(long, env = "PORTCULLIS_CACHE_TAG_TTL", default_value = "30s", value_parser = clap_duration)]
     pub cache_tag_ttl: Duration,
+    /// Verifications cut off by their review's deadline that may run on at once to cache their
+    /// verdict for the retry; beyond that a cut-off verification is stopped. 0: none. Waiting
+    /// ones cost little (requests per registry are bounded by --registry-max-concurrency).
+    #[arg(
+        long,
+        env = "PORTCULLIS_BACKGROUND_VERIFICATIONS",
+        default_value_t = 1024
+    )]
+    pub background_verifications: usize,
+    /// Longest a verification runs from its start, its review answered or not.
+    #[arg(long, env = "PORTCULLIS_BACKGROUND_LIFETIME", default_value = "2m", value_parser = clap_duration)]
+    pub background_lifetime: Duration,
 }
 
 #[cfg(test)]
@@ -257,6 +274,30 @@ mod tests {
         assert_eq!(s.admin.log_format, LogFormat::Text);
         assert_eq!(s.server.listen.port(), 8443);
         assert_eq!(s.policy.no_match, NoMatch::Warn);
+        assert_eq!(s.registry.registry_max_concurrency, 16);
+        assert_eq!(s.cache.background_verifications, 1024);
+        assert_eq!(s.cache.background_lifetime, Duration::from_secs(120));
+    }
+
+    #[test]
+    fn registry_and_background_bounds_parse_and_zero_concurrency_is_refused() {
+        let s = parse(&[
+            "--registry-max-concurrency",
+            "4",
+            "--background-verifications",
+            "0",
+            "--background-lifetime",
+            "2m",
+        ])
+        .unwrap()
+        .serve;
+        assert_eq!(s.registry.registry_max_concurrency, 4);
+        assert_eq!(s.cache.background_verifications, 0);
+        assert_eq!(s.cache.background_lifetime, Duration::from_secs(120));
+        let e = parse(&["--registry-max-concurrency", "0"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--registry-max-concurrency"), "{e}");
     }
 
     #[test]

@@ -50,6 +50,11 @@ pub struct RegistryLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HostLabels {
+    pub registry: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ExceptionLabels {
     /// The `PolicyException`, `namespace/name`.
     pub exception: String,
@@ -77,6 +82,13 @@ pub struct Metrics {
     pub verification_cache: Family<ResultLabels, Counter>,
     /// Hook for the verifier's registry client: `status` is the HTTP status or `error`.
     pub registry_requests: Family<RegistryLabels, Counter>,
+    /// Rate-limit pauses begun (or lengthened) per registry host: every request to it waited.
+    pub registry_pauses: Family<HostLabels, Counter>,
+    /// Seconds of pause those added, per registry host.
+    pub registry_pause_seconds: Family<HostLabels, Counter<f64>>,
+    /// Verifications cut off by their review's deadline: `started` (ran on), `finished`,
+    /// `expired` (lifetime ran out), `dropped` (background cap full).
+    pub background_verifications: Family<ResultLabels, Counter>,
     pub policy_reloads: Family<ResultLabels, Counter>,
     pub tls_reloads: Family<ResultLabels, Counter>,
     pub policies_loaded: Gauge,
@@ -95,6 +107,9 @@ impl Metrics {
             image_verifications: Family::default(),
             verification_cache: Family::default(),
             registry_requests: Family::default(),
+            registry_pauses: Family::default(),
+            registry_pause_seconds: Family::default(),
+            background_verifications: Family::default(),
             policy_reloads: Family::default(),
             tls_reloads: Family::default(),
             policies_loaded: Gauge::default(),
@@ -137,6 +152,21 @@ impl Metrics {
             m.registry_requests.clone(),
         );
         registry.register(
+            "portcullis_registry_pauses",
+            "Rate-limit pauses (429/503) begun or lengthened, by registry; every request to it waits",
+            m.registry_pauses.clone(),
+        );
+        registry.register(
+            "portcullis_registry_pause_seconds",
+            "Seconds of rate-limit pause added, by registry",
+            m.registry_pause_seconds.clone(),
+        );
+        registry.register(
+            "portcullis_background_verifications",
+            "Verifications cut off by their review's deadline, by result (started, finished, expired, dropped)",
+            m.background_verifications.clone(),
+        );
+        registry.register(
             "portcullis_policy_reloads",
             "Policy (re)loads, by result (success or error)",
             m.policy_reloads.clone(),
@@ -165,6 +195,11 @@ impl Metrics {
             let _ = m.policy_reloads.get_or_create(&labels);
             let _ = m.tls_reloads.get_or_create(&labels);
         }
+        for result in ["started", "finished", "expired", "dropped"] {
+            let _ = m.background_verifications.get_or_create(&ResultLabels {
+                result: result.into(),
+            });
+        }
         for result in ["hit", "miss"] {
             let _ = m.verification_cache.get_or_create(&ResultLabels {
                 result: result.into(),
@@ -192,6 +227,24 @@ impl Metrics {
             .get_or_create(&RegistryLabels {
                 registry: registry.into(),
                 status: status.into(),
+            })
+            .inc();
+    }
+
+    pub fn record_registry_pause(&self, registry: &str, pause: std::time::Duration) {
+        let labels = HostLabels {
+            registry: registry.into(),
+        };
+        self.registry_pauses.get_or_create(&labels).inc();
+        self.registry_pause_seconds
+            .get_or_create(&labels)
+            .inc_by(pause.as_secs_f64());
+    }
+
+    pub fn record_background(&self, result: &str) {
+        self.background_verifications
+            .get_or_create(&ResultLabels {
+                result: result.into(),
             })
             .inc();
     }
@@ -237,11 +290,22 @@ mod tests {
             "portcullis_policy_reloads_total{result=\"success\"} 0",
             "portcullis_tls_reloads_total{result=\"error\"} 0",
             "portcullis_verification_cache_total{result=\"miss\"} 0",
+            "portcullis_background_verifications_total{result=\"dropped\"} 0",
         ] {
             assert!(text.contains(line), "{line} missing from:\n{text}");
         }
         m.record_policy_reload(false);
         let text = render(&registry).unwrap();
         assert!(text.contains("portcullis_policy_reloads_total{result=\"error\"} 1"));
+        m.record_registry_pause("r.example:5000", std::time::Duration::from_millis(1500));
+        m.record_background("started");
+        let text = render(&registry).unwrap();
+        for line in [
+            "portcullis_registry_pauses_total{registry=\"r.example:5000\"} 1",
+            "portcullis_registry_pause_seconds_total{registry=\"r.example:5000\"} 1.5",
+            "portcullis_background_verifications_total{result=\"started\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
     }
 }

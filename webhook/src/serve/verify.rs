@@ -21,8 +21,9 @@ use super::metrics::{Metrics, ResultLabels};
 
 /// Verifies one image against one requirement before `deadline`.
 ///
-/// Implementations should stop their own work at `deadline`; [`verify_all`] enforces it anyway
-/// by dropping the future. A verdict may come from a cache.
+/// Implementations answer by `deadline`; [`verify_all`] enforces it anyway by dropping the
+/// future. A verdict may come from a cache. The registry-backed one (`wiring`) lets a
+/// verification cut off by the deadline run on, bounded, to cache its verdict for the retry.
 pub trait ImageVerifier: Send + Sync + 'static {
     fn verify<'a>(
         &'a self,

@@ -5,6 +5,12 @@
 //! - Registry requests: the client's per-response observer increments
 //!   `portcullis_registry_requests_total{registry,status}` (`status` is `error` for transport
 //!   failures).
+//! - Rate limits: the client's pause observer feeds `portcullis_registry_pauses_total` and
+//!   `portcullis_registry_pause_seconds_total{registry}`; requests per host are bounded by
+//!   `--registry-max-concurrency`.
+//! - Verifications cut off by a review's deadline run on within `--background-verifications`
+//!   and `--background-lifetime`; what happens to them feeds
+//!   `portcullis_background_verifications_total{result}`.
 //! - Cache: the verifier keeps hit/miss totals; after each verification the increase since the
 //!   last one is added to `portcullis_verification_cache_total{result}`.
 
@@ -12,10 +18,10 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
 use futures::future::BoxFuture;
-use portcullis_verifier::registry::RequestObserver;
+use portcullis_verifier::registry::{PauseObserver, RequestObserver};
 use portcullis_verifier::{
-    CacheConfig, Credentials, ImageRef, ImageRequirement, RegistryClient, RegistryConfig, Verdict,
-    Verifier, VerifyError,
+    BackgroundConfig, BackgroundEvent, BackgroundObserver, CacheConfig, Credentials, ImageRef,
+    ImageRequirement, RegistryClient, RegistryConfig, Verdict, Verifier, VerifyError,
 };
 use tokio::time::Instant;
 
@@ -38,11 +44,22 @@ pub fn build_verifier(
         let status = status.map_or_else(|| "error".to_string(), |s| s.to_string());
         observed.record_registry_request(registry, &status);
     });
+    let paused = metrics.clone();
+    let pause_observer: PauseObserver = Arc::new(move |registry: &str, pause| {
+        paused.record_registry_pause(registry, pause);
+    });
+    let background = metrics.clone();
+    let background_observer: BackgroundObserver = Arc::new(move |event: BackgroundEvent| {
+        background.record_background(event.as_str());
+    });
     let client = RegistryClient::new(RegistryConfig {
         insecure: registry.allow_http_registries.clone(),
         credentials,
         mirrors: registry.mirrors.registry_mirrors.clone(),
         observer: Some(observer),
+        max_concurrent_per_host: usize::try_from(registry.registry_max_concurrency)
+            .unwrap_or(usize::MAX),
+        pause_observer: Some(pause_observer),
         ..RegistryConfig::default()
     })
     .context("creating the registry client")?;
@@ -54,6 +71,13 @@ pub fn build_verifier(
             tag_ttl: cache.cache_tag_ttl,
             capacity: cache.cache_size,
         },
+    )
+    .with_background(
+        BackgroundConfig {
+            max_running: cache.background_verifications,
+            max_lifetime: cache.background_lifetime,
+        },
+        Some(background_observer),
     );
     Ok(Arc::new(RegistryVerifier {
         inner: verifier,
@@ -123,7 +147,7 @@ impl ImageVerifier for RegistryVerifier {
             let verdict = with_credentials
                 .as_ref()
                 .unwrap_or(&self.inner)
-                .verify_requirement(&reference, &requirement, deadline)
+                .verify_or_continue(&reference, requirement, deadline)
                 .await;
             self.sync_cache_metrics();
             verdict
