@@ -61,6 +61,8 @@ struct State {
     fail_status: u16,
     fail_retry_after: Option<u64>,
     delay: Duration,
+    /// Set by [`Proxy::throttle_above`].
+    throttle: Option<Throttle>,
 }
 
 /// One request as the proxy saw it.
@@ -253,10 +255,12 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Response<
             started: Instant::now(),
             ended: None,
         });
-        let injected = (state.fail_remaining > 0).then(|| {
+        let injected = if state.fail_remaining > 0 {
             state.fail_remaining -= 1;
-            (state.fail_status, state.fail_retry_after)
-        });
+            Some((state.fail_status, state.fail_retry_after))
+        } else {
+            state.throttle.as_mut().and_then(Throttle::refuse)
+        };
         (id, state.delay, injected)
     };
     if !delay.is_zero() {
@@ -404,4 +408,54 @@ fn full_response(status: StatusCode, body: Bytes, content_type: &'static str) ->
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     res
+}
+
+// === throttling ===
+
+/// A registry's rate limit: at most `per_second` requests are forwarded in each one-second
+/// window; the others are answered `429 Too Many Requests` with `Retry-After`.
+#[derive(Debug)]
+struct Throttle {
+    per_second: usize,
+    retry_after: u64,
+    window_start: Instant,
+    forwarded: usize,
+    refused: usize,
+}
+
+impl Throttle {
+    /// `Some((429, Retry-After))` when this request is over the limit of the current window.
+    fn refuse(&mut self) -> Option<(u16, Option<u64>)> {
+        let now = Instant::now();
+        if now.duration_since(self.window_start) >= Duration::from_secs(1) {
+            self.window_start = now;
+            self.forwarded = 0;
+        }
+        if self.forwarded < self.per_second {
+            self.forwarded += 1;
+            return None;
+        }
+        self.refused += 1;
+        Some((429, Some(self.retry_after)))
+    }
+}
+
+impl Proxy {
+    /// Rate-limits like a registry: above `per_second` requests in a one-second window, answers
+    /// `429` with `Retry-After: retry_after` (seconds) without forwarding (`None`: no limit).
+    /// Only forwarded requests count toward the limit; every request is still recorded.
+    pub fn throttle_above(&self, limit: Option<(usize, u64)>) {
+        self.shared.lock().throttle = limit.map(|(per_second, retry_after)| Throttle {
+            per_second,
+            retry_after,
+            window_start: Instant::now(),
+            forwarded: 0,
+            refused: 0,
+        });
+    }
+
+    /// How many requests the rate limit of [`Proxy::throttle_above`] refused (since it was set).
+    pub fn throttled(&self) -> usize {
+        self.shared.lock().throttle.as_ref().map_or(0, |t| t.refused)
+    }
 }

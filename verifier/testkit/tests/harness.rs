@@ -461,3 +461,35 @@ async fn registry_restart_keeps_port_and_data() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn proxy_throttle_refuses_above_the_rate_with_retry_after() -> Result<()> {
+    let reg = Registry::start().await?;
+    let proxy = Proxy::start(socket(&reg.addr())?).await?;
+    proxy.throttle_above(Some((3, 1)));
+    let url = format!("http://{}/v2/", proxy.addr());
+    let http = client()?;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let res = http.get(&url).send().await?;
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            ensure!(
+                res.headers().get(header::RETRY_AFTER).map(|v| v.as_bytes()) == Some(&b"1"[..]),
+                "429 without Retry-After: 1"
+            );
+        }
+        statuses.push(res.status());
+    }
+    // Five requests well within one second: three forwarded, two refused.
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!((ok, proxy.throttled()), (3, 2), "{statuses:?}");
+    assert_eq!(proxy.count(|_, p| p == "/v2/"), 5);
+    // The next window forwards again; lifting the limit forwards everything.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(http.get(&url).send().await?.status(), StatusCode::OK);
+    proxy.throttle_above(None);
+    for _ in 0..5 {
+        assert_eq!(http.get(&url).send().await?.status(), StatusCode::OK);
+    }
+    Ok(())
+}
