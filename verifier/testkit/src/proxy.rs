@@ -456,6 +456,10 @@ impl Proxy {
 
     /// How many requests the rate limit of [`Proxy::throttle_above`] refused (since it was set).
     pub fn throttled(&self) -> usize {
-        self.shared.lock().throttle.as_ref().map_or(0, |t| t.refused)
+        self.shared
+            .lock()
+            .throttle
+            .as_ref()
+            .map_or(0, |t| t.refused)
     }
 }
