@@ -17,7 +17,11 @@
 #      line per lab, with its time.
 #   6. The disaster-recovery drills, pipelines/drill.sh all (docs/runbooks/disaster-recovery.md):
 #      one PASS/FAIL line per drill, with its measured figures and time.
-#   7. Counts, from libtest's own lines ("test result: … N passed; N failed; N ignored" per test
+#   7. The deploy-storm smoke, `bench_storm --smoke` (webhook/examples/bench_storm.rs): 1,000
+#      reviews over 100 signed images at 500/s against the debug `portcullis serve` through a
+#      20 ms registry link; one PASS/FAIL line for reviews past their deadline and one for
+#      wrongful denials, with its figures and time.
+#   8. Counts, from libtest's own lines ("test result: … N passed; N failed; N ignored" per test
 #      binary, "test NAME ... ignored" per ignored test), the manifest check and fuzz smoke lines
 #      and unittest's summaries ("Ran N tests", "FAILED (failures=N, errors=N, skipped=N)"),
 #      and the lab and drill lines, ending with one line `tests: N passed, N failed, N skipped` (skipped =
@@ -172,6 +176,9 @@ main() {
     read -r fp ff fuzz_time <<<"$(counted "fuzz smoke" fuzz/ "$OUT/fuzz-smoke.log" pipelines/fuzz.sh --smoke)"
     read -r lp lf labs_time <<<"$(counted labs lab/ "$OUT/labs.log" pipelines/lab.sh ci)"
     read -r dp df drills_time <<<"$(counted drills drill/ "$OUT/drills.log" pipelines/drill.sh all)"
+    local sp sf storm_time
+    read -r sp sf storm_time <<<"$(counted "storm smoke" storm/ "$OUT/storm-smoke.log" \
+        cargo run --locked -q -p portcullis-webhook --example bench_storm -- --smoke)"
 
     local ci_rc=0
     if [[ $g -gt 0 ]]; then
@@ -189,9 +196,9 @@ main() {
     echo "test summary: cargo test $p passed, $f failed, $g ignored ($results test binaries);" \
         "manifest checks $mp passed, $mf failed, $ms skipped; Python tests $pp passed, $pf failed, $ps skipped;" \
         "fuzz smoke $fp passed, $ff failed (${fuzz_time}s); labs $lp passed, $lf failed (${labs_time}s);" \
-        "drills $dp passed, $df failed (${drills_time}s)"
-    echo "tests: $((p + mp + pp + fp + lp + dp)) passed, $((f + mf + pf + ff + lf + df)) failed, $((g + ms + ps)) skipped"
-    [[ $cargo_rc -eq 0 && $manifests_rc -eq 0 && $ci_rc -eq 0 && $((f + mf + pf + ff + lf + df)) -eq 0 ]]
+        "drills $dp passed, $df failed (${drills_time}s); storm smoke $sp passed, $sf failed (${storm_time}s)"
+    echo "tests: $((p + mp + pp + fp + lp + dp + sp)) passed, $((f + mf + pf + ff + lf + df + sf)) failed, $((g + ms + ps)) skipped"
+    [[ $cargo_rc -eq 0 && $manifests_rc -eq 0 && $ci_rc -eq 0 && $((f + mf + pf + ff + lf + df + sf)) -eq 0 ]]
 }
 
 main "$@"
