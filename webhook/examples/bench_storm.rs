@@ -17,6 +17,9 @@
 //! request for a few seconds, like controllers retrying). Per pass: past deadline, denied (and
 //! how many name the rate limit), registry requests against the number needed.
 //!
+//! Reviews go over one HTTP/2 connection, as client-go's transport sends them; `--http1` uses a
+//! pool of HTTP/1.1 keep-alive connections instead (one per review in flight).
+//!
 //! `--smoke` (CI, `pipelines/test.sh`): 1,000 reviews over 100 images, no throttled variant;
 //! prints `PASS|FAIL storm/…` lines and exits non-zero on any review past its deadline or any
 //! wrongful denial. Nothing asserts a time. Every loop is bounded by a count and the whole run by
@@ -48,14 +51,19 @@ use std::process::ExitCode;
 use tokio::signal::unix::{SignalKind, signal};
 
 fn main() -> ExitCode {
-    let smoke = match std::env::args().nth(1).as_deref() {
-        None => false,
-        Some("--smoke") => true,
-        Some(other) => {
-            eprintln!("bench_storm: unknown argument {other:?}; usage: bench_storm [--smoke]");
-            return ExitCode::from(2);
+    let (mut smoke, mut http1) = (false, false);
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--smoke" => smoke = true,
+            "--http1" => http1 = true,
+            other => {
+                eprintln!(
+                    "bench_storm: unknown argument {other:?}; usage: bench_storm [--smoke] [--http1]"
+                );
+                return ExitCode::from(2);
+            }
         }
-    };
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -72,7 +80,10 @@ fn main() -> ExitCode {
             }
         };
         // On a signal or the cap the bench future is dropped, which stops every process it started.
-        let scale = if smoke { run::SMOKE } else { run::FULL };
+        let scale = run::Scale {
+            http1,
+            ..if smoke { run::SMOKE } else { run::FULL }
+        };
         tokio::select! {
             outcome = tokio::time::timeout(scale.cap, run::bench(scale)) => match outcome {
                 Ok(Ok(true)) => ExitCode::SUCCESS,

@@ -1,8 +1,10 @@
 //! The open-loop load generator: reviews are sent on a clock (`rate` per second from the start),
-//! never waiting for an answer before the next send, over TLS connections made the way the API
-//! server makes them (the bench CA as the only trust anchor, the Service DNS name, HTTP/1.1
-//! keep-alive, `POST /validate?timeout=10s`). A review takes an idle connection from the pool or
-//! opens a new one, so slow answers grow the pool instead of delaying later sends.
+//! never waiting for an answer before the next send, over TLS made the way the API server makes it
+//! (the bench CA as the only trust anchor, the Service DNS name, `POST /validate?timeout=10s`).
+//! By default one HTTP/2 connection carries every review as its own stream, as client-go's
+//! transport does (ALPN `h2`); with `http1`, a pool of HTTP/1.1 keep-alive connections where a
+//! review takes an idle connection or opens a new one, so slow answers grow the pool instead of
+//! delaying later sends.
 //!
 //! Each review's latency runs from its scheduled send time to its full answer (so a late send
 //! counts against the webhook, not in its favour); a review unanswered `deadline` after its
@@ -15,9 +17,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
-use hyper::client::conn::http1::SendRequest;
+use hyper::client::conn::{http1::SendRequest, http2};
+use hyper_util::rt::TokioExecutor;
 use hyper_util::rt::TokioIo;
-use rustls::pki_types::ServerName;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
@@ -52,18 +56,63 @@ pub struct Outcome {
 pub struct Target {
     addr: SocketAddr,
     connector: TlsConnector,
+    http1: bool,
     idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
+    h2: tokio::sync::Mutex<Option<http2::SendRequest<Full<Bytes>>>>,
     opened: std::sync::atomic::AtomicUsize,
 }
 
 impl Target {
-    pub fn new(addr: SocketAddr, ca_pem: &str) -> Result<Arc<Self>> {
+    /// `http1`: a pool of HTTP/1.1 connections instead of one HTTP/2 connection.
+    pub fn new(addr: SocketAddr, ca_pem: &str, http1: bool) -> Result<Arc<Self>> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+            roots.add(cert.context("bench CA: not a certificate")?)?;
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![if http1 {
+            b"http/1.1".to_vec()
+        } else {
+            b"h2".to_vec()
+        }];
         Ok(Arc::new(Self {
             addr,
-            connector: portcullis_testkit::tls_connector(ca_pem)?,
+            connector: TlsConnector::from(Arc::new(config)),
+            http1,
             idle: Mutex::new(Vec::new()),
+            h2: tokio::sync::Mutex::new(None),
             opened: Default::default(),
         }))
+    }
+
+    /// The shared HTTP/2 connection, opened again when it closed.
+    async fn h2_sender(&self) -> Result<http2::SendRequest<Full<Bytes>>> {
+        let mut slot = self.h2.lock().await;
+        if let Some(sender) = slot.as_ref().filter(|s| !s.is_closed()) {
+            return Ok(sender.clone());
+        }
+        let tls = self.tls().await?;
+        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+            .handshake(TokioIo::new(tls))
+            .await?;
+        tokio::spawn(conn);
+        self.opened
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        *slot = Some(sender.clone());
+        Ok(sender)
+    }
+
+    async fn tls(&self) -> Result<tokio_rustls::client::TlsStream<TcpStream>> {
+        let tcp = TcpStream::connect(self.addr).await?;
+        tcp.set_nodelay(true)?;
+        Ok(self
+            .connector
+            .connect(ServerName::try_from(SERVICE_DNS)?, tcp)
+            .await?)
     }
 
     /// Connections opened so far.
@@ -72,12 +121,7 @@ impl Target {
     }
 
     async fn connect(&self) -> Result<SendRequest<Full<Bytes>>> {
-        let tcp = TcpStream::connect(self.addr).await?;
-        tcp.set_nodelay(true)?;
-        let tls = self
-            .connector
-            .connect(ServerName::try_from(SERVICE_DNS)?, tcp)
-            .await?;
+        let tls = self.tls().await?;
         let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await?;
         // Ends when the sender is dropped (the connection closes) or the server hangs up.
         tokio::spawn(conn);
@@ -112,15 +156,23 @@ impl Target {
     }
 
     async fn post(&self, body: Bytes) -> Result<(u16, Bytes)> {
+        let request = hyper::Request::post(PATH).header("content-type", "application/json");
+        if !self.http1 {
+            let mut sender = self.h2_sender().await?;
+            sender.ready().await?;
+            let uri = format!("https://{SERVICE_DNS}{PATH}");
+            let response = sender
+                .send_request(request.uri(uri).body(Full::new(body))?)
+                .await?;
+            let status = response.status().as_u16();
+            return Ok((status, response.into_body().collect().await?.to_bytes()));
+        }
         let mut sender = match self.take_idle() {
             Some(s) => s,
             None => self.connect().await?,
         };
         sender.ready().await?;
-        let request = hyper::Request::post(PATH)
-            .header("host", SERVICE_DNS)
-            .header("content-type", "application/json")
-            .body(Full::new(body))?;
+        let request = request.header("host", SERVICE_DNS).body(Full::new(body))?;
         let response = sender.send_request(request).await?;
         let status = response.status().as_u16();
         let bytes = response.into_body().collect().await?.to_bytes();
@@ -138,9 +190,16 @@ pub async fn storm(
     deadline: Duration,
     cap: Duration,
 ) -> Result<Vec<Outcome>> {
-    for _ in 0..PREOPEN.min(bodies.len()) {
-        let sender = target.connect().await.context("open a connection")?;
-        target.give_back(sender);
+    if target.http1 {
+        for _ in 0..PREOPEN.min(bodies.len()) {
+            let sender = target.connect().await.context("open a connection")?;
+            target.give_back(sender);
+        }
+    } else {
+        target
+            .h2_sender()
+            .await
+            .context("open the HTTP/2 connection")?;
     }
     let start = Instant::now();
     let mut tasks = JoinSet::new();

@@ -19,6 +19,8 @@ pub struct Scale {
     pub reviews: usize,
     pub throttled: bool,
     pub cap: Duration,
+    /// A pool of HTTP/1.1 connections instead of one HTTP/2 connection (see `fire`).
+    pub http1: bool,
 }
 
 pub const FULL: Scale = Scale {
@@ -26,12 +28,14 @@ pub const FULL: Scale = Scale {
     reviews: 10_000,
     throttled: true,
     cap: Duration::from_secs(900),
+    http1: false,
 };
 pub const SMOKE: Scale = Scale {
     images: 100,
     reviews: 1_000,
     throttled: false,
     cap: Duration::from_secs(150),
+    http1: false,
 };
 
 const RATE: f64 = 500.0;
@@ -128,12 +132,33 @@ pub async fn bench(scale: Scale) -> Result<bool> {
         "storm: {} reviews at {RATE}/s over {distinct} images",
         bodies.len()
     ));
-    let storm = pass(&bin, dir.path(), &pki, &policies, &proxy, &bodies).await?;
+    let storm = pass(
+        &bin,
+        dir.path(),
+        &pki,
+        &policies,
+        &proxy,
+        &bodies,
+        scale.http1,
+    )
+    .await?;
 
     // === throttled ===
     let throttled = if scale.throttled {
         say("throttled: a fresh server, 429 + Retry-After above 50 requests/s, pass 1");
-        Some(throttled_passes(&bin, dir.path(), &pki, &policies, &proxy, &bodies, &say).await?)
+        Some(
+            throttled_passes(
+                &bin,
+                dir.path(),
+                &pki,
+                &policies,
+                &proxy,
+                &bodies,
+                scale.http1,
+                &say,
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -148,9 +173,14 @@ pub async fn bench(scale: Scale) -> Result<bool> {
     let cpu_ms = storm.cpu.as_secs_f64() * 1000.0 / s.sent.max(1) as f64;
     println!(
         "== deploy storm: one portcullis serve replica, {} reviews (Pods, Deployments, Jobs) over {distinct} signed + attested \
-         images (Zipf, seed {SEED}), open loop at {RATE:.0}/s over TLS, ?timeout=10s, registry behind a {} link; \
+         images (Zipf, seed {SEED}), open loop at {RATE:.0}/s over TLS ({}), ?timeout=10s, registry behind a {} link; \
          {} cores shared with other work, load average {} at the end ==",
         s.sent,
+        if scale.http1 {
+            "a pool of HTTP/1.1 connections"
+        } else {
+            "one HTTP/2 connection, as client-go"
+        },
         ms(LINK),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         loadavg()
@@ -239,11 +269,12 @@ async fn pass(
     policies: &std::path::Path,
     proxy: &Proxy,
     bodies: &[Bytes],
+    http1: bool,
 ) -> Result<Pass> {
     let host = proxy.addr();
     let mut server =
         procs::start_portcullis(bin, dir, pki, policies, &["--allow-http-registry", &host]).await;
-    let target = Target::new(server.admission, &pki.ca_pem)?;
+    let target = Target::new(server.admission, &pki.ca_pem, http1)?;
     let pid = server.proc.pid();
     proxy.clear_requests();
     let cpu_before = cpu_time(pid)?;
@@ -283,6 +314,7 @@ async fn throttled_passes(
     policies: &std::path::Path,
     proxy: &Proxy,
     bodies: &[Bytes],
+    http1: bool,
     say: &impl Fn(&str),
 ) -> Result<Throttled> {
     let host = proxy.addr();
@@ -291,7 +323,7 @@ async fn throttled_passes(
     let cap = DEADLINE * 3 + secs(bodies.len() as f64 / RATE);
     proxy.clear_requests();
     proxy.throttle_above(Some(THROTTLE));
-    let target = Target::new(server.admission, &pki.ca_pem)?;
+    let target = Target::new(server.admission, &pki.ca_pem, http1)?;
     let first = Summary::of(&fire::storm(&target, bodies, RATE, DEADLINE, cap).await?);
     target.close_idle();
     say("throttled: waiting for the registry to go quiet");
@@ -307,7 +339,7 @@ async fn throttled_passes(
     let quiet_after = t.elapsed();
     let after_first = proxy.requests().len();
     say("throttled: pass 2");
-    let target = Target::new(server.admission, &pki.ca_pem)?;
+    let target = Target::new(server.admission, &pki.ca_pem, http1)?;
     let second = Summary::of(&fire::storm(&target, bodies, RATE, DEADLINE, cap).await?);
     let total = proxy.requests().len();
     let refused = proxy.throttled();
