@@ -17,7 +17,7 @@
 //! request for a few seconds, like controllers retrying). Per pass: past deadline, denied (and
 //! how many name the rate limit), registry requests against the number needed.
 //!
-//! Reviews go over one HTTP/2 connection, as client-go's transport sends them; `--http1` uses a
+//! Reviews go over HTTP/2 as client-go sends them (200 streams a connection); `--http1` uses a
 //! pool of HTTP/1.1 keep-alive connections instead (one per review in flight).
 //!
 //! `--smoke` (CI, `pipelines/test.sh`): 1,000 reviews over 100 images, no throttled variant;

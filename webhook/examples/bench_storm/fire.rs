@@ -1,8 +1,10 @@
 //! The open-loop load generator: reviews are sent on a clock (`rate` per second from the start),
 //! never waiting for an answer before the next send, over TLS made the way the API server makes it
 //! (the bench CA as the only trust anchor, the Service DNS name, `POST /validate?timeout=10s`).
-//! By default one HTTP/2 connection carries every review as its own stream, as client-go's
-//! transport does (ALPN `h2`); with `http1`, a pool of HTTP/1.1 keep-alive connections where a
+//! By default HTTP/2 (ALPN `h2`), each review its own stream, as client-go's transport does: on one
+//! connection until it has [`H2_STREAMS`] streams open (the server's advertised limit, hyper's
+//! default), then on another, as Go's HTTP/2 client opens a new connection rather than queueing
+//! when the limit is reached; with `http1`, a pool of HTTP/1.1 keep-alive connections where a
 //! review takes an idle connection or opens a new one, so slow answers grow the pool instead of
 //! delaying later sends.
 //!
@@ -31,8 +33,26 @@ use tokio_rustls::TlsConnector;
 use super::procs::SERVICE_DNS;
 
 const PATH: &str = "/validate?timeout=10s";
+/// Streams per HTTP/2 connection before another is opened: hyper's server default, which
+/// `portcullis serve` advertises as SETTINGS_MAX_CONCURRENT_STREAMS.
+const H2_STREAMS: usize = 200;
 /// Connections opened before the clock starts (handshakes are not part of the first sends).
 const PREOPEN: usize = 32;
+
+/// An HTTP/2 connection and how many streams the load generator has open on it.
+struct H2Conn {
+    sender: http2::SendRequest<Full<Bytes>>,
+    open: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// A stream open on an [`H2Conn`], given back when dropped (answered, failed or timed out).
+struct StreamSlot(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 /// How one review ended.
 #[derive(Debug, Clone)]
@@ -58,7 +78,7 @@ pub struct Target {
     connector: TlsConnector,
     http1: bool,
     idle: Mutex<Vec<SendRequest<Full<Bytes>>>>,
-    h2: tokio::sync::Mutex<Option<http2::SendRequest<Full<Bytes>>>>,
+    h2: tokio::sync::Mutex<Vec<H2Conn>>,
     opened: std::sync::atomic::AtomicUsize,
 }
 
@@ -84,26 +104,38 @@ impl Target {
             connector: TlsConnector::from(Arc::new(config)),
             http1,
             idle: Mutex::new(Vec::new()),
-            h2: tokio::sync::Mutex::new(None),
+            h2: tokio::sync::Mutex::new(Vec::new()),
             opened: Default::default(),
         }))
     }
 
-    /// The shared HTTP/2 connection, opened again when it closed.
-    async fn h2_sender(&self) -> Result<http2::SendRequest<Full<Bytes>>> {
-        let mut slot = self.h2.lock().await;
-        if let Some(sender) = slot.as_ref().filter(|s| !s.is_closed()) {
-            return Ok(sender.clone());
-        }
-        let tls = self.tls().await?;
-        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
-            .handshake(TokioIo::new(tls))
-            .await?;
-        tokio::spawn(conn);
-        self.opened
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        *slot = Some(sender.clone());
-        Ok(sender)
+    /// An HTTP/2 connection with a free stream (a new one when every open one is full), and the
+    /// stream slot taken on it.
+    async fn h2_sender(&self) -> Result<(http2::SendRequest<Full<Bytes>>, StreamSlot)> {
+        let mut conns = self.h2.lock().await;
+        conns.retain(|c| !c.sender.is_closed());
+        let free = conns
+            .iter()
+            .find(|c| c.open.load(std::sync::atomic::Ordering::Relaxed) < H2_STREAMS);
+        let conn = match free {
+            Some(c) => c,
+            None => {
+                let tls = self.tls().await?;
+                let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+                    .handshake(TokioIo::new(tls))
+                    .await?;
+                tokio::spawn(conn);
+                self.opened
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                conns.push(H2Conn {
+                    sender,
+                    open: Arc::default(),
+                });
+                conns.last().context("the connection just opened")?
+            }
+        };
+        conn.open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok((conn.sender.clone(), StreamSlot(Arc::clone(&conn.open))))
     }
 
     async fn tls(&self) -> Result<tokio_rustls::client::TlsStream<TcpStream>> {
@@ -158,7 +190,7 @@ impl Target {
     async fn post(&self, body: Bytes) -> Result<(u16, Bytes)> {
         let request = hyper::Request::post(PATH).header("content-type", "application/json");
         if !self.http1 {
-            let mut sender = self.h2_sender().await?;
+            let (mut sender, _slot) = self.h2_sender().await?;
             sender.ready().await?;
             let uri = format!("https://{SERVICE_DNS}{PATH}");
             let response = sender

@@ -179,7 +179,7 @@ pub async fn bench(scale: Scale) -> Result<bool> {
         if scale.http1 {
             "a pool of HTTP/1.1 connections"
         } else {
-            "one HTTP/2 connection, as client-go"
+            "HTTP/2, a new connection per 200 open streams, as client-go"
         },
         ms(LINK),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
