@@ -94,7 +94,7 @@ pub async fn bench(scale: Scale) -> Result<bool> {
     let t = Instant::now();
     let images = fixtures::publish_tagged(&client, &host, "storm/app", scale.images, &key).await;
     let floor_images = fixtures::publish_tagged(&client, &host, "storm/floor", 2, &key).await;
-    let setup = t.elapsed();
+    let setup_time = t.elapsed();
     let plan = workload::plan(&images, scale.reviews, SEED)?;
     let distinct = {
         let mut seen = vec![false; images.len()];
@@ -132,33 +132,20 @@ pub async fn bench(scale: Scale) -> Result<bool> {
         "storm: {} reviews at {RATE}/s over {distinct} images",
         bodies.len()
     ));
-    let storm = pass(
-        &bin,
-        dir.path(),
-        &pki,
-        &policies,
-        &proxy,
-        &bodies,
-        scale.http1,
-    )
-    .await?;
+    let setup = Setup {
+        bin: &bin,
+        dir: dir.path(),
+        pki: &pki,
+        policies: &policies,
+        proxy: &proxy,
+        http1: scale.http1,
+    };
+    let storm = pass(&setup, &bodies).await?;
 
     // === throttled ===
     let throttled = if scale.throttled {
         say("throttled: a fresh server, 429 + Retry-After above 50 requests/s, pass 1");
-        Some(
-            throttled_passes(
-                &bin,
-                dir.path(),
-                &pki,
-                &policies,
-                &proxy,
-                &bodies,
-                scale.http1,
-                &say,
-            )
-            .await?,
-        )
+        Some(throttled_passes(&setup, &bodies, &say).await?)
     } else {
         None
     };
@@ -188,7 +175,7 @@ pub async fn bench(scale: Scale) -> Result<bool> {
     println!(
         "setup: {} images published in {:.1} s; {} TLS connections opened by the load generator",
         scale.images + floor_images.len(),
-        setup.as_secs_f64(),
+        setup_time.as_secs_f64(),
         storm.connections
     );
     println!(
@@ -262,19 +249,35 @@ struct Pass {
     connections: usize,
 }
 
-async fn pass(
-    bin: &std::path::Path,
-    dir: &std::path::Path,
-    pki: &procs::Pki,
-    policies: &std::path::Path,
-    proxy: &Proxy,
-    bodies: &[Bytes],
+/// What every pass starts a server with and sends.
+struct Setup<'a> {
+    bin: &'a std::path::Path,
+    dir: &'a std::path::Path,
+    pki: &'a procs::Pki,
+    policies: &'a std::path::Path,
+    proxy: &'a Proxy,
     http1: bool,
-) -> Result<Pass> {
-    let host = proxy.addr();
-    let mut server =
-        procs::start_portcullis(bin, dir, pki, policies, &["--allow-http-registry", &host]).await;
-    let target = Target::new(server.admission, &pki.ca_pem, http1)?;
+}
+
+impl Setup<'_> {
+    /// A fresh `portcullis serve` (cold cache) reaching the registry through the proxy.
+    async fn server(&self) -> procs::Portcullis {
+        let host = self.proxy.addr();
+        procs::start_portcullis(
+            self.bin,
+            self.dir,
+            self.pki,
+            self.policies,
+            &["--allow-http-registry", &host],
+        )
+        .await
+    }
+}
+
+async fn pass(setup: &Setup<'_>, bodies: &[Bytes]) -> Result<Pass> {
+    let (proxy, pki) = (setup.proxy, setup.pki);
+    let mut server = setup.server().await;
+    let target = Target::new(server.admission, &pki.ca_pem, setup.http1)?;
     let pid = server.proc.pid();
     proxy.clear_requests();
     let cpu_before = cpu_time(pid)?;
@@ -308,18 +311,12 @@ struct Throttled {
 }
 
 async fn throttled_passes(
-    bin: &std::path::Path,
-    dir: &std::path::Path,
-    pki: &procs::Pki,
-    policies: &std::path::Path,
-    proxy: &Proxy,
+    setup: &Setup<'_>,
     bodies: &[Bytes],
-    http1: bool,
     say: &impl Fn(&str),
 ) -> Result<Throttled> {
-    let host = proxy.addr();
-    let mut server =
-        procs::start_portcullis(bin, dir, pki, policies, &["--allow-http-registry", &host]).await;
+    let (proxy, pki, http1) = (setup.proxy, setup.pki, setup.http1);
+    let mut server = setup.server().await;
     let cap = DEADLINE * 3 + secs(bodies.len() as f64 / RATE);
     proxy.clear_requests();
     proxy.throttle_above(Some(THROTTLE));
