@@ -26,5 +26,8 @@ TMPDIR="$bench_tmp" cargo run --release --locked -q -p portcullis-webhook --exam
 log "webhook: portcullis audit, 10,000 resources offline and 1,000 images cold, with RSS"
 TMPDIR="$bench_tmp" cargo run --release --locked -q -p portcullis-webhook --example bench_audit
 
+log "webhook: deploy storm, 10,000 reviews over 1,000 signed images at 500/s, 20 ms registry link; then throttled, two passes"
+TMPDIR="$bench_tmp" cargo run --release --locked -q -p portcullis-webhook --example bench_storm
+
 log "webhook: 1,000 policy objects through the watch (test API server), and a policy created while reviews flow"
 cargo run --release --locked -q -p portcullis-webhook --example bench_cluster_policies

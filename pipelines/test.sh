@@ -21,7 +21,11 @@
 #      as `make package` packs a release (no release build here), the result checked as the
 #      release workflow checks it, and a tampered copy must be refused: one PASS/FAIL line per
 #      check, with its time.
-#   8. Counts, from libtest's own lines ("test result: … N passed; N failed; N ignored" per test
+#   8. The deploy-storm smoke, `bench_storm --smoke` (webhook/examples/bench_storm.rs): 1,000
+#      reviews over 100 signed images at 500/s against the debug `portcullis serve` through a
+#      20 ms registry link; one PASS/FAIL line for reviews past their deadline and one for
+#      wrongful denials, with its figures and time.
+#   9. Counts, from libtest's own lines ("test result: … N passed; N failed; N ignored" per test
 #      binary, "test NAME ... ignored" per ignored test), the manifest check and fuzz smoke lines
 #      and unittest's summaries ("Ran N tests", "FAILED (failures=N, errors=N, skipped=N)"),
 #      and the lab, drill and package lines, ending with one line `tests: N passed, N failed, N skipped` (skipped =
@@ -179,6 +183,9 @@ main() {
     local kp kf package_time
     read -r kp kf package_time <<<"$(counted package package/ "$OUT/package.log" \
         env PACKAGE_BIN="$PORTCULLIS_ROOT/target/debug/portcullis" pipelines/package.sh --test)"
+    local sp sf storm_time
+    read -r sp sf storm_time <<<"$(counted "storm smoke" storm/ "$OUT/storm-smoke.log" \
+        cargo run --locked -q -p portcullis-webhook --example bench_storm -- --smoke)"
 
     local ci_rc=0
     if [[ $g -gt 0 ]]; then
@@ -196,9 +203,10 @@ main() {
     echo "test summary: cargo test $p passed, $f failed, $g ignored ($results test binaries);" \
         "manifest checks $mp passed, $mf failed, $ms skipped; Python tests $pp passed, $pf failed, $ps skipped;" \
         "fuzz smoke $fp passed, $ff failed (${fuzz_time}s); labs $lp passed, $lf failed (${labs_time}s);" \
-        "drills $dp passed, $df failed (${drills_time}s); release package $kp passed, $kf failed (${package_time}s)"
-    echo "tests: $((p + mp + pp + fp + lp + dp + kp)) passed, $((f + mf + pf + ff + lf + df + kf)) failed, $((g + ms + ps)) skipped"
-    [[ $cargo_rc -eq 0 && $manifests_rc -eq 0 && $ci_rc -eq 0 && $((f + mf + pf + ff + lf + df + kf)) -eq 0 ]]
+        "drills $dp passed, $df failed (${drills_time}s); release package $kp passed, $kf failed (${package_time}s);" \
+        "storm smoke $sp passed, $sf failed (${storm_time}s)"
+    echo "tests: $((p + mp + pp + fp + lp + dp + kp + sp)) passed, $((f + mf + pf + ff + lf + df + kf + sf)) failed, $((g + ms + ps)) skipped"
+    [[ $cargo_rc -eq 0 && $manifests_rc -eq 0 && $ci_rc -eq 0 && $((f + mf + pf + ff + lf + df + kf + sf)) -eq 0 ]]
 }
 
 main "$@"
